@@ -1,0 +1,32 @@
+# Two commands for a new user: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.quartz-installed
+NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp cpp/CMakeLists.txt)
+# The demo keeps its state in the checkout so it never touches ~/.quartz.
+DEMO_HOME ?= $(CURDIR)/.quartz/demo
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml $(NATIVE_SOURCES)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	QUARTZ_HOME=$(DEMO_HOME) $(BIN)/quartz decide --dry-run
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	@for b in scripts/bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf build dist .pytest_cache .quartz src/*.egg-info

@@ -1,0 +1,3 @@
+from quartz_cli.cli.main import main
+
+main()

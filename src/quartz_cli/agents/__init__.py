@@ -1,0 +1,1 @@
+"""Use cases, one module per agent. They depend on small protocols, not on adapters."""

@@ -1,0 +1,90 @@
+"""`quartz auth`: the KIS access token."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from quartz_cli.cli.context import config, emit, run
+from quartz_cli.cli.format import duration, key_value_table, kst
+
+app = typer.Typer(help="KIS access token: issue, cache (disk 0600 + shared store), refresh, "
+                  "status. Tokens are refreshed after 23h55m or when under 5 minutes remain.",
+                  no_args_is_help=True)
+
+JSON_OPT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+
+
+def _render_status(data: dict) -> Callable[[Any], None]:
+    def render(con) -> None:
+        rows = [
+            ("environment", data["env"]),
+            ("valid", "[green]yes[/]" if data["valid"] else "[red]no[/]"),
+            ("answered by", data["layer"] or "no cached token"),
+        ]
+        if data.get("issued_at"):
+            rows += [
+                ("issued", kst(_dt(data["issued_at"]))),
+                ("expires", kst(_dt(data["expires_at"]))),
+                ("remaining", duration(data["remaining_s"])),
+                ("refresh due", kst(_dt(data["refresh_due_at"]))),
+            ]
+        if data.get("note"):
+            rows.append(("note", data["note"]))
+        con.print(key_value_table("KIS access token", rows))
+    return render
+
+
+def _dt(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+@app.command()
+def status(json_out: bool = JSON_OPT) -> None:
+    """Show the cached token's state (never the token) without issuing one."""
+    from quartz_cli.wiring import open_runtime
+
+    async def go() -> dict:
+        async with open_runtime(config()) as rt:
+            return rt.tokens.status().to_dict()
+
+    data = run(go)
+    emit(data, _render_status(data), json_out)
+
+
+@app.command()
+def refresh(json_out: bool = JSON_OPT) -> None:
+    """Issue a token now, even if the cached one is still fresh.
+
+    KIS answers a re-request within 6 hours of issuance with the same token."""
+    from quartz_cli.wiring import open_runtime
+
+    async def go() -> dict:
+        async with open_runtime(config()) as rt:
+            before = rt.tokens.status()
+            token = await rt.tokens.refresh()
+            data = rt.tokens.status().to_dict()
+            if before.issued_at is not None and before.issued_at == token.issued_at:
+                data["note"] = "KIS returned the same token (re-issue within 6 h)"
+            return data
+
+    data = run(go)
+    emit(data, _render_status(data), json_out)
+
+
+@app.command()
+def token() -> None:
+    """Print the access token alone (issuing one if needed), for shell scripts:
+    `curl -H "authorization: Bearer $(quartz auth token)" ...`."""
+    from quartz_cli.wiring import open_runtime
+
+    async def go() -> str:
+        async with open_runtime(config()) as rt:
+            return await rt.tokens.token()
+
+    sys.stdout.write(run(go) + "\n")

@@ -1,0 +1,129 @@
+"""What every command shares: global options, configuration, output and error rendering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import traceback
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from quartz_cli.errors import QuartzError
+from quartz_cli.redaction import redact
+
+T = TypeVar("T")
+
+
+@dataclass
+class Globals:
+    """Root options (`--env`, `--json`, `-v`), carried in the click context."""
+
+    env: str | None = None
+    json: bool = False
+    verbose: int = 0
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+_current = Globals()
+
+
+def set_globals(g: Globals) -> None:
+    """Called once by the root callback; commands read the options through `globals_of`."""
+    global _current
+    _current = g
+
+
+def globals_of() -> Globals:
+    """The root options of this invocation (defaults when called outside the CLI)."""
+    return _current
+
+
+def want_json(flag: bool = False) -> bool:
+    """True if this command's `--json` or the root's `--json` was given."""
+    if flag:
+        globals_of().json = True
+    return globals_of().json
+
+
+def config():
+    """The resolved configuration (loaded once per process)."""
+    from quartz_cli.config import load_config
+
+    g = globals_of()
+    if "config" not in g.cache:
+        g.cache["config"] = load_config(g.env)
+    return g.cache["config"]
+
+
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async use case to completion."""
+    return asyncio.run(coro_fn())
+
+
+class _RedactingStream:
+    """A text stream that masks secrets on their way out."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(redact(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", "utf-8")
+
+
+def console(stderr: bool = False):
+    """A rich console on stdout (or stderr) that masks secrets."""
+    from rich.console import Console
+
+    return Console(file=_RedactingStream(sys.stderr if stderr else sys.stdout),
+                   stderr=stderr, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(redact(text) + "\n")
+    sys.stdout.flush()
+
+
+def emit(data: Any, render: Callable[[Any], None], json_flag: bool = False) -> None:
+    """Print `data` as JSON with `--json`, else call `render(console)`."""
+    if want_json(json_flag):
+        print_json(data)
+    else:
+        render(console())
+
+
+def report_error(exc: QuartzError) -> None:
+    """Print a Quartz error: one line on stderr (and a JSON object on stdout with --json)."""
+    if globals_of().json:
+        print_json(exc.to_dict())
+    from rich.markup import escape
+
+    err = console(stderr=True)
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
+    if exc.hint:
+        err.print(f"[dim]hint: {escape(exc.hint)}[/]", soft_wrap=True)
+
+
+def report_crash(exc: BaseException) -> None:
+    """An unexpected exception: a masked one-liner, and the masked traceback with -v."""
+    sys.stderr.write(redact(f"internal error: {type(exc).__name__}: {exc}\n"))
+    if globals_of().verbose:
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+    else:
+        sys.stderr.write("run again with -v for the traceback\n")

@@ -1,0 +1,138 @@
+"""`quartz`: the root command. Sub-commands are imported only when they run, so `--help`
+and small jobs start fast (heavy libraries load inside the commands that use them)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from quartz_cli import __version__
+from quartz_cli.errors import NotImplementedYet, QuartzError
+
+# name → (module holding `app`, or None if not built yet; one-line help shown by --help)
+COMMANDS: dict[str, tuple[str | None, str]] = {
+    "auth": ("quartz_cli.cli.auth", "KIS access token: issue, cache, refresh, status."),
+    "macro": (None, "Macro view: ECOS, FRED, World Bank → statistics → report."),
+    "select": (None, "Candidates from the news: crawl, match tickers, sentiment, score."),
+    "analyze": (None, "Technical state of tickers: RSI, MACD, Bollinger, Fibonacci, MAs."),
+    "decide": (None, "Decide and trade: gather, decide, risk gate, orders (--dry-run plans)."),
+    "rebalance": (None, "Stop-loss and take-profit over held positions, through the gate."),
+    "trade": (None, "Orders on KIS: buy, sell, cancel, list; serve the order WebSocket."),
+    "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
+    "doctor": ("quartz_cli.cli.doctor", "Resolved configuration (secrets masked); broker and "
+               "store checks."),
+}
+
+
+class _NotBuilt(click.Command):
+    """A command group that exists in the design but not yet in code: fails loudly."""
+
+    def __init__(self, name: str, help_text: str) -> None:
+        super().__init__(
+            name, help=f"{help_text} (not implemented yet)",
+            context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                              "help_option_names": []},
+            callback=self._fail,
+        )
+
+    def _fail(self) -> None:
+        raise NotImplementedYet(f"'quartz {self.name}' is not implemented yet")
+
+
+class _Lazy(click.Command):
+    """Stands in for a sub-command in the root's listing; imports it only when it runs."""
+
+    def __init__(self, name: str, module: str, help_text: str) -> None:
+        super().__init__(name, help=help_text, short_help=help_text)
+        self._module = module
+        self._real: click.Command | None = None
+
+    def load(self) -> click.Command:
+        if self._real is None:
+            app = importlib.import_module(self._module).app
+            self._real = typer.main.get_command(app)
+            self._real.name = self.name
+        return self._real
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        return self.load().make_context(info_name, args, parent=parent, **extra)
+
+
+class LazyGroup(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, help_text = entry
+        return _Lazy(cmd_name, module, help_text) if module else _NotBuilt(cmd_name, help_text)
+
+
+app = typer.Typer(
+    cls=LazyGroup,
+    name="quartz",
+    help="Quartz: trade Korean stocks through the KIS Open API, decided by six cooperating "
+    "agents.\n\nThe default environment is `local`: a built-in KIS-compatible simulator and "
+    "rule-based engines, no keys and no network. `--env paper` and `--env prod` (or "
+    "QUARTZ_ENV / IS_PRODUCTION=true) use KIS itself.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"quartz {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    env: str = typer.Option(None, "--env", "-e", metavar="local|paper|prod",
+                            help="Environment (default: QUARTZ_ENV, IS_PRODUCTION, else local)."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
+                                help="Log to stderr: -v info, -vv debug (secrets masked)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Quartz root options, shared by every command."""
+    from quartz_cli.cli.context import Globals, set_globals
+    from quartz_cli.redaction import setup_logging
+
+    if env is not None and env not in ("local", "paper", "prod"):
+        raise typer.BadParameter("choose local, paper or prod", param_hint="--env")
+    ctx.obj = Globals(env=env, json=json_out, verbose=verbose)
+    set_globals(ctx.obj)
+    setup_logging(verbose)
+
+
+def main() -> None:
+    """Console-script entry: runs the app and turns Quartz errors into messages and codes."""
+    # Everything Quartz writes (token cache, ledger, local store) is private to the user.
+    os.umask(0o077)
+    try:
+        app()
+    except QuartzError as exc:
+        from quartz_cli.cli.context import report_error
+
+        report_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: masked, then exit 1
+        from quartz_cli.cli.context import report_crash
+
+        report_crash(exc)
+        sys.exit(1)

@@ -1,0 +1,75 @@
+"""`quartz sim`: the KIS-compatible exchange simulator used by `local`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from quartz_cli.cli.context import config, emit
+from quartz_cli.cli.format import key_value_table
+
+app = typer.Typer(help="The local KIS-compatible exchange simulator. `local` runs it "
+                  "in-process; `serve` puts it on loopback for several processes or tools.",
+                  no_args_is_help=True)
+
+
+def _db(db: Path | None) -> Path:
+    return db or config().home / "sim" / "local.db"
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(9443, help="TCP port."),
+    db: Path = typer.Option(None, help="State database (default: the one `local` uses)."),
+    rate_limit: float = typer.Option(None, help="REST calls/s per app key (0 = off; "
+                                     "default QUARTZ_SIM_RATE_LIMIT_PER_S or 18)."),
+    real_tr_ids: bool = typer.Option(False, help="Accept real (T...) TR_IDs instead of paper."),
+) -> None:
+    """Serve the simulator over HTTP. Point Quartz at it with
+    QUARTZ_KIS_BASE_URL=http://127.0.0.1:PORT."""
+    from dataclasses import replace
+
+    import uvicorn
+
+    from quartz_cli.sim import SimConfig, SimState, Simulator
+
+    cfg = SimConfig.from_env()
+    if rate_limit is not None:
+        cfg = replace(cfg, rate_limit_per_s=rate_limit)
+    if real_tr_ids:
+        cfg = replace(cfg, real_tr_ids=True)
+    sim = Simulator(SimState(_db(db)), cfg)
+    typer.echo(f"KIS simulator on http://{host}:{port} (state {_db(db)})", err=True)
+    uvicorn.run(sim.app, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def status(
+    db: Path = typer.Option(None, help="State database."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
+) -> None:
+    """What the simulator has served: requests, tokens issued, throttled calls, ..."""
+    from quartz_cli.sim import SimState
+
+    path = _db(db)
+    counters = SimState(path).counters() if path.exists() else {}
+    data = {"db": str(path), "counters": counters}
+    emit(data, lambda con: con.print(key_value_table(
+        f"simulator ({path})", [(k, str(v)) for k, v in sorted(counters.items())]
+        or [("state", "empty")])), json_out)
+
+
+@app.command()
+def reset(
+    db: Path = typer.Option(None, help="State database."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete the simulator's state (tokens, counters, orders, balances)."""
+    path = _db(db)
+    if not yes:
+        typer.confirm(f"Delete {path}?", abort=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    typer.echo(f"deleted {path}", err=True)

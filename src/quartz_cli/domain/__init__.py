@@ -1,0 +1,1 @@
+"""Pure domain: typed models and rules, no I/O."""

@@ -1,0 +1,1 @@
+"""The KIS Open API adapter: endpoints, rate limiting, the REST client, OAuth calls."""

@@ -1,0 +1,36 @@
+"""The simulator's knobs. Defaults follow KIS's documented behaviour."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Behaviour of the simulated broker. Each field can be set from the environment as
+    `QUARTZ_SIM_<FIELD>` (e.g. `QUARTZ_SIM_RATE_LIMIT_PER_S=0` turns throttling off)."""
+
+    # REST calls per second per app key; 0 turns the limit off. KIS real accounts: 18/s.
+    rate_limit_per_s: float = 18.0
+    # Minimum seconds between token issuances per app key (EGW00133 inside it).
+    token_issue_interval_s: float = 60.0
+    # Token lifetime, and the window in which a re-request returns the same token.
+    token_ttl_s: float = 86_400.0
+    same_token_window_s: float = 6 * 3600.0
+    # Accept real (T…) TR_IDs instead of paper (V…) ones.
+    real_tr_ids: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> SimConfig:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"QUARTZ_SIM_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.type in (bool, "bool"):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[f.name] = float(raw)
+        return replace(cls(), **values)

@@ -1,0 +1,53 @@
+"""The simulator: state + behaviour + the ASGI app that exposes it over the KIS protocol."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from quartz_cli.sim import auth_routes
+from quartz_cli.sim.config import SimConfig
+from quartz_cli.sim.state import SimState
+from quartz_cli.sim.throttle import SlidingWindow
+from quartz_cli.sim.tokens import TokenAuthority
+
+# Each module that adds endpoints to the simulator registers a routes(sim) factory here.
+ROUTE_MODULES: list[Callable[[Simulator], list[BaseRoute]]] = [auth_routes.routes]
+
+
+class Simulator:
+    """A KIS-compatible broker. Its `app` is served in-process (httpx ASGI transport) or on
+    loopback (`quartz sim serve`); `state` counts everything it served, for tests."""
+
+    def __init__(self, state: SimState | None = None, config: SimConfig | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.state = state or SimState()
+        self.config = config or SimConfig()
+        self.clock = clock
+        self.limiter = SlidingWindow(self.config.rate_limit_per_s)
+        self.tokens = TokenAuthority(self.state, self.config, clock)
+        self._app: Starlette | None = None
+
+    def tr_ids(self, *real_tr_ids: str) -> set[str]:
+        """The TR_IDs this domain accepts for an API given its real-account TR_IDs."""
+        if self.config.real_tr_ids:
+            return set(real_tr_ids)
+        return {"V" + t[1:] if t[:1] in ("T", "J", "C") else t for t in real_tr_ids}
+
+    @property
+    def app(self) -> Starlette:
+        if self._app is None:
+            routes: list[BaseRoute] = [Route("/sim/status", self._status, methods=["GET"])]
+            for factory in ROUTE_MODULES:
+                routes.extend(factory(self))
+            self._app = Starlette(routes=routes)
+        return self._app
+
+    async def _status(self, request: Request) -> Response:
+        return JSONResponse({"counters": self.state.counters(),
+                             "rate_limit_per_s": self.config.rate_limit_per_s})

@@ -1,0 +1,83 @@
+"""The simulator's durable state in SQLite, so that every process of a `local` run (and a
+`quartz sim serve`) sees one broker: the same tokens, counters, and later orders and balances."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    token TEXT PRIMARY KEY,
+    app_key TEXT NOT NULL,
+    issued_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tokens_by_key ON tokens (app_key, issued_at);
+"""
+
+
+class SimState:
+    """A SQLite database (a file shared between processes, or `:memory:` for one process).
+
+    Other simulator modules add their own tables through `add_schema`."""
+
+    def __init__(self, path: Path | str = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        if self.path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=60000")
+        self.add_schema(SCHEMA)
+
+    def add_schema(self, ddl: str) -> None:
+        with self._lock:
+            self._conn.executescript(ddl)
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the database lock from its start (BEGIN IMMEDIATE),
+        so read-check-write sequences are atomic across processes."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def bump(self, name: str, n: int = 1, conn: sqlite3.Connection | None = None) -> None:
+        """Add `n` to a counter (inside the caller's transaction when given one)."""
+        sql = ("INSERT INTO counters(name, value) VALUES (?, ?) "
+               "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value")
+        if conn is not None:
+            conn.execute(sql, (name, n))
+            return
+        with self._lock:
+            self._conn.execute(sql, (name, n))
+
+    def counter(self, name: str) -> int:
+        rows = self.query("SELECT value FROM counters WHERE name = ?", (name,))
+        return int(rows[0]["value"]) if rows else 0
+
+    def counters(self) -> dict[str, int]:
+        return {r["name"]: int(r["value"]) for r in self.query("SELECT name, value FROM counters")}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

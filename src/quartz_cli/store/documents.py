@@ -1,0 +1,86 @@
+"""Publishing and reading agents' documents: a dated copy, then a `latest` pointer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from quartz_cli.domain.documents import Document, utcnow
+from quartz_cli.errors import StoreError
+from quartz_cli.store.base import Store
+
+D = TypeVar("D", bound=Document)
+
+
+class LatestPointer(BaseModel):
+    """`<prefix>/latest.json`: which dated copy is current."""
+
+    key: str
+    produced_at: datetime
+    schema_version: int
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[D]):
+    """A document read from the store, with its key and age."""
+
+    document: D
+    key: str
+    age: timedelta
+
+    def is_stale(self, max_age: timedelta) -> bool:
+        return self.age > max_age
+
+
+def dated_key(prefix: str, produced_at: datetime, name: str = "") -> str:
+    """`<prefix>/YYYY/MM/DD/<HHMMSS.ffffff>Z[-name].json`, ordered by time when listed."""
+    t = produced_at.astimezone(UTC)
+    suffix = f"-{name}" if name else ""
+    return f"{prefix}/{t:%Y/%m/%d}/{t:%H%M%S.%f}Z{suffix}.json"
+
+
+def publish(store: Store, prefix: str, document: Document, *, name: str = "",
+            latest_name: str = "latest") -> str:
+    """Write the dated copy, then move the `latest` pointer to it. Returns the dated key.
+
+    The pointer is written second so a reader following it always finds a whole document."""
+    body = document.model_dump_json(indent=2).encode()
+    key = dated_key(prefix, document.produced_at, name)
+    store.put(key, body)
+    pointer = LatestPointer(key=key, produced_at=document.produced_at,
+                            schema_version=document.schema_version)
+    store.put(f"{prefix}/{latest_name}.json", pointer.model_dump_json().encode())
+    return key
+
+
+def read_key(store: Store, key: str, model: type[D]) -> D | None:
+    """Read and validate one document by key; None when absent."""
+    raw = store.get(key)
+    if raw is None:
+        return None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise StoreError(f"{key} in {store.description} is not a valid {model.__name__}: "
+                         f"{exc.error_count()} problem(s)") from None
+
+
+def read_latest(store: Store, prefix: str, model: type[D], *, latest_name: str = "latest",
+                now: datetime | None = None) -> Loaded[D] | None:
+    """Follow `<prefix>/latest.json` to the current document; None when there is none."""
+    raw = store.get(f"{prefix}/{latest_name}.json")
+    if raw is None:
+        return None
+    try:
+        pointer = LatestPointer.model_validate(json.loads(raw))
+    except (ValueError, ValidationError):
+        raise StoreError(f"{prefix}/{latest_name}.json in {store.description} is corrupt") from None
+    doc = read_key(store, pointer.key, model)
+    if doc is None:
+        raise StoreError(f"{prefix}/{latest_name}.json points to missing {pointer.key}")
+    age = (now or utcnow()) - doc.produced_at
+    return Loaded(document=doc, key=pointer.key, age=age)

@@ -1,0 +1,95 @@
+"""Local-folder backend: one file per key, written by atomic rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from quartz_cli.errors import StoreError
+from quartz_cli.store.base import check_key
+
+
+class LocalStore:
+    """A store in a folder. `put` writes a temporary file, fsyncs it and renames it into place,
+    so a reader (or a process that dies mid-write) never leaves or sees a half-written object."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.description = f"local folder {self.root}"
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read {key} from {self.description}: {exc.strerror}") from None
+
+    def _write_temp(self, path: Path, data: bytes) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        try:
+            tmp = self._write_temp(path, data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StoreError(f"cannot write {key} to {self.description}: {exc.strerror}") from None
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        try:
+            tmp = self._write_temp(path, data)
+            try:
+                # link() fails if the target exists: an atomic create-if-absent on POSIX.
+                os.link(tmp, path)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        except OSError as exc:
+            raise StoreError(f"cannot write {key} to {self.description}: {exc.strerror}") from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"cannot delete {key} from {self.description}: {exc.strerror}") from None
+
+    def list(self, prefix: str) -> list[str]:
+        if not self.root.exists():
+            return []
+        keys = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                key = Path(dirpath, name).relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def ping(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK):
+                raise StoreError(f"{self.description} is not writable")
+        except OSError as exc:
+            raise StoreError(f"{self.description} is not usable: {exc.strerror}") from None

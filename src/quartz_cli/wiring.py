@@ -1,0 +1,76 @@
+"""Interface-layer wiring: builds the concrete adapters (simulator or KIS domain, store, token
+manager, KIS client) from the configuration. The CLI and the servers call this; agents only
+see the protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import httpx
+
+from quartz_cli.agents.auth import TokenManager
+from quartz_cli.config import Config
+from quartz_cli.kis.client import KisClient
+from quartz_cli.kis.endpoints import KisEndpoint, endpoint_for
+from quartz_cli.kis.oauth import issue_token
+from quartz_cli.kis.ratelimit import RateLimiter
+from quartz_cli.sim import SimConfig, SimState, Simulator
+from quartz_cli.store import Store, open_store
+
+
+def local_simulator(config: Config) -> Simulator:
+    """The in-process simulator of `local`, persisted under `$QUARTZ_HOME/sim/` so every
+    process of a run (and `quartz sim serve`) sees the same broker."""
+    return Simulator(SimState(config.home / "sim" / "local.db"), SimConfig.from_env())
+
+
+def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(config.settings.http_timeout_s, connect=5.0)
+    if endpoint.in_process:
+        assert sim is not None
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), timeout=timeout)
+    return httpx.AsyncClient(timeout=timeout)
+
+
+@dataclass
+class Runtime:
+    """Everything a command needs to talk to the broker and the store."""
+
+    config: Config
+    endpoint: KisEndpoint
+    store: Store
+    tokens: TokenManager
+    kis: KisClient
+    sim: Simulator | None
+
+    async def aclose(self) -> None:
+        await self.kis.aclose()
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
+    """Wire the broker session for `config.env`; raises ConfigError for missing keys."""
+    endpoint = endpoint_for(config)
+    app_key, app_secret = config.broker_credentials()
+    if endpoint.in_process and sim is None:
+        sim = local_simulator(config)
+    http = http_client(config, endpoint, sim)
+    limiter = RateLimiter(endpoint.rate_per_s, config.settings.rate_share)
+    raw = KisClient(endpoint, app_key, app_secret, None, http, limiter=limiter)
+    store = open_store(config)
+    tokens = TokenManager(
+        env=config.env.value,
+        app_key=app_key,
+        app_secret=app_secret,
+        issuer=partial(issue_token, raw, app_key, app_secret),
+        cache_dir=config.home / "cache" / "tokens",
+        store=store,
+    )
+    kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
+    return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis, sim=sim)
