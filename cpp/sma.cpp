@@ -1,6 +1,7 @@
 // Simple moving average, computed as TA-Lib does: a running window sum (add the new close,
 // then subtract the one leaving the window), so results agree with TA-Lib to the last bit.
 #include "batch.hpp"
+#include "registry.hpp"
 
 namespace quartz {
 
@@ -32,10 +33,12 @@ static Array2D sma_batch(const Array2D& close, int period, int threads) {
   return result;
 }
 
-void register_sma(py::module_& m) {
+static void register_sma(py::module_& m) {
   m.def("sma_batch", &sma_batch, py::arg("close"), py::arg("period"), py::arg("threads") = 0,
         "Simple moving average of each row of a (tickers x bars) float64 array.\n"
         "Bars before the first full window are NaN. Releases the GIL; threads=0 uses all cores.");
 }
+
+static Registrar sma_registrar(register_sma);
 
 }  // namespace quartz

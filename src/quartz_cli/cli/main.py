@@ -15,16 +15,27 @@ from typer.core import TyperGroup
 from quartz_cli import __version__
 from quartz_cli.errors import NotImplementedYet, QuartzError
 
-# name → (module holding `app`, or None if not built yet; one-line help shown by --help)
+# name → (module holding `app`, or None if not built yet; one-line help shown by --help).
+# One entry per paragraph so that branches filling in different commands merge cleanly.
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "auth": ("quartz_cli.cli.auth", "KIS access token: issue, cache, refresh, status."),
+
     "macro": (None, "Macro view: ECOS, FRED, World Bank → statistics → report."),
+
     "select": (None, "Candidates from the news: crawl, match tickers, sentiment, score."),
+
     "analyze": (None, "Technical state of tickers: RSI, MACD, Bollinger, Fibonacci, MAs."),
+
     "decide": (None, "Decide and trade: gather, decide, risk gate, orders (--dry-run plans)."),
+
     "rebalance": (None, "Stop-loss and take-profit over held positions, through the gate."),
+
     "trade": (None, "Orders on KIS: buy, sell, cancel, list; serve the order WebSocket."),
+
+    "serve": (None, "Read-only JSON API over the store (analysis, candidates, token status)."),
+
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
+
     "doctor": ("quartz_cli.cli.doctor", "Resolved configuration (secrets masked); broker and "
                "store checks."),
 }

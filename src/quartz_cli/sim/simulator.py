@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 
@@ -10,14 +11,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from quartz_cli.sim import auth_routes
 from quartz_cli.sim.config import SimConfig
 from quartz_cli.sim.state import SimState
 from quartz_cli.sim.throttle import SlidingWindow
 from quartz_cli.sim.tokens import TokenAuthority
 
-# Each module that adds endpoints to the simulator registers a routes(sim) factory here.
-ROUTE_MODULES: list[Callable[[Simulator], list[BaseRoute]]] = [auth_routes.routes]
+# Modules that add endpoints: each has `routes(sim) -> list[Route]`. One per line, with a blank
+# line between, so that branches adding modules merge without conflicts.
+ROUTE_MODULES: tuple[str, ...] = (
+    "quartz_cli.sim.auth_routes",
+
+)
 
 
 class Simulator:
@@ -43,8 +47,8 @@ class Simulator:
     def app(self) -> Starlette:
         if self._app is None:
             routes: list[BaseRoute] = [Route("/sim/status", self._status, methods=["GET"])]
-            for factory in ROUTE_MODULES:
-                routes.extend(factory(self))
+            for module in ROUTE_MODULES:
+                routes.extend(importlib.import_module(module).routes(self))
             self._app = Starlette(routes=routes)
         return self._app
 

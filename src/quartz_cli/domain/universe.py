@@ -1,0 +1,91 @@
+"""The tradable universe: KRX listings with market, market-cap tier and aliases.
+
+A bundled master (`quartz_cli/data/universe.csv`, real codes and names, approximate price
+levels that seed the simulator's synthetic market) serves `local` and is the default
+everywhere; `quartz_cli.kis.master` refreshes it from KIS's stock master files."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from quartz_cli.domain.krx import normalize_ticker
+from quartz_cli.errors import InputError
+
+
+class Tier(str, Enum):
+    """Market-cap tier as KIS's master file codes it (1 large, 2 mid, 3 small)."""
+
+    LARGE = "LARGE"
+    MID = "MID"
+    SMALL = "SMALL"
+
+
+@dataclass(frozen=True)
+class Listing:
+    code: str
+    name: str
+    market: str
+    tier: Tier
+    sector: str
+    base_price: int
+    aliases: tuple[str, ...]
+
+
+class Universe:
+    """Listings by code, with name/alias lookup."""
+
+    def __init__(self, listings: list[Listing]) -> None:
+        self.listings = tuple(listings)
+        self._by_code = {x.code: x for x in listings}
+
+    def __len__(self) -> int:
+        return len(self.listings)
+
+    def __contains__(self, code: str) -> bool:
+        return code in self._by_code
+
+    def codes(self) -> list[str]:
+        return [x.code for x in self.listings]
+
+    def get(self, code: str) -> Listing | None:
+        return self._by_code.get(code)
+
+    def require(self, code: str) -> Listing:
+        """The listing for a code, or InputError for a malformed or unknown code."""
+        norm = normalize_ticker(code)
+        listing = self._by_code.get(norm)
+        if listing is None:
+            raise InputError(f"{norm} is not in the universe ({len(self)} listings)")
+        return listing
+
+
+def load_universe_csv(path: Path | str) -> Universe:
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    listings = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            listings.append(Listing(
+                code=normalize_ticker(row["code"]),
+                name=row["name"].strip(),
+                market=row["market"].strip(),
+                tier=Tier(row["tier"].strip()),
+                sector=row.get("sector", "").strip(),
+                base_price=int(row["base_price"]),
+                aliases=tuple(a.strip() for a in row.get("aliases", "").split("|") if a.strip()),
+            ))
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"{path}:{i}: bad universe row ({exc})") from None
+    return Universe(listings)
+
+
+@lru_cache(maxsize=1)
+def bundled_universe() -> Universe:
+    """The master shipped with the package."""
+    with resources.as_file(resources.files("quartz_cli.data") / "universe.csv") as path:
+        return load_universe_csv(path)

@@ -1,0 +1,186 @@
+"""The simulator's sample market: synthetic, seeded OHLCV for the bundled universe's real
+KRX codes over real KRX sessions (exchange-calendars XKRX). Prices are SYNTHETIC: every
+surface that shows them says so. Prices respect tick sizes and the ±30 % daily limit.
+
+History is stable as days pass: each ticker draws from its own seeded stream, one fixed-size
+block of draws per session, so extending the range never changes earlier bars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from functools import lru_cache
+
+import numpy as np
+
+from quartz_cli.domain.calendar import KrxCalendar
+from quartz_cli.domain.krx import (
+    KST,
+    PriceLimits,
+    round_to_tick,
+    kst_date,
+    price_limits,
+    session_bounds,
+)
+from quartz_cli.domain.universe import Listing, Tier, Universe
+
+HISTORY_START = date(2022, 1, 3)
+SYNTHETIC_LABEL = "synthetic sample market (not real prices)"
+_DAILY_VOL = {Tier.LARGE: 0.018, Tier.MID: 0.025, Tier.SMALL: 0.032}
+_BASE_VOLUME = {Tier.LARGE: 8_000_000, Tier.MID: 900_000, Tier.SMALL: 350_000}
+_DRAWS_PER_DAY = 5
+# The path is scaled so that it would reach the listing's price level after this many
+# sessions: a fixed anchor, so the scale (and every bar) never changes as days are added.
+_ANCHOR_SESSIONS = 1200
+_SESSION_MINUTES = 390  # 09:00–15:30
+
+
+def _seed(*parts: object) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _clamp(price: float, limits: PriceLimits) -> int:
+    return min(limits.upper, max(limits.lower, round_to_tick(max(price, 1.0))))
+
+
+@dataclass(frozen=True)
+class DailyBars:
+    """Daily OHLCV, oldest first. Prices in won (int64), volume in shares."""
+
+    code: str
+    dates: tuple[date, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The current state of one ticker as the simulator prices it at a moment."""
+
+    code: str
+    price: int
+    open: int
+    high: int
+    low: int
+    volume: int
+    base: int          # previous close (기준가)
+    limits: PriceLimits
+    session_date: date
+    in_session: bool
+
+
+class SampleMarket:
+    """Bars and quotes for every listing of `universe`, derived from `seed`."""
+
+    def __init__(self, universe: Universe, calendar: KrxCalendar, seed: int = 20_220_103) -> None:
+        self.universe = universe
+        self.calendar = calendar
+        self.seed = seed
+        self.label = SYNTHETIC_LABEL
+
+    def listing(self, code: str) -> Listing | None:
+        return self.universe.get(code)
+
+    def sessions_until(self, last: date) -> list[date]:
+        return self.calendar.between(HISTORY_START, last)
+
+    @lru_cache(maxsize=256)
+    def _path(self, code: str, last: date) -> DailyBars:
+        listing = self.universe.get(code)
+        if listing is None:
+            raise KeyError(code)
+        days = self.sessions_until(last)
+        n = len(days)
+        rng = np.random.default_rng(_seed(self.seed, code))
+        draws = rng.standard_normal(size=(max(n, _ANCHOR_SESSIONS), _DRAWS_PER_DAY))
+        sigma = _DAILY_VOL[listing.tier]
+        drift = -0.5 * sigma * sigma
+        anchor = draws[:_ANCHOR_SESSIONS, 0]
+        start = listing.base_price / math.exp(float(np.sum(drift + sigma * anchor)))
+        o = np.empty(n, np.int64)
+        h = np.empty(n, np.int64)
+        lo = np.empty(n, np.int64)
+        c = np.empty(n, np.int64)
+        v = np.empty(n, np.int64)
+        prev = max(round_to_tick(start), 1)
+        for i in range(n):
+            z_close, z_open, z_high, z_low, z_vol = draws[i]
+            limits = price_limits(prev)
+            open_ = _clamp(prev * math.exp(0.3 * sigma * z_open), limits)
+            close = _clamp(prev * math.exp(drift + sigma * z_close), limits)
+            high = _clamp(max(open_, close) * math.exp(abs(0.5 * sigma * z_high)), limits)
+            low = _clamp(min(open_, close) * math.exp(-abs(0.5 * sigma * z_low)), limits)
+            o[i], c[i] = open_, close
+            h[i], lo[i] = max(high, open_, close), min(low, open_, close)
+            v[i] = int(_BASE_VOLUME[listing.tier] * math.exp(0.4 * z_vol))
+            prev = close
+        return DailyBars(code, tuple(days), o, h, lo, c, v)
+
+    def daily(self, code: str, last: date) -> DailyBars:
+        """Completed daily bars from HISTORY_START through the session `last` (inclusive)."""
+        return self._path(code, last)
+
+    def _intraday(self, code: str, day: date, open_: int, close: int) -> np.ndarray:
+        """Minute prices 09:00..15:30 of `day`: a seeded Brownian bridge from open to close."""
+        rng = np.random.default_rng(_seed(self.seed, code, day.isoformat(), "intraday"))
+        steps = rng.standard_normal(_SESSION_MINUTES)
+        walk = np.concatenate([[0.0], np.cumsum(steps)])
+        t = np.linspace(0.0, 1.0, _SESSION_MINUTES + 1)
+        bridge = walk - t * walk[-1]
+        listing = self.universe.get(code)
+        sigma = _DAILY_VOL[listing.tier if listing else Tier.MID]
+        log_path = (np.log(open_) + t * (np.log(close) - np.log(open_))
+                    + bridge * sigma / math.sqrt(_SESSION_MINUTES))
+        return np.exp(log_path)
+
+    def quote(self, code: str, at: datetime) -> Quote:
+        """The ticker's state at `at`: during a session, a price on today's intraday path;
+        otherwise the last session's close."""
+        today = kst_date(at)
+        if self.calendar.is_trading_day(today):
+            bars = self.daily(code, today)
+            i = len(bars) - 1
+            open_t, close_t = session_bounds(today)
+            base = int(bars.close[i - 1]) if i > 0 else int(bars.open[i])
+            limits = price_limits(base)
+            if at < open_t:
+                p = base
+                return Quote(code, p, p, p, p, 0, base, limits, today, False)
+            minute = min(_SESSION_MINUTES, int((at - open_t).total_seconds() // 60))
+            path = self._intraday(code, today, int(bars.open[i]), int(bars.close[i]))[:minute + 1]
+            price = _clamp(float(path[-1]), limits)
+            high = max(_clamp(float(path.max()), limits), price)
+            low = min(_clamp(float(path.min()), limits), price)
+            frac = minute / _SESSION_MINUTES
+            volume = int(bars.volume[i] * frac)
+            return Quote(code, price, int(bars.open[i]), high, low, volume, base, limits, today,
+                         at < close_t)
+        last = self.calendar.previous(today)
+        if last is None:
+            raise KeyError(code)
+        bars = self.daily(code, last)
+        close = int(bars.close[-1])
+        base = int(bars.close[-2]) if len(bars) > 1 else close
+        return Quote(code, close, int(bars.open[-1]), int(bars.high[-1]), int(bars.low[-1]),
+                     int(bars.volume[-1]), base, price_limits(base), last, False)
+
+    def history_for(self, code: str, at: datetime) -> DailyBars:
+        """Daily bars as of `at`: completed sessions, plus today's partial bar in a session."""
+        today = kst_date(at)
+        if self.calendar.is_trading_day(today) and at >= datetime.combine(today, time(9), KST):
+            return self.daily(code, today)
+        last = self.calendar.previous(today) if not self.calendar.is_trading_day(today) \
+            or at < datetime.combine(today, time(9), KST) else today
+        if last is None:
+            raise KeyError(code)
+        return self.daily(code, last)

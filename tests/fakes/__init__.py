@@ -1,0 +1,1 @@
+"""Loopback servers that stand in for external systems in tests (real protocols, local ports)."""
