@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,6 +18,9 @@ from quartz_cli.sim.config import SimConfig
 from quartz_cli.sim.state import SimState
 from quartz_cli.sim.throttle import SlidingWindow
 from quartz_cli.sim.tokens import TokenAuthority
+
+if TYPE_CHECKING:
+    from quartz_cli.sim.market import SampleMarket
 
 # Modules that add endpoints: each has `routes(sim) -> list[Route]`. One per line, with a blank
 # line between, so that branches adding modules merge without conflicts.
@@ -29,13 +35,30 @@ class Simulator:
     loopback (`quartz sim serve`); `state` counts everything it served, for tests."""
 
     def __init__(self, state: SimState | None = None, config: SimConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, cache_dir: Path | None = None) -> None:
         self.state = state or SimState()
         self.config = config or SimConfig()
         self.clock = clock
+        self.cache_dir = cache_dir
+        self._market: SampleMarket | None = None
         self.limiter = SlidingWindow(self.config.rate_limit_per_s)
         self.tokens = TokenAuthority(self.state, self.config, clock)
         self._app: Starlette | None = None
+
+    def now(self) -> datetime:
+        """The simulator's clock as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    @property
+    def market(self) -> SampleMarket:
+        """The synthetic sample market (built on first use: it loads the KRX calendar)."""
+        if self._market is None:
+            from quartz_cli.calendars import krx_calendar
+            from quartz_cli.domain.universe import bundled_universe
+            from quartz_cli.sim.market import SampleMarket
+
+            self._market = SampleMarket(bundled_universe(), krx_calendar(self.cache_dir))
+        return self._market
 
     def tr_ids(self, *real_tr_ids: str) -> set[str]:
         """The TR_IDs this domain accepts for an API given its real-account TR_IDs."""
