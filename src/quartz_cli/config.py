@@ -8,7 +8,10 @@ with a message naming each missing variable, never falling back to another envir
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
@@ -76,6 +79,16 @@ class Settings(BaseSettings):
     internal_token: SecretStr | None = Field(default=None, validation_alias="QUARTZ_INTERNAL_TOKEN")
     live_trading: bool = Field(default=False, validation_alias="QUARTZ_LIVE_TRADING")
     http_timeout_s: float = Field(default=10.0, gt=0, validation_alias="QUARTZ_HTTP_TIMEOUT_S")
+    # Simulation only: the market clock starts at this moment when the process starts and
+    # runs on from there, so `local` can be exercised inside a KRX session at any hour.
+    market_time: datetime | None = Field(default=None, validation_alias="QUARTZ_MARKET_TIME")
+
+    @field_validator("market_time")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("must carry a UTC offset, e.g. 2026-11-24T10:00:00+09:00")
+        return v
 
     @field_validator("cano")
     @classmethod
@@ -124,6 +137,12 @@ class Config:
     def home(self) -> Path:
         return self.settings.home
 
+    def market_now(self) -> datetime:
+        """Now, for market decisions: the wall clock, or the simulated clock in `local`."""
+        if self.settings.market_time is not None and self.env is Env.LOCAL:
+            return market_clock(self.settings.market_time)()
+        return datetime.now(UTC)
+
     def require(self, *fields: str) -> None:
         """Raise ConfigError naming every listed setting that is unset."""
         missing = []
@@ -163,6 +182,16 @@ LOCAL_APP_SECRET = "local-sim-app-secret"
 LOCAL_CANO = "50000000"
 
 
+_PROCESS_START = time.monotonic()
+
+
+def market_clock(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads `start` when the process started and advances in real time."""
+    def now() -> datetime:
+        return start.astimezone(UTC) + timedelta(seconds=time.monotonic() - _PROCESS_START)
+    return now
+
+
 def _validation_message(err: ValidationError) -> str:
     parts = []
     for item in err.errors():
@@ -196,6 +225,9 @@ def load_config(env: Env | str | None = None, environ: dict[str, str] | None = N
         chosen = Env.PROD
     else:
         chosen = Env.LOCAL
+    if settings.market_time is not None and chosen is not Env.LOCAL:
+        raise ConfigError("QUARTZ_MARKET_TIME simulates the market clock and is only allowed "
+                          f"in local, not in {chosen.value}")
     return Config(settings=settings, env=chosen)
 
 

@@ -23,7 +23,7 @@ def local_simulator(config: Config) -> Simulator:
     """The in-process simulator of `local`, persisted under `$QUARTZ_HOME/sim/` so every
     process of a run (and `quartz sim serve`) sees the same broker."""
     return Simulator(SimState(config.home / "sim" / "local.db"), SimConfig.from_env(),
-                     cache_dir=config.home / "cache")
+                     clock=lambda: config.market_now().timestamp(), cache_dir=config.home / "cache")
 
 
 def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) -> httpx.AsyncClient:

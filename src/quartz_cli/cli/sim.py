@@ -40,7 +40,9 @@ def serve(
         cfg = replace(cfg, rate_limit_per_s=rate_limit)
     if real_tr_ids:
         cfg = replace(cfg, real_tr_ids=True)
-    sim = Simulator(SimState(_db(db)), cfg, cache_dir=config().home / "cache")
+    cfg_all = config()
+    sim = Simulator(SimState(_db(db)), cfg, clock=lambda: cfg_all.market_now().timestamp(),
+                    cache_dir=cfg_all.home / "cache")
     typer.echo(f"KIS simulator on http://{host}:{port} (state {_db(db)})", err=True)
     uvicorn.run(sim.app, host=host, port=port, log_level="warning")
 
