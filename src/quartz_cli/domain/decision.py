@@ -1,0 +1,181 @@
+"""What the portfolio manager decides over: the decision input (the seed's structure), the
+engines' proposals, and the pre-computed allowance that bounds what an engine may choose.
+
+Everything here is a pure value: engines (rules or an LLM) read a `DecisionInput` and answer
+`Proposal`s; the risk gate (`domain.risk`) turns proposals into orders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Action(str, Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+    HOLD = "HOLD"
+
+
+class MacroBias(str, Enum):
+    """The macro agent's market bias hint; `uncertain` when its summary is stale or missing."""
+
+    POSITIVE = "positive"
+    NEUTRAL = "neutral"
+    NEGATIVE = "negative"
+    UNCERTAIN = "uncertain"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MacroView(_Frozen):
+    """`macro` of the decision input."""
+
+    positive_summary: str = ""
+    negative_summary: str = ""
+    market_bias_hint: MacroBias = MacroBias.UNCERTAIN
+    stale: bool = Field(default=True, description="True when the summary is missing or too old")
+
+
+class Position(_Frozen):
+    """One holding, as the broker's balance reports it."""
+
+    ticker: str
+    name: str = ""
+    qty: int = Field(ge=0)
+    sellable_qty: int = Field(ge=0, description="ord_psbl_qty: what may be sold now")
+    avg_price: int = Field(ge=0, description="average purchase price, won")
+    price: int = Field(ge=0, description="current price, won")
+
+    @property
+    def value(self) -> int:
+        return self.qty * self.price
+
+
+class PortfolioView(_Frozen):
+    """`portfolio` of the decision input: orderable cash, total value, positions."""
+
+    cash_krw: int = Field(ge=0, description="cash available to order with, won")
+    positions: tuple[Position, ...] = ()
+
+    @property
+    def total_value(self) -> int:
+        return self.cash_krw + sum(p.value for p in self.positions)
+
+    def position(self, ticker: str) -> Position | None:
+        for p in self.positions:
+            if p.ticker == ticker:
+                return p
+        return None
+
+    def weight(self, ticker: str) -> float:
+        total = self.total_value
+        pos = self.position(ticker)
+        return pos.value / total if pos and total else 0.0
+
+
+class TechnicalView(_Frozen):
+    """The technical agent's state of one ticker, reduced to what the engines read.
+    Every field is optional: an indicator without enough history is simply absent."""
+
+    close: int | None = None
+    rsi14: float | None = None
+    macd_hist: float | None = None
+    bb_percent_b: float | None = Field(default=None, description="Bollinger %B (0 lower, 1 upper)")
+    ma_short: float | None = Field(default=None, description="20-day moving average")
+    ma_long: float | None = Field(default=None, description="60-day moving average")
+    signals: tuple[str, ...] = Field(default=(), description="the technical agent's own labels")
+
+
+class FundamentalView(_Frozen):
+    """What selection knows about a ticker: its news sentiment and score."""
+
+    sentiment: float | None = Field(default=None, ge=-1, le=1,
+                                    description="news sentiment in [-1, 1]")
+    score: float | None = Field(default=None, description="the selection agent's ranking score")
+    mentions: int = 0
+    candidate: bool = Field(default=False, description="True when selection proposed it")
+
+
+class Quote(_Frozen):
+    """A ticker's current price and the day's limits (won)."""
+
+    ticker: str
+    price: int = Field(gt=0)
+    base: int = Field(gt=0, description="base price (previous close) of the ±30 % limit")
+    upper: int = Field(gt=0, description="upper limit price (상한가)")
+    lower: int = Field(gt=0, description="lower limit price (하한가)")
+    volume: int = Field(default=0, ge=0, description="shares traded today so far")
+
+
+class Allowance(_Frozen):
+    """What code allows an engine to choose for one ticker, computed before it is asked."""
+
+    actions: tuple[Action, ...]
+    max_buy_qty: int = 0
+    max_sell_qty: int = 0
+    max_weight: float = 0.0
+    reason: str = ""
+
+
+class UniverseEntry(_Frozen):
+    """One analysed ticker of the decision input."""
+
+    ticker: str
+    name: str
+    price: int
+    technical: TechnicalView | None = None
+    fundamental: FundamentalView = FundamentalView()
+    held_qty: int = 0
+    weight: float = 0.0
+    allowed: Allowance
+
+
+class Constraints(_Frozen):
+    """The limits the gate enforces. Rates are Decimal fractions (0.00015 = 0.015 %)."""
+
+    max_buy_candidates: int = Field(default=3, ge=0)
+    max_single_ticker_weight: Decimal = Field(default=Decimal("0.2"), gt=0, le=1)
+    min_order_krw: int = Field(default=100_000, ge=0)
+    max_turnover_ratio: Decimal = Field(default=Decimal("0.3"), gt=0, le=1)
+    buy_fee_rate: Decimal = Field(default=Decimal("0.00015"), ge=0, lt=1)
+    sell_fee_rate: Decimal = Field(default=Decimal("0.00015"), ge=0, lt=1)
+    sell_tax_rate: Decimal = Field(default=Decimal("0.0020"), ge=0, lt=1)
+
+    @field_validator("max_single_ticker_weight", "max_turnover_ratio", "buy_fee_rate",
+                     "sell_fee_rate", "sell_tax_rate", mode="before")
+    @classmethod
+    def _decimal(cls, v: object) -> object:
+        # floats from the environment become their shortest decimal text, not binary noise.
+        return Decimal(str(v)) if isinstance(v, float) else v
+
+
+class DecisionInput(_Frozen):
+    """The seed's decision input: `now_utc`, `macro`, `portfolio`, `universe`, `constraints`."""
+
+    now_utc: datetime
+    macro: MacroView
+    portfolio: PortfolioView
+    universe: tuple[UniverseEntry, ...]
+    constraints: Constraints
+
+    def entry(self, ticker: str) -> UniverseEntry | None:
+        for e in self.universe:
+            if e.ticker == ticker:
+                return e
+        return None
+
+
+class Proposal(_Frozen):
+    """One engine decision for one ticker. The gate treats it as untrusted input."""
+
+    ticker: str
+    action: Action
+    target_weight: float = Field(description="target share of total value after the trade")
+    confidence: float = 0.5
+    rationale: str = ""
