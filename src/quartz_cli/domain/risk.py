@@ -5,7 +5,8 @@ passing it, whatever an engine said.
 Rules, in the order they apply:
 
 1. A proposal must name a valid KRX code from the analysed universe (once; a duplicate is
-   dropped), have a quote, and carry a finite, non-negative target weight. HOLD places nothing.
+   dropped), choose an action it was allowed (when allowances are given), have a quote, and
+   carry a finite, non-negative target weight. HOLD places nothing.
 2. Sells go first (they reduce risk), most confident first. A sell brings the position down
    to `target_weight` of total value, never more than the sellable quantity.
 3. Buys are ranked by confidence, then target weight, then code; at most
@@ -33,7 +34,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
 
-from quartz_cli.domain.decision import Action, Constraints, PortfolioView, Proposal, Quote
+from quartz_cli.domain.decision import (
+    Action,
+    Allowance,
+    Constraints,
+    PortfolioView,
+    Proposal,
+    Quote,
+)
 from quartz_cli.domain.krx import ceil_to_tick, floor_to_tick, normalize_ticker
 from quartz_cli.domain.order_window import WindowCheck
 from quartz_cli.errors import InputError
@@ -51,6 +59,7 @@ class Rule(str, Enum):
     DUPLICATE = "duplicate"
     NOT_IN_UNIVERSE = "not_in_universe"
     NO_QUOTE = "no_quote"
+    ACTION_NOT_ALLOWED = "action_not_allowed"
     INVALID_WEIGHT = "invalid_weight"
     NOT_HELD = "not_held"
     NO_CHANGE = "no_change"
@@ -285,11 +294,13 @@ def run_gate(
     constraints: Constraints,
     universe: Collection[str],
     window: WindowCheck | None = None,
+    allowances: Mapping[str, Allowance] | None = None,
 ) -> GateResult:
     """Turn proposals into orders that satisfy every rule of this module; see its docstring.
 
     `universe` is the set of codes that were analysed; `window`, when given, is the
-    pre-trade order-window check (a refusal holds every order back)."""
+    pre-trade order-window check (a refusal holds every order back); `allowances`, when
+    given, are the per-ticker actions the engine was allowed to choose."""
     run = _Run(portfolio, constraints)
     seen: set[str] = set()
     sells: list[tuple[Proposal, str, Quote]] = []
@@ -310,6 +321,11 @@ def run_gate(
             continue
         if p.action is Action.HOLD:
             holds.append(ticker)
+            continue
+        allowed = allowances.get(ticker) if allowances is not None else None
+        if allowances is not None and (allowed is None or p.action not in allowed.actions):
+            why = allowed.reason if allowed and allowed.reason else "not offered to the engine"
+            run.drop(p, ticker, Rule.ACTION_NOT_ALLOWED, f"{p.action.value} not allowed: {why}")
             continue
         if not math.isfinite(p.target_weight) or p.target_weight < 0:
             run.drop(p, ticker, Rule.INVALID_WEIGHT,

@@ -1,0 +1,132 @@
+"""Choosing the decision engine for a run: the LLM when configured, within budget and
+answering well; otherwise the deterministic rule engine, with the reason recorded.
+
+LLM spending is kept in the store, one object per call under `llm-usage/<KST date>/`, so every
+process and pod of a deployment shares the per-day budget without read-modify-write races."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+from typing import Protocol
+
+from quartz_cli.domain.budget import BudgetCheck, LLMBudget, check_budget
+from quartz_cli.domain.decision import DecisionInput
+from quartz_cli.domain.engine import EngineAnswer, EngineUsage
+from quartz_cli.errors import LLMError, StoreError
+from quartz_cli.llm.decision_openai import BadAnswer
+from quartz_cli.llm.decision_rules import RulesDecisionEngine
+from quartz_cli.store.base import Store
+
+log = logging.getLogger(__name__)
+
+USAGE_PREFIX = "llm-usage"
+
+
+class Fallback(str, Enum):
+    """Why the rule engine decided. `configured` is not a failure: it is the setting
+    (`local`, no GPT_API_KEY, or QUARTZ_DECISION_ENGINE=rules)."""
+
+    CONFIGURED = "configured"
+    LLM_FAILED = "llm_failed"
+    BAD_ANSWER = "llm_bad_answer"
+    BUDGET = "budget_exhausted"
+
+
+class LLMEngine(Protocol):
+    name: str
+
+    def estimate_usd(self, request: DecisionInput) -> float: ...
+
+    async def decide(self, request: DecisionInput) -> EngineAnswer: ...
+
+
+class UsageLedger(Protocol):
+    def spent_on(self, day: date) -> float:
+        """USD spent on LLM calls on `day` (KST)."""
+
+    def record(self, day: date, usage: EngineUsage, run_id: str) -> None:
+        """Add one call's usage to `day`."""
+
+
+class StoreUsageLedger:
+    """UsageLedger over the shared store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def spent_on(self, day: date) -> float:
+        total = 0.0
+        for key in self.store.list(f"{USAGE_PREFIX}/{day.isoformat()}/"):
+            raw = self.store.get(key)
+            try:
+                total += float(json.loads(raw or b"{}").get("cost_usd", 0.0))
+            except (ValueError, AttributeError):
+                log.warning("ignoring an unreadable LLM usage record %s", key)
+        return total
+
+    def record(self, day: date, usage: EngineUsage, run_id: str) -> None:
+        body = json.dumps({"run_id": run_id, "model": usage.model,
+                           "prompt_tokens": usage.prompt_tokens,
+                           "output_tokens": usage.output_tokens,
+                           "cost_usd": usage.cost_usd}).encode()
+        for n in range(100):
+            if self.store.put_if_absent(f"{USAGE_PREFIX}/{day.isoformat()}/{run_id}-{n}.json",
+                                        body):
+                return
+        raise StoreError(f"could not record LLM usage for run {run_id}")
+
+
+@dataclass(frozen=True)
+class EngineOutcome:
+    """The answer used, and how it was chosen."""
+
+    answer: EngineAnswer
+    fallback: Fallback | None
+    detail: str
+    usage: tuple[EngineUsage, ...] = ()
+    budget: BudgetCheck | None = None
+    attempted: str | None = None
+
+
+async def decide_with_fallback(
+    request: DecisionInput,
+    *,
+    llm: LLMEngine | None,
+    configured_reason: str,
+    budget: LLMBudget,
+    ledger: UsageLedger,
+    run_id: str,
+    today: date,
+) -> EngineOutcome:
+    """Ask `llm` when there is one and the budget allows; fall back to the rule engine when
+    there is none (`configured_reason` says why), when it fails or answers badly, or when the
+    call would exceed the budget. LLM usage is recorded even for failed calls."""
+    if llm is None:
+        rules = RulesDecisionEngine(configured_reason)
+        return EngineOutcome(rules.decide_now(request), Fallback.CONFIGURED, configured_reason)
+    check = check_budget(budget, estimate_usd=llm.estimate_usd(request), spent_run_usd=0.0,
+                         spent_today_usd=ledger.spent_on(today))
+    if not check.allowed:
+        reason = f"LLM budget exhausted ({check.detail})"
+        return EngineOutcome(RulesDecisionEngine(reason).decide_now(request), Fallback.BUDGET,
+                             reason, budget=check, attempted=llm.name)
+    try:
+        answer = await llm.decide(request)
+    except LLMError as exc:
+        usage = getattr(exc, "usage", None)
+        spent: tuple[EngineUsage, ...] = (usage,) if usage else ()
+        for u in spent:
+            ledger.record(today, u, run_id)
+        kind = Fallback.BAD_ANSWER if isinstance(exc, BadAnswer) else Fallback.LLM_FAILED
+        reason = f"{exc.message}; the rule engine decided instead"
+        log.warning("%s", reason)
+        return EngineOutcome(RulesDecisionEngine(reason).decide_now(request), kind, reason,
+                             usage=spent, budget=check, attempted=llm.name)
+    for u in answer.usage:
+        ledger.record(today, u, run_id)
+    return EngineOutcome(answer, None, f"decided by {answer.engine}", usage=answer.usage,
+                         budget=check, attempted=llm.name)

@@ -1,0 +1,105 @@
+"""The decision-engine protocol, the answer every engine gives, and the structured-output
+schema an LLM engine must answer with (restricted to the allowed tickers and actions)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from quartz_cli.domain.decision import Action, DecisionInput, Proposal
+
+
+@dataclass(frozen=True)
+class EngineUsage:
+    """One LLM call's model, tokens and estimated cost (USD)."""
+
+    model: str
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class EngineAnswer:
+    """An engine's proposals; `engine` is "openai:<model>" or "rules:<name>"."""
+
+    proposals: tuple[Proposal, ...]
+    engine: str
+    usage: tuple[EngineUsage, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def is_rules(self) -> bool:
+        return self.engine.startswith("rules:")
+
+
+class DecisionEngine(Protocol):
+    """Anything that turns a decision input into proposals."""
+
+    name: str
+
+    async def decide(self, request: DecisionInput) -> EngineAnswer:
+        """Propose BUY/SELL/HOLD with target weights; raise LLMError when it cannot."""
+        ...
+
+
+class LLMDecision(BaseModel):
+    """One decision as the LLM answers it (validated before anything else reads it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ticker: str
+    action: Action
+    target_weight: float
+    confidence: float = Field(ge=0, le=1)
+    rationale: str
+
+
+class LLMDecisionSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decisions: list[LLMDecision]
+
+
+def answer_schema(request: DecisionInput) -> dict[str, Any]:
+    """The strict JSON schema sent as the structured-output format: tickers are limited to the
+    decision input's universe; every property is required (OpenAI strict mode)."""
+    tickers = [e.ticker for e in request.universe]
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["decisions"],
+        "properties": {"decisions": {"type": "array", "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["ticker", "action", "target_weight", "confidence", "rationale"],
+            "properties": {
+                "ticker": {"type": "string", "enum": tickers},
+                "action": {"type": "string", "enum": [a.value for a in Action]},
+                "target_weight": {"type": "number",
+                                  "description": "share of total portfolio value after the "
+                                  "trade, 0..max_single_ticker_weight"},
+                "confidence": {"type": "number", "description": "0..1"},
+                "rationale": {"type": "string", "description": "one or two sentences"},
+            },
+        }}},
+    }
+
+
+class IncoherentAnswer(ValueError):
+    """Weights that admit no sensible reading (negative, not finite, or summing above 1)."""
+
+
+def check_coherent(decisions: list[LLMDecision]) -> None:
+    """Raise IncoherentAnswer for weights no gate should try to interpret. Weights above the
+    single-ticker cap and unknown tickers are not incoherent: the gate clips and drops them."""
+    for d in decisions:
+        if not math.isfinite(d.target_weight) or d.target_weight < 0:
+            raise IncoherentAnswer(f"{d.ticker}: target weight {d.target_weight} is negative "
+                                   "or not a number")
+    total = sum(d.target_weight for d in decisions if d.action is not Action.SELL)
+    if total > 1.0 + 1e-6:
+        raise IncoherentAnswer(f"target weights sum to {total:.3f}, above 1")
