@@ -21,11 +21,12 @@ class Action(str, Enum):
 
 
 class MacroBias(str, Enum):
-    """The macro agent's market bias hint; `uncertain` when its summary is stale or missing."""
+    """The macro agent's market bias hint (its vocabulary); `uncertain` when its summary is
+    stale or missing."""
 
-    POSITIVE = "positive"
+    BULLISH = "bullish"
     NEUTRAL = "neutral"
-    NEGATIVE = "negative"
+    BEARISH = "bearish"
     UNCERTAIN = "uncertain"
 
 

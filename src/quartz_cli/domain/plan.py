@@ -65,7 +65,7 @@ class EngineInfo(_M):
 
 
 class MacroBrief(_M):
-    bias: str = Field(description="positive, neutral, negative or uncertain")
+    bias: str = Field(description="bullish, neutral, bearish or uncertain")
     stale: bool
     age_hours: float | None
     positive_summary: str
@@ -154,8 +154,9 @@ class DecisionPlan(Document):
     dry_run: bool
     outcome: Outcome
     session: SessionState
-    engine: EngineInfo
-    inputs: InputsBrief
+    engine: EngineInfo | None = Field(description="null when nothing was decided (market "
+                                      "closed before gathering)")
+    inputs: InputsBrief | None = Field(description="null when nothing was gathered")
     decisions: list[PlanDecision]
     gate: list[PlanNote] = Field(description="what the risk gate cut, dropped or held back")
     orders: list[PlanOrder] = Field(description="orders that passed the gate (sent unless "

@@ -39,7 +39,7 @@ Rules you must follow:
   (BUY and HOLD) sum to at most 1. SELL with target 0 sells the whole position.
 - At most constraints.max_buy_candidates BUY decisions.
 - Weigh the technical state, the news sentiment (`fundamental`) and the macro view; when the
-  macro bias is negative or uncertain, be cautious.
+  macro bias is bearish or uncertain, be cautious.
 - confidence is 0..1; rationale is one or two sentences citing the inputs you used.
 Answer with JSON only, in the given schema. A risk gate checks every decision afterwards."""
 

@@ -10,13 +10,13 @@ Strategy (per analysed ticker, all inputs optional):
   RSI(14) (below 30, oversold: +0.2; above 70, overbought: −0.2),
   Bollinger %B (below 0: +0.2; above 1: −0.2);
 * news sentiment S in [-1, 1] from selection (0 when unknown);
-* macro bias M: positive +0.1, neutral 0, negative −0.2, uncertain −0.1.
+* macro bias M: bullish +0.1, neutral 0, bearish −0.2, uncertain −0.1.
 
 score = 0.6 T + 0.3 S + M, clamped to [-1, 1]. Then:
 
 * BUY when score ≥ 0.25 and buying is allowed, with target weight
-  cap × exposure × min(1, score / 0.5), exposure by macro bias (positive 1.0, neutral 0.8,
-  uncertain 0.6, negative 0.5); only the `max_buy_candidates` best scores; a held ticker
+  cap × exposure × min(1, score / 0.5), exposure by macro bias (bullish 1.0, neutral 0.8,
+  uncertain 0.6, bearish 0.5); only the `max_buy_candidates` best scores; a held ticker
   whose weight is already at the target is held instead;
 * SELL (the whole position, target 0) when held and score ≤ −0.25 and selling is allowed;
 * HOLD otherwise. Confidence is |score|.
@@ -37,9 +37,9 @@ from quartz_cli.domain.engine import EngineAnswer
 NAME = "rules:portfolio-v1"
 BUY_AT = 0.25
 SELL_AT = -0.25
-_MACRO = {MacroBias.POSITIVE: 0.1, MacroBias.NEUTRAL: 0.0, MacroBias.NEGATIVE: -0.2,
+_MACRO = {MacroBias.BULLISH: 0.1, MacroBias.NEUTRAL: 0.0, MacroBias.BEARISH: -0.2,
           MacroBias.UNCERTAIN: -0.1}
-_EXPOSURE = {MacroBias.POSITIVE: 1.0, MacroBias.NEUTRAL: 0.8, MacroBias.NEGATIVE: 0.5,
+_EXPOSURE = {MacroBias.BULLISH: 1.0, MacroBias.NEUTRAL: 0.8, MacroBias.BEARISH: 0.5,
              MacroBias.UNCERTAIN: 0.6}
 
 

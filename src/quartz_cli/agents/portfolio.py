@@ -1,0 +1,450 @@
+"""The portfolio manager: gather what the other agents know, decide (LLM or rules), pass the
+decision through the risk gate, hand the orders to the trading agent, and record it all.
+
+`run_decide` is `quartz decide`; `run_rebalance` is `quartz rebalance` (stop-loss and
+take-profit over held positions, through the same gate). Both return a `DecisionPlan`, and
+without `dry_run` store it under `decisions/`. The agent sees only small ports: where the
+inputs come from (`InputSource`), the account and prices (`MarketAccount`) and where orders
+go (`OrderExecutor`); the interface layer wires them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from quartz_cli.agents.decision_engine import (
+    EngineOutcome,
+    Fallback,
+    LLMEngine,
+    UsageLedger,
+    decide_with_fallback,
+)
+from quartz_cli.domain.budget import LLMBudget
+from quartz_cli.domain.calendar import KrxCalendar
+from quartz_cli.domain.decision import (
+    Action,
+    Constraints,
+    DecisionInput,
+    FundamentalView,
+    MacroView,
+    PortfolioView,
+    Proposal,
+    Quote,
+    TechnicalView,
+)
+from quartz_cli.domain.decision_input import build_decision_input
+from quartz_cli.domain.documents import utcnow
+from quartz_cli.domain.exits import ExitRules, exit_signals, next_check_interval, volume_pace
+from quartz_cli.domain.krx import KST, minutes_into_session
+from quartz_cli.domain.order_window import WindowCheck, check_order_window
+from quartz_cli.domain.orders import OrderAction, OrderExecutor, OrderRequest, OrderState, OrderType
+from quartz_cli.domain.plan import (
+    BudgetInfo,
+    CandidateBrief,
+    DecisionPlan,
+    EngineInfo,
+    Execution,
+    HoldingBrief,
+    InputsBrief,
+    MacroBrief,
+    Outcome,
+    PlanDecision,
+    PlanNote,
+    PlanOrder,
+    SessionState,
+    Skipped,
+    UsageInfo,
+)
+from quartz_cli.domain.risk import GateResult, Order, Side, run_gate, weights_after
+from quartz_cli.errors import BrokerError
+from quartz_cli.store.base import Store
+from quartz_cli.store.documents import publish
+
+log = logging.getLogger(__name__)
+
+PREFIX = "decisions"
+SESSION_MINUTES = 390
+
+
+@dataclass(frozen=True)
+class CandidateInfo:
+    ticker: str
+    name: str
+    score: float | None
+    sentiment: float | None
+
+
+@dataclass(frozen=True)
+class MacroRead:
+    view: MacroView
+    age: timedelta | None
+    key: str | None
+
+
+@dataclass(frozen=True)
+class CandidatesRead:
+    items: list[CandidateInfo]
+    key: str | None
+
+
+@dataclass(frozen=True)
+class TechnicalRead:
+    views: dict[str, TechnicalView]
+    keys: dict[str, str]
+    failed: dict[str, str]
+
+
+class InputSource(Protocol):
+    """What the macro, selection and technical agents published (produced first when the
+    store has none)."""
+
+    produced: list[str]
+
+    async def macro(self, now: datetime) -> MacroRead: ...
+
+    async def candidates(self, now: datetime) -> CandidatesRead: ...
+
+    async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead: ...
+
+
+class MarketAccount(Protocol):
+    """The broker account and prices."""
+
+    async def portfolio(self) -> PortfolioView:
+        """Orderable cash and positions (inquire-balance)."""
+
+    async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
+        """Current quotes, and the tickers whose quote failed with the reason."""
+
+    async def avg_daily_volume(self, tickers: Sequence[str]) -> dict[str, float]:
+        """Average daily volume over recent sessions (for the rebalance cadence)."""
+
+
+@dataclass
+class PortfolioDeps:
+    env: str
+    store: Store
+    inputs: InputSource
+    market: MarketAccount
+    calendar: KrxCalendar
+    now: Callable[[], datetime]
+    constraints: Constraints
+    exit_rules: ExitRules
+    names: Callable[[str], str]
+    budget: LLMBudget = field(default_factory=LLMBudget)
+    ledger: UsageLedger | None = None
+    engine: LLMEngine | None = None
+    configured_reason: str = "rules engine configured"
+    executor: OrderExecutor | None = None
+    progress: Callable[[str], None] = lambda step: None
+
+
+def new_run_id(kind: str, now: datetime) -> str:
+    """`dec-20261124T010203Z-1a2b3c` (or `reb-…`): sortable, unique, valid as a request_id
+    prefix."""
+    prefix = "dec" if kind == "decide" else "reb"
+    return f"{prefix}-{now.astimezone(KST).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def session_state(window: WindowCheck) -> SessionState:
+    return SessionState(at=window.at, phase=window.phase.value, trading_day=window.trading_day,
+                        accepts_orders=window.accepts_orders,
+                        refusal=window.refusal.value if window.refusal else None,
+                        detail=window.detail)
+
+
+def check_window(deps: PortfolioDeps) -> WindowCheck:
+    """The pre-trade order-window check at the market clock's now."""
+    return check_order_window(deps.now(), deps.calendar)
+
+
+def closed_plan(deps: PortfolioDeps, kind: str, window: WindowCheck) -> DecisionPlan:
+    """A non-dry run outside the order window: nothing gathered, nothing sent."""
+    now = deps.now()
+    return DecisionPlan(
+        produced_at=utcnow(), env=deps.env, kind=kind, run_id=new_run_id(kind, now),
+        dry_run=False, outcome=Outcome.MARKET_CLOSED, session=session_state(window),
+        engine=None, inputs=None, decisions=[], gate=[], orders=[], held_back=[],
+        weights_before={}, weights_after={}, cash_before_krw=0, cash_after_krw=0,
+        executions=[], next_check_minutes=None,
+        notes=[f"market closed: {window.detail}; nothing was sent"])
+
+
+@dataclass
+class _Gathered:
+    macro: MacroRead | None
+    candidates: CandidatesRead | None
+    technical: TechnicalRead
+    portfolio: PortfolioView
+    quotes: dict[str, Quote]
+    skipped: list[Skipped]
+
+
+async def _gather(deps: PortfolioDeps, now: datetime, *, full: bool) -> _Gathered:
+    """Inputs, in dependency order; `full` False (rebalance) reads only the account and
+    prices of held positions."""
+    macro = cands = None
+    if full:
+        deps.progress("macro summary")
+        macro = await deps.inputs.macro(now)
+        deps.progress("candidates")
+        cands = await deps.inputs.candidates(now)
+    deps.progress("balance")
+    portfolio = await deps.market.portfolio()
+    held = [p.ticker for p in portfolio.positions]
+    tickers = list(dict.fromkeys([c.ticker for c in (cands.items if cands else [])] + held))
+    technical = TechnicalRead({}, {}, {})
+    if full and tickers:
+        deps.progress("technical state")
+        technical = await deps.inputs.technical(tickers, now)
+    deps.progress("quotes")
+    quotes, failed = await deps.market.quotes(tickers)
+    skipped = [Skipped(ticker=t, reason=f"technical: {why}") for t, why in
+               sorted(technical.failed.items())]
+    skipped += [Skipped(ticker=t, reason=f"quote: {why}") for t, why in sorted(failed.items())]
+    # Positions are valued at the fresh quote where there is one.
+    positions = tuple(p.model_copy(update={"price": quotes[p.ticker].price})
+                      if p.ticker in quotes else p for p in portfolio.positions)
+    portfolio = portfolio.model_copy(update={"positions": positions})
+    return _Gathered(macro, cands, technical, portfolio, quotes, skipped)
+
+
+def _brief(deps: PortfolioDeps, g: _Gathered) -> InputsBrief:
+    m = g.macro
+    view = m.view if m else MacroView()
+    macro = MacroBrief(bias=view.market_bias_hint.value, stale=view.stale,
+                       age_hours=round(m.age / timedelta(hours=1), 2) if m and m.age else None,
+                       positive_summary=view.positive_summary,
+                       negative_summary=view.negative_summary)
+    pf = g.portfolio
+    holdings = []
+    for p in pf.positions:
+        pnl = round((p.price - p.avg_price) * 100 / p.avg_price, 2) if p.avg_price else None
+        holdings.append(HoldingBrief(ticker=p.ticker, name=p.name or deps.names(p.ticker),
+                                     qty=p.qty, sellable_qty=p.sellable_qty,
+                                     avg_price=p.avg_price, price=p.price, pnl_pct=pnl,
+                                     weight=round(pf.weight(p.ticker), 6)))
+    sources = {}
+    if m and m.key:
+        sources["macro"] = m.key
+    if g.candidates and g.candidates.key:
+        sources["candidates"] = g.candidates.key
+    sources.update({f"technical/{t}": k for t, k in sorted(g.technical.keys.items())})
+    return InputsBrief(
+        macro=macro,
+        candidates=[CandidateBrief(ticker=c.ticker, name=c.name, score=c.score,
+                                   sentiment=c.sentiment)
+                    for c in (g.candidates.items if g.candidates else [])],
+        holdings=holdings, cash_krw=pf.cash_krw, total_value_krw=pf.total_value,
+        skipped=g.skipped, produced=list(deps.inputs.produced), sources=sources)
+
+
+def _decision_input(deps: PortfolioDeps, now: datetime, g: _Gathered) -> DecisionInput:
+    cands = g.candidates.items if g.candidates else []
+    tickers = [(c.ticker, c.name) for c in cands]
+    tickers += [(p.ticker, p.name or deps.names(p.ticker)) for p in g.portfolio.positions]
+    fundamentals = {c.ticker: FundamentalView(sentiment=c.sentiment, score=c.score,
+                                              candidate=True) for c in cands}
+    return build_decision_input(
+        now_utc=now, macro=g.macro.view if g.macro else MacroView(), portfolio=g.portfolio,
+        tickers=tickers, technical=g.technical.views, fundamentals=fundamentals,
+        quotes=g.quotes, constraints=deps.constraints)
+
+
+def _engine_info(outcome: EngineOutcome, budget: LLMBudget) -> EngineInfo:
+    b = outcome.budget
+    return EngineInfo(
+        name=outcome.answer.engine, is_rules=outcome.answer.is_rules,
+        fallback=outcome.fallback.value if outcome.fallback else None, detail=outcome.detail,
+        attempted=outcome.attempted,
+        usage=[UsageInfo(model=u.model, prompt_tokens=u.prompt_tokens,
+                         output_tokens=u.output_tokens, cost_usd=round(u.cost_usd, 6))
+               for u in outcome.usage],
+        budget=BudgetInfo(per_run_usd=budget.per_run_usd, per_day_usd=budget.per_day_usd,
+                          spent_today_usd=round(b.spent_today_usd, 6),
+                          estimate_usd=round(b.estimate_usd, 6)) if b else None,
+        notes=list(outcome.answer.notes))
+
+
+def _plan_order(o: Order, run_id: str, i: int, names: Callable[[str], str]) -> PlanOrder:
+    return PlanOrder(request_id=f"{run_id}-{i:02d}-{o.side.value.lower()}-{o.ticker}",
+                     ticker=o.ticker, name=names(o.ticker), side=o.side.value, qty=o.qty,
+                     limit_price=o.limit_price, notional_krw=o.notional, est_fees_krw=o.fees_krw,
+                     rationale=o.rationale)
+
+
+async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], now: datetime
+                   ) -> list[Execution]:
+    """Send each order once (sells first, as the gate ordered them) through the executor."""
+    assert deps.executor is not None
+    out = []
+    for o in orders:
+        deps.progress(f"order {o.side} {o.ticker}")
+        request = OrderRequest(
+            request_id=o.request_id, action=OrderAction.BUY if o.side == "BUY" else OrderAction.SELL,
+            ticker=o.ticker, qty=o.qty, order_type=OrderType.LIMIT, price=o.limit_price,
+            timestamp=now)
+        try:
+            result = await deps.executor.submit(request)
+        except BrokerError as exc:
+            out.append(Execution(request_id=o.request_id, ticker=o.ticker, side=o.side, qty=o.qty,
+                                 status="error", order_no=None, message=exc.message))
+            continue
+        out.append(Execution(request_id=o.request_id, ticker=o.ticker, side=o.side, qty=o.qty,
+                             status=result.state.value, order_no=result.order_no,
+                             message=result.message))
+    return out
+
+
+_OK_STATES = {OrderState.ACCEPTED.value, OrderState.FILLED.value, OrderState.SENT.value}
+
+
+def _outcome(dry_run: bool, gate: GateResult, executions: list[Execution]) -> Outcome:
+    if gate.held_back:
+        return Outcome.MARKET_CLOSED
+    if not gate.orders:
+        return Outcome.NOTHING_TO_DO
+    if dry_run:
+        return Outcome.ORDERS_PLANNED
+    if all(e.status in _OK_STATES for e in executions):
+        return Outcome.ORDERS_SENT
+    return Outcome.ORDERS_FAILED
+
+
+async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool, now: datetime,
+                  window: WindowCheck, g: _Gathered, proposals: Sequence[Proposal],
+                  engine: EngineInfo, gate: GateResult, notes: list[str],
+                  next_check: timedelta | None = None) -> DecisionPlan:
+    names = deps.names
+    orders = [_plan_order(o, run_id, i, names) for i, o in enumerate(gate.orders)]
+    held_back = [_plan_order(o, run_id, i, names) for i, o in enumerate(gate.held_back)]
+    before, after = weights_after(g.portfolio, gate.orders or gate.held_back, g.quotes)
+    cash_after = g.portfolio.cash_krw + sum(o.cash_effect for o in (gate.orders or gate.held_back))
+    executions: list[Execution] = []
+    if not dry_run and orders:
+        executions = await _execute(deps, orders, now)
+    if dry_run and not window.accepts_orders:
+        notes.append(f"market closed now ({window.detail}): a real run would send nothing")
+    plan = DecisionPlan(
+        produced_at=utcnow(), env=deps.env, kind=kind, run_id=run_id, dry_run=dry_run,
+        outcome=_outcome(dry_run, gate, executions), session=session_state(window),
+        engine=engine, inputs=_brief(deps, g),
+        decisions=[PlanDecision(ticker=p.ticker, name=names(p.ticker), action=p.action.value,
+                                target_weight=p.target_weight, confidence=p.confidence,
+                                rationale=p.rationale) for p in proposals],
+        gate=[PlanNote(ticker=n.ticker, action=n.action, kind=n.kind.value, rule=n.rule.value,
+                       detail=n.detail) for n in gate.notes],
+        orders=orders, held_back=held_back,
+        weights_before={k: round(v, 6) for k, v in before.items()},
+        weights_after={k: round(v, 6) for k, v in after.items()},
+        cash_before_krw=g.portfolio.cash_krw, cash_after_krw=cash_after,
+        executions=executions,
+        next_check_minutes=int(next_check / timedelta(minutes=1)) if next_check else None,
+        notes=notes)
+    if not dry_run:
+        deps.progress("store")
+        publish(deps.store, PREFIX, plan, name=kind)
+    return plan
+
+
+async def run_decide(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
+    """One decision run. Without `dry_run`, outside the order window nothing is gathered or
+    sent (a `market_closed` plan is returned and not stored)."""
+    window = check_window(deps)
+    if not dry_run and not window.accepts_orders:
+        return closed_plan(deps, "decide", window)
+    now = deps.now()
+    run_id = new_run_id("decide", now)
+    g = await _gather(deps, now, full=True)
+    request = _decision_input(deps, now, g)
+    deps.progress("decide")
+    ledger = deps.ledger
+    if ledger is None:
+        from quartz_cli.agents.decision_engine import StoreUsageLedger
+
+        ledger = StoreUsageLedger(deps.store)
+    outcome = await decide_with_fallback(
+        request, llm=deps.engine, configured_reason=deps.configured_reason, budget=deps.budget,
+        ledger=ledger, run_id=run_id, today=now.astimezone(KST).date())
+    deps.progress("risk gate")
+    allowances = {e.ticker: e.allowed for e in request.universe}
+    gate_window = check_window(deps) if not dry_run else None
+    gate = run_gate(outcome.answer.proposals, request.portfolio, g.quotes, deps.constraints,
+                    allowances.keys(), window=gate_window, allowances=allowances)
+    notes = []
+    if g.macro is None or g.macro.view.stale:
+        notes.append("macro summary missing or stale: bias treated as uncertain")
+    if outcome.fallback is not None and outcome.fallback is not Fallback.CONFIGURED:
+        notes.append(f"LLM fallback ({outcome.fallback.value}): {outcome.detail}")
+    return await _finish(deps, kind="decide", run_id=run_id, dry_run=dry_run, now=now,
+                         window=window, g=g, proposals=outcome.answer.proposals,
+                         engine=_engine_info(outcome, deps.budget), gate=gate, notes=notes)
+
+
+async def run_rebalance(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
+    """Stop-loss and take-profit over held positions, through the same gate, with the
+    suggested interval until the next check."""
+    window = check_window(deps)
+    if not dry_run and not window.accepts_orders:
+        return closed_plan(deps, "rebalance", window)
+    now = deps.now()
+    run_id = new_run_id("rebalance", now)
+    g = await _gather(deps, now, full=False)
+    signals = {s.ticker: s for s in exit_signals(g.portfolio, deps.exit_rules)}
+    proposals = [signals[p.ticker].proposal if p.ticker in signals else Proposal(
+        ticker=p.ticker, action=Action.HOLD, target_weight=round(g.portfolio.weight(p.ticker), 4),
+        confidence=1.0, rationale="within the stop-loss / take-profit band")
+        for p in g.portfolio.positions]
+    deps.progress("risk gate")
+    held = {p.ticker for p in g.portfolio.positions}
+    gate = run_gate(proposals, g.portfolio, g.quotes, deps.constraints, held,
+                    window=check_window(deps) if not dry_run else None)
+    interval = await _next_check(deps, g, now)
+    rules = deps.exit_rules
+    engine = EngineInfo(name="rules:exits", is_rules=True, fallback=Fallback.CONFIGURED.value,
+                        detail=f"stop-loss {rules.stop_loss_pct}% / take-profit "
+                        f"{rules.take_profit_pct}% against the average purchase price",
+                        attempted=None, usage=[], budget=None, notes=[])
+    notes = [f"next check suggested in {int(interval / timedelta(minutes=1))} minutes"]
+    return await _finish(deps, kind="rebalance", run_id=run_id, dry_run=dry_run, now=now,
+                         window=window, g=g, proposals=proposals, engine=engine, gate=gate,
+                         notes=notes, next_check=interval)
+
+
+async def _next_check(deps: PortfolioDeps, g: _Gathered, now: datetime) -> timedelta:
+    """From the busiest held ticker's volume pace (today vs. its average day)."""
+    held = [p.ticker for p in g.portfolio.positions if p.ticker in g.quotes]
+    if not held:
+        return next_check_interval(0.0)
+    try:
+        averages = await deps.market.avg_daily_volume(held)
+    except BrokerError as exc:
+        log.warning("volume history unavailable (%s); using the longest interval", exc.message)
+        return next_check_interval(0.0)
+    fraction = min(max(minutes_into_session(now) / SESSION_MINUTES, 0.0), 1.0) or 1.0
+    paces = [volume_pace(g.quotes[t].volume, averages.get(t, 0.0), fraction) for t in held]
+    return next_check_interval(max(paces))
+
+
+async def gather_quotes(fetch: Callable[[str], asyncio.Future] | Callable, tickers: Sequence[str],
+                        concurrency: int = 8) -> tuple[dict[str, Quote], dict[str, str]]:
+    """Fetch quotes concurrently (the KIS client's rate limiter paces the calls); a failed
+    ticker is reported, not raised."""
+    sem = asyncio.Semaphore(concurrency)
+    quotes: dict[str, Quote] = {}
+    failed: dict[str, str] = {}
+
+    async def one(t: str) -> None:
+        async with sem:
+            try:
+                quotes[t] = await fetch(t)
+            except BrokerError as exc:
+                failed[t] = exc.message
+
+    await asyncio.gather(*(one(t) for t in tickers))
+    return quotes, failed

@@ -1,0 +1,44 @@
+"""What `quartz decide` and `quartz rebalance` share: wire, run with a progress bar, render,
+and choose the exit code."""
+
+from __future__ import annotations
+
+from quartz_cli.cli.context import config, console, print_json, run, want_json
+from quartz_cli.cli.plan_render import detailed_exit_code, render_plan, render_summary
+
+_STEPS = {"decide": 8, "rebalance": 4}
+
+
+def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: bool) -> int:
+    """Run one decide/rebalance and print it; return the exit code (0 unless `detailed`)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from quartz_cli.agents.portfolio import run_decide, run_rebalance
+    from quartz_cli.portfolio_wiring import open_portfolio
+
+    cfg = config()
+    as_json = want_json(json_flag)
+    err = console(stderr=True)
+
+    async def go() -> dict:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task(f"{kind}: starting", total=_STEPS[kind])
+
+            def step(name: str) -> None:
+                bar.update(task, advance=1, description=f"{kind}: {name}")
+
+            async with open_portfolio(cfg, dry_run=dry_run, progress=step) as deps:
+                fn = run_decide if kind == "decide" else run_rebalance
+                plan = await fn(deps, dry_run=dry_run)
+        return plan.model_dump(mode="json")
+
+    data = run(go)
+    if as_json:
+        print_json(data)
+        render_summary(data, err)
+    elif data["outcome"] == "market_closed" and not dry_run:
+        console().print(f"market closed — {data['session']['detail']}; nothing sent")
+    else:
+        render_plan(data, console())
+    return detailed_exit_code(data) if detailed else 0
