@@ -32,8 +32,10 @@ REFRESH_AGE = timedelta(hours=23, minutes=55)
 MIN_REMAINING = timedelta(minutes=5)
 ISSUE_INTERVAL = timedelta(seconds=60)
 LEASE_TTL = timedelta(seconds=90)
-LOCK_TIMEOUT_S = 300.0
-THROTTLE_RETRIES = 2
+LOCK_TIMEOUT_S = 600.0
+# Waits after EGW00133. KIS's text says one issuance a minute, an FAQ says one per five
+# minutes (unconfirmed): together these outlast both without hammering the endpoint.
+THROTTLE_WAITS_S = (61.0, 120.0, 180.0)
 
 
 @dataclass(frozen=True)
@@ -335,7 +337,7 @@ class TokenManager:
         return max(times) if times else None
 
     async def _issue(self) -> CachedToken:
-        for attempt in range(THROTTLE_RETRIES + 1):
+        for attempt in range(len(THROTTLE_WAITS_S) + 1):
             last = self._last_issue()
             if last is not None:
                 wait = (last + self.issue_interval - self.clock()).total_seconds()
@@ -345,10 +347,11 @@ class TokenManager:
             try:
                 issued = await self._issuer()
             except TokenIssueThrottled:
-                if attempt == THROTTLE_RETRIES:
+                if attempt == len(THROTTLE_WAITS_S):
                     raise
-                log.warning("KIS throttled token issuance (EGW00133); waiting it out")
-                await self._sleep(self.issue_interval.total_seconds() + 1)
+                wait = THROTTLE_WAITS_S[attempt]
+                log.warning("KIS throttled token issuance (EGW00133); waiting %.0f s", wait)
+                await self._sleep(wait)
                 continue
             token = CachedToken.from_issued(issued)
             self.issued += 1

@@ -8,9 +8,8 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from quartz_cli import __version__
 from quartz_cli.errors import NotImplementedYet, QuartzError
@@ -41,7 +40,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 }
 
 
-class _NotBuilt(click.Command):
+class _NotBuilt(TyperCommand):
     """A command group that exists in the design but not yet in code: fails loudly."""
 
     def __init__(self, name: str, help_text: str) -> None:
@@ -56,15 +55,15 @@ class _NotBuilt(click.Command):
         raise NotImplementedYet(f"'quartz {self.name}' is not implemented yet")
 
 
-class _Lazy(click.Command):
+class _Lazy(TyperCommand):
     """Stands in for a sub-command in the root's listing; imports it only when it runs."""
 
     def __init__(self, name: str, module: str, help_text: str) -> None:
         super().__init__(name, help=help_text, short_help=help_text)
         self._module = module
-        self._real: click.Command | None = None
+        self._real: Any = None
 
-    def load(self) -> click.Command:
+    def load(self) -> Any:
         if self._real is None:
             app = importlib.import_module(self._module).app
             self._real = typer.main.get_command(app)
@@ -72,15 +71,22 @@ class _Lazy(click.Command):
         return self._real
 
     def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+                     parent: Any = None, **extra: Any) -> Any:
         return self.load().make_context(info_name, args, parent=parent, **extra)
 
 
 class LazyGroup(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    """The root group: lists COMMANDS without importing them."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from quartz_cli.cli.help import render_root_help
+
+        render_root_help(ctx, self, COMMANDS)
+
+    def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None

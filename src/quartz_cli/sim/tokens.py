@@ -44,6 +44,13 @@ class TokenAuthority:
         self.clock = clock
 
     def issue(self, app_key: str) -> SimToken:
+        try:
+            return self._issue(app_key)
+        except Throttled:
+            self.state.bump("token_throttled")
+            raise
+
+    def _issue(self, app_key: str) -> SimToken:
         now = self.clock()
         with self.state.tx() as db:
             row = db.execute(
@@ -55,7 +62,6 @@ class TokenAuthority:
                 "SELECT MAX(issued_at) AS t FROM tokens WHERE app_key = ?", (app_key,)
             ).fetchone()["t"]
             if last is not None and now - last < self.config.token_issue_interval_s:
-                self.state.bump("token_throttled", conn=db)
                 raise Throttled()
             self.state.bump("token_requests", conn=db)
             if row is not None and now - row["issued_at"] < self.config.same_token_window_s \
