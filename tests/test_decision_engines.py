@@ -96,9 +96,9 @@ def test_rules_engine_is_deterministic_and_says_so():
     assert all(p.rationale.startswith("rules:") for p in a.proposals)
 
 
-def test_rules_engine_is_more_cautious_under_a_negative_macro_bias():
-    pos = RulesDecisionEngine().decide_now(decision_input(MacroBias.POSITIVE))
-    neg = RulesDecisionEngine().decide_now(decision_input(MacroBias.NEGATIVE))
+def test_rules_engine_is_more_cautious_under_a_bearish_macro_bias():
+    pos = RulesDecisionEngine().decide_now(decision_input(MacroBias.BULLISH))
+    neg = RulesDecisionEngine().decide_now(decision_input(MacroBias.BEARISH))
     w = {p.ticker: p.target_weight for p in pos.proposals}
     wn = {p.ticker: p.target_weight for p in neg.proposals if p.action is Action.BUY}
     assert wn.get("005930", 0) < w["005930"]

@@ -1,0 +1,153 @@
+"""`quartz decide --dry-run` over a 30-ticker universe against the simulator on loopback with
+the real account's rate limit (18 requests/s).
+
+Prints the wall time, the broker requests the run made, requests/s as a fraction of the limit
+(goal ≥ 0.9, with zero EGW00201), and the decide process's peak RSS (goal < 256 MB). The
+reference, measured in the same run against the same simulator, is a bare burst of
+`inquire-price` calls through the same client and limiter: the rate the limit allows in
+practice. The candidates document is seeded (30 tickers); macro is produced beforehand so the
+timed run's broker work is the balance, the technical state (daily bars) and the quotes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+QUARTZ = str(BIN / "quartz")
+LIMIT = 18.0
+TICKERS = 30
+MARKET_TIME = "2026-11-24T10:00:00+09:00"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def counters(env: dict[str, str]) -> dict[str, int]:
+    out = subprocess.run([QUARTZ, "sim", "status", "--json"], env=env, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)["counters"]
+
+
+def seed_candidates(env: dict[str, str]) -> list[str]:
+    """Publish a candidates document naming TICKERS codes of the bundled universe."""
+    code = f"""
+import os
+from quartz_cli.config import load_config
+from quartz_cli.domain.candidates import Candidate, CandidatesDocument, ScoreComponents
+from quartz_cli.domain.documents import utcnow
+from quartz_cli.domain.universe import bundled_universe
+from quartz_cli.store import open_store
+from quartz_cli.store.documents import publish
+cfg = load_config()
+listings = bundled_universe().listings[:{TICKERS}]
+cands = [Candidate(rank=i + 1, code=x.code, name=x.name, market=x.market, tier=x.tier.value,
+                   sector=x.sector, score=1 - i / 100,
+                   components=ScoreComponents(market_cap_tier=1, sentiment=0.5,
+                                              news_count_norm=0.5, priority=0),
+                   news_count=3, top_articles=[]) for i, x in enumerate(listings)]
+doc = CandidatesDocument(produced_at=cfg.market_now(), env="local", weights={{}},
+                         sentiment_engines=["bench"], window_hours=24, universe_size=len(listings),
+                         articles=0, articles_matched=0, duplicates_dropped=0, sources=[],
+                         candidates=cands, notes=["benchmark seed"])
+publish(open_store(cfg), "candidates", doc)
+print(" ".join(x.code for x in listings))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.split()
+
+
+def reference_rate(env: dict[str, str], tickers: list[str], calls: int) -> float:
+    """Requests/s of a bare burst of inquire-price calls through the same client."""
+    code = f"""
+import asyncio, time
+from quartz_cli.config import load_config
+from quartz_cli.kis.quotations import inquire_price
+from quartz_cli.wiring import open_runtime
+tickers = {tickers!r}
+async def main():
+    async with open_runtime(load_config()) as rt:
+        await rt.tokens.get()
+        sem = asyncio.Semaphore(8)
+        async def one(i):
+            async with sem:
+                await inquire_price(rt.kis, tickers[i % len(tickers)])
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range({calls})))
+        print({calls} / (time.perf_counter() - t0))
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"reference failed: {out.stderr[-1500:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as home:
+        port = free_port()
+        env = {**os.environ, "QUARTZ_HOME": home, "QUARTZ_MARKET_TIME": MARKET_TIME,
+               "QUARTZ_KIS_BASE_URL": f"http://127.0.0.1:{port}",
+               "QUARTZ_SIM_RATE_LIMIT_PER_S": str(LIMIT)}
+        sim = subprocess.Popen([QUARTZ, "sim", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or sim.poll() is not None:
+                        raise SystemExit("the simulator did not start") from None
+                    time.sleep(0.1)
+            subprocess.run([QUARTZ, "auth", "refresh"], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run([QUARTZ, "macro", "--json"], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            tickers = seed_candidates(env)
+            time.sleep(1.1)  # let the limiter's window empty before each measurement
+            ref = reference_rate(env, tickers, 90)
+            time.sleep(1.1)
+            c0 = counters(env)
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([QUARTZ, "decide", "--dry-run", "--json"], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            out = proc.stdout.read() if proc.stdout else b""
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t0
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit("quartz decide failed")
+            c1 = counters(env)
+        finally:
+            sim.terminate()
+            sim.wait(timeout=10)
+    plan = json.loads(out)
+    requests = c1.get("requests", 0) - c0.get("requests", 0)
+    limited = c1.get("rate_limited", 0) - c0.get("rate_limited", 0)
+    rate = requests / wall
+    rss = usage.ru_maxrss / 1024
+    print(f"universe                 : {len(plan['inputs']['candidates'])} candidates, "
+          f"{len(plan['orders'])} orders planned")
+    print(f"reference burst          : {ref:6.2f} req/s ({ref / LIMIT:.2f} of the {LIMIT:g}/s limit)")
+    print(f"decide --dry-run         : {wall:6.2f} s wall, {requests} broker requests")
+    print(f"decide request rate      : {rate:6.2f} req/s = {rate / LIMIT:.2f} of the limit "
+          f"(goal >= 0.9), {rate / ref:.2f} of the reference")
+    print(f"EGW00201 (rate limited)  : {limited} (goal 0)")
+    print(f"peak RSS                 : {rss:6.1f} MB (goal < 256 MB)")
+
+
+if __name__ == "__main__":
+    main()

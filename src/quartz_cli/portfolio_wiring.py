@@ -1,0 +1,170 @@
+"""Interface-layer wiring of the portfolio manager: the store-backed inputs (producing macro,
+candidates and technical first when the store has none), the broker account and prices, the
+order executor (the trading agent over TRADING_AGENT_WS_URL, else in-process), the decision
+engine (OpenAI when configured, else rules) and the KRX calendar."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
+
+from quartz_cli.agents.portfolio import (
+    CandidateInfo,
+    CandidatesRead,
+    MacroRead,
+    PortfolioDeps,
+    TechnicalRead,
+    gather_quotes,
+)
+from quartz_cli.calendars import krx_calendar
+from quartz_cli.config import Config, Env
+from quartz_cli.decision_settings import DecisionSettings, EngineChoice, load_decision_settings
+from quartz_cli.domain.decision import MacroBias, MacroView, PortfolioView, Position, Quote
+from quartz_cli.domain.universe import bundled_universe
+from quartz_cli.errors import ConfigError, NotImplementedYet
+from quartz_cli.store.base import Store
+from quartz_cli.store.documents import read_latest
+from quartz_cli.wiring import Runtime, open_runtime
+
+log = logging.getLogger(__name__)
+
+
+def choose_engine(config: Config, ds: DecisionSettings):
+    """(OpenAI engine or None, the reason rules decide when None)."""
+    if ds.engine is EngineChoice.RULES:
+        return None, "QUARTZ_DECISION_ENGINE=rules"
+    key = config.settings.gpt_api_key
+    if ds.engine is EngineChoice.AUTO:
+        if config.env is Env.LOCAL:
+            return None, "the local environment uses the deterministic rule engine"
+        if key is None:
+            return None, "GPT_API_KEY is not set"
+    if key is None:
+        raise ConfigError("QUARTZ_DECISION_ENGINE=openai needs GPT_API_KEY")
+    from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
+    from quartz_cli.llm.openai import OpenAIClient
+
+    client = OpenAIClient(key.get_secret_value(), ds.openai_model, base_url=ds.openai_base_url,
+                          timeout_s=ds.llm_timeout_s)
+    return OpenAIDecisionEngine(client), ""
+
+
+def name_of(code: str) -> str:
+    listing = bundled_universe().get(code)
+    return listing.name if listing else code
+
+
+class StoreInputs:
+    """Reads what the other agents published; in `local` (or when `produce` is set) runs
+    them first when the store has nothing usable."""
+
+    def __init__(self, config: Config, rt: Runtime, *, max_age: timedelta, produce: bool,
+                 progress: Callable[[str], None]) -> None:
+        self.config = config
+        self.rt = rt
+        self.store: Store = rt.store
+        self.max_age = max_age
+        self.produce = produce
+        self.progress = progress
+        self.produced: list[str] = []
+
+    async def macro(self, now: datetime) -> MacroRead:
+        from quartz_cli.domain.macro import PREFIX, MacroSummary
+
+        loaded = read_latest(self.store, PREFIX, MacroSummary)
+        if loaded is None and self.produce:
+            await self._produce_macro()
+            loaded = read_latest(self.store, PREFIX, MacroSummary)
+        if loaded is None:
+            return MacroRead(MacroView(), None, None)
+        doc = loaded.document
+        stale = loaded.is_stale(self.max_age)
+        bias = MacroBias.UNCERTAIN if stale else MacroBias(doc.market_bias_hint)
+        return MacroRead(MacroView(positive_summary=doc.positive_summary,
+                                   negative_summary=doc.negative_summary,
+                                   market_bias_hint=bias, stale=stale), loaded.age, loaded.key)
+
+    async def candidates(self, now: datetime) -> CandidatesRead:
+        from quartz_cli.domain.candidates import PREFIX, CandidatesDocument
+
+        loaded = read_latest(self.store, PREFIX, CandidatesDocument)
+        if (loaded is None or loaded.is_stale(self.max_age)) and self.produce:
+            await self._produce_candidates(now)
+            loaded = read_latest(self.store, PREFIX, CandidatesDocument)
+        if loaded is None or loaded.is_stale(self.max_age):
+            return CandidatesRead([], loaded.key if loaded else None)
+        return CandidatesRead([CandidateInfo(ticker=c.code, name=c.name, score=c.score,
+                                             sentiment=c.components.sentiment)
+                               for c in loaded.document.candidates], loaded.key)
+
+    async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:
+        raise NotImplementedYet("needs the technical agent and quotations client")
+
+    async def _produce_macro(self) -> None:
+        raise NotImplementedYet("needs the technical agent and quotations client")
+
+    async def _produce_candidates(self, now: datetime) -> None:
+        raise NotImplementedYet("needs the technical agent and quotations client")
+
+
+class KisMarketAccount:
+    """Balance, holdings and quotes from KIS (or the simulator)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def portfolio(self) -> PortfolioView:
+        from quartz_cli.kis.account import inquire_balance
+
+        b = await inquire_balance(self.rt.kis, self.rt.config.account())
+        positions = tuple(Position(ticker=p.ticker, name=p.name, qty=p.qty,
+                                   sellable_qty=min(p.sellable_qty, p.qty),
+                                   avg_price=int(p.avg_price.to_integral_value()),
+                                   price=p.current_price) for p in b.positions)
+        return PortfolioView(cash_krw=max(b.cash_krw, 0), positions=positions)
+
+    async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
+        raise NotImplementedYet("needs the technical agent and quotations client")
+
+    async def avg_daily_volume(self, tickers: Sequence[str]) -> dict[str, float]:
+        raise NotImplementedYet("needs the technical agent and quotations client")
+
+
+@contextlib.asynccontextmanager
+async def open_portfolio(config: Config, *, dry_run: bool,
+                         progress: Callable[[str], None] = lambda s: None
+                         ) -> AsyncIterator[PortfolioDeps]:
+    """Everything `run_decide` / `run_rebalance` need, closed on exit."""
+    ds = load_decision_settings()
+    engine, reason = choose_engine(config, ds)
+    async with open_runtime(config) as rt:
+        executor = None
+        closers = []
+        if not dry_run:
+            executor, close = await _executor(config, rt)
+            closers.append(close)
+        try:
+            yield PortfolioDeps(
+                env=config.env.value, store=rt.store,
+                inputs=StoreInputs(config, rt, max_age=timedelta(hours=ds.input_max_age_h),
+                                   produce=config.env is Env.LOCAL, progress=progress),
+                market=KisMarketAccount(rt),
+                calendar=krx_calendar(config.home / "cache"),
+                now=config.market_now, constraints=ds.constraints(config),
+                exit_rules=ds.exit_rules(), names=name_of, budget=ds.budget(),
+                engine=engine, configured_reason=reason, executor=executor, progress=progress)
+        finally:
+            for close in closers:
+                await close()
+            if engine is not None:
+                await engine.client.aclose()
+
+
+async def _executor(config: Config, rt: Runtime):
+    """The trading agent: remote over TRADING_AGENT_WS_URL, else in-process."""
+    raise NotImplementedYet("needs the trading agent")
+
+
+__all__ = ["open_portfolio", "choose_engine", "gather_quotes"]

@@ -1,0 +1,109 @@
+"""`quartz decide` and `quartz rebalance` end to end in `local`: the real console script, the
+in-process simulator, the other agents producing their documents first on a fresh home."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from importlib import resources
+
+import jsonschema
+import pytest
+from cli import quartz
+
+from quartz_cli.domain.krx import is_on_tick
+
+# A Tuesday inside the regular session, and a Saturday.
+IN_SESSION = "2026-11-24T10:00:00+09:00"
+WEEKEND = "2026-11-28T10:00:00+09:00"
+
+
+def schema():
+    text = (resources.files("quartz_cli.schemas") / "decision-plan.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def run_json(*args: str, env: dict[str, str], code: int = 0) -> dict:
+    proc = quartz(*args, "--json", env=env, timeout=240)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    jsonschema.validate(doc, schema())
+    return doc
+
+
+def check_orders(plan: dict) -> None:
+    """Every order of a plan satisfies the gate's constraints."""
+    total = plan["inputs"]["total_value_krw"]
+    cash = plan["inputs"]["cash_krw"]
+    held = {h["ticker"]: h for h in plan["inputs"]["holdings"]}
+    buys = [o for o in plan["orders"] if o["side"] == "BUY"]
+    assert len(buys) <= 3
+    assert sum(o["notional_krw"] + o["est_fees_krw"] for o in buys) <= cash
+    assert sum(o["notional_krw"] for o in plan["orders"]) <= Decimal("0.3") * total
+    for o in plan["orders"]:
+        assert is_on_tick(o["limit_price"]) and o["qty"] > 0
+        if o["side"] == "BUY":
+            qty = held.get(o["ticker"], {}).get("qty", 0) + o["qty"]
+            assert qty * o["limit_price"] <= Decimal("0.2") * total
+            assert o["notional_krw"] >= 100_000
+        else:
+            assert o["qty"] <= held[o["ticker"]]["sellable_qty"]
+
+
+@pytest.mark.slow
+def test_fresh_home_dry_run_then_real_run_then_rebalance(quartz_home):
+    env = {"QUARTZ_MARKET_TIME": IN_SESSION}
+    plan = run_json("decide", "--dry-run", env=env)
+    assert plan["dry_run"] and plan["outcome"] in ("orders_planned", "nothing_to_do")
+    assert plan["engine"]["is_rules"] and plan["engine"]["fallback"] == "configured"
+    assert set(plan["inputs"]["produced"]) >= {"macro", "candidates", "technical"}
+    assert plan["inputs"]["candidates"] and plan["decisions"]
+    assert plan["session"]["accepts_orders"] is True
+    check_orders(plan)
+    assert plan["orders"], "the demo account starts in cash: the rules should buy something"
+    store = quartz_home / "store" / "local"
+    assert not (store / "decisions").exists(), "a dry run stores nothing"
+
+    # Human rendering of the same run.
+    proc = quartz("decide", "--dry-run", env=env)
+    assert proc.returncode == 0, proc.stderr
+    for heading in ("Inputs", "decisions", "orders", "weights", "orders planned"):
+        assert heading in proc.stdout
+
+    before = json.loads(quartz("trade", "balance", "--json", env=env).stdout)
+    real = run_json("decide", env=env)
+    assert not real["dry_run"] and real["outcome"] == "orders_sent", real["executions"]
+    check_orders(real)
+    after = json.loads(quartz("trade", "balance", "--json", env=env).stdout)
+    held_before = {p["ticker"]: p["qty"] for p in before["positions"]}
+    held_after = {p["ticker"]: p["qty"] for p in after["positions"]}
+    expected = dict(held_before)
+    for o in real["orders"]:
+        expected[o["ticker"]] = expected.get(o["ticker"], 0) + (
+            o["qty"] if o["side"] == "BUY" else -o["qty"])
+    assert {t: q for t, q in expected.items() if q} == held_after
+    spent = before["cash_krw"] - after["cash_krw"]
+    assert 0 < spent <= sum(o["notional_krw"] for o in real["orders"] if o["side"] == "BUY")
+    latest = json.loads((store / "decisions" / "latest.json").read_text())
+    stored = json.loads((store / latest["key"]).read_text())
+    assert stored["run_id"] == real["run_id"] and stored["orders"] == real["orders"]
+
+    # Tight thresholds make any move an exit; the interval is the seed's 5–10 minutes.
+    tight = {**env, "QUARTZ_MARKET_TIME": "2026-11-24T13:00:00+09:00",
+             "QUARTZ_STOP_LOSS_PCT": "-0.01", "QUARTZ_TAKE_PROFIT_PCT": "0.01"}
+    reb = run_json("rebalance", "--dry-run", env=tight)
+    assert 5 <= reb["next_check_minutes"] <= 10
+    sells = {d["ticker"] for d in reb["decisions"] if d["action"] == "SELL"}
+    assert sells and all("stop-loss" in d["rationale"] or "take-profit" in d["rationale"]
+                         for d in reb["decisions"] if d["action"] == "SELL")
+    assert {o["ticker"] for o in reb["orders"]} <= sells
+
+
+def test_real_run_outside_the_session_says_market_closed_and_exits_0(quartz_home):
+    env = {"QUARTZ_MARKET_TIME": WEEKEND}
+    proc = quartz("decide", env=env)
+    assert proc.returncode == 0 and "market closed" in proc.stdout
+    assert not (quartz_home / "store" / "local" / "decisions").exists()
+    doc = run_json("decide", "--detailed-exit-codes", env=env, code=12)
+    assert doc["outcome"] == "market_closed" and doc["session"]["refusal"] == "krx_holiday"
+    assert doc["inputs"] is None
