@@ -30,7 +30,8 @@ class SelectionSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, populate_by_name=True)
 
-    news_sources: str = Field(default=",".join(SOURCE_NAMES), validation_alias="QUARTZ_NEWS_SOURCES")
+    news_sources: str = Field(default=",".join(SOURCE_NAMES),
+                              validation_alias="QUARTZ_NEWS_SOURCES")
     news_delay_s: float = Field(default=1.0, ge=0, validation_alias="QUARTZ_NEWS_DELAY_S")
     gemini_model: str = Field(default="gemini-2.5-flash", validation_alias="QUARTZ_GEMINI_MODEL")
     gemini_base_url: str | None = Field(default=None, validation_alias="QUARTZ_GEMINI_BASE_URL")

@@ -58,6 +58,15 @@ def test_corporate_forms_of_group_named_companies(matcher: TickerMatcher) -> Non
     assert codes(matcher, "LG지주 주가") == ["003550"]
 
 
+def test_common_word_names_need_their_corporate_form() -> None:
+    from quartz_cli.domain.universe import Listing, Tier, Universe
+
+    uni = Universe([Listing("001680", "대상", "KOSPI", Tier.MID, "식품", 20000, ())])
+    m = TickerMatcher(uni)
+    assert codes(m, "투자 대상으로 적합하다.") == []
+    assert codes(m, "㈜대상이 실적을 발표했다.") == ["001680"]
+
+
 def test_latin_names_any_case(matcher: TickerMatcher) -> None:
     assert codes(matcher, "Shares of samsung electronics rose.") == ["005930"]
     assert codes(matcher, "naver와 카카오") == ["035420", "035720"]

@@ -25,6 +25,11 @@ HOURS_OPT = typer.Option(24.0, "--hours", min=1, max=168,
 WATCH_OPT = typer.Option(None, "--watch", "-w", metavar="CODE",
                          help="Watchlist ticker (priority component 1.0); repeatable.")
 
+KOSPI_OPT = typer.Option(None, "--kospi", exists=True, dir_okay=False,
+                         help="kospi_code.mst or kospi_code.mst.zip from KIS.")
+KOSDAQ_OPT = typer.Option(None, "--kosdaq", exists=True, dir_okay=False,
+                          help="kosdaq_code.mst or kosdaq_code.mst.zip from KIS.")
+
 
 def _render_candidates(data: dict[str, Any], title: str):
     def render(con) -> None:
@@ -166,10 +171,8 @@ def show(json_out: bool = JSON_OPT) -> None:
 
 @app.command()
 def universe(
-    kospi: Path = typer.Option(None, "--kospi", exists=True, dir_okay=False,
-                               help="kospi_code.mst or kospi_code.mst.zip from KIS."),
-    kosdaq: Path = typer.Option(None, "--kosdaq", exists=True, dir_okay=False,
-                                help="kosdaq_code.mst or kosdaq_code.mst.zip from KIS."),
+    kospi: Path = KOSPI_OPT,
+    kosdaq: Path = KOSDAQ_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Refresh the selection universe from KIS stock master files you downloaded
@@ -189,7 +192,8 @@ def universe(
     uni = universe_from_master(records, bundled_universe())
     path = config().home / UNIVERSE_FILE
     write_universe_csv(uni, path)
-    tiers = {t: sum(1 for x in uni.listings if x.tier.value == t) for t in ("LARGE", "MID", "SMALL")}
+    tiers = {t: sum(1 for x in uni.listings if x.tier.value == t)
+             for t in ("LARGE", "MID", "SMALL")}
     data = {"path": str(path), "records": len(records), "listings": len(uni), "tiers": tiers}
     emit(data, lambda con: con.print(
         f"universe: {len(uni)} listings from {len(records)} master records → {path} "

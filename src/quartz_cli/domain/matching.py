@@ -11,7 +11,8 @@ Rules, chosen to avoid false hits:
   non-Hangul character. So "삼성전자가" matches, "삼성전자서비스", "HLB생명과학",
   "현대차그룹" and "한전KPS" do not.
 * Group names alone (삼성, SK, LG, 현대, 한화, 롯데, …) name a business group, not a listed
-  company: they are never matched bare. Companies whose listed name is the group name
+  company, and a few listed names are everyday words (대상 "target", 동양 "the East", …):
+  neither is ever matched bare. Companies whose listed name is the group name
   (LG, SK) match only in their corporate forms: "(주)LG", "㈜LG", "LG㈜", "SK(주)" … or
   their own aliases ("LG지주", "SK주식회사").
 
@@ -28,6 +29,11 @@ GROUP_NAMES = frozenset({
     "삼성", "SK", "LG", "현대", "한화", "롯데", "GS", "CJ", "HD현대", "포스코", "POSCO", "두산",
     "신세계", "효성", "한진", "금호", "DL", "KT그룹", "LS", "HD", "카카오그룹", "네이버그룹",
 })
+
+# Listed names that are also common Korean words (relevant once the universe is refreshed
+# from the full KIS master files).
+COMMON_WORDS = frozenset({"대상", "동양", "전방", "태양", "국보", "대원", "대성", "신원", "한국",
+                          "서울", "진도", "배럴", "에이스", "모아", "이월드", "우진", "코리아"})
 
 # Particles and suffixes that may follow a company name inside the same word.
 PARTICLES = tuple(sorted({
@@ -84,7 +90,7 @@ class TickerMatcher:
                 form = form.strip()
                 if not form:
                     continue
-                if form in GROUP_NAMES:
+                if form in GROUP_NAMES or form in COMMON_WORDS:
                     for corp in (f"(주){form}", f"㈜{form}", f"{form}㈜", f"{form}(주)"):
                         forms.setdefault(corp, x.code)
                     continue

@@ -23,8 +23,9 @@ USER_AGENT = ("Mozilla/5.0 (compatible; QuartzNewsBot/0.1; Korean equity news re
 
 _CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_\-]+)""", re.I)
-_ALIASES = {"euc-kr": "cp949", "euckr": "cp949", "ks_c_5601-1987": "cp949", "x-windows-949": "cp949",
-            "ks_c_5601": "cp949", "ms949": "cp949", "windows-949": "cp949"}
+_ALIASES = {"euc-kr": "cp949", "euckr": "cp949", "ks_c_5601-1987": "cp949",
+            "x-windows-949": "cp949", "ks_c_5601": "cp949", "ms949": "cp949",
+            "windows-949": "cp949"}
 
 
 class FetchError(SourceError):
