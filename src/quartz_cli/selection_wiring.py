@@ -35,6 +35,8 @@ class SelectionSettings(BaseSettings):
     news_delay_s: float = Field(default=1.0, ge=0, validation_alias="QUARTZ_NEWS_DELAY_S")
     gemini_model: str = Field(default="gemini-2.5-flash", validation_alias="QUARTZ_GEMINI_MODEL")
     gemini_base_url: str | None = Field(default=None, validation_alias="QUARTZ_GEMINI_BASE_URL")
+    # One host serving every site's paths (a caching mirror, or a test's loopback server).
+    news_base_url: str | None = Field(default=None, validation_alias="QUARTZ_NEWS_BASE_URL")
 
     def source_names(self) -> list[str]:
         names = [n.strip() for n in self.news_sources.split(",") if n.strip()]
@@ -72,8 +74,14 @@ def open_selection(config: Config) -> SelectionRuntime:
     else:
         http = httpx.AsyncClient(timeout=timeout)
         fetcher = PoliteFetcher(http, per_host_delay_s=s.news_delay_s)
-    all_sources = {"naver": NaverFinanceSource(), "hankyung": rss.hankyung(),
-                   "maeil": rss.maeil()}
+    if s.news_base_url and not local:
+        b = s.news_base_url
+        all_sources = {"naver": NaverFinanceSource(finance_base=b, article_base=b),
+                       "hankyung": rss.hankyung(b), "maeil": rss.maeil(b)}
+        notes.append(f"news sites read through {b} (QUARTZ_NEWS_BASE_URL)")
+    else:
+        all_sources = {"naver": NaverFinanceSource(), "hankyung": rss.hankyung(),
+                       "maeil": rss.maeil()}
     key = config.settings.gemini_api_key
     if local:
         sentiment = LexiconSentiment("the local environment uses no LLM")

@@ -101,3 +101,34 @@ def test_universe_refresh_from_master_files(tmp_path: Path, quartz_home: Path) -
     assert {c["code"] for c in ran["candidates"]} <= {"005930", "068270", "900002"}
     celltrion = next(c for c in ran["candidates"] if c["code"] == "068270")
     assert celltrion["tier"] == "MID" and celltrion["components"]["market_cap_tier"] == 0.6
+
+
+def test_paper_uses_gemini_in_batches_and_never_prints_the_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakes.gemini import FakeGemini
+    from fakes.news_sites import all_sites_app, art
+    from fakes.server import LoopbackServer
+
+    news = [art("naver", "셀트리온, 유럽 판매 승인", "셀트리온이 유럽 판매 승인을 받았다.", n=1),
+            art("maeil", "카카오, 약세", "카카오 주가가 약세를 보였다.", n=2)]
+    fake = FakeGemini()
+    key = "AIzaFAKE-selection-test-key-0123456789"
+    with LoopbackServer(all_sites_app(news, "https://news.example")) as site, \
+            LoopbackServer(fake.app) as gem:
+        # The model rates whatever pairs it is asked about (ids are computed by Quartz).
+        fake.default = {"results": []}
+        monkeypatch.setenv("QUARTZ_ENV", "paper")
+        monkeypatch.setenv("GEMINI_API_KEY", key)
+        monkeypatch.setenv("QUARTZ_GEMINI_BASE_URL", gem.url)
+        monkeypatch.setenv("QUARTZ_NEWS_BASE_URL", site.url)
+        monkeypatch.setenv("QUARTZ_NEWS_DELAY_S", "0")
+        result = CliRunner().invoke(app, ["select", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert key not in result.output
+    assert data["env"] == "paper" and len(fake.requests) == 1
+    assert fake.requests[0]["api_key"] == key
+    # Gemini answered no pairs: every verdict came from the lexicon, and the document says so.
+    assert data["sentiment_engines"] == ["gemini:gemini-2.5-flash", "rules:finance-lexicon"]
+    assert any("unrated" in n for n in data["notes"])
+    assert {c["code"] for c in data["candidates"]} == {"068270", "035720"}
