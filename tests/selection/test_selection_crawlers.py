@@ -132,3 +132,18 @@ def test_url_and_title_normalisation() -> None:
         "https://www.mk.co.kr/news/1?a=1&b=2"
     assert normalize_title("[속보] 카카오, 사법 리스크에 약세!") == \
         normalize_title("카카오 사법 리스크에 약세")
+
+
+def test_local_mounts_serve_the_synthetic_corpus_and_refuse_other_hosts() -> None:
+    label, articles = fakes.corpus()
+    assert "SYNTHETIC" in label and len(articles) >= 30
+
+    async def go():
+        async with httpx.AsyncClient(mounts=fakes.local_mounts(lambda: datetime.now(UTC))) as c:
+            naver = await c.get("https://finance.naver.com/news/news_list.naver?page=1")
+            other = await c.get("https://example.com/")
+            return naver, other
+    naver, other = asyncio.run(go())
+    assert naver.headers["content-type"].endswith("euc-kr")
+    assert "실시간 속보".encode("euc-kr") in naver.content
+    assert other.status_code == 502 and "no network" in other.text

@@ -199,4 +199,15 @@ def local_mounts(clock: Clock) -> dict[str, Any]:
         "www.hankyung.com": hankyung_app(arts, clock, "https://www.hankyung.com"),
         "www.mk.co.kr": maeil_app(arts, clock, "https://www.mk.co.kr"),
     }
-    return {f"https://{host}": httpx.ASGITransport(app=app) for host, app in apps.items()}
+    mounts: dict[str, Any] = {f"https://{host}": httpx.ASGITransport(app=app)
+                              for host, app in apps.items()}
+    # Any other host answers 502 in-process: `local` never reaches the network.
+    mounts["all://"] = httpx.ASGITransport(app=_no_network_app())
+    return mounts
+
+
+def _no_network_app() -> Starlette:
+    async def refuse(request: Request) -> Response:
+        return Response(f"local environment: no network access to {request.url.netloc}",
+                        status_code=502)
+    return Starlette(routes=[Route("/{path:path}", refuse)])

@@ -64,7 +64,7 @@ def decode_body(content: bytes, content_type: str | None) -> str:
             return content.decode(codec)
         except (UnicodeDecodeError, LookupError):
             continue
-    return content.decode(candidates[0] if candidates[0] != "utf-8" else "cp949", "replace")
+    return content.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,8 +24,6 @@ class Article:
     @property
     def id(self) -> str:
         """A short stable id (used to refer to the article in LLM batches)."""
-        import hashlib
-
         return hashlib.sha1(self.url.encode()).hexdigest()[:12]
 
 

@@ -10,6 +10,7 @@ reports `blocked` where Naver forbids the path."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,8 +135,6 @@ class NaverFinanceSource:
     async def crawl(self, fetcher: PoliteFetcher, since: datetime, report: SourceReport,
                     progress: Callable[[int, int], None]) -> list[Article]:
         """List pages until items are older than `since`, then the articles themselves."""
-        import asyncio
-
         referer = {"Referer": f"{self.finance_base}/news/"}
         items: list[ListItem] = []
         for page in range(1, self.max_pages + 1):
