@@ -147,3 +147,41 @@ def test_local_mounts_serve_the_synthetic_corpus_and_refuse_other_hosts() -> Non
     assert naver.headers["content-type"].endswith("euc-kr")
     assert "실시간 속보".encode("euc-kr") in naver.content
     assert other.status_code == 502 and "no network" in other.text
+
+
+def _run(tmp_path, sources):
+    from quartz_cli.agents.selection import SelectionDeps, run_selection
+    from quartz_cli.domain.universe import bundled_universe
+    from quartz_cli.llm.news_sentiment import LexiconSentiment
+    from quartz_cli.store.local import LocalStore
+
+    async def go():
+        async with httpx.AsyncClient(timeout=5) as http:
+            deps = SelectionDeps(sources=sources, fetcher=PoliteFetcher(http, per_host_delay_s=0),
+                                 sentiment=LexiconSentiment("test"), universe=bundled_universe(),
+                                 store=LocalStore(tmp_path / "store"),
+                                 pending_dir=tmp_path / "pending", env="paper")
+            return await run_selection(deps, now=datetime.now(UTC))
+    return asyncio.run(go())
+
+
+def test_selection_survives_broken_sites_and_reports_them(tmp_path) -> None:
+    with LoopbackServer(all_sites_app(ARTICLES, "http://x")) as good, \
+            LoopbackServer(failing_app(500)) as bad, LoopbackServer(garbage_app()) as junk:
+        result = _run(tmp_path, sources_at(good.url, hankyung_base=bad.url, naver_base=junk.url))
+    doc = result.document
+    assert {s.source: s.status for s in doc.sources} == {
+        "naver": "failed", "hankyung": "failed", "maeil": "ok"}
+    assert [c.code for c in doc.candidates] == ["196170", "035720"]  # 알테오젠 +, 카카오 −
+    assert result.key is not None
+
+
+def test_no_source_at_all_is_an_error_and_nothing_is_published(tmp_path) -> None:
+    import pytest
+
+    from quartz_cli.errors import SourceError
+
+    with LoopbackServer(failing_app(500)) as bad:
+        with pytest.raises(SourceError, match="no news source produced articles"):
+            _run(tmp_path, sources_at(bad.url))
+    assert not (tmp_path / "store").exists()
