@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "macro": (None, "Macro view: ECOS, FRED, World Bank → statistics → report."),
 
-    "select": (None, "Candidates from the news: crawl, match tickers, sentiment, score."),
+    "select": ("quartz_cli.cli.select", "Candidates from the news: crawl, match tickers, sentiment, score."),
 
     "analyze": (None, "Technical state of tickers: RSI, MACD, Bollinger, Fibonacci, MAs."),
 

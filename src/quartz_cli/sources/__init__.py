@@ -1,0 +1,1 @@
+"""Adapters for external data sources (news sites, statistics APIs)."""

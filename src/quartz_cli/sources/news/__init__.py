@@ -1,0 +1,1 @@
+"""Korean financial news: polite crawlers for Naver Finance, Hankyung and Maeil Business."""

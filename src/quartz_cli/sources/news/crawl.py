@@ -1,0 +1,61 @@
+"""Run every news source concurrently; a failing source is reported and skipped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from quartz_cli.errors import SourceError
+from quartz_cli.sources.news.dedup import deduplicate
+from quartz_cli.sources.news.fetch import PoliteFetcher, RobotsDisallowed
+from quartz_cli.sources.news.models import Article, SourceReport
+
+# (source name, step done, steps in this phase)
+Progress = Callable[[str, int, int], None]
+
+
+class NewsSource(Protocol):
+    name: str
+
+    async def crawl(self, fetcher: PoliteFetcher, since: datetime, report: SourceReport,
+                    progress: Callable[[int, int], None]) -> list[Article]:
+        """The source's articles published since `since`."""
+
+
+@dataclass
+class CrawlResult:
+    articles: list[Article]
+    reports: list[SourceReport]
+    duplicates: int
+
+
+async def crawl_all(sources: list[NewsSource], fetcher: PoliteFetcher, since: datetime,
+                    progress: Progress | None = None) -> CrawlResult:
+    """Crawl all sources at once (the fetcher bounds concurrency and paces each host),
+    then de-duplicate across them in the order the sources were given."""
+
+    async def one(src: NewsSource) -> tuple[list[Article], SourceReport]:
+        report = SourceReport(source=src.name)
+
+        def step(done: int, total: int) -> None:
+            if progress is not None:
+                progress(src.name, done, total)
+
+        try:
+            found = await src.crawl(fetcher, since, report, step)
+        except RobotsDisallowed as exc:
+            report.status, report.error, found = "blocked", exc.message, []
+        except SourceError as exc:
+            report.status, report.error, found = "failed", exc.message, []
+        report.articles = len(found)
+        if progress is not None:
+            progress(src.name, 1, 1)
+        return found, report
+
+    results = await asyncio.gather(*(one(s) for s in sources))
+    merged = [a for found, _ in results for a in found]
+    kept, dropped = deduplicate(merged)
+    return CrawlResult(articles=kept, reports=[r for _, r in results], duplicates=dropped)
