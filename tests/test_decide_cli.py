@@ -107,3 +107,37 @@ def test_real_run_outside_the_session_says_market_closed_and_exits_0(quartz_home
     doc = run_json("decide", "--detailed-exit-codes", env=env, code=12)
     assert doc["outcome"] == "market_closed" and doc["session"]["refusal"] == "krx_holiday"
     assert doc["inputs"] is None
+
+
+@pytest.mark.slow
+def test_openai_engine_through_the_cli_with_fallback_and_budget(quartz_home):
+    from fakes.openai import FakeOpenAI
+    from fakes.server import LoopbackServer
+
+    fake = FakeOpenAI()
+    with LoopbackServer(fake.app) as srv:
+        env = {"QUARTZ_MARKET_TIME": IN_SESSION, "QUARTZ_DECISION_ENGINE": "openai",
+               "GPT_API_KEY": "sk-fake-0123456789", "QUARTZ_OPENAI_BASE_URL": f"{srv.url}/v1",
+               "QUARTZ_LLM_TIMEOUT_S": "5"}
+        # The first run produces the inputs; the fake has no reply → HTTP 500 → rules.
+        plan = run_json("decide", "--dry-run", "--detailed-exit-codes", env=env, code=13)
+        assert plan["engine"]["fallback"] == "llm_failed" and plan["engine"]["is_rules"]
+        allowed = next(d["ticker"] for d in plan["decisions"] if d["action"] == "BUY")
+        fake.reply({"decisions": [{"ticker": allowed, "action": "BUY", "target_weight": 0.9,
+                                   "confidence": 0.9, "rationale": "scripted"}]})
+        plan = run_json("decide", "--dry-run", "--detailed-exit-codes", env=env, code=10)
+        eng = plan["engine"]
+        assert eng["name"] == "openai:gpt-4o-mini" and eng["fallback"] is None
+        assert eng["usage"][0]["prompt_tokens"] == 900 and eng["usage"][0]["cost_usd"] > 0
+        assert [d["rationale"] for d in plan["decisions"]] == ["scripted"]
+        gate = {(n["ticker"], n["rule"]) for n in plan["gate"]}
+        assert (allowed, "max_single_ticker_weight") in gate
+        assert [o["ticker"] for o in plan["orders"]] == [allowed]
+        assert "sk-fake-0123456789" not in json.dumps(plan)
+        fake.reply('{"decisions": [')
+        plan = run_json("decide", "--dry-run", "--detailed-exit-codes", env=env, code=13)
+        assert plan["engine"]["fallback"] == "llm_bad_answer"
+        plan = run_json("decide", "--dry-run", "--detailed-exit-codes",
+                        env={**env, "QUARTZ_LLM_BUDGET_DAY_USD": "0"}, code=14)
+        assert plan["engine"]["fallback"] == "budget_exhausted"
+        assert len(fake.requests) == 3

@@ -106,7 +106,13 @@ class StoreInputs:
         raise NotImplementedYet("needs the technical agent and quotations client")
 
     async def _produce_candidates(self, now: datetime) -> None:
-        raise NotImplementedYet("needs the technical agent and quotations client")
+        from quartz_cli.agents.selection import run_selection
+        from quartz_cli.selection_wiring import open_selection
+
+        self.progress("producing candidates (quartz select)")
+        async with open_selection(self.config) as srt:
+            await run_selection(srt.deps, now=now)
+        self.produced.append("candidates")
 
 
 class KisMarketAccount:

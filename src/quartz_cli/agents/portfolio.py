@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -42,7 +42,14 @@ from quartz_cli.domain.documents import utcnow
 from quartz_cli.domain.exits import ExitRules, exit_signals, next_check_interval, volume_pace
 from quartz_cli.domain.krx import KST, minutes_into_session
 from quartz_cli.domain.order_window import WindowCheck, check_order_window
-from quartz_cli.domain.orders import OrderAction, OrderExecutor, OrderRequest, OrderState, OrderType
+from quartz_cli.domain.orders import (
+    OrderAction,
+    OrderExecutor,
+    OrderOutcome,
+    OrderRequest,
+    OrderState,
+    OrderType,
+)
 from quartz_cli.domain.plan import (
     BudgetInfo,
     CandidateBrief,
@@ -60,8 +67,8 @@ from quartz_cli.domain.plan import (
     Skipped,
     UsageInfo,
 )
-from quartz_cli.domain.risk import GateResult, Order, Side, run_gate, weights_after
-from quartz_cli.errors import BrokerError
+from quartz_cli.domain.risk import GateResult, Order, run_gate, weights_after
+from quartz_cli.errors import BrokerError, QuartzError
 from quartz_cli.store.base import Store
 from quartz_cli.store.documents import publish
 
@@ -280,9 +287,12 @@ def _plan_order(o: Order, run_id: str, i: int, names: Callable[[str], str]) -> P
 
 async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], now: datetime
                    ) -> list[Execution]:
-    """Send each order once (sells first, as the gate ordered them) through the executor."""
-    assert deps.executor is not None
-    out = []
+    """Send each order once (sells first, as the gate ordered them) through the executor.
+    An order the broker or the trading agent refuses is recorded, and the others still go.
+    An in-process trading agent is then asked for fills (its `refresh`)."""
+    executor = deps.executor
+    assert executor is not None
+    out: dict[str, Execution] = {}
     for o in orders:
         deps.progress(f"order {o.side} {o.ticker}")
         request = OrderRequest(
@@ -290,15 +300,36 @@ async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], now: datetime
             ticker=o.ticker, qty=o.qty, order_type=OrderType.LIMIT, price=o.limit_price,
             timestamp=now)
         try:
-            result = await deps.executor.submit(request)
-        except BrokerError as exc:
-            out.append(Execution(request_id=o.request_id, ticker=o.ticker, side=o.side, qty=o.qty,
-                                 status="error", order_no=None, message=exc.message))
+            result = await executor.submit(request)
+        except QuartzError as exc:
+            status = "error" if isinstance(exc, BrokerError) else "refused"
+            out[o.request_id] = Execution(request_id=o.request_id, ticker=o.ticker, side=o.side,
+                                          qty=o.qty, status=status, order_no=None,
+                                          message=exc.message)
             continue
-        out.append(Execution(request_id=o.request_id, ticker=o.ticker, side=o.side, qty=o.qty,
-                             status=result.state.value, order_no=result.order_no,
-                             message=result.message))
-    return out
+        out[o.request_id] = _execution(o, result)
+    refresh = getattr(executor, "refresh", None)
+    lookup = getattr(executor, "outcome", None)
+    if callable(refresh) and callable(lookup):
+        try:
+            await refresh()
+        except BrokerError as exc:
+            log.warning("could not refresh fills: %s", exc.message)
+        else:
+            for o in orders:
+                latest = lookup(o.request_id)
+                if latest is not None and out[o.request_id].status not in ("error", "refused"):
+                    out[o.request_id] = _execution(o, latest)
+    return [out[o.request_id] for o in orders]
+
+
+def _execution(o: PlanOrder, result: OrderOutcome) -> Execution:
+    message = result.message
+    if result.filled_qty:
+        message = (f"filled {result.filled_qty} at {result.avg_fill_price or 0:,}; {message}"
+                   .rstrip("; "))
+    return Execution(request_id=o.request_id, ticker=o.ticker, side=o.side, qty=o.qty,
+                     status=result.state.value, order_no=result.order_no, message=message)
 
 
 _OK_STATES = {OrderState.ACCEPTED.value, OrderState.FILLED.value, OrderState.SENT.value}
@@ -431,7 +462,7 @@ async def _next_check(deps: PortfolioDeps, g: _Gathered, now: datetime) -> timed
     return next_check_interval(max(paces))
 
 
-async def gather_quotes(fetch: Callable[[str], asyncio.Future] | Callable, tickers: Sequence[str],
+async def gather_quotes(fetch: Callable[[str], Awaitable[Quote]], tickers: Sequence[str],
                         concurrency: int = 8) -> tuple[dict[str, Quote], dict[str, str]]:
     """Fetch quotes concurrently (the KIS client's rate limiter paces the calls); a failed
     ticker is reported, not raised."""
