@@ -270,3 +270,20 @@ def test_clipping_never_raises_another_tickers_order(props, mkt):
             lowered[i] = p.model_copy(update={"target_weight": float(c.max_single_ticker_weight)})
             r2 = run_gate(lowered, pf, quotes, c, UNIVERSE)
             assert {(o.ticker, o.qty) for o in r.orders} == {(o.ticker, o.qty) for o in r2.orders}
+
+
+@settings(max_examples=150, deadline=None)
+@given(mkt=market(), ticker=st.sampled_from(UNIVERSE), weight=st.floats(0, 1))
+def test_allowance_bounds_what_the_gate_lets_through(mkt, ticker, weight):
+    """A lone proposal never yields more than the allowance computed before asking, and an
+    action the allowance refused never yields an order."""
+    from quartz_cli.domain.allowance import allowance_for
+
+    pf, quotes, c = mkt
+    allowed = allowance_for(ticker, quotes.get(ticker), pf, c, has_technical=True)
+    for action in (Action.BUY, Action.SELL):
+        p = Proposal(ticker=ticker, action=action, target_weight=weight, confidence=1)
+        r = run_gate([p], pf, quotes, c, UNIVERSE, allowances={ticker: allowed})
+        for o in r.orders:
+            assert action in allowed.actions
+            assert o.qty <= (allowed.max_buy_qty if action is Action.BUY else allowed.max_sell_qty)
