@@ -71,20 +71,19 @@ class StoreInputs:
         self.produced: list[str] = []
 
     async def macro(self, now: datetime) -> MacroRead:
-        from quartz_cli.domain.macro import PREFIX, MacroSummary
+        from quartz_cli.agents.macro import load_summary
 
-        loaded = read_latest(self.store, PREFIX, MacroSummary)
-        if loaded is None and self.produce:
+        outlook = load_summary(self.store, max_age=self.max_age)
+        if outlook.summary is None and self.produce:
             await self._produce_macro()
-            loaded = read_latest(self.store, PREFIX, MacroSummary)
-        if loaded is None:
+            outlook = load_summary(self.store, max_age=self.max_age)
+        if outlook.summary is None:
             return MacroRead(MacroView(), None, None)
-        doc = loaded.document
-        stale = loaded.is_stale(self.max_age)
-        bias = MacroBias.UNCERTAIN if stale else MacroBias(doc.market_bias_hint)
+        doc = outlook.summary
         return MacroRead(MacroView(positive_summary=doc.positive_summary,
                                    negative_summary=doc.negative_summary,
-                                   market_bias_hint=bias, stale=stale), loaded.age, loaded.key)
+                                   market_bias_hint=MacroBias(outlook.bias),
+                                   stale=outlook.stale), outlook.age, outlook.key)
 
     async def candidates(self, now: datetime) -> CandidatesRead:
         from quartz_cli.domain.candidates import PREFIX, CandidatesDocument
@@ -103,7 +102,20 @@ class StoreInputs:
         raise NotImplementedYet("needs the technical agent and quotations client")
 
     async def _produce_macro(self) -> None:
-        raise NotImplementedYet("needs the technical agent and quotations client")
+        from quartz_cli.agents.macro import MacroAgent
+        from quartz_cli.llm.macro_report import gemini_for
+        from quartz_cli.sources.factory import open_collectors
+
+        self.progress("producing the macro summary (quartz macro run)")
+        llm, reason = gemini_for(self.config)
+        wired = open_collectors(self.config)
+        try:
+            agent = MacroAgent(self.store, wired.collectors, env=self.config.env.value,
+                               sample_data=wired.sample_data, llm=llm, no_llm_reason=reason)
+            await agent.run()
+        finally:
+            await wired.aclose()
+        self.produced.append("macro")
 
     async def _produce_candidates(self, now: datetime) -> None:
         from quartz_cli.agents.selection import run_selection
