@@ -258,3 +258,68 @@ def test_bearer_token_guards_everything_but_the_probes(monkeypatch) -> None:
     assert post.status_code == 401
     assert live.status_code == 200
     assert ready.status_code == 200
+
+
+class _FailingStore:
+    """A store backend with a bug: every read raises something that is not a QuartzError."""
+
+    description = "failing test store"
+
+    def get(self, key: str) -> bytes | None:
+        raise RuntimeError("backend bug with internal-detail-xyz")
+
+    def ping(self) -> None:
+        return None
+
+
+def test_an_unexpected_error_is_a_json_500_without_details(config) -> None:
+    with LoopbackServer(create_app(config, _FailingStore())) as srv:
+        r = httpx.get(f"{srv.url}/api/candidates", timeout=10)
+
+    assert r.status_code == 500
+    assert r.json() == {"error": "InternalError", "message": "internal error"}
+    assert "internal-detail-xyz" not in r.text
+
+
+def test_quartz_serve_command(quartz_home: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fakes.server import free_port
+
+    port = free_port()
+    secret = "serve-command-token-0123456789abcdef"
+    env = {**os.environ, "QUARTZ_INTERNAL_TOKEN": secret}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "quartz"), "serve", "--port",
+                             str(port), "--json"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        summary = ""
+        while not summary.rstrip().endswith("}"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            summary += line
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/candidates",
+                              headers={"Authorization": f"Bearer {secret}"}, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "quartz serve did not answer"
+                time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+    assert json.loads(summary) == {"url": f"http://127.0.0.1:{port}", "env": "local",
+                                   "bearer_token_required": True}
+    assert secret not in summary
+    assert r.status_code == 404 and r.json()["error"] == "NotFound"
+    # Ended by SIGTERM, not killed (uvicorn re-raises the signal after a clean shutdown).
+    assert proc.returncode in (0, -signal.SIGTERM)
