@@ -27,6 +27,7 @@ from deploy_support import (
     copy_tree,
     cron_times,
     example_keys,
+    kubectl,
     load_docs,
     placeholder_secrets,
     pod_labels,
@@ -145,8 +146,6 @@ def test_config_map_holds_the_seed_keys(rendered, overlay) -> None:
 
 
 def test_base_config_map_is_the_seed(tmp_path: Path) -> None:
-    from deploy_support import kubectl
-
     tree = copy_tree(tmp_path)
     out = subprocess.run([kubectl(), "kustomize", str(tree / "k8s" / "base")],
                          capture_output=True, text=True, timeout=60, check=True).stdout

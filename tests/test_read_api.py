@@ -3,14 +3,20 @@ publishes into a real local store with `store.documents.publish`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from fakes.server import LoopbackServer
+from fakes.server import LoopbackServer, free_port
 from quartz_cli.config import load_config
 from quartz_cli.domain.documents import Document
 from quartz_cli.servers.read_api import create_app
@@ -205,8 +211,6 @@ async def _issue_local_token(cfg) -> str:
 
 
 def test_token_status_reports_without_the_token(api, config) -> None:
-    import asyncio
-
     before = api.get("/result/auth-token/status").json()
     token = asyncio.run(_issue_local_token(config))
 
@@ -282,14 +286,6 @@ def test_an_unexpected_error_is_a_json_500_without_details(config) -> None:
 
 
 def test_quartz_serve_command(quartz_home: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from fakes.server import free_port
-
     port = free_port()
     secret = "serve-command-token-0123456789abcdef"
     env = {**os.environ, "QUARTZ_INTERNAL_TOKEN": secret}
