@@ -139,6 +139,12 @@ def test_technical_bad_requests(api, body, status, fragment) -> None:
     assert fragment in r.json()["message"]
 
 
+def test_technical_body_is_small(api) -> None:
+    r = api.post("/result/analysis", json={"ticker": "005930", "pad": "x" * 5000})
+
+    assert r.status_code == 413
+
+
 def test_technical_body_must_be_json(api) -> None:
     r = api.post("/result/analysis", content=b"ticker=005930")
 

@@ -51,6 +51,8 @@ MACRO_PREFIX = "macro-analysis"
 MACRO_FULL_NAME = "latest-full"
 CANDIDATES_PREFIX = "candidates"
 TECHNICAL_PREFIX = "technical"
+# A query body names one ticker; anything larger is refused.
+MAX_QUERY_BYTES = 4096
 
 LIVE_PATH = "/health/live"
 READY_PATH = "/health/ready"
@@ -147,8 +149,11 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         return _document(documents, CANDIDATES_PREFIX)
 
     async def technical(request: Request) -> Response:
+        raw = await request.body()
+        if len(raw) > MAX_QUERY_BYTES:
+            return _error(413, "InputError", f"the body is over {MAX_QUERY_BYTES} bytes")
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
             return _error(400, "InputError", 'the body must be JSON: {"ticker": "005930"}')
         ticker = body.get("ticker") if isinstance(body, dict) else None
