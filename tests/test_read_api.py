@@ -255,6 +255,8 @@ def test_bearer_token_guards_everything_but_the_probes(monkeypatch) -> None:
         missing = client.get("/api/candidates")
         wrong = client.get("/api/candidates", headers={"Authorization": "Bearer nope"})
         right = client.get("/api/candidates", headers={"Authorization": f"Bearer {secret}"})
+        lower = client.get("/api/candidates", headers={"Authorization": f"bearer {secret}"})
+        basic = client.get("/api/candidates", headers={"Authorization": f"Basic {secret}"})
         post = client.post("/result/analysis", json={"ticker": "005930"})
         live = client.get("/health/live")
         ready = client.get("/health/ready")
@@ -265,6 +267,8 @@ def test_bearer_token_guards_everything_but_the_probes(monkeypatch) -> None:
     assert wrong.status_code == 401
     assert secret not in wrong.text
     assert right.status_code == 200
+    assert lower.status_code == 200
+    assert basic.status_code == 401
     assert post.status_code == 401
     assert live.status_code == 200
     assert ready.status_code == 200

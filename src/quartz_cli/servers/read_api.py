@@ -105,12 +105,14 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
+            scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+            # The scheme name is case-insensitive (RFC 9110); the token is not.
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(),
+                                                                        self._expected):
                 response = _error(401, "Unauthorized", "a valid bearer token is required")
                 response.headers["WWW-Authenticate"] = "Bearer"
                 await response(scope, receive, send)
