@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "trade": (None, "Orders on KIS: buy, sell, cancel, list; serve the order WebSocket."),
 
-    "serve": (None, "Read-only JSON API over the store (analysis, candidates, token status)."),
+    "serve": ("quartz_cli.cli.serve", "Read-only JSON API over the store (analysis, "
+              "candidates, token status)."),
 
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
 
