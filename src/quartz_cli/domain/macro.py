@@ -157,15 +157,21 @@ class SeriesStats(BaseModel):
 
 
 class SourceStatus(BaseModel):
-    """How one source fared in a run: fresh, reused from an earlier run, or missing."""
+    """How one source fared in a run. `fresh`: every series fetched now; `partial`: some
+    failed; `failed`: none fetched now (the source is missing from this run). Failed series
+    whose values from an earlier run were used are in `reused_series` (`reused_from` says
+    when those were fetched, `age_hours` how old they are); the rest are `missing_series`."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: SourceName
-    state: Literal["fresh", "reused", "missing"]
+    state: Literal["fresh", "partial", "failed"]
     series: list[str] = Field(default_factory=list)
+    reused_series: list[str] = Field(default_factory=list)
+    missing_series: list[str] = Field(default_factory=list)
     error: str | None = None
     fetched_at: datetime | None = None
+    reused_from: datetime | None = None
     age_hours: float | None = None
     latest_period: date | None = None
 
