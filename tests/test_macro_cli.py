@@ -46,6 +46,7 @@ def test_local_run_and_show(quartz_home: Path) -> None:
     assert data["missing_sources"] == [] and data["stale"] is False
     assert {s["source"]: s["state"] for s in data["sources"]} == {
         "ecos": "fresh", "fred": "fresh", "worldbank": "fresh"}
+    assert all(s["data_age_days"] is not None for s in data["sources"])
     full = json.loads(quartz("macro", "show", "--full", "--json").stdout)
     assert len(full["report"]["series"]) == 16 and len(full["stats"]) == 16
     assert (store_of(quartz_home).get("macro-analysis/latest.json") or b"").count(b"-summary")

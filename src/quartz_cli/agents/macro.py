@@ -144,6 +144,9 @@ class MacroAgent:
         grids = [(SPECS[s.id], to_grid(SPECS[s.id], s.observations), s.fetched_at < now)
                  for s in series]
         stats = compute_stats(grids, now.date())
+        for status in statuses:
+            ages = [s.data_age_days for s in stats if s.source == status.source]
+            status.data_age_days = min(ages) if ages else None
         usable = bool(stats)
         if not usable:
             result: LLMResult = rule_view(stats, statuses, sample_data=self._sample,

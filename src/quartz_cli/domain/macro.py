@@ -174,6 +174,8 @@ class SourceStatus(BaseModel):
     reused_from: datetime | None = None
     age_hours: float | None = None
     latest_period: date | None = None
+    data_age_days: int | None = Field(default=None, description="Days since the end of the "
+                                      "source's most recent period among the series used.")
 
 
 class CitedSource(BaseModel):
