@@ -77,6 +77,8 @@ def test_all_sources_failing_with_an_empty_store(quartz_home: Path) -> None:
     run = quartz("macro", "run", "--json", QUARTZ_MACRO_FAKE_FAIL="ecos,fred,worldbank")
     assert run.returncode == 7
     assert "no macro source returned usable data" in run.stderr
+    error = json.loads(run.stdout)  # one JSON document: the error
+    assert error["error"] == "SourceError" and "ERROR-500" in error["message"]
     outlook = load_summary(store_of(quartz_home))
     assert outlook.summary is not None and outlook.bias == "uncertain"
     assert outlook.summary.market_bias_hint == "uncertain"

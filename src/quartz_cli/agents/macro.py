@@ -209,7 +209,9 @@ def _source_status(collector: Collector, got: Collected, earlier: dict[str, Seri
     state = "fresh" if not got.errors else ("partial" if fresh else "failed")
     status = SourceStatus(
         source=collector.source, state=state, series=fresh, reused_series=reused,
-        missing_series=missing, error="; ".join(errors[:3]) or None,
+        missing_series=missing,
+        error=(errors[0] + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+        if errors else None,
         fetched_at=now if fresh else None, reused_from=reused_from,
         age_hours=round((now - reused_from).total_seconds() / 3600, 2) if reused_from else None,
         latest_period=latest)

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from quartz_cli.cli.context import config, emit, run
+from quartz_cli.cli.context import config, emit, run, want_json
 from quartz_cli.cli.format import duration, kst
 
 app = typer.Typer(help="Macro view: collect ECOS (Bank of Korea), FRED and World Bank series, "
@@ -55,12 +55,16 @@ def run_cmd(
     result = run(go)
     data = _show_data(result.summary, result.summary_key, result.report, timedelta(0), False,
                       None)
-    emit(data, _render(data, full=False), json_out)
     failed = result.summary.missing_sources
+    # With --json, stdout carries one document: the error's, when nothing was usable.
+    if result.usable or not want_json(json_out):
+        emit(data, _render(data, full=False), json_out)
     if not result.usable:
+        errors = "; ".join(f"{st.source}: {st.error}" for st in result.summary.sources
+                           if st.error)
         raise SourceError("no macro source returned usable data and nothing earlier could be "
-                          "reused: published bias 'uncertain'",
-                          hint="check the sources' errors above (quartz macro show --full)")
+                          f"reused: published bias 'uncertain' ({errors})",
+                          hint="see `quartz macro show --full`")
     if strict and failed:
         raise PartialFailure(f"macro sources failed: {', '.join(failed)} (report published)")
 
