@@ -168,8 +168,11 @@ def _render(data: dict[str, Any], *, full: bool):
         from rich.panel import Panel
         from rich.table import Table
 
-        bias = data["market_bias_hint"]
-        head = (f"bias [bold {BIAS_STYLE[bias]}]{bias.upper()}[/]   engine {data['engine']}   "
+        bias = data["effective_bias"]
+        said = "" if bias == data["market_bias_hint"] else \
+            f" (stale; the summary said {data['market_bias_hint']})"
+        head = (f"bias [bold {BIAS_STYLE[bias]}]{bias.upper()}[/]{said}   "
+                f"engine {data['engine']}   "
                 f"produced {kst(datetime.fromisoformat(data['produced_at']))}")
         if data.get("age_hours") is not None:
             head += f" ({duration(data['age_hours'] * 3600)} ago)"

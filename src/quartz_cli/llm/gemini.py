@@ -1,4 +1,5 @@
-"""Gemini through the google-genai SDK: one structured (JSON-schema) call, validated.
+"""Gemini through the google-genai SDK: a structured (JSON-schema) call, validated, and a
+Google-Search-grounded prose call (`research`) for roles that want web citations.
 
 google-genai is imported on first use. The SDK does not retry by default; transient errors
 (429, 5xx) are retried here a bounded number of times. A malformed answer is reported as
