@@ -76,6 +76,9 @@ def test_two_passes_grounded_research_then_json(gemini, tmp_path: Path) -> None:
     assert "2.50% in November" in structured["body"]["contents"][0]["parts"][0]["text"]
     assert "kr.base_rate" in structured["body"]["contents"][0]["parts"][0]["text"]
     assert structured["api_key"] == "test-gemini-key"
+    usage = result.report.llm_usage  # both passes: the fake reports 120 + 80 tokens each
+    assert usage is not None and usage.prompt_tokens == 240 and usage.output_tokens == 160
+    assert usage.cost_usd > 0
 
 
 def test_malformed_answer_is_retried_once(gemini, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from quartz_cli.domain.macro import (
     SPECS,
     Bias,
     CitedSource,
+    LLMUsage,
     MacroReport,
     MacroSummary,
     Observation,
@@ -166,8 +167,14 @@ class MacroAgent:
                  for st in statuses if st.series or st.reused_series]
         cited += [CitedSource(title=src.title, uri=src.uri, kind="web") for src in result.sources]
         view = result.value
+        usage = None
+        if result.usage is not None:
+            u = result.usage
+            usage = LLMUsage(model=u.model, prompt_tokens=u.prompt_tokens,
+                             output_tokens=u.output_tokens, cost_usd=round(u.cost_usd, 6))
         report = MacroReport(produced_at=now, env=self._env, sample_data=self._sample,
-                             engine=result.engine, engine_notes=engine_notes, view=view,
+                             engine=result.engine, engine_notes=engine_notes, llm_usage=usage,
+                             view=view,
                              cited_sources=cited, sources=statuses, stats=stats, series=series)
         full_key = publish(self._store, PREFIX, report, name="full", latest_name=FULL_LATEST)
         summary = MacroSummary(

@@ -112,6 +112,7 @@ def _show_data(summary, key, report, age, stale, note) -> dict[str, Any]:
         data["positive_view"] = report.view.positive_view
         data["negative_view"] = report.view.negative_view
         data["stats"] = [s.model_dump(mode="json") for s in report.stats]
+        data["llm_usage"] = report.llm_usage.model_dump() if report.llm_usage else None
     return data
 
 
@@ -225,6 +226,10 @@ def _render(data: dict[str, Any], *, full: bool):
             con.print("\n[bold]Notes[/]")
             for n in data["engine_notes"]:
                 con.print(f"- {escape(n)}", soft_wrap=True)
+        if data.get("llm_usage"):
+            u = data["llm_usage"]
+            con.print(f"\nLLM usage: {u['model']}, {u['prompt_tokens']} prompt + "
+                      f"{u['output_tokens']} output tokens, about ${u['cost_usd']:.4f}")
         con.print("\n[bold]Cited sources[/]")
         for c in data["cited_sources"]:
             con.print(f"- {escape(c['title'])} ({c['kind']}): {escape(c['uri'])}", soft_wrap=True)

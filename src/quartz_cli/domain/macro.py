@@ -228,6 +228,17 @@ class MacroView(BaseModel):
         return v.strip()
 
 
+class LLMUsage(BaseModel):
+    """Tokens and estimated cost (USD) of the LLM calls behind a report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    prompt_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
 class MacroReport(Document):
     """`macro-analysis/…-full.json`: everything a run produced, including the series used
     (so a later run can reuse them when a source fails)."""
@@ -235,6 +246,7 @@ class MacroReport(Document):
     sample_data: bool
     engine: str
     engine_notes: list[str] = Field(default_factory=list)
+    llm_usage: LLMUsage | None = None
     view: MacroView
     cited_sources: list[CitedSource]
     sources: list[SourceStatus]

@@ -16,7 +16,7 @@ from quartz_cli.domain.macro import SPECS, MacroView, SeriesStats, SourceStatus
 from quartz_cli.errors import LLMError
 from quartz_cli.llm.gemini import GeminiClient, MalformedAnswer
 from quartz_cli.llm.macro_rules import rule_view
-from quartz_cli.llm.result import LLMResult, Source
+from quartz_cli.llm.result import LLMResult, Source, Usage
 
 
 class StructuredLLM(Protocol):
@@ -83,6 +83,7 @@ async def gemini_view(llm: StructuredLLM, stats: list[SeriesStats],
     notes: list[str] = []
     web: tuple[Source, ...] = ()
     research_text = ""
+    spent: list[Usage] = []
     try:
         research = await llm.research(
             system=RESEARCH_SYSTEM,
@@ -90,6 +91,7 @@ async def gemini_view(llm: StructuredLLM, stats: list[SeriesStats],
                    f"anything newer than the data below:\n{brief}")
         research_text = research.value
         web = research.sources
+        spent += [research.usage] if research.usage else []
         notes.extend(research.notes)
     except LLMError as exc:
         notes.append(f"grounded research pass failed ({exc.message}); report written "
@@ -107,9 +109,18 @@ async def gemini_view(llm: StructuredLLM, stats: list[SeriesStats],
                              f"Gemini answered malformed JSON twice ({exc.message})")
         except LLMError as exc:
             return _fallback(stats, sources, sample_data, notes, exc.message)
-        return LLMResult(value=result.value, engine=result.engine, usage=result.usage,
+        spent += [result.usage] if result.usage else []
+        return LLMResult(value=result.value, engine=result.engine, usage=_total(spent),
                          sources=web, notes=tuple(notes + list(result.notes)))
     raise AssertionError("unreachable")
+
+
+def _total(spent: list[Usage]) -> Usage | None:
+    """Both passes' tokens and cost as one Usage."""
+    if not spent:
+        return None
+    return Usage(spent[-1].model, sum(u.prompt_tokens for u in spent),
+                 sum(u.output_tokens for u in spent), sum(u.cost_usd for u in spent))
 
 
 def _fallback(stats: list[SeriesStats], sources: list[SourceStatus], sample_data: bool,
