@@ -19,7 +19,8 @@ from quartz_cli.errors import NotImplementedYet, QuartzError
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "auth": ("quartz_cli.cli.auth", "KIS access token: issue, cache, refresh, status."),
 
-    "macro": (None, "Macro view: ECOS, FRED, World Bank → statistics → report."),
+    "macro": ("quartz_cli.cli.macro", "Macro view: ECOS, FRED, World Bank → statistics → "
+              "report."),
 
     "select": ("quartz_cli.cli.select", "Candidates from the news: crawl, match tickers, sentiment, score."),
 
