@@ -34,6 +34,11 @@ SEED_SECRET_KEYS = {
     "HANSEC_INVESTMENT_APP_KEY", "HANSEC_INVESTMENT_APP_SECRET_KEY", "HANSEC_INVESTMENT_CANO",
     "GPT_API_KEY", "GEMINI_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 }
+# The Secret keys without which a pod does not start; the others are optional.
+REQUIRED_SECRET_KEYS = {
+    "HANSEC_INVESTMENT_APP_KEY", "HANSEC_INVESTMENT_APP_SECRET_KEY", "HANSEC_INVESTMENT_CANO",
+    "QUARTZ_INTERNAL_TOKEN",
+}
 
 
 def kubectl() -> str:
@@ -52,10 +57,18 @@ def example_keys(path: Path) -> list[str]:
     return re.findall(r"^#?([A-Z][A-Z0-9_]*)=", path.read_text(), flags=re.MULTILINE)
 
 
-def placeholder_secrets(overlay: Path) -> str:
-    """A secrets.env for rendering: every key of the example, with a made-up value."""
+def secrets_dir(tree: Path, overlay: str) -> Path:
+    """An environment's secrets kustomization (it reads secrets.env there)."""
+    return tree / "k8s" / "overlays" / overlay / "secrets"
+
+
+def placeholder_secrets(folder: Path, leave_out: frozenset[str] = frozenset()) -> str:
+    """A secrets.env for `folder` (a secrets kustomization): every key of its example but
+    `leave_out`, each with a made-up value."""
     lines = []
-    for key in example_keys(overlay / "secrets.env.example"):
+    for key in example_keys(folder / "secrets.env.example"):
+        if key in leave_out:
+            continue
         value = "12345678" if key == "HANSEC_INVESTMENT_CANO" else f"placeholder-{key.lower()}"
         lines.append(f"{key}={value}")
     return "\n".join(lines) + "\n"
@@ -68,10 +81,15 @@ def copy_tree(dest: Path) -> Path:
     return dest
 
 
-def render(tree: Path, overlay: str) -> subprocess.CompletedProcess[str]:
-    """`kubectl kustomize` of an overlay in a copied tree."""
-    return subprocess.run([kubectl(), "kustomize", str(tree / "k8s" / "overlays" / overlay)],
+def kustomize(folder: Path) -> subprocess.CompletedProcess[str]:
+    """`kubectl kustomize` of one kustomization folder."""
+    return subprocess.run([kubectl(), "kustomize", str(folder)],
                           capture_output=True, text=True, timeout=60)
+
+
+def render(tree: Path, overlay: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl kustomize` of an overlay in `tree` (the checkout or a copy of it)."""
+    return kustomize(tree / "k8s" / "overlays" / overlay)
 
 
 def load_docs(text: str) -> list[dict[str, Any]]:
@@ -83,7 +101,8 @@ def source_docs() -> list[dict[str, Any]]:
     docs = []
     for folder in (ROOT / "k8s" / "base", ROOT / "cronjobs"):
         for path in sorted(folder.glob("*.yaml")):
-            if path.name in ("kustomization.yaml", "job-defaults.yaml"):
+            # Not objects: the kustomization and the patches it applies.
+            if path.name in ("kustomization.yaml", "job-defaults.yaml", "secret-env.yaml"):
                 continue
             docs.extend(load_docs(path.read_text()))
     return docs

@@ -209,7 +209,7 @@ def test_context_holds_what_the_build_copies(stages, rules) -> None:
 
 @pytest.mark.parametrize("path", [
     ".git/config", ".venv/bin/python", "build/cp312/CMakeCache.txt", "dist/x.whl",
-    "k8s/overlays/prod/secrets.env", ".env", ".quartz/demo/cache/tokens/cache.db",
+    "k8s/overlays/prod/secrets/secrets.env", ".env", ".quartz/demo/cache/tokens/cache.db",
     "src/quartz_cli/__pycache__/config.cpython-312.pyc", "src/quartz_cli/_native.so",
     "src/quartz_cli.egg-info/PKG-INFO", "tests/conftest.py",
 ])

@@ -1,5 +1,6 @@
-"""The k3s deployment: both overlays render with kubectl, validate against the Kubernetes
-schemas, keep the seed's names, lock the pods down, and run only real `quartz` commands."""
+"""The k3s deployment: both overlays render with kubectl on a fresh clone, validate against
+the Kubernetes schemas, keep the seed's names, lock the pods down, and run only real `quartz`
+commands; the Secret comes only from each environment's secrets kustomization."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 
 from deploy_support import (
     OVERLAYS,
+    REQUIRED_SECRET_KEYS,
     ROOT,
     SEED_CONFIG,
     SEED_SECRET_KEYS,
@@ -27,12 +29,13 @@ from deploy_support import (
     copy_tree,
     cron_times,
     example_keys,
-    kubectl,
+    kustomize,
     load_docs,
     placeholder_secrets,
     pod_labels,
     pod_spec,
     render,
+    secrets_dir,
     source_docs,
     workload_args,
 )
@@ -46,23 +49,34 @@ K8S_VERSIONS = ("1.27", "1.31", "1.37")
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of k8s/ and cronjobs/ with a placeholder secrets.env in each overlay."""
-    dest = copy_tree(tmp_path_factory.mktemp("manifests"))
-    for overlay in OVERLAYS:
-        folder = dest / "k8s" / "overlays" / overlay
-        (folder / "secrets.env").write_text(placeholder_secrets(folder))
-    return dest
-
-
-@pytest.fixture(scope="module")
-def rendered(tree: Path) -> dict[str, list[dict]]:
+def rendered() -> dict[str, list[dict]]:
+    """Each overlay rendered from this checkout as it is: no secrets.env is needed."""
     out = {}
     for overlay in OVERLAYS:
-        result = render(tree, overlay)
+        result = render(ROOT, overlay)
         assert result.returncode == 0, result.stderr
         out[overlay] = load_docs(result.stdout)
     return out
+
+
+@pytest.fixture(scope="module")
+def secrets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    """Each environment's secrets kustomization, rendered in a copy of the tree with a
+    placeholder secrets.env."""
+    tree = copy_tree(tmp_path_factory.mktemp("secrets"))
+    out = {}
+    for overlay in OVERLAYS:
+        folder = secrets_dir(tree, overlay)
+        (folder / "secrets.env").write_text(placeholder_secrets(folder))
+        result = kustomize(folder)
+        assert result.returncode == 0, result.stderr
+        out[overlay] = load_docs(result.stdout)
+    return out
+
+
+def _template_keys() -> set[str]:
+    template = load_docs((ROOT / "k8s/base/secret.yaml").read_text())[0]
+    return set(template["stringData"])
 
 
 def _objects(docs: list[dict], kind: str) -> dict[str, dict]:
@@ -89,7 +103,7 @@ def test_overlay_renders_every_object_in_the_namespace(rendered, overlay) -> Non
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
 
     assert {("Namespace", "quartz"), ("ConfigMap", "quartz-config"),
-            ("Secret", "quartz-secrets"), ("PersistentVolumeClaim", "quartz-state"),
+            ("PersistentVolumeClaim", "quartz-state"),
             ("Deployment", "trading-agent"), ("Service", "trading-agent"),
             ("Deployment", "read-api"), ("Service", "read-api"),
             ("NetworkPolicy", "trading-agent-ingress")} <= kinds
@@ -101,11 +115,12 @@ def test_overlay_renders_every_object_in_the_namespace(rendered, overlay) -> Non
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_object_validates_against_the_kubernetes_schemas(rendered, overlay) -> None:
+def test_every_object_validates_against_the_kubernetes_schemas(rendered, secrets,
+                                                               overlay) -> None:
     import kubernetes_validate
 
     for version in K8S_VERSIONS:
-        for d in rendered[overlay]:
+        for d in rendered[overlay] + secrets[overlay]:
             # strict: an unknown field (a typo) is an error, not silently dropped.
             kubernetes_validate.validate(d, version, strict=True)
 
@@ -120,14 +135,110 @@ def test_schema_validation_catches_a_broken_object(rendered) -> None:
         kubernetes_validate.validate(broken, "1.31", strict=True)
 
 
-def test_an_overlay_does_not_render_without_its_secrets_env(tmp_path: Path) -> None:
-    # Fail closed: without the operator's secrets.env there is nothing to apply.
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_overlay_renders_without_any_secrets_env(rendered, overlay, tmp_path: Path) -> None:
+    # A fresh clone has no secrets.env (it is git-ignored); this checkout may have one.
     tree = copy_tree(tmp_path)
+    assert not list(tree.rglob("secrets.env"))
 
-    result = render(tree, "paper")
+    result = render(tree, overlay)
+
+    assert result.returncode == 0, result.stderr
+    assert load_docs(result.stdout) == rendered[overlay]
+
+
+# --- the Secret ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_overlay_holds_no_secret(rendered, overlay) -> None:
+    # Applying an overlay never touches the real Secret, let alone with empty values: the
+    # base's template (keys, no values) is local-config and stays out of the output.
+    assert not _objects(rendered[overlay], "Secret")
+    template = load_docs((ROOT / "k8s/base/secret.yaml").read_text())[0]
+    assert template["metadata"]["annotations"]["config.kubernetes.io/local-config"] == "true"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_names_every_secret_key(rendered, overlay) -> None:
+    keys = _template_keys()
+    assert SEED_SECRET_KEYS <= keys
+    for obj, c in _containers(rendered[overlay]):
+        name = obj["metadata"]["name"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})}
+        assert set(refs) == keys, name
+        for key, ref in refs.items():
+            assert ref["name"] == "quartz-secrets" and ref["key"] == key, (name, key)
+            # A required key missing from the Secret keeps the pod from starting; an
+            # optional one is left unset.
+            assert ref.get("optional", False) is (key not in REQUIRED_SECRET_KEYS), (name, key)
+        assert not any("secretRef" in e for e in c["envFrom"]), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_kustomization_renders_the_secret_and_the_namespace(
+        secrets, rendered, overlay) -> None:
+    docs = secrets[overlay]
+
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
+        ("Namespace", "quartz"), ("Secret", "quartz-secrets")]
+    secret = _one(docs, "Secret", "quartz-secrets")
+    assert secret["metadata"]["namespace"] == "quartz"
+    assert secret["type"] == "Opaque"
+    assert set(secret["data"]) == _template_keys()
+    assert all(base64.b64decode(v) for v in secret["data"].values())
+    assert secret["metadata"]["labels"]["app.kubernetes.io/part-of"] == "quartz"
+    # It creates the namespace so it can be applied first, exactly as the overlay does, so
+    # the two applies never undo each other.
+    assert _one(docs, "Namespace", "quartz") == _one(rendered[overlay], "Namespace", "quartz")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_kustomization_does_not_render_without_secrets_env(overlay,
+                                                                   tmp_path: Path) -> None:
+    folder = secrets_dir(copy_tree(tmp_path), overlay)
+
+    result = kustomize(folder)
 
     assert result.returncode != 0
     assert "secrets.env" in result.stderr
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_unfilled_copy_of_the_example_does_not_render(overlay, tmp_path: Path) -> None:
+    folder = secrets_dir(copy_tree(tmp_path), overlay)
+    (folder / "secrets.env").write_text((folder / "secrets.env.example").read_text())
+
+    result = kustomize(folder)
+
+    assert result.returncode != 0
+    assert "is missing for replacement source" in result.stderr
+
+
+@pytest.mark.parametrize("key", sorted(REQUIRED_SECRET_KEYS))
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_required_key_missing_from_secrets_env_is_named(overlay, key,
+                                                         tmp_path: Path) -> None:
+    folder = secrets_dir(copy_tree(tmp_path), overlay)
+    (folder / "secrets.env").write_text(placeholder_secrets(folder, frozenset({key})))
+
+    result = kustomize(folder)
+
+    assert result.returncode != 0
+    assert f"data.{key}" in result.stderr
+
+
+def test_optional_keys_may_be_left_out(tmp_path: Path) -> None:
+    folder = secrets_dir(copy_tree(tmp_path), "paper")
+    optional = frozenset(_template_keys() - REQUIRED_SECRET_KEYS)
+    (folder / "secrets.env").write_text(placeholder_secrets(folder, optional))
+
+    result = kustomize(folder)
+
+    assert result.returncode == 0, result.stderr
+    assert set(_one(load_docs(result.stdout), "Secret", "quartz-secrets")["data"]) \
+        == REQUIRED_SECRET_KEYS
 
 
 # --- the seed's names ---------------------------------------------------------------------
@@ -145,26 +256,26 @@ def test_config_map_holds_the_seed_keys(rendered, overlay) -> None:
     assert data["QUARTZ_HOME"] == STATE_MOUNT
 
 
-def test_base_config_map_is_the_seed(tmp_path: Path) -> None:
-    tree = copy_tree(tmp_path)
-    out = subprocess.run([kubectl(), "kustomize", str(tree / "k8s" / "base")],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
-    data = _one(load_docs(out), "ConfigMap", "quartz-config")["data"]
+def test_base_config_map_is_the_seed() -> None:
+    result = kustomize(ROOT / "k8s" / "base")
+    assert result.returncode == 0, result.stderr
+    data = _one(load_docs(result.stdout), "ConfigMap", "quartz-config")["data"]
 
     assert {k: data[k] for k in SEED_CONFIG} == SEED_CONFIG
 
 
-def test_secret_keys_are_the_seed_keys_and_known_settings(rendered) -> None:
-    template = load_docs((ROOT / "k8s/base/secret.yaml").read_text())[0]
+def test_secret_keys_are_the_seed_keys_and_known_settings(secrets) -> None:
+    keys = _template_keys()
     known = {f.validation_alias for f in Settings.model_fields.values()}
 
-    assert SEED_SECRET_KEYS <= set(template["stringData"])
-    assert set(template["stringData"]) <= known
+    assert SEED_SECRET_KEYS <= keys
+    assert keys <= known
+    assert REQUIRED_SECRET_KEYS <= keys
     for overlay in OVERLAYS:
-        example = ROOT / "k8s" / "overlays" / overlay / "secrets.env.example"
-        assert set(example_keys(example)) == set(template["stringData"]), overlay
-        rendered_keys = set(_one(rendered[overlay], "Secret", "quartz-secrets")["data"])
-        assert rendered_keys == set(template["stringData"]), overlay
+        example = secrets_dir(ROOT, overlay) / "secrets.env.example"
+        assert set(example_keys(example)) == keys, overlay
+        rendered_keys = set(_one(secrets[overlay], "Secret", "quartz-secrets")["data"])
+        assert rendered_keys == keys, overlay
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -213,17 +324,25 @@ def test_overlay_differences(rendered) -> None:
     assert _one(prod, "Deployment", "read-api")["spec"]["replicas"] == 2
 
 
-def _environ(docs: list[dict]) -> dict[str, str]:
-    """What a pod's envFrom gives it: the ConfigMap, then the Secret."""
+def _environ(docs: list[dict], secret_docs: list[dict]) -> dict[str, str]:
+    """What the trading agent's container gets: the ConfigMap (envFrom), then each env
+    entry, its secretKeyRef resolved in the Secret as the kubelet does."""
     env = dict(_one(docs, "ConfigMap", "quartz-config")["data"])
-    for key, value in _one(docs, "Secret", "quartz-secrets")["data"].items():
-        env[key] = base64.b64decode(value).decode()
+    data = _one(secret_docs, "Secret", "quartz-secrets")["data"]
+    container = pod_spec(_one(docs, "Deployment", "trading-agent"))["containers"][0]
+    for entry in container["env"]:
+        ref = entry["valueFrom"]["secretKeyRef"]
+        if ref["key"] in data:
+            env[entry["name"]] = base64.b64decode(data[ref["key"]]).decode()
+        else:
+            assert ref.get("optional"), f"the pod would not start without {ref['key']}"
     return env
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_a_pod_environment_loads_as_the_overlay_environment(rendered, overlay) -> None:
-    cfg = load_config(environ=_environ(rendered[overlay]))
+def test_a_pod_environment_loads_as_the_overlay_environment(rendered, secrets,
+                                                            overlay) -> None:
+    cfg = load_config(environ=_environ(rendered[overlay], secrets[overlay]))
 
     assert cfg.env is Env(overlay)
     assert cfg.settings.live_trading is False
@@ -232,7 +351,7 @@ def test_a_pod_environment_loads_as_the_overlay_environment(rendered, overlay) -
     assert cfg.broker_credentials()[0] == "placeholder-hansec_investment_app_key"
 
 
-def test_prod_live_trading_is_an_explicit_opt_in(tree: Path, tmp_path: Path) -> None:
+def test_prod_live_trading_is_an_explicit_opt_in(secrets, tmp_path: Path) -> None:
     kustomization = (ROOT / "k8s/overlays/prod/kustomization.yaml").read_text()
     opt_in = re.compile(r'(path: /data/QUARTZ_LIVE_TRADING\n\s+value: )"false"')
     assert opt_in.search(kustomization), "prod must state QUARTZ_LIVE_TRADING explicitly"
@@ -240,10 +359,9 @@ def test_prod_live_trading_is_an_explicit_opt_in(tree: Path, tmp_path: Path) -> 
     opted = copy_tree(tmp_path)
     folder = opted / "k8s/overlays/prod"
     (folder / "kustomization.yaml").write_text(opt_in.sub(r'\1"true"', kustomization))
-    (folder / "secrets.env").write_text(placeholder_secrets(folder))
     result = render(opted, "prod")
     assert result.returncode == 0, result.stderr
-    cfg = load_config(environ=_environ(load_docs(result.stdout)))
+    cfg = load_config(environ=_environ(load_docs(result.stdout), secrets["prod"]))
 
     assert cfg.env is Env.PROD
     assert cfg.settings.live_trading is True
@@ -311,8 +429,8 @@ def test_pods_are_locked_down(rendered, overlay) -> None:
             assert set(mounts) == {STATE_MOUNT, "/tmp"}, name
             assert mounts[STATE_MOUNT]["persistentVolumeClaim"]["claimName"] in claims, name
             assert "emptyDir" in mounts["/tmp"], name
-            assert {e.get("configMapRef", e.get("secretRef"))["name"] for e in c["envFrom"]} \
-                == {"quartz-config", "quartz-secrets"}, name
+            # The ConfigMap whole; the Secret key by key (test_every_pod_names_every_secret_key).
+            assert c["envFrom"] == [{"configMapRef": {"name": "quartz-config"}}], name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -506,7 +624,7 @@ def test_no_secret_in_git_holds_a_value() -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_secrets_env_is_git_ignored(overlay) -> None:
-    path = f"k8s/overlays/{overlay}/secrets.env"
+    path = f"k8s/overlays/{overlay}/secrets/secrets.env"
     result = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
     if result.returncode == 128:
         pytest.skip("not a git checkout")
