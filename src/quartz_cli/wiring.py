@@ -16,6 +16,7 @@ from quartz_cli.kis.endpoints import KisEndpoint, endpoint_for
 from quartz_cli.kis.oauth import issue_token
 from quartz_cli.kis.ratelimit import RateLimiter
 from quartz_cli.sim import SimConfig, SimState, Simulator
+from quartz_cli.sim.faults import SimTransport
 from quartz_cli.store import Store, open_store
 
 
@@ -30,7 +31,7 @@ def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) ->
     timeout = httpx.Timeout(config.settings.http_timeout_s, connect=5.0)
     if endpoint.in_process:
         assert sim is not None
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), timeout=timeout)
+        return httpx.AsyncClient(transport=SimTransport(sim.app), timeout=timeout)
     return httpx.AsyncClient(timeout=timeout)
 
 
