@@ -10,7 +10,10 @@ from functools import partial
 import httpx
 
 from quartz_cli.agents.auth import TokenManager
-from quartz_cli.config import Config
+from quartz_cli.agents.order_ledger import OrderLedger
+from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.config import Config, Env
+from quartz_cli.kis.broker import KisBroker
 from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.endpoints import KisEndpoint, endpoint_for
 from quartz_cli.kis.oauth import issue_token
@@ -76,3 +79,15 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
     )
     kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
     return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis, sim=sim)
+
+
+def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgent:
+    """The trading agent over `rt`'s broker account, with its ledger in
+    `$QUARTZ_HOME/trading/<env>-ledger.db` and request claims in `rt.store`. In prod it
+    refuses every order unless QUARTZ_LIVE_TRADING=true."""
+    config = rt.config
+    ledger = OrderLedger(config.home / "trading" / f"{config.env.value}-ledger.db")
+    return TradingAgent(
+        KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
+        market_now=config.market_now, store=rt.store, policy=policy,
+        live_trading_allowed=config.env is not Env.PROD or config.settings.live_trading)

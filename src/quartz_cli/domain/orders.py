@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Protocol, runtime_checkable
@@ -145,6 +146,17 @@ class OrderOutcome(BaseModel):
     @property
     def booked(self) -> bool:
         return self.state in BOOKED_STATES
+
+
+@dataclass(frozen=True)
+class OrderTicket:
+    """The broker's acknowledgement of an order: what is needed to find or cancel it."""
+
+    order_no: str
+    org_no: str
+    ordered_at: str      # HHMMSS, KST
+    msg_cd: str
+    message: str
 
 
 class OpenOrder(BaseModel):

@@ -8,11 +8,10 @@ is the trading agent's job (reconcile, never re-send)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from quartz_cli.config import Account
-from quartz_cli.domain.orders import OpenOrder, OrderAction, OrderType
+from quartz_cli.domain.orders import OpenOrder, OrderAction, OrderTicket, OrderType
 from quartz_cli.errors import BrokerError
 from quartz_cli.kis.account import inquire_daily_orders
 from quartz_cli.kis.client import KisClient
@@ -28,17 +27,6 @@ TR_RVSECNCL = "TTTC0013U"
 TR_PSBL_RVSECNCL = "TTTC0084R"   # real domain only
 
 ORD_DVSN = {OrderType.LIMIT: "00", OrderType.MARKET: "01"}
-
-
-@dataclass(frozen=True)
-class OrderTicket:
-    """The broker's acknowledgement of an order: what is needed to find or cancel it."""
-
-    order_no: str
-    org_no: str
-    ordered_at: str      # HHMMSS, KST
-    msg_cd: str
-    message: str
 
 
 def _ticket(resp: KisResponse) -> OrderTicket:

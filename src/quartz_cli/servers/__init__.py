@@ -1,0 +1,1 @@
+"""Interface layer: ASGI servers (the trading agent's WebSocket + HTTP server)."""
