@@ -89,6 +89,11 @@ class TradingClient:
         await self._drop_socket()
         await self._http.aclose()
 
+    async def disconnect(self) -> None:
+        """Close the socket now; answers in flight continue over HTTP, the next order
+        reconnects."""
+        await self._drop_socket()
+
     # --- WebSocket --------------------------------------------------------------------------
 
     async def _drop_socket(self) -> None:
