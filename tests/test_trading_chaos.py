@@ -39,8 +39,8 @@ CONCURRENCY = 48
 FAULTS = {
     "QUARTZ_SIM_ERROR_5XX_RATE": "0.10",
     "QUARTZ_SIM_DROP_RESPONSE_RATE": "0.05",
-    "QUARTZ_SIM_RATE_LIMIT_BURST_RATE": "0.004",
-    "QUARTZ_SIM_RATE_LIMIT_BURST_S": "0.2",
+    "QUARTZ_SIM_RATE_LIMIT_BURST_RATE": "0.002",
+    "QUARTZ_SIM_RATE_LIMIT_BURST_S": "0.1",
     "QUARTZ_SIM_LATENCY_MS": "5",
     "QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
     "QUARTZ_SIM_STARTING_CASH": "10000000000",
@@ -120,12 +120,14 @@ def make_orders(home: Path) -> list[OrderRequest]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_chaos_no_duplicates_no_losses(quartz_home: Path, calendar_cache: Path):
     seed_calendar(quartz_home, calendar_cache)
     orders = make_orders(quartz_home)
     server = Server(quartz_home, free_port())
     results: dict[str, OrderOutcome] = {}
     resubmits = Counter()
+    restarts: list[tuple[float, float]] = []
     started = time.monotonic()
 
     async def drive() -> TradingClient:
@@ -158,9 +160,11 @@ def test_chaos_no_duplicates_no_losses(quartz_home: Path, calendar_cache: Path):
             if kills and len(results) >= kills[0] and not restarting.locked():
                 async with restarting:
                     kills.pop(0)
+                    t_kill = time.monotonic() - started
                     await asyncio.to_thread(server.kill)
                     await asyncio.sleep(0.3)
                     await asyncio.to_thread(server.start)
+                    restarts.append((t_kill, time.monotonic() - started))
 
         monkey = asyncio.create_task(chaos_monkey())
         try:
@@ -191,6 +195,7 @@ def test_chaos_no_duplicates_no_losses(quartz_home: Path, calendar_cache: Path):
     states = Counter(e.state.value for e in entries.values())
     print(f"\nchaos: {N_ORDERS} orders in {elapsed:.1f}s; server starts {server.starts} "
           f"(SIGKILL x{server.starts - 1})")
+    print("  SIGKILL at " + ", ".join(f"{a:.1f}s (back up at {b:.1f}s)" for a, b in restarts))
     print(f"  ledger states: {dict(states)}")
     print(f"  simulator booked {len(sim_orders)} orders (audit {len(audit_booked)}); "
           f"5xx injected {counters.get('fault_5xx', 0)}, responses dropped "

@@ -93,6 +93,7 @@ class Exchange:
         self.sim = sim
         self.state = sim.state
         self.state.add_schema(SCHEMA)
+        self._matched_minute = ""
 
     @property
     def market(self) -> SampleMarket:
@@ -189,13 +190,24 @@ class Exchange:
         raw = quote.price * (1 + bps if side == BUY else 1 - bps)
         return min(quote.limits.upper, max(quote.limits.lower, round_to_tick(raw)))
 
-    def match_open(self, now: datetime) -> int:
-        """Fill resting limit orders whose price the market has crossed; returns the count."""
+    def match_open(self, now: datetime, *, force: bool = False) -> int:
+        """Fill resting limit orders whose price the market has crossed; returns the count.
+
+        Quotes move once a minute and a new order is matched when it is placed, so a resting
+        order can only start crossing at a new minute: without `force` this runs once per
+        market minute (per process)."""
+        minute = now.astimezone(KST).strftime("%Y%m%d%H%M")
+        if not force and minute == self._matched_minute:
+            return 0
+        self._matched_minute = minute
         rows = self.state.query("SELECT odno, pdno, side, price FROM sim_orders "
                                 "WHERE status = 'open' AND kind = 'order'")
         crossing = []
+        quotes: dict[str, Quote] = {}
         for row in rows:
-            quote = self.market.quote(row["pdno"], now)
+            quote = quotes.get(row["pdno"])
+            if quote is None:
+                quote = quotes[row["pdno"]] = self.market.quote(row["pdno"], now)
             if not quote.in_session:
                 continue
             if (row["side"] == BUY and quote.price <= row["price"]) or \
@@ -305,7 +317,7 @@ class Exchange:
                      n, price, orgn_odno, self.sim.clock()))
                 self._audit(db, cano, "revised", odno, original=orgn_odno, qty=n, price=price)
         if not cancel:
-            self.match_open(now)
+            self.match_open(now, force=True)
         return Booked(odno, self.org_no, ord_tmd)
 
     # --- inquiries --------------------------------------------------------------------------
