@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from quartz_cli.cli.context import config, emit, run, want_json
+from quartz_cli.cli.context import config, console, emit, run, want_json
 from quartz_cli.cli.format import key_value_table, kst
 from quartz_cli.errors import BrokerError, InputError
 
@@ -83,13 +83,21 @@ def _render_outcome(data: dict[str, Any]):
 def _finish(outcome: Any) -> None:
     data = outcome.model_dump(mode="json")
     emit(data, _render_outcome(data))
+    error = None
     if outcome.state.value == "rejected":
-        raise BrokerError(f"order {outcome.request_id} was rejected: {outcome.message}",
-                          code=outcome.code)
-    if not outcome.resolved:
-        raise BrokerError(f"order {outcome.request_id} is {outcome.state.value}",
-                          hint="run the same command with --request-id "
-                          f"{outcome.request_id} to resolve it; it is never sent twice")
+        error = BrokerError(f"order {outcome.request_id} was rejected: {outcome.message}",
+                            code=outcome.code)
+    elif not outcome.resolved:
+        error = BrokerError(f"order {outcome.request_id} is {outcome.state.value}",
+                            hint="run the same command with --request-id "
+                            f"{outcome.request_id} to resolve it; it is never sent twice")
+    if error is None:
+        return
+    if want_json():
+        # The outcome above is the one JSON document; the reason goes to stderr.
+        console(stderr=True).print(f"error: {error.message}", markup=False, soft_wrap=True)
+        raise typer.Exit(code=error.exit_code)
+    raise error
 
 
 def _order(action: str, ticker: str, qty: int, limit: int | None, request_id: str | None,
