@@ -204,3 +204,19 @@ def test_ready_reports_an_unreachable_broker(in_session):
     with LoopbackServer(create_app(env.agent, TOKEN, ready_check=failing)) as srv:
         resp = httpx.get(srv.url + "/health/ready")
     assert resp.status_code == 503 and resp.json()["status"] == "unavailable"
+
+
+def test_order_executor_picks_the_server_when_configured(in_session, monkeypatch):
+    from quartz_cli.agents.trading import TradingAgent
+    from quartz_cli.config import load_config
+    from quartz_cli.domain.orders import OrderExecutor
+    from quartz_cli.wiring import open_runtime, order_executor
+
+    in_proc = order_executor(open_runtime(load_config()))
+    monkeypatch.setenv("TRADING_AGENT_WS_URL", "ws://127.0.0.1:8005/ws/orders")
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", TOKEN)
+    remote = order_executor(open_runtime(load_config()))
+    assert isinstance(in_proc, TradingAgent) and isinstance(remote, TradingClient)
+    assert isinstance(in_proc, OrderExecutor) and isinstance(remote, OrderExecutor)
+    assert remote.http_url == "http://127.0.0.1:8005"
+    asyncio.run(remote.aclose())

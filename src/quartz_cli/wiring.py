@@ -13,6 +13,7 @@ from quartz_cli.agents.auth import TokenManager
 from quartz_cli.agents.order_ledger import OrderLedger
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
 from quartz_cli.config import Config, Env
+from quartz_cli.domain.orders import OrderExecutor
 from quartz_cli.kis.broker import KisBroker
 from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.endpoints import KisEndpoint, endpoint_for
@@ -91,3 +92,16 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,
         live_trading_allowed=config.env is not Env.PROD or config.settings.live_trading)
+
+
+def order_executor(rt: Runtime) -> OrderExecutor:
+    """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
+    (WebSocket, HTTP fallback) when it is set, else a trading agent in this process. Both
+    execute each request_id at most once; close a TradingClient with `aclose()`."""
+    url = rt.config.settings.trading_agent_ws_url
+    if url:
+        from quartz_cli.servers.trading import internal_token
+        from quartz_cli.servers.trading_client import TradingClient
+
+        return TradingClient(url, internal_token(rt.config))
+    return trading_agent(rt)

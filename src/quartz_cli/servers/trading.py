@@ -200,7 +200,7 @@ def create_app(agent: TradingAgent, token: str, *,
 
         async def handle(order: OrderRequest) -> None:
             _, body = await submit_json(order.request_id, order, None)
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await send(body)
 
         async def pinger() -> None:
