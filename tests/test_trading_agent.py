@@ -250,3 +250,44 @@ def test_ledger_refuses_illegal_moves_and_shared_order_numbers(tmp_path):
     with pytest.raises(LedgerError):
         ledger.move("a", S.SENT, S.ACCEPTED, now)        # no longer `sent`
     assert ledger.get("b").state is S.SENT
+
+
+def test_a_stale_request_is_refused_unsent(in_session):
+    env = local(in_session)
+
+    async def go():
+        async with env.rt:
+            old = order("old-1", timestamp=datetime(2026, 11, 23, 23, 0, tzinfo=UTC))
+            first = await env.agent.submit(old)
+            again = await env.agent.submit(old)
+            return first, again
+
+    first, again = asyncio.run(go())
+    assert first.state is S.REJECTED and "older than" in first.message
+    assert again.state is S.REJECTED and again.attempts == 0
+    assert env.booked() == [] and env.agent.broker_calls == 0
+
+
+def test_real_domain_paths_cancelable_inquiry_and_hashkey(in_session):
+    from quartz_cli.config import LOCAL_APP_KEY, LOCAL_APP_SECRET
+    from quartz_cli.domain.orders import OrderAction, OrderType
+    from quartz_cli.kis.client import KisClient
+    from quartz_cli.kis.orders import cancelable_orders
+
+    env = local(in_session, real_tr_ids=True)
+
+    async def go():
+        async with env.rt:
+            kis = KisClient(replace(env.rt.endpoint, real_tr_ids=True), LOCAL_APP_KEY,
+                            LOCAL_APP_SECRET, env.rt.tokens, env.rt.kis.http)
+            q = env.sim.market.quote("005930", env.config.market_now())
+            t = await place_cash_order(kis, env.config.account(), OrderAction.BUY, "005930",
+                                       4, OrderType.LIMIT, q.limits.lower, hashkey=True)
+            day = env.config.market_now().astimezone(KST).date()
+            return t, await cancelable_orders(kis, env.config.account(), day)
+
+    ticket, open_orders = asyncio.run(go())
+    assert ticket.msg_cd == "APBK0013" and ticket.org_no == "06010"
+    assert [(o.order_no, o.cancelable_qty) for o in open_orders] == [(ticket.order_no, 4)]
+    assert env.sim.state.counter("served:TTTC0084R") == 1
+    assert env.sim.state.counter("served:TTTC0012U") == 1

@@ -26,7 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from quartz_cli.agents.order_ledger import LedgerEntry, LedgerError, OrderLedger, claim_document
@@ -82,6 +82,9 @@ class RetryPolicy:
     reconcile_delays_s: tuple[float, ...] = (0.0, 1.0, 2.0)
     # Answers saying "not booked" needed before a request counts as not sent.
     min_absent_checks: int = 2
+    # A request first seen this long after its timestamp (wall clock) is refused unsent: a
+    # decision delayed by an outage must not trade on stale prices. None = no limit.
+    max_request_age_s: float | None = 600.0
 
 
 class _KeyedLocks:
@@ -149,6 +152,11 @@ class TradingAgent:
             if not created and entry.fingerprint != request.fingerprint():
                 raise InputError(f"request_id {request.request_id} was already used for a "
                                  "different order", hint="use a new request_id per order")
+            if created and self._stale(request):
+                entry = self._move(entry, S.REJECTED, note="stale request",
+                                   message=f"not sent: the request is older than "
+                                   f"{self.policy.max_request_age_s:.0f} s (or from the "
+                                   "future); decide again and send a new request")
             if entry.state is S.RECEIVED and entry.attempts == 0:
                 owner = await self._claim_in_store(request)
                 if owner is not None:
@@ -247,6 +255,14 @@ class TradingAgent:
         except json.JSONDecodeError:
             owner = "unreadable-claim"
         return None if owner == self.ledger.instance_id else owner
+
+    def _stale(self, request: OrderRequest) -> bool:
+        limit = self.policy.max_request_age_s
+        if limit is None:
+            return False
+        age = (datetime.now(UTC) - request.timestamp).total_seconds()
+        # A little future skew between hosts is normal; much more is a wrong clock.
+        return age > limit or age < -60
 
     def _signature(self, request: OrderRequest) -> Hashable:
         if request.action is OrderAction.CANCEL:
