@@ -169,6 +169,9 @@ class TradingAgent:
                         updated_at=self.market_now(), env=self.env)
             if entry.state in (S.RECEIVED, S.SENT, S.UNKNOWN):
                 entry = await self._run(entry)
+                log.info("order %s %s %s x%d → %s %s (attempts %d)", request.request_id,
+                         request.action.value, request.ticker or request.order_no,
+                         request.qty, entry.state.value, entry.order_no or "-", entry.attempts)
             return entry.outcome()
 
     async def cancelable_orders(self) -> list[OpenOrder]:
