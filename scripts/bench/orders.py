@@ -63,11 +63,13 @@ def requests(n: int, tag: str) -> list:
     from quartz_cli.domain.universe import bundled_universe
 
     codes = bundled_universe().codes()
-    return [OrderRequest(request_id=f"bench-{tag}-{i}", action="buy", ticker=codes[i % len(codes)],
-                         qty=1, timestamp=datetime.now(UTC)) for i in range(n)]
+    return [OrderRequest(request_id=f"bench-{tag}-{i}", action="buy",
+                         ticker=codes[i % len(codes)], qty=1, timestamp=datetime.now(UTC))
+            for i in range(n)]
 
 
-async def through_server(port: int, n: int, tag: str, concurrency: int) -> tuple[float, list[float]]:
+async def through_server(port: int, n: int, tag: str,
+                         concurrency: int) -> tuple[float, list[float]]:
     from quartz_cli.servers.trading_client import TradingClient
 
     orders = requests(n, tag)

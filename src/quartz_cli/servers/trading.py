@@ -11,7 +11,8 @@ gets an error answer and the connection stays up.
 
 HTTP: `POST /api/order` (the same message), `POST /api/cancel-order`
 ({request_id, order_no, qty?}), `GET /api/cancelable-orders`, `GET /api/orders/{request_id}`,
-`GET /api/orders[?refresh=1]`, `GET /api/balance`; `/health/live`, `/health/ready` (token valid and broker reachable).
+`GET /api/orders[?refresh=1]`, `GET /api/balance`; `/health/live`, `/health/ready`
+(token valid and broker reachable).
 Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`.
 """
 
