@@ -10,13 +10,18 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from trading_support import calendar_cache, in_session, local  # noqa: F401
+from fakes.server import LoopbackServer
+from trading_support import FAST, calendar_cache, in_session, local  # noqa: F401
 
 from quartz_cli.agents.order_ledger import LedgerError, OrderLedger
+from quartz_cli.config import load_config
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.errors import InputError, SafetyRefusal
 from quartz_cli.kis.orders import place_cash_order
+from quartz_cli.sim import SimConfig, SimState, Simulator
+from quartz_cli.sim.exchange import exchange_for
+from quartz_cli.wiring import open_runtime, trading_agent
 
 S = OrderState
 
@@ -220,9 +225,6 @@ def test_prod_refuses_orders_without_the_live_opt_in(quartz_home, monkeypatch):
                  "HANSEC_INVESTMENT_APP_SECRET_KEY": "s" * 40,
                  "HANSEC_INVESTMENT_CANO": "12345678"}.items():
         monkeypatch.setenv(k, v)
-    from quartz_cli.config import load_config
-    from quartz_cli.wiring import open_runtime, trading_agent
-
     rt = open_runtime(load_config())
     agent = trading_agent(rt)
 
@@ -291,3 +293,26 @@ def test_real_domain_paths_cancelable_inquiry_and_hashkey(in_session):
     assert [(o.order_no, o.cancelable_qty) for o in open_orders] == [(ticket.order_no, 4)]
     assert env.sim.state.counter("served:TTTC0084R") == 1
     assert env.sim.state.counter("served:TTTC0012U") == 1
+
+
+def test_dropped_response_over_tcp_when_the_simulator_is_served(in_session, monkeypatch):
+    """`quartz sim serve` + QUARTZ_KIS_BASE_URL: the drop breaks the HTTP connection."""
+    config = load_config()
+    sim = Simulator(SimState(in_session / "served.db"),
+                    SimConfig(rate_limit_per_s=0, drop_response_rate=1.0),
+                    clock=lambda: config.market_now().timestamp(),
+                    cache_dir=in_session / "cache")
+    with LoopbackServer(sim.app) as srv:
+        monkeypatch.setenv("QUARTZ_KIS_BASE_URL", srv.url)
+        rt = open_runtime(load_config())
+        agent = trading_agent(rt, FAST)
+
+        async def go():
+            async with rt:
+                return await agent.submit(order("tcp-1", qty=2))
+
+        out = asyncio.run(go())
+    booked = [a for a in exchange_for(sim).audit() if a["event"] == "booked"]
+    assert rt.endpoint.in_process is False
+    assert out.state is S.RECONCILED and len(booked) == 1
+    assert out.order_no == booked[0]["odno"]
