@@ -30,7 +30,8 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "rebalance": (None, "Stop-loss and take-profit over held positions, through the gate."),
 
-    "trade": (None, "Orders on KIS: buy, sell, cancel, list; serve the order WebSocket."),
+    "trade": ("quartz_cli.cli.trade", "Orders on KIS: buy, sell, cancel, list; serve the order "
+              "WebSocket."),
 
     "serve": ("quartz_cli.cli.serve", "Read-only JSON API over the store (analysis, "
               "candidates, token status)."),

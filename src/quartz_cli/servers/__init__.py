@@ -1,1 +1,1 @@
-"""ASGI servers of the interface layer (the read API; the trading agent's server)."""
+"""Interface layer: ASGI servers (the read API; the trading agent's WebSocket + HTTP server)."""
