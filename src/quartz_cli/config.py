@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     # Simulation only: the market clock starts at this moment when the process starts and
     # runs on from there, so `local` can be exercised inside a KRX session at any hour.
     market_time: datetime | None = Field(default=None, validation_alias="QUARTZ_MARKET_TIME")
+    # Macro agent: model, endpoints (for loopback fakes), staleness, degraded-mode drills.
+    gemini_model: str = Field(default="gemini-2.5-flash", validation_alias="QUARTZ_GEMINI_MODEL")
+    gemini_base_url: str | None = Field(default=None, validation_alias="QUARTZ_GEMINI_BASE_URL")
+    ecos_base_url: str | None = Field(default=None, validation_alias="QUARTZ_ECOS_BASE_URL")
+    fred_base_url: str | None = Field(default=None, validation_alias="QUARTZ_FRED_BASE_URL")
+    worldbank_base_url: str | None = Field(default=None,
+                                           validation_alias="QUARTZ_WORLDBANK_BASE_URL")
+    macro_max_age_h: float = Field(default=24.0, gt=0, validation_alias="QUARTZ_MACRO_MAX_AGE_H")
+    # Local only: comma-separated sources whose fake endpoint answers with errors.
+    macro_fake_fail: str = Field(default="", validation_alias="QUARTZ_MACRO_FAKE_FAIL")
 
     @field_validator("market_time")
     @classmethod

@@ -33,8 +33,6 @@ class SelectionSettings(BaseSettings):
     news_sources: str = Field(default=",".join(SOURCE_NAMES),
                               validation_alias="QUARTZ_NEWS_SOURCES")
     news_delay_s: float = Field(default=1.0, ge=0, validation_alias="QUARTZ_NEWS_DELAY_S")
-    gemini_model: str = Field(default="gemini-2.5-flash", validation_alias="QUARTZ_GEMINI_MODEL")
-    gemini_base_url: str | None = Field(default=None, validation_alias="QUARTZ_GEMINI_BASE_URL")
     # One host serving every site's paths (a caching mirror, or a test's loopback server).
     news_base_url: str | None = Field(default=None, validation_alias="QUARTZ_NEWS_BASE_URL")
 
@@ -90,8 +88,9 @@ def open_selection(config: Config) -> SelectionRuntime:
     else:
         from quartz_cli.llm.gemini import GeminiClient
 
-        sentiment = GeminiSentiment(GeminiClient(key.get_secret_value(), s.gemini_model,
-                                                 base_url=s.gemini_base_url))
+        sentiment = GeminiSentiment(GeminiClient(key.get_secret_value(),
+                                                 config.settings.gemini_model,
+                                                 base_url=config.settings.gemini_base_url))
     deps = SelectionDeps(
         sources=[all_sources[n] for n in names], fetcher=fetcher, sentiment=sentiment,
         universe=selection_universe(config.home), store=open_store(config),

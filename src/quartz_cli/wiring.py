@@ -10,12 +10,17 @@ from functools import partial
 import httpx
 
 from quartz_cli.agents.auth import TokenManager
-from quartz_cli.config import Config
+from quartz_cli.agents.order_ledger import OrderLedger
+from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.config import Config, Env
+from quartz_cli.domain.orders import OrderExecutor
+from quartz_cli.kis.broker import KisBroker
 from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.endpoints import KisEndpoint, endpoint_for
 from quartz_cli.kis.oauth import issue_token
 from quartz_cli.kis.ratelimit import RateLimiter
 from quartz_cli.sim import SimConfig, SimState, Simulator
+from quartz_cli.sim.faults import SimTransport
 from quartz_cli.store import Store, open_store
 
 
@@ -30,7 +35,7 @@ def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) ->
     timeout = httpx.Timeout(config.settings.http_timeout_s, connect=5.0)
     if endpoint.in_process:
         assert sim is not None
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), timeout=timeout)
+        return httpx.AsyncClient(transport=SimTransport(sim.app), timeout=timeout)
     return httpx.AsyncClient(timeout=timeout)
 
 
@@ -75,3 +80,28 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
     )
     kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
     return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis, sim=sim)
+
+
+def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgent:
+    """The trading agent over `rt`'s broker account, with its ledger in
+    `$QUARTZ_HOME/trading/<env>-ledger.db` and request claims in `rt.store`. In prod it
+    refuses every order unless QUARTZ_LIVE_TRADING=true."""
+    config = rt.config
+    ledger = OrderLedger(config.home / "trading" / f"{config.env.value}-ledger.db")
+    return TradingAgent(
+        KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
+        market_now=config.market_now, store=rt.store, policy=policy,
+        live_trading_allowed=config.env is not Env.PROD or config.settings.live_trading)
+
+
+def order_executor(rt: Runtime) -> OrderExecutor:
+    """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
+    (WebSocket, HTTP fallback) when it is set, else a trading agent in this process. Both
+    execute each request_id at most once; close a TradingClient with `aclose()`."""
+    url = rt.config.settings.trading_agent_ws_url
+    if url:
+        from quartz_cli.servers.trading import internal_token
+        from quartz_cli.servers.trading_client import TradingClient
+
+        return TradingClient(url, internal_token(rt.config))
+    return trading_agent(rt)

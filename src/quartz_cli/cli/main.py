@@ -19,7 +19,8 @@ from quartz_cli.errors import NotImplementedYet, QuartzError
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "auth": ("quartz_cli.cli.auth", "KIS access token: issue, cache, refresh, status."),
 
-    "macro": (None, "Macro view: ECOS, FRED, World Bank → statistics → report."),
+    "macro": ("quartz_cli.cli.macro", "Macro view: ECOS, FRED, World Bank → statistics → "
+              "report."),
 
     "select": ("quartz_cli.cli.select", "Candidates from the news: crawl, match tickers, sentiment, score."),
 
@@ -29,9 +30,11 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "rebalance": (None, "Stop-loss and take-profit over held positions, through the gate."),
 
-    "trade": (None, "Orders on KIS: buy, sell, cancel, list; serve the order WebSocket."),
+    "trade": ("quartz_cli.cli.trade", "Orders on KIS: buy, sell, cancel, list; serve the order "
+              "WebSocket."),
 
-    "serve": (None, "Read-only JSON API over the store (analysis, candidates, token status)."),
+    "serve": ("quartz_cli.cli.serve", "Read-only JSON API over the store (analysis, "
+              "candidates, token status)."),
 
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
 

@@ -1,4 +1,5 @@
-"""Gemini through the google-genai SDK: one structured (JSON-schema) call, validated.
+"""Gemini through the google-genai SDK: a structured (JSON-schema) call, validated, and a
+Google-Search-grounded prose call (`research`) for roles that want web citations.
 
 google-genai is imported on first use. The SDK does not retry by default; transient errors
 (429, 5xx) are retried here a bounded number of times. A malformed answer is reported as
@@ -64,21 +65,30 @@ class GeminiClient:
             self._client = genai.Client(api_key=self._api_key, http_options=options)
         return self._client
 
-    async def generate(self, *, system: str, prompt: str, schema: type[M],
-                       search: bool = False, temperature: float = 0.2) -> LLMResult[M]:
-        """Ask for JSON matching `schema`; return it validated, with usage and sources."""
-        import httpx
-        from google.genai import errors, types
+    async def research(self, *, system: str, prompt: str,
+                       temperature: float = 0.2) -> LLMResult[str]:
+        """A Google-Search-grounded prose answer (no JSON schema: models that ignore
+        grounding when JSON output is requested still ground plain text). A missing
+        grounding is reported in `notes`, not raised."""
+        from google.genai import types
 
         config = types.GenerateContentConfig(
             system_instruction=system,
             temperature=temperature,
-            response_mime_type="application/json",
-            response_json_schema=schema.model_json_schema(),
-            tools=[types.Tool(google_search=types.GoogleSearch())] if search else None,
+            tools=[types.Tool(google_search=types.GoogleSearch())],
         )
+        resp = await self._call(prompt, config)
+        text = (resp.text or "").strip()
+        if not text:
+            raise MalformedAnswer(f"Gemini {self.model} returned an empty research answer")
+        return self._result(resp, text, search=True)
+
+    async def _call(self, prompt: str, config: Any) -> Any:
+        import httpx
+        from google.genai import errors
+
         try:
-            resp = await self._sdk().aio.models.generate_content(
+            return await self._sdk().aio.models.generate_content(
                 model=self.model, contents=prompt, config=config
             )
         except errors.APIError as exc:
@@ -86,12 +96,8 @@ class GeminiClient:
                            .strip()) from None
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             raise LLMError(f"Gemini {self.model} unreachable: {type(exc).__name__}") from None
-        text = resp.text or ""
-        try:
-            value = schema.model_validate_json(text)
-        except ValidationError as exc:
-            raise MalformedAnswer(f"Gemini {self.model} answered JSON that does not fit "
-                                  f"{schema.__name__} ({exc.error_count()} problem(s))") from None
+
+    def _result(self, resp: Any, value: Any, *, search: bool) -> LLMResult[Any]:
         meta = resp.usage_metadata
         p_tok = int(getattr(meta, "prompt_token_count", 0) or 0)
         o_tok = int(getattr(meta, "candidates_token_count", 0) or 0)
@@ -113,3 +119,24 @@ class GeminiClient:
             sources=tuple(sources),
             notes=tuple(notes),
         )
+
+    async def generate(self, *, system: str, prompt: str, schema: type[M],
+                       search: bool = False, temperature: float = 0.2) -> LLMResult[M]:
+        """Ask for JSON matching `schema`; return it validated, with usage and sources."""
+        from google.genai import types
+
+        config = types.GenerateContentConfig(
+            system_instruction=system,
+            temperature=temperature,
+            response_mime_type="application/json",
+            response_json_schema=schema.model_json_schema(),
+            tools=[types.Tool(google_search=types.GoogleSearch())] if search else None,
+        )
+        resp = await self._call(prompt, config)
+        text = resp.text or ""
+        try:
+            value = schema.model_validate_json(text)
+        except ValidationError as exc:
+            raise MalformedAnswer(f"Gemini {self.model} answered JSON that does not fit "
+                                  f"{schema.__name__} ({exc.error_count()} problem(s))") from None
+        return self._result(resp, value, search=search)

@@ -20,6 +20,20 @@ class SimConfig:
     same_token_window_s: float = 6 * 3600.0
     # Accept real (T…) TR_IDs instead of paper (V…) ones.
     real_tr_ids: bool = False
+    # Orders and accounts (sim/exchange.py): starting cash of a new account, and how far
+    # market orders fill from the current price (basis points, against the orderer).
+    starting_cash: float = 100_000_000
+    slippage_bps: float = 0.0
+    # Fault injection on the trading endpoints (sim/faults.py). Rates are probabilities per
+    # call; latency is a uniform random delay up to `latency_ms`; a rate-limit burst refuses
+    # every call with EGW00201 for `rate_limit_burst_s`; a dropped response is booked by the
+    # exchange but the caller sees its connection fail. `fault_seed` 0 = unseeded.
+    latency_ms: float = 0.0
+    error_5xx_rate: float = 0.0
+    rate_limit_burst_rate: float = 0.0
+    rate_limit_burst_s: float = 0.3
+    drop_response_rate: float = 0.0
+    fault_seed: float = 0.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SimConfig:

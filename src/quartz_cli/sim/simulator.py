@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.auth_routes",
 
+    "quartz_cli.sim.order_routes",
+
+    "quartz_cli.sim.account_routes",
+
 )
 
 

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# One image for every Quartz agent: the CLI with its native (C++) core. The k3s manifests
+# give each container its arguments (`trade serve ...`, `decide`, ...).
+#   docker build -t quartz:0.1.0 .
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+
+# --- build: the wheel, with the C++ core compiled by scikit-build-core ---------------------
+FROM ${PYTHON_IMAGE} AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ cmake make \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY cpp/ cpp/
+COPY src/ src/
+# Quartz's wheel and the wheels of all its dependencies, so the runtime installs offline.
+RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# --- runtime: no compiler, no sources, a non-root user ------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+# tini as PID 1 forwards SIGTERM, so a job or server stopped by Kubernetes ends cleanly.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+RUN groupadd --system --gid 10001 quartz \
+ && useradd --system --uid 10001 --gid quartz --home-dir /var/lib/quartz --no-create-home \
+      --shell /usr/sbin/nologin quartz \
+ && install -d -o quartz -g quartz -m 0700 /var/lib/quartz
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    python -m pip install --no-cache-dir --no-index --find-links=/wheels quartz-cli \
+ && python -c "import quartz_cli._native" \
+ && quartz --version
+# The root filesystem is read-only in the cluster: state goes to QUARTZ_HOME (a volume),
+# scratch to /tmp (an emptyDir); byte code was compiled at install time.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    QUARTZ_HOME=/var/lib/quartz \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    XDG_CACHE_HOME=/tmp/cache
+USER 10001:10001
+WORKDIR /var/lib/quartz
+EXPOSE 8005 8080
+ENTRYPOINT ["/usr/bin/tini", "--", "quartz"]
+CMD ["--help"]

@@ -1,0 +1,183 @@
+"""Benchmark: orders through the trading WebSocket server against the simulator.
+
+Runs `quartz trade serve` (simulator in-process, SYNTHETIC market) in a child process and
+sends market orders over the WebSocket with `TradingClient`:
+
+1. rate limit off: orders/s and p50/p99 latency, with the ratio to a reference measured in
+   the same run (the same orders sent straight to the simulator through `KisClient`, no
+   server, no ledger);
+2. the real account's limit on (simulator 18 calls/s, client throttle 18/s): orders/s as a
+   fraction of the limit, and how many EGW00201 refusals the simulator handed out (goal:
+   >= 0.9 of the limit with zero).
+
+    .venv/bin/python scripts/bench/orders.py [--orders 400] [--limited-orders 180]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+MARKET_TIME = "2026-11-24T10:00:00+09:00"
+TOKEN = "bench-internal-token-0123456789"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(home: Path, port: int, extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("QUARTZ_", "HANSEC_"))},
+           "QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
+           "QUARTZ_INTERNAL_TOKEN": TOKEN, "QUARTZ_SIM_STARTING_CASH": "100000000000", **extra}
+    proc = subprocess.Popen([sys.executable, "-m", "quartz_cli", "trade", "serve",
+                             "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).is_success:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the trading server did not start")
+
+
+def requests(n: int, tag: str) -> list:
+    from quartz_cli.domain.orders import OrderRequest
+    from quartz_cli.domain.universe import bundled_universe
+
+    codes = bundled_universe().codes()
+    return [OrderRequest(request_id=f"bench-{tag}-{i}", action="buy",
+                         ticker=codes[i % len(codes)], qty=1, timestamp=datetime.now(UTC))
+            for i in range(n)]
+
+
+async def through_server(port: int, n: int, tag: str,
+                         concurrency: int) -> tuple[float, list[float]]:
+    from quartz_cli.servers.trading_client import TradingClient
+
+    orders = requests(n, tag)
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+    async with TradingClient(f"ws://127.0.0.1:{port}/ws/orders", TOKEN) as client:
+        await client.submit(requests(1, f"{tag}-warm")[0])
+
+        async def one(req) -> None:
+            async with gate:
+                t0 = time.perf_counter()
+                out = await client.submit(req)
+                latencies.append(time.perf_counter() - t0)
+                if not out.booked:
+                    raise SystemExit(f"{req.request_id}: {out.state.value} {out.message}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(r) for r in orders))
+        return time.perf_counter() - start, latencies
+
+
+async def direct(home: Path, n: int, concurrency: int) -> float:
+    """Reference: the same orders straight to an in-process simulator (no server/ledger)."""
+    os.environ.update({"QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
+                       "QUARTZ_RATE_LIMIT_PER_S": "100000", "QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
+                       "QUARTZ_SIM_STARTING_CASH": "100000000000"})
+    from quartz_cli.config import load_config
+    from quartz_cli.kis.orders import place_cash_order
+    from quartz_cli.wiring import open_runtime
+
+    config = load_config()
+    gate = asyncio.Semaphore(concurrency)
+    async with open_runtime(config) as rt:
+        account = config.account()
+        orders = requests(n + 1, "direct")
+        await place_cash_order(rt.kis, account, orders[0].action, orders[0].ticker, 1,
+                               orders[0].order_type)
+
+        async def one(req) -> None:
+            async with gate:
+                await place_cash_order(rt.kis, account, req.action, req.ticker, 1,
+                                       req.order_type)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(r) for r in orders[1:]))
+        return time.perf_counter() - start
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--orders", type=int, default=400)
+    ap.add_argument("--limited-orders", type=int, default=180)
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="quartz-bench-") as tmp:
+        root = Path(tmp)
+        from quartz_cli.calendars import krx_calendar
+
+        krx_calendar(root / "shared-cache")
+        homes = {}
+        for name in ("direct", "open", "limited"):
+            homes[name] = root / name
+            (homes[name] / "cache").mkdir(parents=True)
+            for f in (root / "shared-cache").glob("xkrx-*.json"):
+                (homes[name] / "cache" / f.name).write_bytes(f.read_bytes())
+
+        ref_s = asyncio.run(direct(homes["direct"], args.orders, args.concurrency))
+        ref_rate = args.orders / ref_s
+
+        port = free_port()
+        proc = serve(homes["open"], port, {"QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
+                                           "QUARTZ_RATE_LIMIT_PER_S": "100000"})
+        try:
+            took, lat = asyncio.run(through_server(port, args.orders, "open", args.concurrency))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        rate = args.orders / took
+
+        port = free_port()
+        proc = serve(homes["limited"], port, {"QUARTZ_SIM_RATE_LIMIT_PER_S": "18",
+                                              "QUARTZ_RATE_LIMIT_PER_S": "18"})
+        try:
+            took_l, lat_l = asyncio.run(through_server(port, args.limited_orders, "limited",
+                                                       args.concurrency))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        from quartz_cli.sim import SimState
+
+        counters = SimState(homes["limited"] / "sim" / "local.db").counters()
+        rate_l = args.limited_orders / took_l
+
+    print("orders through the trading WebSocket server (simulator, SYNTHETIC market)")
+    print(f"  reference: straight to the simulator, no server/ledger: {ref_rate:8.1f} orders/s")
+    print(f"  rate limit off: {args.orders} orders, concurrency {args.concurrency}: "
+          f"{rate:8.1f} orders/s ({rate / ref_rate:.2f} x reference), "
+          f"p50 {statistics.median(lat) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms")
+    print(f"  real-account limit 18/s: {args.limited_orders} orders: {rate_l:.2f} orders/s = "
+          f"{rate_l / 18:.2f} of the limit, EGW00201 refusals {counters.get('rate_limited', 0)}, "
+          f"p50 {statistics.median(lat_l) * 1000:.0f} ms, p99 {pct(lat_l, 0.99) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

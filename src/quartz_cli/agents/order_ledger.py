@@ -1,0 +1,256 @@
+"""The idempotency ledger: one row per request_id, claimed durably before the broker is
+called, moved through the order states by compare-and-set so two processes sharing the file
+can never both send the same request. SQLite in WAL mode with synchronous=FULL: a state
+written before a call survives the process being killed during it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from quartz_cli.domain.orders import OrderOutcome, OrderRequest, OrderState
+from quartz_cli.errors import QuartzError
+
+S = OrderState
+# Allowed moves. Back to `received` only when the request certainly did not reach the broker
+# (refused for rate, connection refused) or the order inquiry proved it was not booked.
+TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    S.RECEIVED: frozenset({S.SENT, S.REJECTED}),
+    S.SENT: frozenset({S.ACCEPTED, S.REJECTED, S.UNKNOWN, S.RECEIVED, S.CANCELLED}),
+    S.UNKNOWN: frozenset({S.RECONCILED, S.RECEIVED, S.REJECTED}),
+    S.ACCEPTED: frozenset({S.FILLED, S.CANCELLED}),
+    S.RECONCILED: frozenset({S.FILLED, S.CANCELLED}),
+    S.REJECTED: frozenset(),
+    S.FILLED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    request_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    request TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    order_no TEXT,
+    org_no TEXT,
+    order_date TEXT,
+    filled_qty INTEGER NOT NULL DEFAULT 0,
+    avg_fill_price INTEGER,
+    code TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    env TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+-- One broker order belongs to at most one request: a reconciliation can never attribute
+-- the same booked order to two requests.
+CREATE UNIQUE INDEX IF NOT EXISTS orders_by_order_no ON orders (order_no)
+    WHERE order_no IS NOT NULL AND order_no != '';
+CREATE INDEX IF NOT EXISTS orders_by_state ON orders (state);
+CREATE TABLE IF NOT EXISTS transitions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id);
+"""
+
+
+class LedgerError(QuartzError):
+    """The ledger refused a move (a state changed under us, or an order number clash)."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One request and where it stands."""
+
+    request: OrderRequest
+    fingerprint: str
+    state: OrderState
+    attempts: int
+    order_no: str | None
+    org_no: str | None
+    order_date: str | None
+    filled_qty: int
+    avg_fill_price: int | None
+    code: str | None
+    message: str
+    env: str
+    updated_at: datetime
+
+    def outcome(self) -> OrderOutcome:
+        r = self.request
+        return OrderOutcome(
+            request_id=r.request_id, state=self.state, action=r.action, ticker=r.ticker,
+            qty=r.qty, order_type=r.order_type, price=r.price, order_no=self.order_no,
+            org_no=self.org_no, filled_qty=self.filled_qty,
+            avg_fill_price=self.avg_fill_price, attempts=self.attempts, code=self.code,
+            message=self.message, updated_at=self.updated_at, env=self.env)
+
+
+def _entry(row: sqlite3.Row) -> LedgerEntry:
+    return LedgerEntry(
+        request=OrderRequest.model_validate_json(row["request"]),
+        fingerprint=row["fingerprint"], state=OrderState(row["state"]),
+        attempts=int(row["attempts"]), order_no=row["order_no"], org_no=row["org_no"],
+        order_date=row["order_date"], filled_qty=int(row["filled_qty"]),
+        avg_fill_price=row["avg_fill_price"], code=row["code"], message=row["message"],
+        env=row["env"], updated_at=datetime.fromisoformat(row["updated_at"]))
+
+
+class OrderLedger:
+    """The ledger file (`$QUARTZ_HOME/trading/<env>-ledger.db` by default)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA busy_timeout=60000")
+        with self._lock:
+            self._conn.executescript(SCHEMA)
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('instance', ?)",
+                       (uuid.uuid4().hex,))
+        self.instance_id = str(self._conn.execute(
+            "SELECT value FROM meta WHERE name = 'instance'").fetchone()["value"])
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def claim(self, request: OrderRequest, env: str, now: datetime) -> tuple[LedgerEntry, bool]:
+        """Record `request` as received unless its request_id is known; (entry, created)."""
+        stamp = now.astimezone(UTC).isoformat()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO orders(request_id, fingerprint, request, state, env, "
+                "created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                (request.request_id, request.fingerprint(), request.model_dump_json(),
+                 S.RECEIVED.value, env, stamp, stamp))
+            created = cur.rowcount == 1
+            if created:
+                db.execute("INSERT INTO transitions(request_id, at, from_state, to_state) "
+                           "VALUES (?,?,NULL,?)", (request.request_id, stamp, S.RECEIVED.value))
+            row = db.execute("SELECT * FROM orders WHERE request_id = ?",
+                             (request.request_id,)).fetchone()
+        return _entry(row), created
+
+    def get(self, request_id: str) -> LedgerEntry | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM orders WHERE request_id = ?",
+                                     (request_id,)).fetchone()
+        return _entry(row) if row else None
+
+    def by_order_no(self, order_no: str) -> LedgerEntry | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM orders WHERE order_no = ?",
+                                     (order_no,)).fetchone()
+        return _entry(row) if row else None
+
+    def move(self, request_id: str, expected: OrderState, to: OrderState, now: datetime, *,
+             note: str = "", **fields: object) -> LedgerEntry:
+        """Compare-and-set the state (and any of order_no, org_no, order_date, attempts,
+        filled_qty, avg_fill_price, code, message). Raises LedgerError if the row is no
+        longer in `expected` or the move is not allowed."""
+        if to is not expected and to not in TRANSITIONS[expected]:
+            raise LedgerError(f"{request_id}: {expected.value} → {to.value} is not allowed")
+        allowed = {"order_no", "org_no", "order_date", "attempts", "filled_qty",
+                   "avg_fill_price", "code", "message"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"unknown ledger fields {sorted(bad)}")
+        stamp = now.astimezone(UTC).isoformat()
+        sets = ["state = ?", "updated_at = ?"] + [f"{k} = ?" for k in fields]
+        values = [to.value, stamp, *fields.values(), request_id, expected.value]
+        try:
+            with self._tx() as db:
+                cur = db.execute(f"UPDATE orders SET {', '.join(sets)} "
+                                 "WHERE request_id = ? AND state = ?", values)
+                if cur.rowcount != 1:
+                    raise LedgerError(f"{request_id} is no longer {expected.value}")
+                if to is not expected:
+                    db.execute("INSERT INTO transitions(request_id, at, from_state, to_state, "
+                               "note) VALUES (?,?,?,?,?)",
+                               (request_id, stamp, expected.value, to.value, note))
+                row = db.execute("SELECT * FROM orders WHERE request_id = ?",
+                                 (request_id,)).fetchone()
+        except sqlite3.IntegrityError:
+            raise LedgerError(f"order number {fields.get('order_no')} already belongs to "
+                              "another request") from None
+        return _entry(row)
+
+    def forget(self, request_id: str, expected: OrderState) -> None:
+        """Drop a row that was never sent (another replica owns the request)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM orders WHERE request_id = ? AND state = ?",
+                       (request_id, expected.value))
+
+    def known_order_nos(self) -> set[str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT order_no FROM orders WHERE order_no IS NOT NULL "
+                                      "AND order_no != ''").fetchall()
+        return {r["order_no"] for r in rows}
+
+    def in_states(self, *states: OrderState) -> list[LedgerEntry]:
+        marks = ",".join("?" * len(states))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT * FROM orders WHERE state IN ({marks}) ORDER BY created_at",
+                tuple(s.value for s in states)).fetchall()
+        return [_entry(r) for r in rows]
+
+    def entries(self, *, limit: int = 500) -> list[LedgerEntry]:
+        """The most recent entries, newest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM orders ORDER BY created_at DESC, "
+                                      "rowid DESC LIMIT ?", (limit,)).fetchall()
+        return [_entry(r) for r in rows]
+
+    def history(self, request_id: str) -> list[tuple[str | None, str, str]]:
+        """(from, to, note) of every move of one request, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT from_state, to_state, note FROM transitions "
+                                      "WHERE request_id = ? ORDER BY seq",
+                                      (request_id,)).fetchall()
+        return [(r["from_state"], r["to_state"], r["note"]) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._conn.execute("SELECT state, COUNT(*) AS n FROM orders "
+                                      "GROUP BY state").fetchall()
+        return {r["state"]: int(r["n"]) for r in rows}
+
+
+def claim_document(request: OrderRequest, owner: str, now: datetime) -> bytes:
+    """The store claim `orders/claims/<request_id>.json` (no account data in it)."""
+    return json.dumps({"request_id": request.request_id, "owner": owner,
+                       "fingerprint": request.fingerprint(),
+                       "claimed_at": now.astimezone(UTC).isoformat()}).encode()

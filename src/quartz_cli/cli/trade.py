@@ -1,0 +1,297 @@
+"""`quartz trade`: manual orders, the order list, and the trading agent's server.
+
+Manual orders do not pass the portfolio risk gate, but they are validated (ticker, tick size,
+whole shares; the broker enforces the ±30 % limits) and go through the same idempotency
+ledger as the agent's orders. With `--server` (or TRADING_AGENT_WS_URL) they go through a
+running `quartz trade serve`; otherwise this process executes them itself."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+
+from quartz_cli.cli.context import config, console, emit, run, want_json
+from quartz_cli.cli.format import key_value_table, kst
+from quartz_cli.errors import BrokerError, InputError
+
+app = typer.Typer(help="Orders on KIS: buy, sell, cancel, list; serve the order WebSocket. "
+                  "In prod every order needs QUARTZ_LIVE_TRADING=true and a confirmation "
+                  "(or --yes).", no_args_is_help=True)
+
+JSON_OPT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+SERVER_OPT = typer.Option(None, "--server", metavar="WS_URL",
+                          help="Send through a trading server, e.g. ws://127.0.0.1:8005/ws/orders "
+                          "(default: TRADING_AGENT_WS_URL; unset = execute in this process).")
+YES_OPT = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation in prod.")
+RID_OPT = typer.Option(None, "--request-id", help="Idempotency key (default: a new one). "
+                       "Repeating an id returns the first outcome instead of ordering again.")
+
+
+def _server(explicit: str | None) -> str | None:
+    return explicit or config().settings.trading_agent_ws_url
+
+
+def _confirm(text: str, yes: bool) -> None:
+    from quartz_cli.config import Env
+
+    cfg = config()
+    if cfg.env is Env.PROD and not yes:
+        typer.confirm(f"REAL MONEY ({cfg.env.value}): {text}. Send?", abort=True)
+
+
+async def _submit(request: Any, server: str | None) -> Any:
+    if server:
+        from quartz_cli.servers.trading import internal_token
+        from quartz_cli.servers.trading_client import TradingClient
+
+        async with TradingClient(server, internal_token(config())) as client:
+            return await client.submit(request)
+    from quartz_cli.wiring import open_runtime, trading_agent
+
+    async with open_runtime(config()) as rt:
+        agent = trading_agent(rt)
+        outcome = await agent.submit(request)
+        if outcome.booked:
+            await agent.refresh()
+            outcome = agent.outcome(request.request_id) or outcome
+        return outcome
+
+
+def _render_outcome(data: dict[str, Any]):
+    def render(con) -> None:
+        colour = {"accepted": "green", "filled": "green", "reconciled": "green",
+                  "cancelled": "yellow", "rejected": "red"}.get(data["state"], "magenta")
+        rows = [("request_id", data["request_id"]),
+                ("state", f"[{colour}]{data['state']}[/]"),
+                ("action", data["action"]), ("ticker", data["ticker"] or "-"),
+                ("qty", str(data["qty"])),
+                ("type", data["order_type"] + (f" @ {data['price']:,} KRW"
+                                               if data["order_type"] == "limit" else "")),
+                ("order no.", data.get("order_no") or "-"),
+                ("filled", f"{data['filled_qty']}"
+                 + (f" @ {data['avg_fill_price']:,} KRW" if data.get("avg_fill_price") else "")),
+                ("attempts", str(data["attempts"])),
+                ("message", data.get("message") or "-"),
+                ("environment", data.get("env") or "-")]
+        con.print(key_value_table("order", rows))
+    return render
+
+
+def _finish(outcome: Any) -> None:
+    data = outcome.model_dump(mode="json")
+    emit(data, _render_outcome(data))
+    error = None
+    if outcome.state.value == "rejected":
+        error = BrokerError(f"order {outcome.request_id} was rejected: {outcome.message}",
+                            code=outcome.code)
+    elif not outcome.resolved:
+        error = BrokerError(f"order {outcome.request_id} is {outcome.state.value}",
+                            hint="run the same command with --request-id "
+                            f"{outcome.request_id} to resolve it; it is never sent twice")
+    if error is None:
+        return
+    if want_json():
+        # The outcome above is the one JSON document; the reason goes to stderr.
+        console(stderr=True).print(f"error: {error.message}", markup=False, soft_wrap=True)
+        raise typer.Exit(code=error.exit_code)
+    raise error
+
+
+def _order(action: str, ticker: str, qty: int, limit: int | None, request_id: str | None,
+           yes: bool, server: str | None) -> None:
+    from pydantic import ValidationError
+
+    from quartz_cli.domain.orders import OrderRequest
+
+    try:
+        request = OrderRequest(
+            request_id=request_id or f"cli-{uuid.uuid4().hex}", action=action, ticker=ticker,
+            qty=qty, order_type="limit" if limit is not None else "market",
+            price=limit or 0, timestamp=datetime.now(UTC))
+    except ValidationError as err:
+        raise InputError("; ".join(str(e["msg"]).removeprefix("Value error, ")
+                                   for e in err.errors())) from None
+    what = f"{action} {qty} x {request.ticker} " + (f"limit {limit:,} KRW" if limit else "market")
+    _confirm(what, yes)
+    _finish(run(lambda: _submit(request, _server(server))))
+
+
+@app.command()
+def buy(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
+        qty: int = typer.Argument(..., help="Whole shares."),
+        limit: int = typer.Option(None, "--limit", help="Limit price in KRW (on the tick "
+                                  "grid); default a market order."),
+        request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
+        json_out: bool = JSON_OPT) -> None:
+    """Buy shares (cash order TTTC0012U; paper/local VTTC0012U)."""
+    want_json(json_out)
+    _order("buy", ticker, qty, limit, request_id, yes, server)
+
+
+@app.command()
+def sell(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
+         qty: int = typer.Argument(..., help="Whole shares."),
+         limit: int = typer.Option(None, "--limit", help="Limit price in KRW; default market."),
+         request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
+         json_out: bool = JSON_OPT) -> None:
+    """Sell shares (cash order TTTC0011U; paper/local VTTC0011U)."""
+    want_json(json_out)
+    _order("sell", ticker, qty, limit, request_id, yes, server)
+
+
+@app.command()
+def cancel(order_no: str = typer.Argument(..., help="The broker's order number (ODNO)."),
+           qty: int = typer.Option(0, "--qty", help="Shares to cancel (0 = all unfilled)."),
+           request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
+           json_out: bool = JSON_OPT) -> None:
+    """Cancel the unfilled part of an order (TTTC0013U)."""
+    from pydantic import ValidationError
+
+    from quartz_cli.domain.orders import OrderRequest
+
+    want_json(json_out)
+    try:
+        request = OrderRequest(request_id=request_id or f"cli-{uuid.uuid4().hex}",
+                               action="cancel", order_no=order_no.strip(), qty=max(qty, 0),
+                               timestamp=datetime.now(UTC))
+    except ValidationError as err:
+        raise InputError("; ".join(str(e["msg"]).removeprefix("Value error, ")
+                                   for e in err.errors())) from None
+    _confirm(f"cancel order {order_no}", yes)
+    _finish(run(lambda: _submit(request, _server(server))))
+
+
+def _render_orders(data: dict[str, Any]):
+    def render(con) -> None:
+        from rich.table import Table
+
+        if data["open"]:
+            table = Table(title="open orders (cancellable)", title_justify="left")
+            for col in ("order no.", "ticker", "name", "side", "qty", "price", "filled",
+                        "cancellable", "time"):
+                table.add_column(col)
+            for o in data["orders"]:
+                table.add_row(o["order_no"], o["ticker"], o["name"], o["side"], str(o["qty"]),
+                              f"{o['price']:,}", str(o["filled_qty"]), str(o["cancelable_qty"]),
+                              o["ordered_at"])
+        else:
+            table = Table(title="orders (newest first)", title_justify="left")
+            for col in ("request_id", "state", "action", "ticker", "qty", "type", "order no.",
+                        "filled", "avg", "updated"):
+                table.add_column(col)
+            for o in data["orders"]:
+                table.add_row(o["request_id"], o["state"], o["action"], o["ticker"] or "-",
+                              str(o["qty"]), o["order_type"], o.get("order_no") or "-",
+                              str(o["filled_qty"]),
+                              f"{o['avg_fill_price']:,}" if o.get("avg_fill_price") else "-",
+                              kst(datetime.fromisoformat(o["updated_at"])))
+        if not data["orders"]:
+            con.print("no orders")
+        else:
+            con.print(table)
+    return render
+
+
+@app.command()
+def orders(open_only: bool = typer.Option(False, "--open", help="Only orders with an "
+                                          "unfilled remainder, from the broker."),
+           limit: int = typer.Option(50, "--limit", help="How many recent requests."),
+           server: str = SERVER_OPT, json_out: bool = JSON_OPT) -> None:
+    """Recent order requests with their state and fills (refreshed from the broker), or
+    with --open the broker's cancellable orders."""
+    srv = _server(server)
+
+    async def go() -> list[dict[str, Any]]:
+        if srv:
+            from quartz_cli.servers.trading import internal_token
+            from quartz_cli.servers.trading_client import TradingClient
+
+            async with TradingClient(srv, internal_token(config())) as client:
+                if open_only:
+                    return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
+                return [o.model_dump(mode="json")
+                        for o in await client.orders(limit=limit, refresh=True)]
+        from quartz_cli.wiring import open_runtime, trading_agent
+
+        async with open_runtime(config()) as rt:
+            agent = trading_agent(rt)
+            if open_only:
+                return [o.model_dump(mode="json") for o in await agent.cancelable_orders()]
+            await agent.refresh()
+            return [o.model_dump(mode="json") for o in agent.orders(limit=limit)]
+
+    data = {"open": open_only, "orders": run(go)}
+    emit(data, _render_orders(data), json_out)
+
+
+@app.command()
+def balance(json_out: bool = JSON_OPT) -> None:
+    """Cash, positions (average and current price, P/L) and total value."""
+    from quartz_cli.kis.account import inquire_balance
+    from quartz_cli.wiring import open_runtime
+
+    async def go() -> dict[str, Any]:
+        async with open_runtime(config()) as rt:
+            return (await inquire_balance(rt.kis, rt.config.account())).model_dump(mode="json")
+
+    data = run(go)
+
+    def render(con) -> None:
+        from rich.table import Table
+
+        con.print(key_value_table("account", [
+            ("cash", f"{data['cash_krw']:,} KRW"),
+            ("securities", f"{data['securities_value']:,} KRW"),
+            ("total", f"{data['total_value']:,} KRW"),
+            ("P/L", f"{data['pnl_total']:,} KRW")]))
+        table = Table(title="positions", title_justify="left")
+        for col in ("ticker", "name", "qty", "avg price", "price", "value", "P/L", "P/L %"):
+            table.add_column(col)
+        for p in data["positions"]:
+            table.add_row(p["ticker"], p["name"], str(p["qty"]),
+                          f"{float(p['avg_price']):,.0f}", f"{p['current_price']:,}",
+                          f"{p['value']:,}", f"{p['pnl']:,}", f"{p['pnl_pct']}")
+        con.print(table)
+
+    emit(data, render, json_out)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 in a pod)."),
+          port: int = typer.Option(8005, help="TCP port."),
+          retry_delay: float = typer.Option(1.0, help="Seconds between send attempts."),
+          reconcile_delays: str = typer.Option("0,1,2", help="Seconds to wait before each "
+                                               "order inquiry after an unknown outcome."),
+          ping_interval: float = typer.Option(30.0, help="WebSocket ping interval (s).")) -> None:
+    """Serve the trading agent: WebSocket /ws/orders, HTTP /api/order, /api/cancel-order,
+    /api/cancelable-orders, /health/live, /health/ready. Needs QUARTZ_INTERNAL_TOKEN
+    (local creates one under $QUARTZ_HOME/trading/)."""
+    import uvicorn
+
+    from quartz_cli.agents.trading import RetryPolicy
+    from quartz_cli.servers.trading import create_app, internal_token
+    from quartz_cli.wiring import open_runtime, trading_agent
+
+    try:
+        delays = tuple(float(x) for x in reconcile_delays.split(",") if x.strip())
+    except ValueError:
+        raise InputError("--reconcile-delays takes comma-separated seconds, e.g. 0,1,2") from None
+    cfg = config()
+    token = internal_token(cfg, create=True)
+    rt = open_runtime(cfg)
+    agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
+                                          reconcile_delays_s=delays or (0.0,)))
+
+    async def ready() -> None:
+        await rt.tokens.token()
+        from quartz_cli.domain.krx import kst_date
+
+        await agent.broker.daily_orders(kst_date(cfg.market_now()))
+
+    app_ = create_app(agent, token, ready_check=ready, ping_interval_s=ping_interval,
+                      on_shutdown=rt.aclose)
+    typer.echo(f"trading agent ({cfg.env.value}) on ws://{host}:{port}/ws/orders", err=True)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None)

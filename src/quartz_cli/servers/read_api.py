@@ -1,0 +1,212 @@
+"""The read API behind `quartz serve`: the agents' latest documents from the store, as JSON,
+for a frontend or other tools. Read-only (the one POST is a query), JSON only, and guarded
+by a bearer token when QUARTZ_INTERNAL_TOKEN is set (the health probes stay open for the
+kubelet).
+
+| route | answers with |
+|---|---|
+| GET  /result/analysis         | the macro summary (`macro-analysis/latest.json` → document) |
+| GET  /result/analysis/full    | the full macro report (`macro-analysis/latest-full.json`) |
+| POST /result/analysis         | {"ticker": "005930"} → `technical/005930/latest.json` |
+| GET  /api/candidates          | the latest candidates (`candidates/latest.json`) |
+| GET  /result/auth-token/status| the KIS token's state (never the token) |
+| GET  /health/live, /health/ready | liveness; readiness = the store answers |
+
+Documents are returned as stored; `X-Quartz-Document-Key` names the dated copy and
+`X-Quartz-Age-Seconds` says how old it is, so a client can judge staleness itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ConfigDict
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from quartz_cli.config import Config
+from quartz_cli.domain.documents import Document
+from quartz_cli.domain.krx import normalize_ticker
+from quartz_cli.errors import (
+    BrokerError,
+    ConfigError,
+    InputError,
+    QuartzError,
+    StoreError,
+)
+from quartz_cli.redaction import redact
+from quartz_cli.store.base import Store
+from quartz_cli.store.documents import read_latest
+
+MACRO_PREFIX = "macro-analysis"
+MACRO_FULL_NAME = "latest-full"
+CANDIDATES_PREFIX = "candidates"
+TECHNICAL_PREFIX = "technical"
+# A query body names one ticker; anything larger is refused.
+MAX_QUERY_BYTES = 4096
+
+LIVE_PATH = "/health/live"
+READY_PATH = "/health/ready"
+_OPEN_PATHS = (LIVE_PATH, READY_PATH)
+
+log = logging.getLogger(__name__)
+
+# HTTP status for each kind of Quartz error (anything else is a 500).
+_STATUS: dict[type[QuartzError], int] = {
+    InputError: 400,
+    ConfigError: 503,
+    StoreError: 503,
+    BrokerError: 502,
+}
+
+
+class StoredDocument(Document):
+    """Any agent's document: the shared envelope, every other field kept as stored."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _error(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": redact(message)}, status_code=status)
+
+
+def _quartz_error(exc: QuartzError) -> JSONResponse:
+    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 500)
+    return _error(status, type(exc).__name__, exc.message)
+
+
+def _document(store: Store, prefix: str, latest_name: str = "latest") -> JSONResponse:
+    """The current document under `prefix`, or a JSON 404 when none was published yet."""
+    try:
+        loaded = read_latest(store, prefix, StoredDocument, latest_name=latest_name)
+    except QuartzError as exc:
+        return _quartz_error(exc)
+    if loaded is None:
+        return _error(404, "NotFound", f"no document at {prefix}/{latest_name}.json yet")
+    return JSONResponse(
+        loaded.document.model_dump(mode="json"),
+        headers={"X-Quartz-Document-Key": loaded.key,
+                 "X-Quartz-Age-Seconds": str(max(0, int(loaded.age.total_seconds())))},
+    )
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request except the health probes must carry
+    `Authorization: Bearer <token>`; compared in constant time."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
+            scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+            # The scheme name is case-insensitive (RFC 9110); the token is not.
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(),
+                                                                        self._expected):
+                response = _error(401, "Unauthorized", "a valid bearer token is required")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _token_status(config: Config) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """The auth agent's TokenManager.status(), wired exactly as `quartz auth status` wires it
+    (disk cache on QUARTZ_HOME, then the shared store). Never issues, never shows the token."""
+    async def status() -> dict[str, Any]:
+        from quartz_cli.wiring import open_runtime
+
+        runtime = await asyncio.to_thread(open_runtime, config)
+        try:
+            return (await asyncio.to_thread(runtime.tokens.status)).to_dict()
+        finally:
+            await runtime.aclose()
+    return status
+
+
+def create_app(config: Config, store: Store | None = None) -> Starlette:
+    """The read API over `store` (default: the configured store of `config.env`)."""
+    from quartz_cli.store import open_store
+
+    documents = store if store is not None else open_store(config)
+    token_status = _token_status(config)
+
+    def macro(request: Request) -> Response:
+        return _document(documents, MACRO_PREFIX)
+
+    def macro_full(request: Request) -> Response:
+        return _document(documents, MACRO_PREFIX, MACRO_FULL_NAME)
+
+    def candidates(request: Request) -> Response:
+        return _document(documents, CANDIDATES_PREFIX)
+
+    async def technical(request: Request) -> Response:
+        raw = await request.body()
+        if len(raw) > MAX_QUERY_BYTES:
+            return _error(413, "InputError", f"the body is over {MAX_QUERY_BYTES} bytes")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _error(400, "InputError", 'the body must be JSON: {"ticker": "005930"}')
+        ticker = body.get("ticker") if isinstance(body, dict) else None
+        if not isinstance(ticker, str):
+            return _error(400, "InputError", 'the body must name a ticker: {"ticker": "005930"}')
+        try:
+            code = normalize_ticker(ticker)
+        except InputError as exc:
+            return _quartz_error(exc)
+        return await asyncio.to_thread(_document, documents, f"{TECHNICAL_PREFIX}/{code}")
+
+    async def auth_status(request: Request) -> Response:
+        try:
+            return JSONResponse(await token_status())
+        except QuartzError as exc:
+            return _quartz_error(exc)
+
+    def live(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    def ready(request: Request) -> Response:
+        try:
+            documents.ping()
+        except StoreError as exc:
+            return JSONResponse({"status": "not ready", "reason": redact(exc.message)},
+                                status_code=503)
+        return JSONResponse({"status": "ready", "env": config.env.value})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _error(exc.status_code, "HTTPError", exc.detail)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        # A bug: logged (masked) for the operator, answered without details.
+        log.error("read API: %s on %s %s: %s", type(exc).__name__, request.method,
+                  request.url.path, redact(str(exc)))
+        return _error(500, "InternalError", "internal error")
+
+    app = Starlette(
+        routes=[
+            Route("/result/analysis", macro, methods=["GET"]),
+            Route("/result/analysis", technical, methods=["POST"]),
+            Route("/result/analysis/full", macro_full, methods=["GET"]),
+            Route("/api/candidates", candidates, methods=["GET"]),
+            Route("/result/auth-token/status", auth_status, methods=["GET"]),
+            Route(LIVE_PATH, live, methods=["GET"]),
+            Route(READY_PATH, ready, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: crash},
+    )
+    token = config.settings.internal_token
+    if token is not None and token.get_secret_value():
+        app.add_middleware(BearerAuth, token=token.get_secret_value())
+    return app

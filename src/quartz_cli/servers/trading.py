@@ -1,0 +1,306 @@
+"""The trading agent's server (starlette): WebSocket `/ws/orders` and its HTTP fallback.
+
+WebSocket protocol (JSON text frames):
+- client → server: an order message (the seed's: request_id, action, ticker, qty,
+  order_type, price, timestamp; a cancel adds order_no), or `{"type": "ping"}`.
+- server → client: `{"type": "outcome", "request_id": ..., "outcome": {...}}`,
+  `{"type": "error", "request_id": ... or null, "error": <class>, "message": ...}`,
+  `{"type": "ping", "at": ...}` every `ping_interval_s` (30 s), `{"type": "pong"}`.
+Orders on one socket run concurrently; answers carry their request_id. A malformed message
+gets an error answer and the connection stays up.
+
+HTTP: `POST /api/order` (the same message), `POST /api/cancel-order`
+({request_id, order_no, qty?}), `GET /api/cancelable-orders`, `GET /api/orders/{request_id}`,
+`GET /api/orders[?refresh=1]`, `GET /api/balance`; `/health/live`, `/health/ready`
+(token valid and broker reachable).
+Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from quartz_cli.agents.trading import TradingAgent
+from quartz_cli.config import Config, Env
+from quartz_cli.domain.orders import OrderRequest
+from quartz_cli.errors import (
+    BrokerError,
+    ConfigError,
+    InputError,
+    QuartzError,
+    SafetyRefusal,
+)
+from quartz_cli.redaction import redact, register_secret
+
+log = logging.getLogger(__name__)
+
+PING_INTERVAL_S = 30.0
+WS_POLICY_VIOLATION = 1008
+
+
+def parse_order(raw: Any) -> OrderRequest:
+    """An order message → OrderRequest; InputError naming what is wrong."""
+    if not isinstance(raw, dict):
+        raise InputError("an order message is a JSON object")
+    data = {k: v for k, v in raw.items() if k != "type"}
+    try:
+        return OrderRequest.model_validate(data)
+    except ValidationError as err:
+        parts = [f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in err.errors()]
+        raise InputError("invalid order: " + "; ".join(parts)) from None
+
+
+def _status_for(exc: QuartzError) -> int:
+    if isinstance(exc, InputError):
+        return 422
+    if isinstance(exc, SafetyRefusal):
+        return 403
+    if isinstance(exc, BrokerError):
+        return 502
+    return 500
+
+
+def _error_body(exc: QuartzError, request_id: str | None) -> dict[str, Any]:
+    return {"type": "error", "request_id": request_id, **exc.to_dict()}
+
+
+def create_app(agent: TradingAgent, token: str, *,
+               ready_check: Callable[[], Awaitable[None]] | None = None,
+               ping_interval_s: float = PING_INTERVAL_S,
+               on_shutdown: Callable[[], Awaitable[None]] | None = None) -> Starlette:
+    """The ASGI app over `agent`. `token` is the shared bearer token (required, non-empty).
+    On startup it resolves requests a killed predecessor left `sent`/`unknown`."""
+    if not token:
+        raise ValueError("the trading server needs a bearer token")
+    expected = f"Bearer {token}".encode()
+
+    def authorized(headers: Any) -> bool:
+        return hmac.compare_digest(headers.get("authorization", "").encode(), expected)
+
+    def unauthorized() -> JSONResponse:
+        return JSONResponse({"error": "Unauthorized",
+                             "message": "missing or wrong bearer token"}, status_code=401)
+
+    async def submit_json(request_id: str | None, req: OrderRequest | None,
+                          raw: Any) -> tuple[int, dict[str, Any]]:
+        try:
+            order = req or parse_order(raw)
+            outcome = await agent.submit(order)
+        except QuartzError as exc:
+            return _status_for(exc), _error_body(exc, request_id)
+        except Exception as exc:  # noqa: BLE001 - the server boundary: answer, stay up
+            log.exception("order %s failed unexpectedly", request_id)
+            return 500, {"type": "error", "request_id": request_id, "error": "InternalError",
+                         "message": redact(f"{type(exc).__name__}: {exc}")}
+        return 200, {"type": "outcome", "request_id": order.request_id,
+                     "outcome": outcome.model_dump(mode="json")}
+
+    async def post_order(request: Request) -> Response:
+        if not authorized(request.headers):
+            return unauthorized()
+        try:
+            raw = await request.json()
+        except ValueError:
+            return JSONResponse(_error_body(InputError("body is not JSON"), None), 422)
+        rid = raw.get("request_id") if isinstance(raw, dict) else None
+        status, body = await submit_json(rid if isinstance(rid, str) else None, None, raw)
+        return JSONResponse(body, status_code=status)
+
+    async def post_cancel(request: Request) -> Response:
+        if not authorized(request.headers):
+            return unauthorized()
+        try:
+            raw = await request.json()
+        except ValueError:
+            return JSONResponse(_error_body(InputError("body is not JSON"), None), 422)
+        if not isinstance(raw, dict):
+            return JSONResponse(_error_body(InputError("body is a JSON object"), None), 422)
+        message = {"request_id": raw.get("request_id"), "action": "cancel",
+                   "order_no": raw.get("order_no"), "qty": raw.get("qty", 0),
+                   "timestamp": raw.get("timestamp") or datetime.now(UTC).isoformat()}
+        rid = raw.get("request_id")
+        status, body = await submit_json(rid if isinstance(rid, str) else None, None, message)
+        return JSONResponse(body, status_code=status)
+
+    async def get_cancelable(request: Request) -> Response:
+        if not authorized(request.headers):
+            return unauthorized()
+        try:
+            orders = await agent.cancelable_orders()
+        except QuartzError as exc:
+            return JSONResponse(_error_body(exc, None), status_code=_status_for(exc))
+        return JSONResponse({"orders": [o.model_dump(mode="json") for o in orders]})
+
+    async def get_order(request: Request) -> Response:
+        if not authorized(request.headers):
+            return unauthorized()
+        outcome = agent.outcome(request.path_params["request_id"])
+        if outcome is None:
+            return JSONResponse({"error": "NotFound", "message": "unknown request_id"}, 404)
+        return JSONResponse({"outcome": outcome.model_dump(mode="json")})
+
+    async def list_orders(request: Request) -> Response:
+        if not authorized(request.headers):
+            return unauthorized()
+        if request.query_params.get("refresh") in ("1", "true"):
+            try:
+                await agent.refresh()
+            except QuartzError as exc:
+                return JSONResponse(_error_body(exc, None), status_code=_status_for(exc))
+        raw_limit = request.query_params.get("limit", "200")
+        limit = int(raw_limit) if raw_limit.isdigit() else 200
+        return JSONResponse({"orders": [o.model_dump(mode="json")
+                                        for o in agent.orders(limit=limit)]})
+
+    async def get_balance(request: Request) -> Response:
+        if not authorized(request.headers):
+            return unauthorized()
+        try:
+            balance = await agent.balance()
+        except QuartzError as exc:
+            return JSONResponse(_error_body(exc, None), status_code=_status_for(exc))
+        return JSONResponse({"balance": balance.model_dump(mode="json")})
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        if ready_check is None:
+            return JSONResponse({"status": "ok"})
+        try:
+            await ready_check()
+        except QuartzError as exc:
+            return JSONResponse({"status": "unavailable", "reason": redact(exc.message)}, 503)
+        return JSONResponse({"status": "ok"})
+
+    async def ws_orders(ws: WebSocket) -> None:
+        if not authorized(ws.headers):
+            await ws.close(code=WS_POLICY_VIOLATION, reason="missing or wrong bearer token")
+            return
+        await ws.accept()
+        send_lock = asyncio.Lock()
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def send(body: dict[str, Any]) -> None:
+            async with send_lock:
+                await ws.send_text(json.dumps(body, ensure_ascii=False))
+
+        async def handle(order: OrderRequest) -> None:
+            _, body = await submit_json(order.request_id, order, None)
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await send(body)
+
+        async def pinger() -> None:
+            while True:
+                await asyncio.sleep(ping_interval_s)
+                await send({"type": "ping", "at": datetime.now(UTC).isoformat()})
+
+        ping_task = asyncio.create_task(pinger())
+        try:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    await send(_error_body(InputError("send JSON text frames"), None))
+                    continue
+                try:
+                    raw = json.loads(text)
+                except json.JSONDecodeError:
+                    await send(_error_body(InputError("message is not JSON"), None))
+                    continue
+                kind = raw.get("type") if isinstance(raw, dict) else None
+                if kind == "ping":
+                    await send({"type": "pong"})
+                    continue
+                if kind == "pong":
+                    continue
+                rid = raw.get("request_id") if isinstance(raw, dict) else None
+                try:
+                    order = parse_order(raw)
+                except InputError as exc:
+                    await send(_error_body(exc, rid if isinstance(rid, str) else None))
+                    continue
+                task = asyncio.create_task(handle(order))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            ping_task.cancel()
+            # Orders already taken keep running to their outcome: it lands in the ledger and
+            # the client gets it by asking again with the same request_id.
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async def recover() -> None:
+            try:
+                n = await agent.recover()
+                if n:
+                    log.info("recovered %d interrupted orders", n)
+            except QuartzError as exc:
+                log.warning("recovery deferred: %s", exc.message)
+
+        task = asyncio.create_task(recover())
+        try:
+            yield
+        finally:
+            task.cancel()
+            if on_shutdown is not None:
+                await on_shutdown()
+
+    return Starlette(routes=[
+        WebSocketRoute("/ws/orders", ws_orders),
+        Route("/api/order", post_order, methods=["POST"]),
+        Route("/api/cancel-order", post_cancel, methods=["POST"]),
+        Route("/api/cancelable-orders", get_cancelable, methods=["GET"]),
+        Route("/api/orders", list_orders, methods=["GET"]),
+        Route("/api/orders/{request_id}", get_order, methods=["GET"]),
+        Route("/api/balance", get_balance, methods=["GET"]),
+        Route("/health/live", live, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+    ], lifespan=lifespan)
+
+
+def internal_token(config: Config, *, create: bool = False) -> str:
+    """The shared bearer token: QUARTZ_INTERNAL_TOKEN, or in `local` only a random one kept
+    in `$QUARTZ_HOME/trading/internal-token` (0600) that `trade serve` creates and the CLI
+    reads. Elsewhere a missing token is a ConfigError."""
+    settings = config.settings
+    if settings.internal_token is not None:
+        return settings.internal_token.get_secret_value()
+    if config.env is not Env.LOCAL:
+        raise ConfigError("QUARTZ_INTERNAL_TOKEN is not set",
+                          hint="the trading server and its clients share this bearer token")
+    path = config.home / "trading" / "internal-token"
+    if path.exists():
+        token = path.read_text().strip()
+    elif create:
+        import os
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        token = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+    else:
+        raise ConfigError("no trading server token: set QUARTZ_INTERNAL_TOKEN or start "
+                          "`quartz trade serve` first (it creates one for local)")
+    register_secret(token)
+    return token

@@ -1,0 +1,278 @@
+"""`TradingClient`: the portfolio agent's `OrderExecutor` over the trading server.
+
+It sends each order on the WebSocket; when the socket is down (or drops before the answer) it
+sends the very same message over HTTP (`POST /api/order`), and keeps trying both with backoff
+until `deadline_s`. Re-sending is safe because the server executes a request_id once and
+answers a repeat with the stored outcome. A reconnect is attempted with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from quartz_cli.domain.account import Balance
+from quartz_cli.domain.orders import OpenOrder, OrderOutcome, OrderRequest
+from quartz_cli.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    InputError,
+    QuartzError,
+    SafetyRefusal,
+)
+
+log = logging.getLogger(__name__)
+
+_ERRORS: dict[str, type[QuartzError]] = {"InputError": InputError,
+                                         "SafetyRefusal": SafetyRefusal}
+
+
+def http_base(ws_url: str) -> str:
+    """ws://host:8005/ws/orders → http://host:8005 (wss → https)."""
+    parts = urlsplit(ws_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+
+def _error(body: dict[str, Any]) -> QuartzError:
+    cls = _ERRORS.get(str(body.get("error")))
+    message = str(body.get("message") or "the trading agent refused the order")
+    if cls is not None:
+        return cls(message)
+    return BrokerError(message, code=body.get("code"))
+
+
+class _Retry(Exception):
+    """This path failed in a way that another try (or the other path) may fix."""
+
+
+class TradingClient:
+    """Implements `OrderExecutor` remotely. Use as `async with TradingClient(...) as c:`."""
+
+    def __init__(self, ws_url: str, token: str, *, http_url: str | None = None,
+                 reply_timeout_s: float = 60.0, deadline_s: float = 120.0,
+                 backoff_s: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0),
+                 use_websocket: bool = True) -> None:
+        self.ws_url = ws_url
+        self.http_url = (http_url or http_base(ws_url)).rstrip("/")
+        self._token = token
+        self.reply_timeout_s = reply_timeout_s
+        self.deadline_s = deadline_s
+        self.backoff_s = backoff_s
+        self.use_websocket = use_websocket
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(reply_timeout_s, connect=3.0),
+                                       headers={"authorization": f"Bearer {token}"})
+        self._ws: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._connect_lock = asyncio.Lock()
+        self._next_connect = 0.0
+        self._failures = 0
+        self.sent_ws = 0
+        self.sent_http = 0
+        self.reconnects = 0
+
+    async def __aenter__(self) -> TradingClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._drop_socket()
+        await self._http.aclose()
+
+    async def disconnect(self) -> None:
+        """Close the socket now; answers in flight continue over HTTP, the next order
+        reconnects."""
+        await self._drop_socket()
+
+    # --- WebSocket --------------------------------------------------------------------------
+
+    async def _drop_socket(self) -> None:
+        ws, self._ws = self._ws, None
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(_Retry("websocket closed"))
+        self._pending.clear()
+
+    async def _socket(self) -> Any:
+        """The open socket, connecting if the backoff allows; None when it is down."""
+        if not self.use_websocket:
+            return None
+        if self._ws is not None:
+            return self._ws
+        async with self._connect_lock:
+            if self._ws is not None:
+                return self._ws
+            if time.monotonic() < self._next_connect:
+                return None
+            from websockets.asyncio.client import connect
+            from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+            try:
+                self._ws = await asyncio.wait_for(connect(
+                    self.ws_url, additional_headers={"authorization": f"Bearer {self._token}"},
+                    ping_interval=None, max_size=2**22, open_timeout=3.0), timeout=5.0)
+            except InvalidStatus as exc:
+                if exc.response.status_code in (401, 403):
+                    raise BrokerError("the trading agent refused the bearer token",
+                                      hint="check QUARTZ_INTERNAL_TOKEN") from None
+                self._backoff()
+                return None
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                log.info("trading websocket unavailable: %s", type(exc).__name__)
+                self._backoff()
+                return None
+            self._failures = 0
+            self.reconnects += 1
+            self._reader = asyncio.create_task(self._read(self._ws))
+            return self._ws
+
+    def _backoff(self) -> None:
+        delay = self.backoff_s[min(self._failures, len(self.backoff_s) - 1)]
+        self._failures += 1
+        self._next_connect = time.monotonic() + delay
+
+    async def _read(self, ws: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for text in ws:
+                try:
+                    body = json.loads(text)
+                except json.JSONDecodeError:
+                    continue
+                kind = body.get("type")
+                if kind == "ping":
+                    await ws.send(json.dumps({"type": "pong"}))
+                    continue
+                rid = body.get("request_id")
+                fut = self._pending.pop(rid, None) if isinstance(rid, str) else None
+                if fut is not None and not fut.done():
+                    fut.set_result(body)
+        except ConnectionClosed:
+            pass
+        finally:
+            if self._ws is ws:
+                self._ws = None
+                for fut in self._pending.values():
+                    if not fut.done():
+                        fut.set_exception(_Retry("websocket closed"))
+                self._pending.clear()
+
+    async def _via_ws(self, message: dict[str, Any]) -> dict[str, Any]:
+        from websockets.exceptions import ConnectionClosed
+
+        ws = await self._socket()
+        if ws is None:
+            raise _Retry("websocket down")
+        rid = message["request_id"]
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            await ws.send(json.dumps(message))
+            self.sent_ws += 1
+            return await asyncio.wait_for(fut, self.reply_timeout_s)
+        except (ConnectionClosed, OSError) as exc:
+            raise _Retry(f"websocket failed: {type(exc).__name__}") from None
+        except TimeoutError:
+            raise _Retry("no answer on the websocket") from None
+        finally:
+            if self._pending.get(rid) is fut:
+                del self._pending[rid]
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    async def _via_http(self, path: str, message: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = await self._http.post(self.http_url + path, json=message)
+        except httpx.HTTPError as exc:
+            raise _Retry(f"http failed: {type(exc).__name__}") from None
+        self.sent_http += 1
+        if resp.status_code == 401:
+            raise BrokerError("the trading agent refused the bearer token",
+                              hint="check QUARTZ_INTERNAL_TOKEN")
+        try:
+            body = resp.json()
+        except json.JSONDecodeError:
+            raise _Retry(f"http {resp.status_code} without JSON") from None
+        if resp.status_code >= 500 and body.get("type") != "error":
+            raise _Retry(f"http {resp.status_code}")
+        return body
+
+    async def _get(self, path: str) -> dict[str, Any]:
+        try:
+            resp = await self._http.get(self.http_url + path)
+        except httpx.HTTPError as exc:
+            raise BrokerUnavailable(f"trading agent unreachable: {type(exc).__name__}") from None
+        body = resp.json()
+        if resp.status_code != 200:
+            raise _error(body)
+        return body
+
+    # --- OrderExecutor ----------------------------------------------------------------------
+
+    async def submit(self, request: OrderRequest) -> OrderOutcome:
+        """Send on the WebSocket, fall back to HTTP; same request_id on both, until answered
+        or `deadline_s` passes (then BrokerUnavailable: ask again later with the same id)."""
+        message = request.model_dump(mode="json", exclude_none=True)
+        deadline = time.monotonic() + self.deadline_s
+        tries = 0
+        while True:
+            for path in ("ws", "http"):
+                try:
+                    if path == "ws":
+                        body = await self._via_ws(message)
+                    else:
+                        body = await self._via_http("/api/order", message)
+                except _Retry as why:
+                    log.debug("%s: %s via %s", request.request_id, why, path)
+                    continue
+                if body.get("type") == "error":
+                    raise _error(body)
+                return OrderOutcome.model_validate(body["outcome"])
+            tries += 1
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailable(
+                    f"the trading agent at {self.http_url} did not answer order "
+                    f"{request.request_id}", maybe_sent=True,
+                    hint="ask again with the same request_id; it is executed at most once")
+            await asyncio.sleep(self.backoff_s[min(tries - 1, len(self.backoff_s) - 1)])
+
+    async def cancelable_orders(self) -> list[OpenOrder]:
+        body = await self._get("/api/cancelable-orders")
+        return [OpenOrder.model_validate(o) for o in body["orders"]]
+
+    async def outcome(self, request_id: str) -> OrderOutcome | None:
+        """The stored outcome of `request_id` (None if the agent never saw it)."""
+        try:
+            body = await self._get(f"/api/orders/{request_id}")
+        except BrokerError as exc:
+            if "unknown request_id" in exc.message:
+                return None
+            raise
+        return OrderOutcome.model_validate(body["outcome"])
+
+    async def orders(self, *, limit: int = 200, refresh: bool = False) -> list[OrderOutcome]:
+        """Recent requests, newest first; `refresh` first updates fills from the broker."""
+        body = await self._get(f"/api/orders?limit={limit}&refresh={int(refresh)}")
+        return [OrderOutcome.model_validate(o) for o in body["orders"]]
+
+    async def balance(self) -> Balance:
+        """The account balance as the trading agent sees it."""
+        body = await self._get("/api/balance")
+        return Balance.model_validate(body["balance"])

@@ -1,0 +1,435 @@
+"""The simulator's exchange and accounts: cash orders matched against the sample market,
+cancels and revisions, balances, the day's orders, and an audit of everything booked.
+
+Rules as simulated (SYNTHETIC prices; see sim/market.py):
+- Orders are accepted 09:00–15:30 KST on KRX sessions; otherwise a business error.
+- `ORD_DVSN` 01 (market) fills at once at the current price moved by `slippage_bps` against
+  the orderer; 00 (limit) fills at once at the current price if marketable, else rests and
+  fills at its limit when the price crosses it. Whole fills only.
+- A buy reserves cash (market orders at the upper limit price, as KIS does); a sell needs
+  the shares not already committed to open sells. Limit prices must be on the tick grid and
+  inside the day's ±30 % limits.
+- Cash settles at once (no D+2 lag) and no fees or taxes are charged.
+
+Every account starts with `SimConfig.starting_cash`; the local paper account (LOCAL_CANO)
+also holds a few positions at varied average prices, so that stop-loss and take-profit rules
+have something to act on.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from quartz_cli.config import LOCAL_CANO
+from quartz_cli.domain.krx import KST, Phase, is_on_tick, round_to_tick
+
+if TYPE_CHECKING:
+    from quartz_cli.sim.market import Quote, SampleMarket
+    from quartz_cli.sim.simulator import Simulator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sim_accounts (cano TEXT PRIMARY KEY, cash INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sim_positions (
+    cano TEXT NOT NULL, pdno TEXT NOT NULL, qty INTEGER NOT NULL,
+    purchase_amount INTEGER NOT NULL, PRIMARY KEY (cano, pdno));
+CREATE TABLE IF NOT EXISTS sim_orders (
+    odno TEXT PRIMARY KEY, cano TEXT NOT NULL, orgno TEXT NOT NULL,
+    ord_dt TEXT NOT NULL, ord_tmd TEXT NOT NULL, pdno TEXT NOT NULL,
+    side TEXT NOT NULL, ord_dvsn TEXT NOT NULL, qty INTEGER NOT NULL, price INTEGER NOT NULL,
+    filled_qty INTEGER NOT NULL DEFAULT 0, filled_amount INTEGER NOT NULL DEFAULT 0,
+    cancelled_qty INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL,
+    orgn_odno TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL DEFAULT 'order',
+    created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS sim_orders_by_day ON sim_orders (cano, ord_dt);
+CREATE INDEX IF NOT EXISTS sim_orders_open ON sim_orders (status);
+CREATE TABLE IF NOT EXISTS sim_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, cano TEXT NOT NULL,
+    event TEXT NOT NULL, odno TEXT NOT NULL, detail TEXT NOT NULL);
+"""
+
+# (code, quantity, average price as a fraction of the listing's reference price)
+SEED_POSITIONS = (
+    ("005930", 120, 0.82),   # well in profit: take-profit territory
+    ("000660", 30, 1.12),    # losing: stop-loss territory
+    ("035420", 40, 0.97),    # near flat
+    ("051910", 15, 1.35),    # deep loss
+)
+
+SELL, BUY = "01", "02"
+MARKET, LIMIT = "01", "00"
+ORG_NO_PAPER, ORG_NO_REAL = "00950", "06010"
+
+
+class Rejected(Exception):
+    """A business rejection: answered on HTTP 200 with rt_cd 1."""
+
+    def __init__(self, msg_cd: str, msg1: str) -> None:
+        super().__init__(msg1)
+        self.msg_cd = msg_cd
+        self.msg1 = msg1
+
+
+@dataclass(frozen=True)
+class Booked:
+    odno: str
+    orgno: str
+    ord_tmd: str
+
+
+def _stamp(now: datetime) -> tuple[str, str]:
+    k = now.astimezone(KST)
+    return k.strftime("%Y%m%d"), k.strftime("%H%M%S")
+
+
+class Exchange:
+    """Order book and accounts of one simulator, persisted in its SimState."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.state = sim.state
+        self.state.add_schema(SCHEMA)
+        self._matched_minute = ""
+
+    @property
+    def market(self) -> SampleMarket:
+        return self.sim.market
+
+    @property
+    def org_no(self) -> str:
+        return ORG_NO_REAL if self.sim.config.real_tr_ids else ORG_NO_PAPER
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def _ensure_account(self, db: sqlite3.Connection, cano: str) -> None:
+        if db.execute("SELECT 1 FROM sim_accounts WHERE cano = ?", (cano,)).fetchone():
+            return
+        db.execute("INSERT INTO sim_accounts(cano, cash) VALUES (?, ?)",
+                   (cano, int(self.sim.config.starting_cash)))
+        if cano != LOCAL_CANO:
+            return
+        for code, qty, factor in SEED_POSITIONS:
+            listing = self.market.listing(code)
+            if listing is None:
+                continue
+            avg = round_to_tick(listing.base_price * factor)
+            db.execute("INSERT INTO sim_positions(cano, pdno, qty, purchase_amount) "
+                       "VALUES (?, ?, ?, ?)", (cano, code, qty, avg * qty))
+
+    def _next_odno(self, db: sqlite3.Connection) -> str:
+        self.state.bump("odno", conn=db)
+        value = db.execute("SELECT value FROM counters WHERE name = 'odno'").fetchone()["value"]
+        return f"{int(value):010d}"
+
+    def _audit(self, db: sqlite3.Connection, cano: str, event: str, odno: str,
+               **detail: Any) -> None:
+        db.execute("INSERT INTO sim_audit(at, cano, event, odno, detail) VALUES (?,?,?,?,?)",
+                   (self.sim.clock(), cano, event, odno, json.dumps(detail, ensure_ascii=False)))
+
+    def _cash_free(self, db: sqlite3.Connection, cano: str) -> int:
+        cash = db.execute("SELECT cash FROM sim_accounts WHERE cano = ?", (cano,)).fetchone()
+        reserved = db.execute(
+            "SELECT COALESCE(SUM((qty - filled_qty - cancelled_qty) * price), 0) AS r "
+            "FROM sim_orders WHERE cano = ? AND side = ? AND status = 'open'", (cano, BUY),
+        ).fetchone()["r"]
+        return int(cash["cash"]) - int(reserved)
+
+    def _shares_free(self, db: sqlite3.Connection, cano: str, pdno: str) -> int:
+        row = db.execute("SELECT qty FROM sim_positions WHERE cano = ? AND pdno = ?",
+                         (cano, pdno)).fetchone()
+        held = int(row["qty"]) if row else 0
+        committed = db.execute(
+            "SELECT COALESCE(SUM(qty - filled_qty - cancelled_qty), 0) AS c FROM sim_orders "
+            "WHERE cano = ? AND pdno = ? AND side = ? AND status = 'open'", (cano, pdno, SELL),
+        ).fetchone()["c"]
+        return held - int(committed)
+
+    def _apply_fill(self, db: sqlite3.Connection, cano: str, odno: str, pdno: str, side: str,
+                    qty: int, price: int) -> None:
+        amount = qty * price
+        if side == BUY:
+            db.execute("UPDATE sim_accounts SET cash = cash - ? WHERE cano = ?", (amount, cano))
+            db.execute(
+                "INSERT INTO sim_positions(cano, pdno, qty, purchase_amount) VALUES (?,?,?,?) "
+                "ON CONFLICT(cano, pdno) DO UPDATE SET qty = qty + excluded.qty, "
+                "purchase_amount = purchase_amount + excluded.purchase_amount",
+                (cano, pdno, qty, amount))
+        else:
+            row = db.execute("SELECT qty, purchase_amount FROM sim_positions "
+                             "WHERE cano = ? AND pdno = ?", (cano, pdno)).fetchone()
+            held, cost = int(row["qty"]), int(row["purchase_amount"])
+            # Selling keeps the average price of what remains.
+            remaining_cost = cost - round(cost * qty / held) if held > qty else 0
+            db.execute("UPDATE sim_positions SET qty = qty - ?, purchase_amount = ? "
+                       "WHERE cano = ? AND pdno = ?", (qty, remaining_cost, cano, pdno))
+            db.execute("UPDATE sim_accounts SET cash = cash + ? WHERE cano = ?", (amount, cano))
+        db.execute("UPDATE sim_orders SET filled_qty = filled_qty + ?, "
+                   "filled_amount = filled_amount + ?, "
+                   "status = CASE WHEN filled_qty + ? + cancelled_qty >= qty THEN 'filled' "
+                   "ELSE status END WHERE odno = ?", (qty, amount, qty, odno))
+        self._audit(db, cano, "filled", odno, qty=qty, price=price)
+
+    # --- market -----------------------------------------------------------------------------
+
+    def _quote(self, pdno: str, now: datetime) -> Quote:
+        try:
+            return self.market.quote(pdno, now)
+        except KeyError:
+            raise Rejected("APBK0656", "해당 종목정보가 없습니다.") from None
+
+    def _check_session(self, now: datetime) -> None:
+        if self.market.calendar.phase(now) not in (Phase.CONTINUOUS, Phase.CLOSING_AUCTION):
+            raise Rejected("40580000", "장운영시간이 아닙니다. (KRX 정규장 09:00~15:30)")
+
+    def _fill_price(self, quote: Quote, side: str) -> int:
+        bps = self.sim.config.slippage_bps / 10_000
+        raw = quote.price * (1 + bps if side == BUY else 1 - bps)
+        return min(quote.limits.upper, max(quote.limits.lower, round_to_tick(raw)))
+
+    def match_open(self, now: datetime, *, force: bool = False) -> int:
+        """Fill resting limit orders whose price the market has crossed; returns the count.
+
+        Quotes move once a minute and a new order is matched when it is placed, so a resting
+        order can only start crossing at a new minute: without `force` this runs once per
+        market minute (per process)."""
+        minute = now.astimezone(KST).strftime("%Y%m%d%H%M")
+        if not force and minute == self._matched_minute:
+            return 0
+        self._matched_minute = minute
+        rows = self.state.query("SELECT odno, pdno, side, price FROM sim_orders "
+                                "WHERE status = 'open' AND kind = 'order'")
+        crossing = []
+        quotes: dict[str, Quote] = {}
+        for row in rows:
+            quote = quotes.get(row["pdno"])
+            if quote is None:
+                quote = quotes[row["pdno"]] = self.market.quote(row["pdno"], now)
+            if not quote.in_session:
+                continue
+            if (row["side"] == BUY and quote.price <= row["price"]) or \
+                    (row["side"] == SELL and quote.price >= row["price"]):
+                crossing.append(row["odno"])
+        filled = 0
+        for odno in crossing:
+            with self.state.tx() as db:
+                o = db.execute("SELECT * FROM sim_orders WHERE odno = ? AND status = 'open'",
+                               (odno,)).fetchone()
+                if o is None:
+                    continue
+                qty = int(o["qty"]) - int(o["filled_qty"]) - int(o["cancelled_qty"])
+                self._apply_fill(db, o["cano"], odno, o["pdno"], o["side"], qty, int(o["price"]))
+                filled += 1
+        return filled
+
+    # --- orders -----------------------------------------------------------------------------
+
+    def place(self, cano: str, side: str, pdno: str, ord_dvsn: str, qty: int, price: int,
+              now: datetime) -> Booked:
+        """Book a cash order (and fill it if it can); raises Rejected for business errors."""
+        if ord_dvsn not in (MARKET, LIMIT):
+            raise Rejected("APBK1269", f"시뮬레이터는 주문구분 00(지정가), 01(시장가)만 "
+                           f"지원합니다 (ORD_DVSN {ord_dvsn}).")
+        if qty <= 0:
+            raise Rejected("APBK0400", "주문수량을 확인하세요.")
+        self._check_session(now)
+        quote = self._quote(pdno, now)
+        if ord_dvsn == LIMIT:
+            if not is_on_tick(price):
+                raise Rejected("APBK0506", f"주문단가({price})가 호가단위에 맞지 않습니다.")
+            if not quote.limits.contains(price):
+                raise Rejected("APBK0507", f"주문단가({price})가 상하한가 범위"
+                               f"({quote.limits.lower}~{quote.limits.upper})를 벗어났습니다.")
+        elif price != 0:
+            raise Rejected("APBK0508", "시장가 주문은 주문단가 0으로 입력하세요.")
+        ord_dt, ord_tmd = _stamp(now)
+        marketable = ord_dvsn == MARKET or (side == BUY and quote.price <= price) or \
+            (side == SELL and quote.price >= price)
+        fill_price = self._fill_price(quote, side) if ord_dvsn == MARKET else quote.price
+        with self.state.tx() as db:
+            self._ensure_account(db, cano)
+            if side == BUY:
+                need = qty * (quote.limits.upper if ord_dvsn == MARKET else price)
+                if self._cash_free(db, cano) < need:
+                    raise Rejected("APBK0952", "주문가능금액을 초과 했습니다.")
+            elif self._shares_free(db, cano, pdno) < qty:
+                raise Rejected("APBK0986", "주문가능수량을 초과 했습니다.")
+            odno = self._next_odno(db)
+            db.execute(
+                "INSERT INTO sim_orders(odno, cano, orgno, ord_dt, ord_tmd, pdno, side, "
+                "ord_dvsn, qty, price, status, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,'open',?)",
+                (odno, cano, self.org_no, ord_dt, ord_tmd, pdno, side, ord_dvsn, qty, price,
+                 self.sim.clock()))
+            self._audit(db, cano, "booked", odno, pdno=pdno, side=side, ord_dvsn=ord_dvsn,
+                        qty=qty, price=price)
+            self.state.bump("orders_booked", conn=db)
+            if marketable:
+                self._apply_fill(db, cano, odno, pdno, side, qty, fill_price)
+        return Booked(odno, self.org_no, ord_tmd)
+
+    def revise_or_cancel(self, cano: str, orgn_odno: str, cancel: bool, all_qty: bool,
+                         qty: int, price: int, ord_dvsn: str, now: datetime) -> Booked:
+        """Cancel (or re-price) the unfilled part of an open order."""
+        self._check_session(now)
+        ord_dt, ord_tmd = _stamp(now)
+        with self.state.tx() as db:
+            o = db.execute("SELECT * FROM sim_orders WHERE odno = ? AND cano = ? "
+                           "AND kind = 'order'", (orgn_odno, cano)).fetchone()
+            if o is None:
+                raise Rejected("APBK0344", "원주문번호가 존재하지 않습니다.")
+            remaining = int(o["qty"]) - int(o["filled_qty"]) - int(o["cancelled_qty"])
+            if o["status"] != "open" or remaining <= 0:
+                raise Rejected("APBK0353", "정정/취소 가능수량이 없습니다 (체결 또는 취소 완료).")
+            n = remaining if all_qty else qty
+            if n <= 0 or n > remaining:
+                raise Rejected("APBK0354", f"정정/취소 수량은 1~{remaining}주입니다.")
+            if not cancel:
+                quote = self._quote(o["pdno"], now)
+                if ord_dvsn != LIMIT or not is_on_tick(price) or \
+                        not quote.limits.contains(price):
+                    raise Rejected("APBK0506", "정정 주문단가/주문구분을 확인하세요.")
+                if o["side"] == BUY and \
+                        self._cash_free(db, cano) + n * int(o["price"]) < n * price:
+                    raise Rejected("APBK0952", "주문가능금액을 초과 했습니다.")
+            odno = self._next_odno(db)
+            db.execute("UPDATE sim_orders SET cancelled_qty = cancelled_qty + ?, "
+                       "status = CASE WHEN filled_qty + cancelled_qty + ? >= qty "
+                       "THEN 'cancelled' ELSE status END WHERE odno = ?", (n, n, orgn_odno))
+            if cancel:
+                db.execute(
+                    "INSERT INTO sim_orders(odno, cano, orgno, ord_dt, ord_tmd, pdno, side, "
+                    "ord_dvsn, qty, price, cancelled_qty, status, orgn_odno, kind, created_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,0,?,'done',?,'cancel',?)",
+                    (odno, cano, self.org_no, ord_dt, ord_tmd, o["pdno"], o["side"],
+                     o["ord_dvsn"], n, n, orgn_odno, self.sim.clock()))
+                self._audit(db, cano, "cancelled", odno, original=orgn_odno, qty=n)
+            else:
+                # A revision books a new order for the re-priced quantity.
+                db.execute(
+                    "INSERT INTO sim_orders(odno, cano, orgno, ord_dt, ord_tmd, pdno, side, "
+                    "ord_dvsn, qty, price, status, orgn_odno, kind, created_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,'open',?,'order',?)",
+                    (odno, cano, self.org_no, ord_dt, ord_tmd, o["pdno"], o["side"], LIMIT,
+                     n, price, orgn_odno, self.sim.clock()))
+                self._audit(db, cano, "revised", odno, original=orgn_odno, qty=n, price=price)
+        if not cancel:
+            self.match_open(now, force=True)
+        return Booked(odno, self.org_no, ord_tmd)
+
+    # --- inquiries --------------------------------------------------------------------------
+
+    def holdings(self, cano: str, now: datetime) -> tuple[list[dict[str, str]], dict[str, str]]:
+        """`inquire-balance` rows (output1) and the summary (output2[0])."""
+        with self.state.tx() as db:
+            self._ensure_account(db, cano)
+        cash = int(self.state.query("SELECT cash FROM sim_accounts WHERE cano = ?",
+                                    (cano,))[0]["cash"])
+        rows = []
+        total_cost = total_value = 0
+        for p in self.state.query("SELECT pdno, qty, purchase_amount FROM sim_positions "
+                                  "WHERE cano = ? AND qty > 0 ORDER BY pdno", (cano,)):
+            quote = self.market.quote(p["pdno"], now)
+            listing = self.market.listing(p["pdno"])
+            qty, cost = int(p["qty"]), int(p["purchase_amount"])
+            value = qty * quote.price
+            pnl = value - cost
+            total_cost += cost
+            total_value += value
+            with self.state.tx() as db:
+                sellable = self._shares_free(db, cano, p["pdno"])
+            rows.append({
+                "pdno": p["pdno"], "prdt_name": listing.name if listing else p["pdno"],
+                "trad_dvsn_name": "현금", "hldg_qty": str(qty), "ord_psbl_qty": str(sellable),
+                "pchs_avg_pric": f"{cost / qty:.4f}", "pchs_amt": str(cost),
+                "prpr": str(quote.price), "evlu_amt": str(value), "evlu_pfls_amt": str(pnl),
+                "evlu_pfls_rt": f"{(pnl / cost * 100) if cost else 0:.2f}",
+                "evlu_erng_rt": "0", "fltt_rt": f"{(quote.price / quote.base - 1) * 100:.2f}",
+                "bfdy_cprs_icdc": str(quote.price - quote.base),
+            })
+        summary = {
+            "dnca_tot_amt": str(cash), "nxdy_excc_amt": str(cash),
+            "prvs_rcdl_excc_amt": str(cash), "scts_evlu_amt": str(total_value),
+            "tot_evlu_amt": str(total_value + cash), "nass_amt": str(total_value + cash),
+            "pchs_amt_smtl_amt": str(total_cost), "evlu_amt_smtl_amt": str(total_value),
+            "evlu_pfls_smtl_amt": str(total_value - total_cost),
+        }
+        return rows, summary
+
+    def buyable(self, cano: str, pdno: str, price: int, ord_dvsn: str,
+                now: datetime) -> dict[str, str]:
+        """`inquire-psbl-order` output."""
+        with self.state.tx() as db:
+            self._ensure_account(db, cano)
+            free = self._cash_free(db, cano)
+        unit = price
+        if pdno and (ord_dvsn == MARKET or price <= 0):
+            unit = self._quote(pdno, now).limits.upper
+        qty = free // unit if unit > 0 else 0
+        return {"ord_psbl_cash": str(free), "nrcvb_buy_amt": str(qty * unit),
+                "nrcvb_buy_qty": str(qty), "max_buy_amt": str(qty * unit),
+                "max_buy_qty": str(qty), "psbl_qty_calc_unpr": str(unit)}
+
+    def daily(self, cano: str, start: str, end: str, pdno: str = "", side: str = "00",
+              ccld: str = "00", odno: str = "", newest_first: bool = True) -> list[dict[str, str]]:
+        """`inquire-daily-ccld` rows (output1) for days start..end (YYYYMMDD)."""
+        sql = "SELECT * FROM sim_orders WHERE cano = ? AND ord_dt BETWEEN ? AND ?"
+        params: list[Any] = [cano, start, end]
+        if pdno:
+            sql += " AND pdno = ?"
+            params.append(pdno)
+        if side in (SELL, BUY):
+            sql += " AND side = ?"
+            params.append(side)
+        if odno:
+            sql += " AND odno = ?"
+            params.append(odno)
+        if ccld == "01":
+            sql += " AND filled_qty > 0"
+        elif ccld == "02":
+            sql += " AND kind = 'order' AND status = 'open'"
+        sql += " ORDER BY odno " + ("DESC" if newest_first else "ASC")
+        out = []
+        for o in self.state.query(sql, tuple(params)):
+            qty, filled = int(o["qty"]), int(o["filled_qty"])
+            cancel_row = o["kind"] == "cancel"
+            remaining = 0 if cancel_row else qty - filled - int(o["cancelled_qty"])
+            listing = self.market.listing(o["pdno"])
+            out.append({
+                "ord_dt": o["ord_dt"], "ord_gno_brno": o["orgno"], "odno": o["odno"],
+                "orgn_odno": o["orgn_odno"], "ord_dvsn_name": "시장가" if o["ord_dvsn"] == MARKET
+                else "지정가", "sll_buy_dvsn_cd": o["side"],
+                "sll_buy_dvsn_cd_name": "매수" if o["side"] == BUY else "매도",
+                "pdno": o["pdno"], "prdt_name": listing.name if listing else o["pdno"],
+                "ord_qty": str(qty), "ord_unpr": str(o["price"]), "ord_tmd": o["ord_tmd"],
+                "tot_ccld_qty": str(filled), "avg_prvs": str(int(o["filled_amount"]) // filled
+                                                             if filled else 0),
+                "cncl_yn": "Y" if cancel_row else "N", "tot_ccld_amt": str(o["filled_amount"]),
+                "loan_dt": "", "ordr_empno": "", "ord_dvsn_cd": o["ord_dvsn"],
+                "cncl_cfrm_qty": str(o["cancelled_qty"]), "rmn_qty": str(remaining),
+                "rjct_qty": "0", "ccld_cndt_name": "없음", "inqr_ip_addr": "",
+                "cpbc_ordp_ord_rcit_dvsn_cd": "", "cpbc_ordp_infm_mthd_dvsn_cd": "",
+                "infm_tmd": "", "ctac_tlno": "", "prdt_type_cd": "300",
+                "excg_dvsn_cd": "02", "cpbc_ordp_mtrl_dvsn_cd": "", "ord_orgno": "",
+                "rsvn_ord_end_dt": "", "excg_id_dvsn_Cd": "KRX",
+                "stpm_cndt_pric": "0", "stpm_efct_occr_dtmd": "",
+            })
+        return out
+
+    def audit(self) -> list[dict[str, Any]]:
+        """Every booking event, oldest first (for tests and `quartz sim status`)."""
+        return [dict(r) for r in self.state.query("SELECT * FROM sim_audit ORDER BY seq")]
+
+
+_EXCHANGES: weakref.WeakKeyDictionary[Any, Exchange] = weakref.WeakKeyDictionary()
+
+
+def exchange_for(sim: Simulator) -> Exchange:
+    """The one Exchange of `sim`."""
+    found = _EXCHANGES.get(sim)
+    if found is None:
+        found = _EXCHANGES[sim] = Exchange(sim)
+    return found

@@ -1,0 +1,76 @@
+"""Helpers shared by the trading tests: a market clock inside a KRX session, the KRX
+calendar cached once per test session, and a simulator + runtime wired like `local`."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.config import Config, load_config
+from quartz_cli.sim import SimConfig, SimState, Simulator
+from quartz_cli.sim.exchange import Exchange, exchange_for
+from quartz_cli.wiring import Runtime, open_runtime, trading_agent
+
+# A Tuesday, 10:00 KST: inside the regular session.
+MARKET_TIME = "2026-11-24T10:00:00+09:00"
+FAST = RetryPolicy(retry_delay_s=0.01, reconcile_delays_s=(0.0, 0.01, 0.02))
+
+
+def seed_calendar(home: Path, cache: Path) -> None:
+    """Copy the cached KRX calendar into a QUARTZ_HOME so processes skip rebuilding it."""
+    target = home / "cache"
+    target.mkdir(parents=True, exist_ok=True)
+    for f in cache.glob("xkrx-*.json"):
+        shutil.copy(f, target / f.name)
+
+
+@dataclass
+class Local:
+    config: Config
+    sim: Simulator
+    rt: Runtime
+    agent: TradingAgent
+
+    @property
+    def exchange(self) -> Exchange:
+        return exchange_for(self.sim)
+
+    def booked(self) -> list[dict]:
+        """The simulator's audit of bookings (one row per order it booked)."""
+        return [a for a in self.exchange.audit() if a["event"] == "booked"]
+
+
+def local(home: Path, policy: RetryPolicy = FAST, clock: Callable[[], float] | None = None,
+          **sim_config: float) -> Local:
+    """A `local` runtime over a simulator with the given SimConfig fields (and clock)."""
+    config = load_config()
+    sim = Simulator(SimState(home / "sim" / "local.db"),
+                    SimConfig(rate_limit_per_s=0, **sim_config),
+                    clock=clock or (lambda: config.market_now().timestamp()),
+                    cache_dir=home / "cache")
+    rt = open_runtime(config, sim=sim)
+    return Local(config, sim, rt, trading_agent(rt, policy))
+
+
+@pytest.fixture(scope="session")
+def calendar_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The KRX calendar built once per session (exchange-calendars takes ~2 s)."""
+    from quartz_cli.calendars import krx_calendar
+
+    cache = tmp_path_factory.mktemp("krx-calendar")
+    krx_calendar(cache)
+    return cache
+
+
+@pytest.fixture
+def in_session(quartz_home: Path, calendar_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`local` with the market clock inside a KRX session and a fast client throttle."""
+    monkeypatch.setenv("QUARTZ_MARKET_TIME", MARKET_TIME)
+    monkeypatch.setenv("QUARTZ_RATE_LIMIT_PER_S", "1000")
+    seed_calendar(quartz_home, calendar_cache)
+    return quartz_home
