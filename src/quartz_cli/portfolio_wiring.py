@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from quartz_cli.agents.portfolio import (
@@ -22,8 +22,10 @@ from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, Env
 from quartz_cli.decision_settings import DecisionSettings, EngineChoice, load_decision_settings
 from quartz_cli.domain.decision import MacroBias, MacroView, PortfolioView, Position, Quote
+from quartz_cli.domain.orders import OrderExecutor
+from quartz_cli.domain.krx import KST
 from quartz_cli.domain.universe import bundled_universe
-from quartz_cli.errors import ConfigError, NotImplementedYet
+from quartz_cli.errors import BrokerError, ConfigError, NotImplementedYet
 from quartz_cli.store.base import Store
 from quartz_cli.store.documents import read_latest
 from quartz_cli.wiring import Runtime, open_runtime
@@ -130,24 +132,54 @@ class StoreInputs:
 class KisMarketAccount:
     """Balance, holdings and quotes from KIS (or the simulator)."""
 
+    VOLUME_SESSIONS = 20
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
     async def portfolio(self) -> PortfolioView:
-        from quartz_cli.kis.account import inquire_balance
+        """Holdings from inquire-balance; orderable cash is the smaller of the deposit and
+        inquire-psbl-order's `ord_psbl_cash` (which nets out cash reserved by open buys)."""
+        from quartz_cli.domain.orders import OrderType
+        from quartz_cli.kis.account import inquire_balance, inquire_buyable
 
-        b = await inquire_balance(self.rt.kis, self.rt.config.account())
+        account = self.rt.config.account()
+        b = await inquire_balance(self.rt.kis, account)
+        buyable = await inquire_buyable(self.rt.kis, account, "", 0, OrderType.LIMIT)
         positions = tuple(Position(ticker=p.ticker, name=p.name, qty=p.qty,
-                                   sellable_qty=min(p.sellable_qty, p.qty),
+                                   sellable_qty=min(max(p.sellable_qty, 0), p.qty),
                                    avg_price=int(p.avg_price.to_integral_value()),
-                                   price=p.current_price) for p in b.positions)
-        return PortfolioView(cash_krw=max(b.cash_krw, 0), positions=positions)
+                                   price=max(p.current_price, 0)) for p in b.positions)
+        return PortfolioView(cash_krw=max(min(b.cash_krw, buyable.cash_krw), 0),
+                             positions=positions)
 
     async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
-        raise NotImplementedYet("needs the technical agent and quotations client")
+        """inquire-price per ticker, concurrently (the client's limiter paces the calls); a
+        halted ticker counts as failed."""
+        from quartz_cli.kis.quotations import inquire_price
+
+        async def one(code: str) -> Quote:
+            p = await inquire_price(self.rt.kis, code)
+            if p.halted:
+                raise BrokerError(f"{code} is halted (temp_stop_yn=Y)")
+            return Quote(ticker=code, price=p.price, base=p.base, upper=p.upper_limit,
+                         lower=p.lower_limit, volume=p.volume)
+
+        return await gather_quotes(one, tickers)
 
     async def avg_daily_volume(self, tickers: Sequence[str]) -> dict[str, float]:
-        raise NotImplementedYet("needs the technical agent and quotations client")
+        """The mean volume of the last VOLUME_SESSIONS completed daily bars."""
+        from quartz_cli.kis.quotations import daily_chart
+
+        now = self.rt.config.market_now().astimezone(KST).date()
+        out: dict[str, float] = {}
+        for code in tickers:
+            chart = await daily_chart(self.rt.kis, code, now - timedelta(days=45),
+                                      now - timedelta(days=1))
+            vols = [b.volume for b in chart.bars][-self.VOLUME_SESSIONS:]
+            if vols:
+                out[code] = sum(vols) / len(vols)
+        return out
 
 
 @contextlib.asynccontextmanager
@@ -180,9 +212,25 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                 await engine.client.aclose()
 
 
-async def _executor(config: Config, rt: Runtime):
-    """The trading agent: remote over TRADING_AGENT_WS_URL, else in-process."""
-    raise NotImplementedYet("needs the trading agent")
+async def _executor(config: Config, rt: Runtime
+                    ) -> tuple[OrderExecutor, Callable[[], Awaitable[None]]]:
+    """The trading agent: remote over TRADING_AGENT_WS_URL (WebSocket, HTTP fallback), else
+    in-process over this runtime's broker session. Returns it and its closer."""
+    url = config.settings.trading_agent_ws_url
+    if url:
+        from quartz_cli.servers.trading import internal_token
+        from quartz_cli.servers.trading_client import TradingClient
+
+        client = TradingClient(url, internal_token(config))
+        return client, client.aclose
+    from quartz_cli.wiring import trading_agent
+
+    agent = trading_agent(rt)
+
+    async def nothing() -> None:
+        return None
+
+    return agent, nothing
 
 
 __all__ = ["open_portfolio", "choose_engine", "gather_quotes"]

@@ -26,9 +26,11 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "analyze": (None, "Technical state of tickers: RSI, MACD, Bollinger, Fibonacci, MAs."),
 
-    "decide": (None, "Decide and trade: gather, decide, risk gate, orders (--dry-run plans)."),
+    "decide": ("quartz_cli.cli.decide", "Decide and trade: gather, decide, risk gate, orders "
+               "(--dry-run plans)."),
 
-    "rebalance": (None, "Stop-loss and take-profit over held positions, through the gate."),
+    "rebalance": ("quartz_cli.cli.rebalance", "Stop-loss and take-profit over held positions, "
+                  "through the gate."),
 
     "trade": ("quartz_cli.cli.trade", "Orders on KIS: buy, sell, cancel, list; serve the order "
               "WebSocket."),

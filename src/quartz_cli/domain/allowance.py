@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 
 from quartz_cli.domain.decision import Action, Allowance, Constraints, PortfolioView, Quote
-from quartz_cli.domain.risk import buy_limit_price, max_affordable_qty
+from quartz_cli.domain.risk import buy_limit_price, max_affordable_qty, sell_limit_price
 
 
 def allowance_for(ticker: str, quote: Quote | None, portfolio: PortfolioView,
@@ -24,9 +24,8 @@ def allowance_for(ticker: str, quote: Quote | None, portfolio: PortfolioView,
     actions = [Action.HOLD]
     reasons = []
     total = Decimal(portfolio.total_value)
-    turnover_qty = int((total * c.max_turnover_ratio / quote.price)
-                       .to_integral_value(rounding=ROUND_FLOOR))
-    max_sell = min(sellable, turnover_qty)
+    turnover = int((total * c.max_turnover_ratio).to_integral_value(rounding=ROUND_FLOOR))
+    max_sell = min(sellable, turnover // sell_limit_price(quote))
     if max_sell > 0:
         actions.append(Action.SELL)
     elif held:
@@ -37,7 +36,7 @@ def allowance_for(ticker: str, quote: Quote | None, portfolio: PortfolioView,
         cap_qty = int((c.max_single_ticker_weight * total / price)
                       .to_integral_value(rounding=ROUND_FLOOR)) - held
         max_buy = max(0, min(cap_qty, max_affordable_qty(portfolio.cash_krw, price, c),
-                             turnover_qty))
+                             turnover // price))
         if max_buy * price >= max(c.min_order_krw, 1):
             actions.insert(1, Action.BUY)
         else:
