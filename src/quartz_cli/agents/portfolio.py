@@ -152,8 +152,8 @@ class PortfolioDeps:
 
 
 def new_run_id(kind: str, now: datetime) -> str:
-    """`dec-20261124T010203Z-1a2b3c` (or `reb-…`): sortable, unique, valid as a request_id
-    prefix."""
+    """`dec-20261124T100203-1a2b3c` (KST; `reb-…` for rebalance): sortable, unique, valid as
+    a request_id prefix."""
     prefix = "dec" if kind == "decide" else "reb"
     return f"{prefix}-{now.astimezone(KST).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
 
