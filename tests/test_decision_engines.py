@@ -40,9 +40,9 @@ from quartz_cli.store.local import LocalStore
 
 TODAY = date(2026, 11, 24)
 BULL = TechnicalView(close=71_000, rsi14=45, macd_hist=120.0, bb_percent_b=0.6,
-                     ma_short=70_500, ma_long=68_000)
+                     sma5=70_500, sma20=68_000, ma_alignment="bullish")
 BEAR = TechnicalView(close=180_000, rsi14=78, macd_hist=-300.0, bb_percent_b=1.2,
-                     ma_short=175_000, ma_long=181_000)
+                     sma5=175_000, sma20=181_000)
 
 
 def q(ticker: str, price: int) -> Quote:

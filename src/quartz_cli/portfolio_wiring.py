@@ -21,11 +21,18 @@ from quartz_cli.agents.portfolio import (
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, Env
 from quartz_cli.decision_settings import DecisionSettings, EngineChoice, load_decision_settings
-from quartz_cli.domain.decision import MacroBias, MacroView, PortfolioView, Position, Quote
+from quartz_cli.domain.decision import (
+    MacroBias,
+    MacroView,
+    PortfolioView,
+    Position,
+    Quote,
+    TechnicalView,
+)
 from quartz_cli.domain.orders import OrderExecutor
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.universe import bundled_universe
-from quartz_cli.errors import BrokerError, ConfigError, NotImplementedYet
+from quartz_cli.errors import BrokerError, ConfigError
 from quartz_cli.store.base import Store
 from quartz_cli.store.documents import read_latest
 from quartz_cli.wiring import Runtime, open_runtime
@@ -51,6 +58,19 @@ def choose_engine(config: Config, ds: DecisionSettings):
     client = OpenAIClient(key.get_secret_value(), ds.openai_model, base_url=ds.openai_base_url,
                           timeout_s=ds.llm_timeout_s)
     return OpenAIDecisionEngine(client), ""
+
+
+def technical_view(doc) -> TechnicalView | None:
+    """The engines' view of a `TechnicalDocument`'s daily period (None without one)."""
+    from quartz_cli.domain.bars import Period
+
+    day = doc.periods.get(Period.DAY.value)
+    if day is None:
+        return None
+    v, sig = day.values, day.signals
+    return TechnicalView(close=day.last_close, rsi14=v.rsi14, macd_hist=v.macd_hist,
+                         bb_percent_b=sig.percent_b, sma5=v.sma5, sma20=v.sma20,
+                         ma_alignment=sig.ma_alignment, signals=tuple(sig.phrases()))
 
 
 def name_of(code: str) -> str:
@@ -101,7 +121,43 @@ class StoreInputs:
                                for c in loaded.document.candidates], loaded.key)
 
     async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:
-        raise NotImplementedYet("needs the technical agent and quotations client")
+        """The daily analysis of each ticker; tickers without a fresh document are analysed
+        now by the technical agent (in every environment: it costs only broker calls). A
+        ticker whose analysis fails is reported, not raised."""
+        from quartz_cli.agents.technical import analyze_tickers, read_technical
+        from quartz_cli.domain.bars import Period
+
+        views: dict[str, TechnicalView] = {}
+        keys: dict[str, str] = {}
+        failed: dict[str, str] = {}
+        missing = []
+        for code in tickers:
+            loaded = read_technical(self.store, code)
+            if loaded is None or loaded.is_stale(self.max_age):
+                missing.append(code)
+                continue
+            view = technical_view(loaded.document)
+            if view is None:
+                failed[code] = "the stored analysis has no daily period"
+            else:
+                views[code], keys[code] = view, loaded.key
+        if missing:
+            self.progress(f"producing technical state of {len(missing)} ticker(s)")
+            results = await analyze_tickers(
+                self.rt.kis, self.store, missing, [Period.DAY], now, env=self.config.env.value,
+                calendar=krx_calendar(self.config.home / "cache"))
+            for r in results:
+                if not r.ok:
+                    failed[r.code] = r.error or "analysis failed"
+                    continue
+                loaded = read_technical(self.store, r.code)
+                view = technical_view(loaded.document) if loaded else None
+                if loaded is None or view is None:
+                    failed[r.code] = "no daily analysis was stored"
+                else:
+                    views[r.code], keys[r.code] = view, loaded.key
+            self.produced.append("technical")
+        return TechnicalRead(views, keys, failed)
 
     async def _produce_macro(self) -> None:
         from quartz_cli.agents.macro import MacroAgent

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -81,16 +82,18 @@ class PortfolioView(_Frozen):
 
 
 class TechnicalView(_Frozen):
-    """The technical agent's state of one ticker, reduced to what the engines read.
+    """The technical agent's daily state of one ticker, reduced to what the engines read.
     Every field is optional: an indicator without enough history is simply absent."""
 
     close: int | None = None
     rsi14: float | None = None
     macd_hist: float | None = None
     bb_percent_b: float | None = Field(default=None, description="Bollinger %B (0 lower, 1 upper)")
-    ma_short: float | None = Field(default=None, description="20-day moving average")
-    ma_long: float | None = Field(default=None, description="60-day moving average")
-    signals: tuple[str, ...] = Field(default=(), description="the technical agent's own labels")
+    sma5: float | None = None
+    sma20: float | None = None
+    ma_alignment: Literal["bullish", "bearish", "mixed"] | None = Field(
+        default=None, description="SMA5 > SMA10 > SMA20 (bullish), the reverse (bearish)")
+    signals: tuple[str, ...] = Field(default=(), description="the technical agent's phrases")
 
 
 class FundamentalView(_Frozen):

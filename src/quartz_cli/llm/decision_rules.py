@@ -5,7 +5,8 @@ engine name and rationale.
 Strategy (per analysed ticker, all inputs optional):
 
 * technical score T in [-1, 1], the sum of
-  trend (20-day MA above the 60-day MA: +0.3, below: −0.3),
+  trend (moving averages aligned SMA5 > SMA10 > SMA20: +0.3, the reverse: −0.3; without
+  the alignment, SMA5 against SMA20),
   momentum (MACD histogram above 0: +0.3, below: −0.3),
   RSI(14) (below 30, oversold: +0.2; above 70, overbought: −0.2),
   Bollinger %B (below 0: +0.2; above 1: −0.2);
@@ -49,11 +50,12 @@ def technical_score(t: TechnicalView | None) -> tuple[float, list[str]]:
         return 0.0, ["no technical data"]
     score = 0.0
     why = []
-    if t.ma_short is not None and t.ma_long is not None and t.ma_short != t.ma_long:
-        up = t.ma_short > t.ma_long
-        score += 0.3 if up else -0.3
-        why.append(f"trend {'up' if up else 'down'} (MA20 {t.ma_short:,.0f} "
-                   f"{'>' if up else '<'} MA60 {t.ma_long:,.0f})")
+    trend = t.ma_alignment
+    if trend is None and t.sma5 is not None and t.sma20 is not None and t.sma5 != t.sma20:
+        trend = "bullish" if t.sma5 > t.sma20 else "bearish"
+    if trend in ("bullish", "bearish"):
+        score += 0.3 if trend == "bullish" else -0.3
+        why.append(f"moving averages {trend}")
     if t.macd_hist is not None and t.macd_hist != 0:
         score += 0.3 if t.macd_hist > 0 else -0.3
         why.append(f"MACD histogram {t.macd_hist:+,.1f}")
