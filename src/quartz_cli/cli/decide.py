@@ -8,7 +8,7 @@ import typer
 
 from quartz_cli.cli.plan_render import EXIT_CODES_HELP
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 JSON_OPT = typer.Option(False, "--json", help="The plan as one JSON document on stdout (schema: "
                         "quartz_cli/schemas/decision-plan.schema.json); a summary on stderr.")

@@ -38,7 +38,8 @@ def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: boo
         print_json(data)
         render_summary(data, err)
     elif data["outcome"] == "market_closed" and not dry_run:
-        console().print(f"market closed — {data['session']['detail']}; nothing sent")
+        console().print(f"market closed: {data['session']['detail']}. Nothing was sent.",
+                        soft_wrap=True)
     else:
         render_plan(data, console())
     return detailed_exit_code(data) if detailed else 0

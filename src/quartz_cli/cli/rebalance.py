@@ -8,7 +8,7 @@ import typer
 
 from quartz_cli.cli.plan_render import EXIT_CODES_HELP
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 
 @app.command(help=(
