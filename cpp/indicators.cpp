@@ -1,9 +1,11 @@
 // Batch bindings for the technical indicators: every function takes (tickers x bars) float64
 // arrays, releases the GIL and spreads rows over all cores (batch.hpp).
+#include <atomic>
 #include <string>
 
 #include "batch.hpp"
 #include "indicators.hpp"
+#include "indicators_lanes.hpp"
 #include "registry.hpp"
 
 namespace quartz {
@@ -110,23 +112,63 @@ Array3D technical_batch(const Array2D& close, const Array2D& high, const Array2D
   }
   double* base = out.mutable_data();
   const py::ssize_t plane = c.rows * c.cols;
+  const py::ssize_t n = c.cols;
+  const py::ssize_t blocks = (c.rows + ind::W - 1) / ind::W;
+  std::atomic<bool> saw_nan{false};
   {
     py::gil_scoped_release release;
-    for_each_row(c.rows, threads, [&](py::ssize_t r) {
-      thread_local std::vector<double> pre, suf;
-      const py::ssize_t off = r * c.cols;
-      const double* x = c.row(r);
-      auto s = [&](int k) { return base + k * plane + off; };
-      ind::sma_row(x, s(0), c.cols, 5);
-      ind::sma_row(x, s(1), c.cols, 10);
-      ind::rsi_row(x, s(3), c.cols, 14);
-      ind::macd_row(x, s(4), s(5), s(6), c.cols, 12, 26, 9);
-      ind::bbands_row(x, s(7), s(8), s(9), c.cols, 20, 2.0);
-      std::copy(s(8), s(8) + c.cols, s(2));
-      ind::rolling_extreme_row<true>(hi.row(r), s(10), c.cols, swing_lookback, pre, suf);
-      ind::rolling_extreme_row<false>(lo.row(r), s(11), c.cols, swing_lookback, pre, suf);
+    for_each_row(blocks, threads, [&](py::ssize_t b) {
+      constexpr int W = ind::W;
+      thread_local std::vector<double> scratch;
+      scratch.resize(static_cast<size_t>(7 * n * W));
+      double* x = scratch.data();
+      double* t0 = x + n * W;
+      double* t1 = t0 + n * W;
+      double* t2 = t1 + n * W;
+      double* pre = t2 + n * W;
+      double* suf = pre + n * W;
+      double* hl = suf + n * W;
+      const py::ssize_t r0 = b * W;
+      const int lanes = static_cast<int>(std::min<py::ssize_t>(W, c.rows - r0));
+      const double* in_rows[W];
+      auto gather = [&](const Rows& src, double* dst) {
+        for (int l = 0; l < W; ++l) in_rows[l] = src.row(r0 + std::min(l, lanes - 1));
+        if (!ind::gather_rows(in_rows, n, dst)) saw_nan = true;
+      };
+      auto scatter = [&](const double* src, int series) {
+        double* out_rows[W];
+        for (int l = 0; l < W; ++l)
+          out_rows[l] = base + series * plane + (r0 + std::min(l, lanes - 1)) * n;
+        ind::scatter_rows(src, lanes, n, out_rows);
+      };
+      gather(c, x);
+      ind::sma_lanes(x, t0, n, 5);
+      scatter(t0, 0);
+      ind::sma_lanes(x, t0, n, 10);
+      scatter(t0, 1);
+      ind::sma_lanes(x, t0, n, 20);
+      scatter(t0, 2);
+      scatter(t0, 8);
+      ind::bbands_lanes(x, t0, t1, t2, n, 20, 2.0);
+      scatter(t1, 7);
+      scatter(t2, 9);
+      ind::rsi_lanes(x, t0, n, 14);
+      scatter(t0, 3);
+      ind::macd_lanes(x, t0, t1, t2, n, 12, 26, 9);
+      scatter(t0, 4);
+      scatter(t1, 5);
+      scatter(t2, 6);
+      gather(hi, hl);
+      ind::rolling_extreme_lanes<true>(hl, t0, n, swing_lookback, pre, suf);
+      scatter(t0, 10);
+      gather(lo, hl);
+      ind::rolling_extreme_lanes<false>(hl, t0, n, swing_lookback, pre, suf);
+      scatter(t0, 11);
     });
   }
+  if (saw_nan)
+    throw std::invalid_argument("technical_batch needs finite prices: remove halted or missing "
+                                "bars (NaN) first");
   return out;
 }
 

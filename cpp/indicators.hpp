@@ -131,7 +131,7 @@ inline void bbands_row(const double* in, double* upper, double* middle, double* 
   fill_nan(lower, 0, warm);
   if (n < period) return;
   sma_row(in, middle, n, period);
-  const double p = period;
+  const double inv = 1.0 / period;
   double ref = 0.0, s1 = 0.0, s2 = 0.0;
   for (idx i = period - 1; i < n; ++i) {
     if ((i - (period - 1)) % kResetBars == 0) {
@@ -149,8 +149,8 @@ inline void bbands_row(const double* in, double* upper, double* middle, double* 
       s1 += dn - dd;
       s2 += dn * dn - dd * dd;
     }
-    const double mean = s1 / p;
-    const double var = std::max(0.0, s2 / p - mean * mean);
+    const double mean = s1 * inv;
+    const double var = std::max(0.0, s2 * inv - mean * mean);
     const double width = k * std::sqrt(var);
     const double mid = middle[i];
     upper[i] = mid + width;

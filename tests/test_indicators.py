@@ -148,7 +148,11 @@ def test_nan_input_is_refused_not_turned_into_an_rsi_of_zero():
     close[0, 50] = np.nan
     with pytest.raises(InputError, match="halted or missing"):
         native.technical_batch(close, high, low, swing_lookback=SWING)
-    # The raw kernel propagates NaN where TA-Lib reports a silent 0.0.
+    from quartz_cli import _native
+
+    with pytest.raises(ValueError, match="finite"):
+        _native.technical_batch(close, high, low, SWING)
+    # The single RSI kernel propagates NaN where TA-Lib reports a silent 0.0.
     assert np.isnan(native.rsi(close)[0, 60:]).all()
     assert talib.RSI(close[0], 14)[60] == 0.0
 
