@@ -20,6 +20,10 @@ class SimConfig:
     same_token_window_s: float = 6 * 3600.0
     # Accept real (T…) TR_IDs instead of paper (V…) ones.
     real_tr_ids: bool = False
+    # Sample-market events, `CODE:YYYY-MM-DD[..YYYY-MM-DD]` joined by `;` (sim/market.py):
+    # trading halts (flat zero-volume bars) and sessions missing from the chart answers.
+    halts: str = ""
+    missing_bars: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SimConfig:
@@ -31,6 +35,8 @@ class SimConfig:
                 continue
             if f.type in (bool, "bool"):
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif f.type in (str, "str"):
+                values[f.name] = raw.strip()
             else:
                 values[f.name] = float(raw)
         return replace(cls(), **values)

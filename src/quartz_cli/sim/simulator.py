@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.auth_routes",
 
+    "quartz_cli.sim.quote_routes",
+
 )
 
 
