@@ -140,5 +140,10 @@ def analyze(
     emit(data, _render(results, source), json_out)
     failed = [r for r in results if not r.ok]
     if failed:
-        raise PartialFailure(f"{len(failed)} of {len(results)} ticker(s) failed: "
+        # The JSON document above already lists the failures; stdout stays one document.
+        from rich.markup import escape
+
+        err = PartialFailure(f"{len(failed)} of {len(results)} ticker(s) failed: "
                              + ", ".join(f"{r.code} ({r.error})" for r in failed))
+        console(stderr=True).print(f"[bold red]error:[/] {escape(err.message)}", soft_wrap=True)
+        raise typer.Exit(err.exit_code)
