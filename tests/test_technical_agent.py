@@ -34,12 +34,14 @@ class DictCache:
 
     def __init__(self):
         self.data = {}
+        self.expiry = {}
 
     def get(self, key, default=None):
         return self.data.get(key, default)
 
     def set(self, key, value, expire=None):
         self.data[key] = value
+        self.expiry[key] = expire
         return True
 
 
@@ -138,6 +140,7 @@ def test_results_are_published_and_cached():
     assert not first[0].cached and second[0].cached and calls == 0
     assert second[0].periods == first[0].periods
     assert list(cache.data) == ["technical|035720|D|2026-11-20"]
+    assert cache.expiry["technical|035720|D|2026-11-20"] == 300
     assert loaded is not None and loaded.key.startswith("technical/035720/")
     doc = loaded.document
     assert doc.code == "035720" and doc.env == "local" and "synthetic" in doc.data_source
