@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 
 #include "indicators.hpp"
 #include "simd.hpp"
@@ -225,27 +226,39 @@ inline bool gather_rows(const double* const* rows, idx n, double* block) {
   return finite && !simd::any(bad);
 }
 
+// Doubles to skip from `p` to reach a 32-byte boundary (numpy's large arrays start 16 bytes
+// past one, so without this peel no store could stream).
+inline idx peel_to_32(const double* p) {
+  return static_cast<idx>(((32 - reinterpret_cast<std::uintptr_t>(p) % 32) % 32) / 8);
+}
+
 // Bar-major block → the first `lanes` row-major rows, by 4x4 tiles with streaming stores
 // (each output is written once and not read back, so it need not pass through the cache).
 inline void scatter_rows(const double* block, int lanes, idx n, double* const* rows) {
-  const idx n4 = n - n % kVec;
   for (int l0 = 0; l0 < W; l0 += kVec) {
-    if (l0 + kVec <= lanes) {
-      for (idx i = 0; i < n4; i += kVec) {
-        V r0 = simd::load(block + i * W + l0), r1 = simd::load(block + (i + 1) * W + l0);
-        V r2 = simd::load(block + (i + 2) * W + l0), r3 = simd::load(block + (i + 3) * W + l0);
-        simd::transpose4(r0, r1, r2, r3);
-        simd::store_stream(rows[l0] + i, r0);
-        simd::store_stream(rows[l0 + 1] + i, r1);
-        simd::store_stream(rows[l0 + 2] + i, r2);
-        simd::store_stream(rows[l0 + 3] + i, r3);
-      }
-      for (int l = l0; l < l0 + kVec; ++l)
-        for (idx i = n4; i < n; ++i) rows[l][i] = block[i * W + l];
-    } else {
+    if (l0 + kVec > lanes) {
       for (int l = l0; l < lanes; ++l)
         for (idx i = 0; i < n; ++i) rows[l][i] = block[i * W + l];
+      continue;
     }
+    idx head = peel_to_32(rows[l0]);
+    for (int l = l0 + 1; l < l0 + kVec; ++l)
+      if (peel_to_32(rows[l]) != head) head = 0;  // mixed alignment: unaligned stores
+    head = std::min(head, n);
+    const idx body = head + (n - head) / kVec * kVec;
+    for (int l = l0; l < l0 + kVec; ++l)
+      for (idx i = 0; i < head; ++i) rows[l][i] = block[i * W + l];
+    for (idx i = head; i < body; i += kVec) {
+      V r0 = simd::load(block + i * W + l0), r1 = simd::load(block + (i + 1) * W + l0);
+      V r2 = simd::load(block + (i + 2) * W + l0), r3 = simd::load(block + (i + 3) * W + l0);
+      simd::transpose4(r0, r1, r2, r3);
+      simd::store_stream(rows[l0] + i, r0);
+      simd::store_stream(rows[l0 + 1] + i, r1);
+      simd::store_stream(rows[l0 + 2] + i, r2);
+      simd::store_stream(rows[l0 + 3] + i, r3);
+    }
+    for (int l = l0; l < l0 + kVec; ++l)
+      for (idx i = body; i < n; ++i) rows[l][i] = block[i * W + l];
   }
   simd::stream_fence();
 }
