@@ -77,6 +77,8 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
         issuer=partial(issue_token, raw, app_key, app_secret),
         cache_dir=config.home / "cache" / "tokens",
         store=store,
+        # Token times come from the broker's clock: the simulated market clock in local.
+        clock=config.market_now,
     )
     kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
     return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis, sim=sim)

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "select": ("quartz_cli.cli.select", "Candidates from the news: crawl, match tickers, sentiment, score."),
 
-    "analyze": (None, "Technical state of tickers: RSI, MACD, Bollinger, Fibonacci, MAs."),
+    "analyze": ("quartz_cli.cli.analyze", "Technical state of tickers: RSI, MACD, Bollinger, Fibonacci, MAs."),
 
     "decide": ("quartz_cli.cli.decide", "Decide and trade: gather, decide, risk gate, orders "
                "(--dry-run plans)."),

@@ -34,6 +34,10 @@ class SimConfig:
     rate_limit_burst_s: float = 0.3
     drop_response_rate: float = 0.0
     fault_seed: float = 0.0
+    # Sample-market events, `CODE:YYYY-MM-DD[..YYYY-MM-DD]` joined by `;` (sim/market.py):
+    # trading halts (flat zero-volume bars) and sessions missing from the chart answers.
+    halts: str = ""
+    missing_bars: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SimConfig:
@@ -45,6 +49,8 @@ class SimConfig:
                 continue
             if f.type in (bool, "bool"):
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif f.type in (str, "str"):
+                values[f.name] = raw.strip()
             else:
                 values[f.name] = float(raw)
         return replace(cls(), **values)

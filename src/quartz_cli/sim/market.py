@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from quartz_cli.domain.bars import Bar
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.krx import (
     KST,
@@ -26,6 +27,7 @@ from quartz_cli.domain.krx import (
     session_bounds,
 )
 from quartz_cli.domain.universe import Listing, Tier, Universe
+from quartz_cli.errors import ConfigError
 
 HISTORY_START = date(2022, 1, 3)
 SYNTHETIC_LABEL = "synthetic sample market (not real prices)"
@@ -61,6 +63,46 @@ class DailyBars:
 
     def __len__(self) -> int:
         return len(self.dates)
+
+
+@dataclass(frozen=True)
+class MarketEvents:
+    """Scripted departures from the plain sample path, for exercising bad-data handling:
+    `halts` are sessions a ticker was suspended (KRX reports a flat, zero-volume bar at the
+    previous close); `missing` are sessions absent from the chart answers altogether."""
+
+    halts: dict[str, frozenset[date]]
+    missing: dict[str, frozenset[date]]
+
+    def halted(self, code: str, day: date) -> bool:
+        return day in self.halts.get(code, frozenset())
+
+
+def parse_day_spec(spec: str, calendar: KrxCalendar, name: str) -> dict[str, frozenset[date]]:
+    """`005930:2026-11-02..2026-11-04;000660:2026-10-15` → code → sessions (ranges inclusive,
+    restricted to KRX sessions)."""
+    out: dict[str, set[date]] = {}
+    for item in filter(None, (part.strip() for part in spec.split(";"))):
+        try:
+            code, _, days = item.partition(":")
+            first, _, last = days.partition("..")
+            start = date.fromisoformat(first.strip())
+            end = date.fromisoformat(last.strip()) if last else start
+        except ValueError:
+            raise ConfigError(f"QUARTZ_SIM_{name.upper()}: cannot read {item!r}",
+                              hint="use CODE:YYYY-MM-DD or CODE:YYYY-MM-DD..YYYY-MM-DD, "
+                                   "joined by ';'") from None
+        out.setdefault(code.strip().upper(), set()).update(calendar.between(start, end))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def events_from(halts: str, missing: str, calendar: KrxCalendar) -> MarketEvents:
+    """The events a SimConfig describes (its `halts` and `missing_bars` fields)."""
+    return MarketEvents(parse_day_spec(halts, calendar, "halts"),
+                        parse_day_spec(missing, calendar, "missing_bars"))
+
+
+NO_EVENTS = MarketEvents({}, {})
 
 
 @dataclass(frozen=True)
@@ -184,3 +226,25 @@ class SampleMarket:
         if last is None:
             raise KeyError(code)
         return self.daily(code, last)
+
+    def bars(self, code: str, at: datetime, events: MarketEvents = NO_EVENTS) -> list[Bar]:
+        """Daily bars as the chart API serves them at `at`, oldest first: halted sessions
+        are flat zero-volume bars at the previous close, missing sessions are left out.
+        Traded value is volume × close (the sample market has no intraday VWAP)."""
+        daily = self.history_for(code, at)
+        halts = events.halts.get(code, frozenset())
+        missing = events.missing.get(code, frozenset())
+        out: list[Bar] = []
+        prev_close = int(daily.open[0]) if len(daily) else 0
+        for i, day in enumerate(daily.dates):
+            if day in halts:
+                bar = Bar(day, prev_close, prev_close, prev_close, prev_close, 0, 0)
+            else:
+                close = int(daily.close[i])
+                volume = int(daily.volume[i])
+                bar = Bar(day, int(daily.open[i]), int(daily.high[i]), int(daily.low[i]),
+                          close, volume, volume * close)
+            prev_close = bar.close
+            if day not in missing:
+                out.append(bar)
+        return out

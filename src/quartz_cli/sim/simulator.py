@@ -22,15 +22,12 @@ from quartz_cli.sim.tokens import TokenAuthority
 if TYPE_CHECKING:
     from quartz_cli.sim.market import SampleMarket
 
-# Modules that add endpoints: each has `routes(sim) -> list[Route]`. One per line, with a blank
-# line between, so that branches adding modules merge without conflicts.
+# Modules that add endpoints: each has `routes(sim) -> list[Route]`.
 ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.auth_routes",
-
     "quartz_cli.sim.order_routes",
-
     "quartz_cli.sim.account_routes",
-
+    "quartz_cli.sim.quote_routes",
 )
 
 

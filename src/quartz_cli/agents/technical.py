@@ -1,0 +1,203 @@
+"""The technical agent: bars from the broker → indicators (native core) → signals, for many
+tickers and periods, cached for five minutes and published to the store under
+`technical/<CODE>/` (pointer `technical/<CODE>/latest.json`).
+
+The portfolio agent calls `analyze_tickers`; readers of the store use `read_technical`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from quartz_cli.domain.bars import Bar, Period
+from quartz_cli.domain.calendar import KrxCalendar
+from quartz_cli.domain.documents import utcnow
+from quartz_cli.domain.krx import kst_date, normalize_ticker
+from quartz_cli.domain.technical import (
+    HISTORY_DAYS,
+    INDICATOR_SERIES,
+    SWING_LOOKBACK,
+    IndicatorValues,
+    Insufficient,
+    PeriodAnalysis,
+    TechnicalDocument,
+    TechnicalResult,
+    derive_signals,
+    fib_levels_at,
+    separate_gaps,
+)
+from quartz_cli.errors import QuartzError
+from quartz_cli.indicators import native
+from quartz_cli.indicators.spec import SERIES, bars_needed
+from quartz_cli.kis.client import KisClient
+from quartz_cli.kis.quotations import daily_chart
+from quartz_cli.store.base import Store
+from quartz_cli.store.documents import Loaded, publish, read_latest
+
+log = logging.getLogger(__name__)
+
+CACHE_TTL_S = 300
+PREFIX = "technical"
+CONCURRENCY = 4
+CHART_BARS = 120
+SYNTHETIC_SOURCE = "KIS simulator: synthetic sample market (not real prices)"
+
+
+class ResultCache(Protocol):
+    """A key-value cache with expiry (diskcache.Cache satisfies it)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any, expire: float | None = None) -> bool: ...
+
+
+@dataclass
+class ChartSeries:
+    """The last bars of one period with their indicator series, for plotting."""
+
+    days: list[date]
+    close: np.ndarray
+    series: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def document_prefix(code: str) -> str:
+    return f"{PREFIX}/{code}"
+
+
+def data_source_of(kis: KisClient) -> str:
+    from quartz_cli.config import Env
+
+    if kis.endpoint.env is Env.LOCAL:
+        return SYNTHETIC_SOURCE
+    return f"KIS {kis.endpoint.env.value} ({kis.endpoint.base_url})"
+
+
+def analyse_bars(bars: list[Bar], period: Period, sessions: list[date] | None,
+                 ) -> tuple[PeriodAnalysis, ChartSeries]:
+    """Indicators and signals over one ticker's bars (oldest first) of one period."""
+    traded, issues = separate_gaps(bars, sessions)
+    if not traded:
+        raise QuartzError(f"no traded {period.value} bars in the range")
+    lookback = SWING_LOOKBACK[period]
+    close = np.array([b.close for b in traded], dtype=np.float64)
+    high = np.array([b.high for b in traded], dtype=np.float64)
+    low = np.array([b.low for b in traded], dtype=np.float64)
+    out = native.technical_batch(close, high, low, swing_lookback=lookback)
+    series = {name: out[name][0] for name in SERIES}
+    n = len(traded)
+    insufficient = []
+    for indicator, names in INDICATOR_SERIES.items():
+        need = bars_needed(names[0], lookback)
+        if n < need:
+            insufficient.append(Insufficient(indicator=indicator, needed=need, available=n))
+    last = {name: (None if np.isnan(s[-1]) else float(s[-1])) for name, s in series.items()}
+    levels = fib_levels_at(last["swing_high"], last["swing_low"])
+    tail = {name: s[-2:].tolist() for name, s in series.items()}
+    signals = derive_signals(tail, float(close[-1]), levels)
+    analysis = PeriodAnalysis(
+        period=period, as_of=traded[-1].day, bars=n, last_close=traded[-1].close,
+        values=IndicatorValues(**last), signals=signals, fibonacci_lookback=lookback,
+        fibonacci_levels=levels, insufficient=insufficient, data_issues=issues,
+    )
+    keep = slice(max(0, n - CHART_BARS), n)
+    chart = ChartSeries(days=[b.day for b in traded[keep]], close=close[keep],
+                        series={k: v[keep] for k, v in series.items()})
+    return analysis, chart
+
+
+@dataclass
+class TechnicalAgent:
+    """Analyses tickers through a KIS client; `cache` and `calendar` are optional."""
+
+    kis: KisClient
+    store: Store | None
+    env: str
+    cache: ResultCache | None = None
+    calendar: KrxCalendar | None = None
+    charts: dict[tuple[str, str], ChartSeries] = field(default_factory=dict)
+
+    async def _period(self, code: str, period: Period, today: date, want_chart: bool,
+                      ) -> tuple[str, PeriodAnalysis, bool]:
+        key = f"technical|{code}|{period.value}|{today.isoformat()}"
+        if self.cache is not None and not want_chart:
+            hit = self.cache.get(key)
+            if hit is not None:
+                name, raw = hit
+                return name, PeriodAnalysis.model_validate_json(raw), True
+        start = today - timedelta(days=HISTORY_DAYS[period])
+        chart = await daily_chart(self.kis, code, start, today, period)
+        sessions = (self.calendar.between(start, today)
+                    if self.calendar is not None and period is Period.DAY else None)
+        if not chart.bars:
+            raise QuartzError(f"{code}: the broker returned no {period.value} bars")
+        analysis, series = analyse_bars(chart.bars, period, sessions)
+        self.charts[(code, period.value)] = series
+        if self.cache is not None:
+            self.cache.set(key, (chart.name, analysis.model_dump_json()), expire=CACHE_TTL_S)
+        return chart.name, analysis, False
+
+    async def analyze(self, code: str, periods: Sequence[Period], now: datetime, *,
+                      want_chart: bool = False) -> TechnicalResult:
+        """One ticker, every period; a failure is returned as a failed result, not raised."""
+        today = kst_date(now)
+        source = data_source_of(self.kis)
+        try:
+            out: dict[str, PeriodAnalysis] = {}
+            name = ""
+            cached = True
+            for period in periods:
+                name_p, analysis, hit = await self._period(code, period, today, want_chart)
+                name = name or name_p
+                cached = cached and hit
+                out[period.value] = analysis
+            result = TechnicalResult(code=code, name=name, ok=True, periods=out,
+                                     data_source=source, cached=cached)
+        except QuartzError as exc:
+            log.info("technical analysis of %s failed: %s", code, exc.message)
+            return TechnicalResult(code=code, ok=False, error=exc.message,
+                                   error_type=type(exc).__name__,
+                                   error_code=getattr(exc, "code", None), data_source=source)
+        if self.store is not None:
+            doc = TechnicalDocument(produced_at=utcnow(), env=self.env, code=code, name=name,
+                                    market_time=now, data_source=source, periods=out)
+            publish(self.store, document_prefix(code), doc)
+        return result
+
+
+async def analyze_tickers(kis_client: KisClient, store: Store | None, tickers: Sequence[str],
+                          periods: Sequence[Period], now: datetime, *, env: str = "local",
+                          cache: ResultCache | None = None, calendar: KrxCalendar | None = None,
+                          on_done: Callable[[TechnicalResult], None] | None = None,
+                          agent: TechnicalAgent | None = None,
+                          want_chart: bool = False) -> list[TechnicalResult]:
+    """Analyse `tickers` (validated KRX codes) for `periods` as of market time `now`.
+
+    Results come back in the order of `tickers`; a ticker that fails (unknown code, broker
+    error, no bars) is a result with ok=False and the others still run. Each success is
+    published to `store` under `technical/<CODE>/`. Raises InputError for a malformed code
+    before any call. With `want_chart`, the cache is bypassed and `agent.charts` keeps the
+    last bars' series for plotting."""
+    codes = [normalize_ticker(t) for t in tickers]
+    agent = agent or TechnicalAgent(kis_client, store, env, cache, calendar)
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(code: str) -> TechnicalResult:
+        async with gate:
+            result = await agent.analyze(code, periods, now, want_chart=want_chart)
+        if on_done is not None:
+            on_done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(c) for c in codes)))
+
+
+def read_technical(store: Store, code: str, *, now: datetime | None = None,
+                   ) -> Loaded[TechnicalDocument] | None:
+    """The latest stored analysis of `code` with its age (None when there is none)."""
+    return read_latest(store, document_prefix(normalize_ticker(code)), TechnicalDocument, now=now)
