@@ -285,11 +285,12 @@ def _plan_order(o: Order, run_id: str, i: int, names: Callable[[str], str]) -> P
                      rationale=o.rationale)
 
 
-async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], now: datetime
+async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], decided_at: datetime
                    ) -> list[Execution]:
     """Send each order once (sells first, as the gate ordered them) through the executor.
     An order the broker or the trading agent refuses is recorded, and the others still go.
-    An in-process trading agent is then asked for fills (its `refresh`)."""
+    An in-process trading agent is then asked for fills (its `refresh`). `decided_at` is the
+    wall-clock time of the decision: the trading agent refuses a request that is too old."""
     executor = deps.executor
     assert executor is not None
     out: dict[str, Execution] = {}
@@ -298,7 +299,7 @@ async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], now: datetime
         request = OrderRequest(
             request_id=o.request_id, action=OrderAction.BUY if o.side == "BUY" else OrderAction.SELL,
             ticker=o.ticker, qty=o.qty, order_type=OrderType.LIMIT, price=o.limit_price,
-            timestamp=now)
+            timestamp=decided_at)
         try:
             result = await executor.submit(request)
         except QuartzError as exc:
@@ -358,7 +359,7 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
     cash_after = g.portfolio.cash_krw + sum(o.cash_effect for o in (gate.orders or gate.held_back))
     executions: list[Execution] = []
     if not dry_run and orders:
-        executions = await _execute(deps, orders, now)
+        executions = await _execute(deps, orders, utcnow())
     if dry_run and not window.accepts_orders:
         notes.append(f"market closed now ({window.detail}): a real run would send nothing")
     plan = DecisionPlan(

@@ -80,8 +80,8 @@ def render_plan(plan: dict[str, Any], con: Any) -> None:
               f"orders {state} — {escape(s['detail'])}", soft_wrap=True)
     eng = plan.get("engine")
     if eng:
-        label = "[yellow]rules[/]" if eng["is_rules"] else "[cyan]LLM[/]"
-        con.print(f"engine {label} {escape(eng['name'])} — {escape(eng['detail'])}",
+        label = "[yellow]deterministic rules[/]" if eng["is_rules"] else "[cyan]LLM[/]"
+        con.print(f"engine {escape(eng['name'])} ({label}) — {escape(eng['detail'])}",
                   soft_wrap=True)
         for u in eng["usage"]:
             con.print(f"  LLM call: {u['model']} · {u['prompt_tokens']}+{u['output_tokens']} "
@@ -146,14 +146,15 @@ def render_plan(plan: dict[str, Any], con: Any) -> None:
                       _won(o["notional_krw"]), _won(o["est_fees_krw"]))
         con.print(t)
     if plan["weights_before"]:
-        t = table(f"weights (cash {_won(plan['cash_before_krw'])} → "
-                  f"{_won(plan['cash_after_krw'])} won if every order fills)",
-                  ("", False), ("before", True), ("after", True))
+        t = table("weights if every order fills", ("", False), ("before", True),
+                  ("after", True))
         keys = sorted(set(plan["weights_before"]) | set(plan["weights_after"]),
                       key=lambda k: (k == "cash", k))
         for k in keys:
             t.add_row(k, _pct(plan["weights_before"].get(k)), _pct(plan["weights_after"].get(k)))
         con.print(t)
+        con.print(f"cash {_won(plan['cash_before_krw'])} → {_won(plan['cash_after_krw'])} won "
+                  "(fees included)")
     if plan["executions"]:
         t = table("sent", ("request", False), ("ticker", False), ("side", False), ("qty", True),
                   ("status", False), ("order no.", False), ("detail", False))

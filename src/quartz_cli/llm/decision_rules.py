@@ -90,6 +90,21 @@ def score_entry(entry: UniverseEntry, bias: MacroBias) -> tuple[float, str]:
     return score, f"rules: {', '.join(why)} → score {score:+.2f}"
 
 
+def _why_hold(e: UniverseEntry, score: float, target: float, buyers: set[str],
+              max_buys: int) -> str:
+    """Why a ticker that scores like a buy (or a sell) is held."""
+    if score >= BUY_AT:
+        if Action.BUY not in e.allowed.actions:
+            return f"; buying not allowed ({e.allowed.reason or 'no room'})"
+        if e.ticker not in buyers:
+            return f"; not among the {max_buys} best buy scores"
+        if target <= e.weight:
+            return "; already at the target weight"
+    if score <= SELL_AT and e.held_qty and Action.SELL not in e.allowed.actions:
+        return f"; selling not allowed ({e.allowed.reason or 'nothing sellable'})"
+    return ""
+
+
 class RulesDecisionEngine:
     """The documented strategy above, as a DecisionEngine."""
 
@@ -123,7 +138,8 @@ class RulesDecisionEngine:
             else:
                 out.append(Proposal(ticker=e.ticker, action=Action.HOLD,
                                     target_weight=round(e.weight, 4), confidence=conf,
-                                    rationale=why))
+                                    rationale=why + _why_hold(e, score, target, buyers,
+                                                              c.max_buy_candidates)))
         notes = (f"deterministic rule engine ({self._reason})",) if self._reason else (
             "deterministic rule engine",)
         return EngineAnswer(proposals=tuple(out), engine=NAME, notes=notes)
