@@ -206,11 +206,14 @@ async def _gather(deps: PortfolioDeps, now: datetime, *, full: bool) -> _Gathere
     held = [p.ticker for p in portfolio.positions]
     tickers = list(dict.fromkeys([c.ticker for c in (cands.items if cands else [])] + held))
     technical = TechnicalRead({}, {}, {})
+    deps.progress("technical state and quotes")
+    # Both go through the same client and rate limiter; running them together keeps the
+    # limiter busy instead of draining between the phases.
     if full and tickers:
-        deps.progress("technical state")
-        technical = await deps.inputs.technical(tickers, now)
-    deps.progress("quotes")
-    quotes, failed = await deps.market.quotes(tickers)
+        technical, (quotes, failed) = await asyncio.gather(
+            deps.inputs.technical(tickers, now), deps.market.quotes(tickers))
+    else:
+        quotes, failed = await deps.market.quotes(tickers)
     skipped = [Skipped(ticker=t, reason=f"technical: {why}") for t, why in
                sorted(technical.failed.items())]
     skipped += [Skipped(ticker=t, reason=f"quote: {why}") for t, why in sorted(failed.items())]
@@ -464,7 +467,7 @@ async def _next_check(deps: PortfolioDeps, g: _Gathered, now: datetime) -> timed
 
 
 async def gather_quotes(fetch: Callable[[str], Awaitable[Quote]], tickers: Sequence[str],
-                        concurrency: int = 8) -> tuple[dict[str, Quote], dict[str, str]]:
+                        concurrency: int = 4) -> tuple[dict[str, Quote], dict[str, str]]:
     """Fetch quotes concurrently (the KIS client's rate limiter paces the calls); a failed
     ticker is reported, not raised."""
     sem = asyncio.Semaphore(concurrency)

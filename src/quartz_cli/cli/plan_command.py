@@ -6,7 +6,7 @@ from __future__ import annotations
 from quartz_cli.cli.context import config, console, print_json, run, want_json
 from quartz_cli.cli.plan_render import detailed_exit_code, render_plan, render_summary
 
-_STEPS = {"decide": 8, "rebalance": 4}
+_STEPS = {"decide": 6, "rebalance": 4}
 
 
 def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: bool) -> int:
