@@ -146,8 +146,7 @@ def render_plan(plan: dict[str, Any], con: Any) -> None:
                       _won(o["notional_krw"]), _won(o["est_fees_krw"]))
         con.print(t)
     if plan["weights_before"]:
-        t = table("weights if every order fills", ("", False), ("before", True),
-                  ("after", True))
+        t = table("weights (after fills)", ("", False), ("before", True), ("after", True))
         keys = sorted(set(plan["weights_before"]) | set(plan["weights_after"]),
                       key=lambda k: (k == "cash", k))
         for k in keys:

@@ -191,6 +191,16 @@ class _Run:
     def cut(self, p: Proposal, ticker: str, rule: Rule, detail: str) -> None:
         self.note(p, ticker, NoteKind.CUT, rule, detail)
 
+    def _reduce(self, p: Proposal, ticker: str, qty: int, to: int, rule: Rule,
+                why: str) -> bool:
+        """Note a cut from `qty` to `to` shares; a cut to nothing is a drop. True if any
+        shares are left."""
+        if to <= 0:
+            self.drop(p, ticker, rule, f"{qty} → 0: {why}")
+            return False
+        self.cut(p, ticker, rule, f"{qty} → {to}: {why}")
+        return True
+
     def _limit(self, p: Proposal, ticker: str, q: Quote, price: int) -> None:
         if price != q.price and not (q.lower <= q.price <= q.upper):
             self.cut(p, ticker, Rule.PRICE_LIMIT,
@@ -211,20 +221,17 @@ class _Run:
                       f"target weight {p.target_weight:.4f} is not below the current "
                       f"{self.portfolio.weight(ticker):.4f}")
             return
-        limiting = Rule.NO_CHANGE
         if qty > pos.sellable_qty:
-            self.cut(p, ticker, Rule.SELLABLE_QTY,
-                     f"{qty} → {pos.sellable_qty}: only {pos.sellable_qty} of {pos.qty} "
-                     "are sellable now")
-            qty, limiting = pos.sellable_qty, Rule.SELLABLE_QTY
+            if not self._reduce(p, ticker, qty, pos.sellable_qty, Rule.SELLABLE_QTY,
+                                f"only {pos.sellable_qty} of {pos.qty} are sellable now"):
+                return
+            qty = pos.sellable_qty
         by_turnover = self.turnover_left // price
         if qty > by_turnover:
-            self.cut(p, ticker, Rule.MAX_TURNOVER_RATIO,
-                     f"{qty} → {by_turnover}: turnover left {self.turnover_left:,} won")
-            qty, limiting = by_turnover, Rule.MAX_TURNOVER_RATIO
-        if qty <= 0:
-            self.drop(p, ticker, limiting, "nothing left to sell after the cuts")
-            return
+            if not self._reduce(p, ticker, qty, by_turnover, Rule.MAX_TURNOVER_RATIO,
+                                f"turnover left {self.turnover_left:,} won"):
+                return
+            qty = by_turnover
         notional = qty * price
         if notional < self.c.min_order_krw and qty < pos.qty:
             self.drop(p, ticker, Rule.MIN_ORDER_KRW,
@@ -261,20 +268,18 @@ class _Run:
                 self.drop(p, ticker, Rule.NO_CHANGE,
                           f"already at or above the target weight {weight:.4f}")
             return
-        limiting = Rule.NO_CHANGE
         by_cash = max_affordable_qty(self.cash_left, price, c)
         if qty > by_cash:
-            self.cut(p, ticker, Rule.CASH,
-                     f"{qty} → {by_cash}: {self.cash_left:,} won orderable, fees included")
-            qty, limiting = by_cash, Rule.CASH
+            if not self._reduce(p, ticker, qty, by_cash, Rule.CASH,
+                                f"{self.cash_left:,} won orderable, fees included"):
+                return
+            qty = by_cash
         by_turnover = self.turnover_left // price
         if qty > by_turnover:
-            self.cut(p, ticker, Rule.MAX_TURNOVER_RATIO,
-                     f"{qty} → {by_turnover}: turnover left {self.turnover_left:,} won")
-            qty, limiting = by_turnover, Rule.MAX_TURNOVER_RATIO
-        if qty <= 0:
-            self.drop(p, ticker, limiting, "nothing left to buy after the cuts")
-            return
+            if not self._reduce(p, ticker, qty, by_turnover, Rule.MAX_TURNOVER_RATIO,
+                                f"turnover left {self.turnover_left:,} won"):
+                return
+            qty = by_turnover
         notional = qty * price
         if notional < c.min_order_krw:
             self.drop(p, ticker, Rule.MIN_ORDER_KRW,
