@@ -226,11 +226,12 @@ async def _gather(deps: PortfolioDeps, now: datetime, *, full: bool) -> _Gathere
 
 def _brief(deps: PortfolioDeps, g: _Gathered) -> InputsBrief:
     m = g.macro
-    view = m.view if m else MacroView()
-    macro = MacroBrief(bias=view.market_bias_hint.value, stale=view.stale,
-                       age_hours=round(m.age / timedelta(hours=1), 2) if m and m.age else None,
-                       positive_summary=view.positive_summary,
-                       negative_summary=view.negative_summary)
+    macro = None
+    if m is not None:
+        macro = MacroBrief(bias=m.view.market_bias_hint.value, stale=m.view.stale,
+                           age_hours=round(m.age / timedelta(hours=1), 2) if m.age else None,
+                           positive_summary=m.view.positive_summary,
+                           negative_summary=m.view.negative_summary)
     pf = g.portfolio
     holdings = []
     for p in pf.positions:
@@ -445,7 +446,7 @@ async def run_rebalance(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
                         detail=f"stop-loss {rules.stop_loss_pct}% / take-profit "
                         f"{rules.take_profit_pct}% against the average purchase price",
                         attempted=None, usage=[], budget=None, notes=[])
-    notes = [f"next check suggested in {int(interval / timedelta(minutes=1))} minutes"]
+    notes: list[str] = []
     return await _finish(deps, kind="rebalance", run_id=run_id, dry_run=dry_run, now=now,
                          window=window, g=g, proposals=proposals, engine=engine, gate=gate,
                          notes=notes, next_check=interval)

@@ -89,13 +89,16 @@ def render_plan(plan: dict[str, Any], con: Any) -> None:
     inputs = plan.get("inputs")
     if inputs:
         m = inputs["macro"]
-        age = f", {m['age_hours']:.1f} h old" if m["age_hours"] is not None else ""
-        stale = " [yellow](stale or missing → uncertain)[/]" if m["stale"] else ""
-        con.print(f"\n[bold]Inputs[/] · macro bias [bold]{m['bias']}[/]{age}{stale}")
-        if m["positive_summary"]:
-            con.print(f"  + {escape(m['positive_summary'])}", soft_wrap=True)
-        if m["negative_summary"]:
-            con.print(f"  − {escape(m['negative_summary'])}", soft_wrap=True)
+        if m is None:
+            con.print("\n[bold]Inputs[/]")
+        else:
+            age = f", {m['age_hours']:.1f} h old" if m["age_hours"] is not None else ""
+            stale = " [yellow](stale or missing → uncertain)[/]" if m["stale"] else ""
+            con.print(f"\n[bold]Inputs[/] · macro bias [bold]{m['bias']}[/]{age}{stale}")
+            if m["positive_summary"]:
+                con.print(f"  + {escape(m['positive_summary'])}", soft_wrap=True)
+            if m["negative_summary"]:
+                con.print(f"  − {escape(m['negative_summary'])}", soft_wrap=True)
         if inputs["produced"]:
             con.print(f"  produced first (the store had none): {', '.join(inputs['produced'])}")
         if inputs["candidates"]:

@@ -96,7 +96,7 @@ class Skipped(_M):
 
 
 class InputsBrief(_M):
-    macro: MacroBrief
+    macro: MacroBrief | None = Field(description="null when not gathered (rebalance)")
     candidates: list[CandidateBrief]
     holdings: list[HoldingBrief]
     cash_krw: int
