@@ -15,7 +15,7 @@ MIN_ORDER_KRW / MAX_SINGLE_TICKER_WEIGHT / MAX_TURNOVER_RATIO read by `quartz_cl
 | QUARTZ_LLM_BUDGET_DAY_USD | 1.00 | most all runs of a KST day may spend |
 | QUARTZ_STOP_LOSS_PCT | -5 | rebalance: sell at or below this P&L % |
 | QUARTZ_TAKE_PROFIT_PCT | 15 | rebalance: sell at or above this P&L % |
-| QUARTZ_INPUT_MAX_AGE_H | 36 | macro/candidates/technical older than this are stale |
+| QUARTZ_INPUT_MAX_AGE_H | 36 | candidates/technical older than this are stale (macro: QUARTZ_MACRO_MAX_AGE_H) |
 """
 
 from __future__ import annotations

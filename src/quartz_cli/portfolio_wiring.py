@@ -95,10 +95,13 @@ class StoreInputs:
     async def macro(self, now: datetime) -> MacroRead:
         from quartz_cli.agents.macro import load_summary
 
-        outlook = load_summary(self.store, max_age=self.max_age)
+        # The macro agent's own staleness setting (QUARTZ_MACRO_MAX_AGE_H), so `quartz macro
+        # show` and the decision agree on what is stale.
+        max_age = timedelta(hours=self.config.settings.macro_max_age_h)
+        outlook = load_summary(self.store, max_age=max_age)
         if outlook.summary is None and self.produce:
             await self._produce_macro()
-            outlook = load_summary(self.store, max_age=self.max_age)
+            outlook = load_summary(self.store, max_age=max_age)
         if outlook.summary is None:
             return MacroRead(MacroView(), None, None)
         doc = outlook.summary
