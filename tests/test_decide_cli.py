@@ -88,6 +88,12 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(quartz_home):
     stored = json.loads((store / latest["key"]).read_text())
     assert stored["run_id"] == real["run_id"] and stored["orders"] == real["orders"]
 
+    # A macro summary older than QUARTZ_MACRO_MAX_AGE_H reads as `uncertain`.
+    stale = run_json("decide", "--dry-run", env={**env, "QUARTZ_MACRO_MAX_AGE_H": "0.0001"})
+    assert stale["inputs"]["macro"]["stale"] and stale["inputs"]["macro"]["bias"] == "uncertain"
+    assert any("stale" in n for n in stale["notes"])
+    assert "macro" not in stale["inputs"]["produced"]
+
     # Tight thresholds make any move an exit; the interval is the seed's 5–10 minutes.
     tight = {**env, "QUARTZ_MARKET_TIME": "2026-11-24T13:00:00+09:00",
              "QUARTZ_STOP_LOSS_PCT": "-0.01", "QUARTZ_TAKE_PROFIT_PCT": "0.01"}
