@@ -7,7 +7,6 @@ from functools import partial
 from pathlib import Path
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route

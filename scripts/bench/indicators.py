@@ -3,7 +3,8 @@ Quartz reads (SMA 5/10/20, RSI 14, MACD 12/26/9, Bollinger 20/2, 60-bar swing hi
 computed three ways in one run:
 
   native   quartz_cli._native.technical_batch (one pass per row, GIL released, all cores)
-  talib    TA-Lib 0.8.2 called per ticker (SMA×3, RSI, MACD, BBANDS, MAX, MIN)
+  talib    TA-Lib 0.8.2 called per ticker (SMA×3, RSI, MACD, BBANDS, MAX, MIN), each result
+           stored in an output array of the native batch's layout
   numpy    quartz_cli.indicators.reference, stepped in time across all tickers
 
 and the memory-bandwidth floor: bytes the native batch must move (read close/high/low, write
@@ -49,18 +50,20 @@ def copy_bandwidth(nbytes: int = 512 << 20, repeat: int = 5) -> float:
     return 2 * nbytes / best_of(repeat, lambda: np.copyto(dst, src))
 
 
-def talib_loop(close, high, low) -> None:
+def talib_loop(close, high, low, out) -> None:
+    """TA-Lib per ticker, keeping every result in `out` (same layout as the native batch):
+    both methods must leave the universe's indicators in memory, not just compute them."""
     import talib
 
-    for c, h, lo in zip(close, high, low):
-        talib.SMA(c, 5)
-        talib.SMA(c, 10)
-        talib.SMA(c, 20)
-        talib.RSI(c, 14)
-        talib.MACD(c, 12, 26, 9)
-        talib.BBANDS(c, 20, 2.0, 2.0, 0)
-        talib.MAX(h, SWING_LOOKBACK)
-        talib.MIN(lo, SWING_LOOKBACK)
+    for i, (c, h, lo) in enumerate(zip(close, high, low)):
+        out[0, i] = talib.SMA(c, 5)
+        out[1, i] = talib.SMA(c, 10)
+        out[2, i] = talib.SMA(c, 20)
+        out[3, i] = talib.RSI(c, 14)
+        out[4, i], out[5, i], out[6, i] = talib.MACD(c, 12, 26, 9)
+        out[7, i], out[8, i], out[9, i] = talib.BBANDS(c, 20, 2.0, 2.0, 0)
+        out[10, i] = talib.MAX(h, SWING_LOOKBACK)
+        out[11, i] = talib.MIN(lo, SWING_LOOKBACK)
 
 
 def main() -> None:
@@ -81,12 +84,17 @@ def main() -> None:
     t_native = best_of(args.repeat, run_native)
     t_native_1 = best_of(max(1, args.repeat // 2),
                          lambda: native.technical_batch(close, high, low, out=out, threads=1))
-    t_talib = best_of(max(1, args.repeat // 2), lambda: talib_loop(close, high, low))
+    out_talib = np.empty_like(out)
+    talib_loop(close, high, low, out_talib)
+    t_talib = best_of(max(1, args.repeat // 2), lambda: talib_loop(close, high, low, out_talib))
     t0 = time.perf_counter()
     ref = reference.technical(close, high, low, swing_lookback=SWING_LOOKBACK)
     t_numpy = time.perf_counter() - t0
 
     got = dict(zip(SERIES, out, strict=True))
+    talib_diff = max(float(np.nanmax(np.abs(out[k] - out_talib[k]) / (close if SERIES[k] != "rsi14"
+                                                                      else 1.0)))
+                     for k in range(len(SERIES)))
     worst = max(float(np.nanmax(np.abs(got[k] - ref[k]) / (close if k != "rsi14" else 1.0)))
                 for k in SERIES)
 
@@ -103,6 +111,7 @@ def main() -> None:
     print(f"numpy  / native  = {t_numpy / t_native:.1f}")
     print(f"native vs numpy reference: worst difference {worst:.2e} (relative to price; RSI "
           "absolute)")
+    print(f"native vs TA-Lib: worst difference {talib_diff:.2e}")
 
 
 if __name__ == "__main__":

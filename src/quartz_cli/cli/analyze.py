@@ -21,15 +21,17 @@ def _fmt(v: float | None, digits: int = 0) -> str:
 
 def _render(results: list, source: str):
     def render(con) -> None:
+        from rich import box
         from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"technical analysis · {source}", title_justify="left")
+        table = Table(title=f"technical analysis · {source}", title_justify="left",
+                      box=box.SIMPLE_HEAD, show_lines=False)
         for col, just in (("ticker", "left"), ("per", "center"), ("as of", "left"),
-                          ("close", "right"), ("RSI14", "right"), ("MACD hist", "right"),
+                          ("close", "right"), ("RSI", "right"), ("MACD h", "right"),
                           ("%B", "right")):
             table.add_column(col, justify=just, no_wrap=True)
-        table.add_column("signals", ratio=1, min_width=24)
+        table.add_column("signals", ratio=1, overflow="fold")
         notes: list[str] = []
         for r in results:
             label = f"{r.code}\n{escape(r.name)}".strip()
@@ -56,10 +58,11 @@ def _render(results: list, source: str):
                     label, per, a.as_of.strftime("%y-%m-%d"), f"{a.last_close:,}", rsi,
                     _fmt(v.macd_hist, 1),
                     "-" if s.percent_b is None else f"{s.percent_b:.2f}",
-                    escape("; ".join(p for p in phrases if not p.startswith("[")))
-                    + "".join(" " + p for p in phrases if p.startswith("[")),
+                    "\n".join([escape(p) for p in phrases if not p.startswith("[")]
+                              + [p for p in phrases if p.startswith("[")]),
                 )
                 label = ""
+            table.add_section()
         con.print(table)
         for note in notes:
             con.print(f"[yellow]note:[/] {escape(note)}")

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from quartz_cli.cli.context import config, console, emit, run, want_json
-from quartz_cli.cli.format import key_value_table, kst
+from quartz_cli.cli.format import key_value_table
 from quartz_cli.errors import BrokerError, InputError
 
 app = typer.Typer(help="Orders on KIS: buy, sell, cancel, list; serve the order WebSocket. "
@@ -166,6 +166,7 @@ def cancel(order_no: str = typer.Argument(..., help="The broker's order number (
 
 def _render_orders(data: dict[str, Any]):
     def render(con) -> None:
+        from rich import box
         from rich.table import Table
 
         if data["open"]:
@@ -178,16 +179,18 @@ def _render_orders(data: dict[str, Any]):
                               f"{o['price']:,}", str(o["filled_qty"]), str(o["cancelable_qty"]),
                               o["ordered_at"])
         else:
-            table = Table(title="orders (newest first)", title_justify="left")
-            for col in ("request_id", "state", "action", "ticker", "qty", "type", "order no.",
-                        "filled", "avg", "updated"):
-                table.add_column(col)
+            table = Table(title="orders (newest first)", title_justify="left",
+                          box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+            table.add_column("request_id", overflow="ellipsis", max_width=10, no_wrap=True)
+            for col in ("state", "order", "ticker", "qty", "order no.", "filled", "avg"):
+                right = col in ("qty", "filled", "avg")
+                table.add_column(col, justify="right" if right else "left",
+                                 no_wrap=col != "updated")
             for o in data["orders"]:
-                table.add_row(o["request_id"], o["state"], o["action"], o["ticker"] or "-",
-                              str(o["qty"]), o["order_type"], o.get("order_no") or "-",
+                table.add_row(o["request_id"], o["state"], f"{o['action']} {o['order_type']}",
+                              o["ticker"] or "-", str(o["qty"]), o.get("order_no") or "-",
                               str(o["filled_qty"]),
-                              f"{o['avg_fill_price']:,}" if o.get("avg_fill_price") else "-",
-                              kst(datetime.fromisoformat(o["updated_at"])))
+                              f"{o['avg_fill_price']:,}" if o.get("avg_fill_price") else "-")
         if not data["orders"]:
             con.print("no orders")
         else:
@@ -240,6 +243,7 @@ def balance(json_out: bool = JSON_OPT) -> None:
     data = run(go)
 
     def render(con) -> None:
+        from rich import box
         from rich.table import Table
 
         con.print(key_value_table("account", [
@@ -247,13 +251,18 @@ def balance(json_out: bool = JSON_OPT) -> None:
             ("securities", f"{data['securities_value']:,} KRW"),
             ("total", f"{data['total_value']:,} KRW"),
             ("P/L", f"{data['pnl_total']:,} KRW")]))
-        table = Table(title="positions", title_justify="left")
-        for col in ("ticker", "name", "qty", "avg price", "price", "value", "P/L", "P/L %"):
-            table.add_column(col)
+        table = Table(title="positions", title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False, show_edge=False)
+        table.add_column("ticker", no_wrap=True)
+        table.add_column("name", overflow="ellipsis", max_width=12, no_wrap=True)
+        for col in ("qty", "avg", "price", "value", "P/L", "P/L %"):
+            table.add_column(col, justify="right", no_wrap=True)
         for p in data["positions"]:
-            table.add_row(p["ticker"], p["name"], str(p["qty"]),
+            colour = "green" if p["pnl"] > 0 else "red" if p["pnl"] < 0 else "default"
+            table.add_row(p["ticker"], p["name"], f"{p['qty']:,}",
                           f"{float(p['avg_price']):,.0f}", f"{p['current_price']:,}",
-                          f"{p['value']:,}", f"{p['pnl']:,}", f"{p['pnl_pct']}")
+                          f"{p['value']:,}", f"[{colour}]{p['pnl']:,}[/]",
+                          f"[{colour}]{float(p['pnl_pct']):+.2f}%[/]")
         con.print(table)
 
     emit(data, render, json_out)
