@@ -125,6 +125,9 @@ def render_plan(plan: dict[str, Any], con: Any) -> None:
     if plan["decisions"]:
         t = table("decisions", ("ticker", False), ("name", False), ("action", False),
                   ("target", True), ("conf.", True), ("rationale", False))
+        # Names give way to the rationale on a narrow terminal.
+        t.columns[1].max_width = 10
+        t.columns[1].no_wrap = True
         colour = {"BUY": "green", "SELL": "red", "HOLD": "dim"}
         for d in plan["decisions"]:
             t.add_row(d["ticker"], escape(d["name"]),
