@@ -4,18 +4,33 @@ in-process simulator, the other agents producing their documents first on a fres
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from importlib import resources
 
+import subprocess
+import sys
+import time
+
+import httpx
 import jsonschema
 import pytest
 from cli import quartz
+from fakes.server import free_port
+from trading_support import calendar_cache, seed_calendar  # noqa: F401
 
 from quartz_cli.domain.krx import is_on_tick
 
 # A Tuesday inside the regular session, and a Saturday.
 IN_SESSION = "2026-11-24T10:00:00+09:00"
 WEEKEND = "2026-11-28T10:00:00+09:00"
+
+
+@pytest.fixture
+def home(quartz_home, calendar_cache):  # noqa: F811 - a fixture
+    """A fresh QUARTZ_HOME with the KRX calendar already cached (saves ~2 s per process)."""
+    seed_calendar(quartz_home, calendar_cache)
+    return quartz_home
 
 
 def schema():
@@ -51,7 +66,7 @@ def check_orders(plan: dict) -> None:
 
 
 @pytest.mark.slow
-def test_fresh_home_dry_run_then_real_run_then_rebalance(quartz_home):
+def test_fresh_home_dry_run_then_real_run_then_rebalance(home):
     env = {"QUARTZ_MARKET_TIME": IN_SESSION}
     plan = run_json("decide", "--dry-run", env=env)
     assert plan["dry_run"] and plan["outcome"] in ("orders_planned", "nothing_to_do")
@@ -61,7 +76,7 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(quartz_home):
     assert plan["session"]["accepts_orders"] is True
     check_orders(plan)
     assert plan["orders"], "the demo account starts in cash: the rules should buy something"
-    store = quartz_home / "store" / "local"
+    store = home / "store" / "local"
     assert not (store / "decisions").exists(), "a dry run stores nothing"
 
     # Human rendering of the same run.
@@ -105,18 +120,18 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(quartz_home):
     assert {o["ticker"] for o in reb["orders"]} <= sells
 
 
-def test_real_run_outside_the_session_says_market_closed_and_exits_0(quartz_home):
+def test_real_run_outside_the_session_says_market_closed_and_exits_0(home):
     env = {"QUARTZ_MARKET_TIME": WEEKEND}
     proc = quartz("decide", env=env)
     assert proc.returncode == 0 and "market closed" in proc.stdout
-    assert not (quartz_home / "store" / "local" / "decisions").exists()
+    assert not (home / "store" / "local" / "decisions").exists()
     doc = run_json("decide", "--detailed-exit-codes", env=env, code=12)
     assert doc["outcome"] == "market_closed" and doc["session"]["refusal"] == "krx_holiday"
     assert doc["inputs"] is None
 
 
 @pytest.mark.slow
-def test_openai_engine_through_the_cli_with_fallback_and_budget(quartz_home):
+def test_openai_engine_through_the_cli_with_fallback_and_budget(home):
     from fakes.openai import FakeOpenAI
     from fakes.server import LoopbackServer
 
@@ -147,3 +162,35 @@ def test_openai_engine_through_the_cli_with_fallback_and_budget(quartz_home):
                         env={**env, "QUARTZ_LLM_BUDGET_DAY_USD": "0"}, code=14)
         assert plan["engine"]["fallback"] == "budget_exhausted"
         assert len(fake.requests) == 3
+
+
+@pytest.mark.slow
+def test_orders_go_through_the_trading_server_when_its_url_is_set(home):
+    port = free_port()
+    env = {"QUARTZ_MARKET_TIME": IN_SESSION}
+    log = open(home / "serve.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "quartz_cli", "trade", "serve",
+                               "--port", str(port)],
+                              env={**os.environ, **env}, stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "server not up"
+            time.sleep(0.2)
+        remote = {**env, "TRADING_AGENT_WS_URL": f"ws://127.0.0.1:{port}/ws/orders"}
+        plan = run_json("decide", env=remote)
+        listed = quartz("trade", "orders", "--json", env=remote)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert plan["orders"] and plan["outcome"] == "orders_sent", plan["executions"]
+    assert all(e["status"] in ("accepted", "filled") and e["order_no"]
+               for e in plan["executions"])
+    served = {o["request_id"] for o in json.loads(listed.stdout)["orders"]}
+    assert {o["request_id"] for o in plan["orders"]} <= served
