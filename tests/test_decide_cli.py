@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-from decimal import Decimal
-from importlib import resources
-
 import subprocess
 import sys
 import time
+from decimal import Decimal
+from importlib import resources
 
 import httpx
 import jsonschema
