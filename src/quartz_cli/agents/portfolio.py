@@ -70,7 +70,7 @@ from quartz_cli.domain.plan import (
 from quartz_cli.domain.risk import GateResult, Order, run_gate, weights_after
 from quartz_cli.errors import BrokerError, QuartzError
 from quartz_cli.store.base import Store
-from quartz_cli.store.documents import publish
+from quartz_cli.store.documents import dated_key, publish
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +384,7 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
         notes=notes)
     if not dry_run:
         deps.progress("store")
+        plan.notes.append(f"decision stored at {dated_key(PREFIX, plan.produced_at, kind)}")
         publish(deps.store, PREFIX, plan, name=kind)
     return plan
 

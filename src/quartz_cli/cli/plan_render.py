@@ -164,7 +164,8 @@ def render_plan(plan: dict[str, Any], con: Any) -> None:
         t = table("sent", ("request", False), ("ticker", False), ("side", False), ("qty", True),
                   ("status", False), ("order no.", False), ("detail", False))
         for e in plan["executions"]:
-            t.add_row(e["request_id"], e["ticker"], e["side"], str(e["qty"]), e["status"],
+            rid = e["request_id"].removeprefix(f"{plan['run_id']}-")
+            t.add_row(rid, e["ticker"], e["side"], str(e["qty"]), e["status"],
                       e["order_no"] or "-", escape(e["message"]))
         con.print(t)
     for note in plan["notes"]:
