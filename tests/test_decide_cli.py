@@ -117,6 +117,20 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(home):
     assert sells and all("stop-loss" in d["rationale"] or "take-profit" in d["rationale"]
                          for d in reb["decisions"] if d["action"] == "SELL")
     assert {o["ticker"] for o in reb["orders"]} <= sells
+    sold = run_json("rebalance", env=tight)
+    assert sold["outcome"] == "orders_sent" and sold["orders"], sold["gate"]
+    left = {p["ticker"]: p["qty"]
+            for p in json.loads(quartz("trade", "balance", "--json", env=tight).stdout)["positions"]}
+    for o in sold["orders"]:
+        assert left.get(o["ticker"], 0) == held_after[o["ticker"]] - o["qty"]
+
+
+def test_broker_failure_is_exit_5_with_a_message(home):
+    env = {"QUARTZ_MARKET_TIME": IN_SESSION, "QUARTZ_SIM_ERROR_5XX_RATE": "1"}
+    proc = quartz("decide", "--dry-run", "--json", env=env)
+    assert proc.returncode == 5
+    assert json.loads(proc.stdout)["error"] == "BrokerError"
+    assert "error:" in proc.stderr and "503" in proc.stderr
 
 
 def test_real_run_outside_the_session_says_market_closed_and_exits_0(home):
