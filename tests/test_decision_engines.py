@@ -204,3 +204,11 @@ def test_budget_exhausted_skips_the_call(fake_openai, tmp_path):
     out = run(decision_input(), engine(url), StoreUsageLedger(LocalStore(tmp_path / "b")),
               LLMBudget(per_run_usd=0.000001, per_day_usd=1.0))
     assert out.fallback is Fallback.BUDGET and "run budget" in out.detail
+
+
+def test_an_empty_universe_is_not_sent_to_the_llm(fake_openai, tmp_path):
+    fake, url = fake_openai
+    empty = decision_input().model_copy(update={"universe": ()})
+    out = run(empty, engine(url), StoreUsageLedger(LocalStore(tmp_path)))
+    assert out.answer.proposals == () and "not asked" in out.detail
+    assert fake.requests == []

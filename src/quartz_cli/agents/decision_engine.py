@@ -108,6 +108,11 @@ async def decide_with_fallback(
     if llm is None:
         rules = RulesDecisionEngine(configured_reason)
         return EngineOutcome(rules.decide_now(request), Fallback.CONFIGURED, configured_reason)
+    if not request.universe:
+        # Nothing to choose from: no call (an empty ticker enum is not a valid schema either).
+        reason = "no tickers to decide on; the LLM was not asked"
+        return EngineOutcome(RulesDecisionEngine(reason).decide_now(request), Fallback.CONFIGURED,
+                             reason, attempted=None)
     check = check_budget(budget, estimate_usd=llm.estimate_usd(request), spent_run_usd=0.0,
                          spent_today_usd=ledger.spent_on(today))
     if not check.allowed:
