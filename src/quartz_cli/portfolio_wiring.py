@@ -120,7 +120,8 @@ class StoreInputs:
         if loaded is None or loaded.is_stale(self.max_age):
             return CandidatesRead([], loaded.key if loaded else None)
         return CandidatesRead([CandidateInfo(ticker=c.code, name=c.name, score=c.score,
-                                             sentiment=c.components.sentiment)
+                                             sentiment=c.components.sentiment,
+                                             news_count=c.news_count)
                                for c in loaded.document.candidates], loaded.key)
 
     async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:

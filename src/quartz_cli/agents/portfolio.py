@@ -84,6 +84,7 @@ class CandidateInfo:
     name: str
     score: float | None
     sentiment: float | None
+    news_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,8 @@ def _decision_input(deps: PortfolioDeps, now: datetime, g: _Gathered) -> Decisio
     tickers = [(c.ticker, c.name) for c in cands]
     tickers += [(p.ticker, p.name or deps.names(p.ticker)) for p in g.portfolio.positions]
     fundamentals = {c.ticker: FundamentalView(sentiment=c.sentiment, score=c.score,
-                                              candidate=True) for c in cands}
+                                              news_count=c.news_count, candidate=True)
+                    for c in cands}
     return build_decision_input(
         now_utc=now, macro=g.macro.view if g.macro else MacroView(), portfolio=g.portfolio,
         tickers=tickers, technical=g.technical.views, fundamentals=fundamentals,

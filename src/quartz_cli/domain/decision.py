@@ -102,7 +102,7 @@ class FundamentalView(_Frozen):
     sentiment: float | None = Field(default=None, ge=-1, le=1,
                                     description="news sentiment in [-1, 1]")
     score: float | None = Field(default=None, description="the selection agent's ranking score")
-    mentions: int = 0
+    news_count: int = Field(default=0, ge=0, description="articles naming the ticker")
     candidate: bool = Field(default=False, description="True when selection proposed it")
 
 
