@@ -52,7 +52,7 @@ cands = [Candidate(rank=i + 1, code=x.code, name=x.name, market=x.market, tier=x
                    components=ScoreComponents(market_cap_tier=1, sentiment=0.5,
                                               news_count_norm=0.5, priority=0),
                    news_count=3, top_articles=[]) for i, x in enumerate(listings)]
-doc = CandidatesDocument(produced_at=cfg.market_now(), env="local", weights={{}},
+doc = CandidatesDocument(produced_at=utcnow(), env="local", weights={{}},
                          sentiment_engines=["bench"], window_hours=24, universe_size=len(listings),
                          articles=0, articles_matched=0, duplicates_dropped=0, sources=[],
                          candidates=cands, notes=["benchmark seed"])
