@@ -195,3 +195,12 @@ def test_cache_is_private(tmp_path, clock):
     assert stat.S_IMODE(os.stat(tmp_path / "cache").st_mode) == 0o700
     files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+
+
+def test_an_issuance_stamped_in_the_future_never_stalls_for_more_than_one_interval(tmp_path, clock):
+    sim = make_sim(clock, token_issue_interval_s=0, same_token_window_s=0)
+    m = manager(sim, clock, tmp_path / "c")
+    run(m.token())
+    clock.t -= timedelta(days=2)  # e.g. another host's clock, or a simulated market clock
+    run(m.refresh())
+    assert clock.slept == [60.0]

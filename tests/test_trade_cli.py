@@ -88,7 +88,7 @@ def test_in_process_orders_repeat_and_cancel(home: Path):
     (("buy", "5930X", "1"), 4, "KRX stock code"),
     (("buy", "005930", "0"), 4, "at least 1"),
     (("buy", "005930", "1", "--limit", "70001"), 4, "tick"),
-    (("sell", "005930", "100000"), 5, "APBK0986"),
+    (("sell", "005930", "100000"), 9, "held"),
     (("cancel", "12a"), 4, "order_no"),
 ])
 def test_bad_orders_fail_clearly(home: Path, args, code, text):
@@ -97,11 +97,13 @@ def test_bad_orders_fail_clearly(home: Path, args, code, text):
     assert text in result.stderr + result.stdout
 
 
-def test_orders_outside_the_session_are_rejected_by_the_broker(home: Path):
+def test_orders_outside_the_session_are_refused_before_the_broker(home: Path):
+    """The manual risk gate refuses first; the simulator's own session rejection is covered in
+    test_sim_exchange."""
     env = quartz_env(home, QUARTZ_MARKET_TIME="2026-11-24T20:00:00+09:00")
     result = quartz(env, "trade", "buy", "005930", "1", "--json")
-    assert result.returncode == 5
-    assert json.loads(result.stdout)["state"] == "rejected"
+    assert result.returncode == 9 and "market closed" in result.stderr
+    assert json.loads(quartz(env, "trade", "orders", "--json").stdout)["orders"] == []
 
 
 def test_prod_needs_the_live_opt_in_and_a_confirmation(home: Path):
@@ -109,7 +111,8 @@ def test_prod_needs_the_live_opt_in_and_a_confirmation(home: Path):
                      HANSEC_INVESTMENT_APP_SECRET_KEY="s" * 60,
                      HANSEC_INVESTMENT_CANO="12345678")
     env.pop("QUARTZ_MARKET_TIME")
-    declined = quartz(env, "trade", "buy", "005930", "1", stdin="n\n")
+    declined = quartz({**env, "QUARTZ_LIVE_TRADING": "true"}, "trade", "buy", "005930", "1",
+                      stdin="n\n")
     assert declined.returncode != 0 and "REAL MONEY" in declined.stdout
     refused = quartz(env, "trade", "buy", "005930", "1", "--yes")
     assert refused.returncode == 9 and "QUARTZ_LIVE_TRADING" in refused.stderr

@@ -5,7 +5,6 @@ see the protocols."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import httpx
 
@@ -74,7 +73,7 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
         env=config.env.value,
         app_key=app_key,
         app_secret=app_secret,
-        issuer=partial(issue_token, raw, app_key, app_secret),
+        issuer=lambda: issue_token(raw, app_key, app_secret, now=config.market_now()),
         cache_dir=config.home / "cache" / "tokens",
         store=store,
         # Token times come from the broker's clock: the simulated market clock in local.

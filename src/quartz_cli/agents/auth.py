@@ -340,7 +340,10 @@ class TokenManager:
         for attempt in range(len(THROTTLE_WAITS_S) + 1):
             last = self._last_issue()
             if last is not None:
-                wait = (last + self.issue_interval - self.clock()).total_seconds()
+                # Capped at one interval: a last issuance "in the future" (clock skew between
+                # hosts, or a simulated clock) must not stall a job for days.
+                wait = min((last + self.issue_interval - self.clock()).total_seconds(),
+                           self.issue_interval.total_seconds())
                 if wait > 0:
                     log.warning("waiting %.0f s: KIS allows one token issuance a minute", wait)
                     await self._sleep(wait)

@@ -35,9 +35,14 @@ def _server(explicit: str | None) -> str | None:
 
 
 def _confirm(text: str, yes: bool) -> None:
+    """In prod: refuse without the live-trading opt-in, else ask unless --yes."""
     from quartz_cli.config import Env
+    from quartz_cli.errors import SafetyRefusal
 
     cfg = config()
+    if cfg.env is Env.PROD and not cfg.settings.live_trading:
+        raise SafetyRefusal("real-money orders are disabled",
+                            hint="set QUARTZ_LIVE_TRADING=true to allow orders in prod")
     if cfg.env is Env.PROD and not yes:
         typer.confirm(f"REAL MONEY ({cfg.env.value}): {text}. Send?", abort=True)
 
@@ -100,6 +105,37 @@ def _finish(outcome: Any) -> None:
     raise error
 
 
+async def _manual_gate(request: Any) -> None:
+    """A manual order passes the manual risk gate (domain/manual_gate.py) before anything is
+    sent: order window, listing, tick and daily limits, cash, held quantity, weight cap."""
+    from quartz_cli.agents.selection import selection_universe
+    from quartz_cli.calendars import krx_calendar
+    from quartz_cli.decision_settings import load_decision_settings
+    from quartz_cli.domain.manual_gate import ManualOrderContext, check_manual_order
+    from quartz_cli.domain.order_window import check_order_window
+    from quartz_cli.errors import SafetyRefusal
+    from quartz_cli.kis.account import inquire_balance
+    from quartz_cli.kis.quotations import inquire_price
+    from quartz_cli.wiring import open_runtime
+
+    cfg = config()
+    async with open_runtime(cfg) as rt:
+        quote = await inquire_price(rt.kis, request.ticker)
+        balance = await inquire_balance(rt.kis, cfg.account())
+    held = balance.position(request.ticker)
+    ctx = ManualOrderContext(
+        listed=request.ticker in selection_universe(cfg.home),
+        cash_krw=balance.cash_krw, total_value=balance.total_value,
+        held_qty=held.qty if held else 0, price=quote.price,
+        upper_limit=quote.upper_limit, lower_limit=quote.lower_limit,
+        window=check_order_window(cfg.market_now(), krx_calendar(cfg.home / "cache")))
+    reasons = check_manual_order(request.action.value, request.qty,
+                                 request.price if request.order_type.value == "limit" else None,
+                                 ctx, load_decision_settings().constraints(cfg))
+    if reasons:
+        raise SafetyRefusal("the risk gate refused the order: " + "; ".join(reasons))
+
+
 def _order(action: str, ticker: str, qty: int, limit: int | None, request_id: str | None,
            yes: bool, server: str | None) -> None:
     from pydantic import ValidationError
@@ -116,6 +152,7 @@ def _order(action: str, ticker: str, qty: int, limit: int | None, request_id: st
                                    for e in err.errors())) from None
     what = f"{action} {qty} x {request.ticker} " + (f"limit {limit:,} KRW" if limit else "market")
     _confirm(what, yes)
+    run(lambda: _manual_gate(request))
     _finish(run(lambda: _submit(request, _server(server))))
 
 
