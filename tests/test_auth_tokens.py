@@ -198,7 +198,7 @@ def test_cache_is_private(tmp_path, clock):
 
 
 def test_an_issuance_stamped_in_the_future_never_stalls_for_more_than_one_interval(tmp_path, clock):
-    sim = make_sim(clock, token_issue_interval_s=0, same_token_window_s=0)
+    sim = make_sim(FakeClock(), token_issue_interval_s=0, same_token_window_s=0)
     m = manager(sim, clock, tmp_path / "c")
     run(m.token())
     clock.t -= timedelta(days=2)  # e.g. another host's clock, or a simulated market clock
