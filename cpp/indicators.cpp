@@ -42,13 +42,14 @@ py::tuple macd_batch(const Array2D& close, int fast, int slow, int signal, int t
   check_period(signal, "signal");
   if (slow <= fast) throw std::invalid_argument("slow must be greater than fast");
   const Rows in = rows_of(close);
+  const MacdRowFn macd_row = macd_row_for(resolve_isa("auto"));
   Array2D m = empty_like(in), s = empty_like(in), h = empty_like(in);
   double *pm = m.mutable_data(), *ps = s.mutable_data(), *ph = h.mutable_data();
   {
     py::gil_scoped_release release;
     for_each_row(in.rows, threads, [&](py::ssize_t r) {
       const py::ssize_t off = r * in.cols;
-      ind::macd_row(in.row(r), pm + off, ps + off, ph + off, in.cols, fast, slow, signal);
+      macd_row(in.row(r), pm + off, ps + off, ph + off, in.cols, fast, slow, signal);
     });
   }
   return py::make_tuple(m, s, h);

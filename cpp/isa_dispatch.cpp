@@ -98,4 +98,11 @@ TechnicalBlockFn technical_block_for(const std::string& resolved) {
   return &technical_block_baseline;
 }
 
+MacdRowFn macd_row_for(const std::string& resolved) {
+#ifdef QUARTZ_HAVE_AVX2_VARIANT
+  if (resolved == "avx2") return &macd_row_avx2;
+#endif
+  return &macd_row_baseline;
+}
+
 }  // namespace quartz

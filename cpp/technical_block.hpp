@@ -1,5 +1,5 @@
-// The interface between technical_batch (indicators.cpp, baseline code) and the lane kernels,
-// which are compiled once per instruction set: technical_baseline.cpp always, and
+// The interface between the batch bindings (indicators.cpp, baseline code) and the kernels
+// compiled once per instruction set: technical_baseline.cpp always, and
 // technical_avx2.cpp with -mavx2 -mfma when the compiler targets x86-64 (CMakeLists.txt).
 // Only plain data crosses it, so no inline function is shared between the two builds.
 #pragma once
@@ -36,6 +36,17 @@ bool technical_block_baseline(const TechnicalBlock& io);
 bool technical_block_avx2(const TechnicalBlock& io);
 #endif
 
+// The single MACD kernel (ind::macd_row) per variant: its EMA steps are fused multiply-adds,
+// a libm call without -mfma, so macd_batch dispatches too.
+using MacdRowFn = void (*)(const double* in, double* macd, double* sig, double* hist,
+                           std::ptrdiff_t n, int fast, int slow, int signal);
+void macd_row_baseline(const double* in, double* macd, double* sig, double* hist,
+                       std::ptrdiff_t n, int fast, int slow, int signal);
+#ifdef QUARTZ_HAVE_AVX2_VARIANT
+void macd_row_avx2(const double* in, double* macd, double* sig, double* hist, std::ptrdiff_t n,
+                   int fast, int slow, int signal);
+#endif
+
 // A variant that cannot run here (or a bad QUARTZ_NATIVE_ISA); _native.IsaError in Python.
 struct IsaError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -45,7 +56,8 @@ struct IsaError : std::runtime_error {
 // QUARTZ_NATIVE_ISA for "auto"; throws IsaError if it cannot run, std::invalid_argument if
 // `isa` is not one of those names.
 std::string resolve_isa(const std::string& isa);
-// The block function of a resolved variant name.
+// The kernels of a resolved variant name.
 TechnicalBlockFn technical_block_for(const std::string& resolved);
+MacdRowFn macd_row_for(const std::string& resolved);
 
 }  // namespace quartz

@@ -160,8 +160,9 @@ def test_unknown_isa_is_refused():
 
 
 # Run in a child process: QUARTZ_NATIVE_ISA is read once per process, and a CPU without AVX2
-# is emulated. Prints the automatic choice and the error of a forced AVX2 run; saves the
-# automatic run's output to argv[1].
+# is emulated. Prints the automatic choice, whether the single MACD kernel (also dispatched)
+# equals the batch, and the error of a forced AVX2 run; saves the automatic run's output to
+# argv[1].
 _CHILD = """
 import sys
 import numpy as np
@@ -174,6 +175,8 @@ try:
     print("auto", native.isa())
     got = native.technical_batch(close, high, low, swing_lookback=60)
     np.save(sys.argv[1], np.stack(list(got.values())))
+    print("macd row equals batch", np.array_equal(native.macd(close)[0], got["macd"],
+                                                  equal_nan=True))
     native.technical_batch(close, high, low, swing_lookback=60, isa="avx2")
     print("avx2 ran")
 except ConfigError as exc:
@@ -211,6 +214,7 @@ def _assert_child_matches_talib(out: Path) -> None:
 def test_env_override_forces_the_baseline_and_refuses_avx2(tmp_path):
     stdout, out = _run_child(tmp_path, "baseline")
     assert "auto baseline" in stdout
+    assert "macd row equals batch True" in stdout
     assert "ConfigError the AVX2 kernels cannot run" in stdout
     assert "QUARTZ_NATIVE_ISA=baseline" in stdout
     _assert_child_matches_talib(out)
@@ -227,6 +231,7 @@ def test_on_a_cpu_without_avx2_auto_runs_the_baseline_and_forced_avx2_is_an_erro
     # Nehalem: SSE4.2, no AVX. Any AVX instruction in the code that runs would be a SIGILL.
     stdout, out = _run_child(tmp_path, None, ("qemu-x86_64", "-cpu", "Nehalem"))
     assert "auto baseline" in stdout
+    assert "macd row equals batch True" in stdout
     assert "ConfigError the AVX2 kernels cannot run: this CPU lacks AVX2/FMA" in stdout
     _assert_child_matches_talib(out)
 
