@@ -5,17 +5,14 @@
 
 #include "batch.hpp"
 #include "indicators.hpp"
-#include "indicators_lanes.hpp"
 #include "registry.hpp"
+#include "technical_block.hpp"
 
 namespace quartz {
 
 namespace {
 
 using Array3D = py::array_t<double, py::array::c_style>;
-
-// Series written by technical_batch, in this order (the Python wrapper names them).
-constexpr int kSeries = 12;
 
 void check_same_shape(const Rows& a, const Rows& b, const char* name) {
   if (a.rows != b.rows || a.cols != b.cols)
@@ -45,13 +42,14 @@ py::tuple macd_batch(const Array2D& close, int fast, int slow, int signal, int t
   check_period(signal, "signal");
   if (slow <= fast) throw std::invalid_argument("slow must be greater than fast");
   const Rows in = rows_of(close);
+  const MacdRowFn macd_row = macd_row_for(resolve_isa("auto"));
   Array2D m = empty_like(in), s = empty_like(in), h = empty_like(in);
   double *pm = m.mutable_data(), *ps = s.mutable_data(), *ph = h.mutable_data();
   {
     py::gil_scoped_release release;
     for_each_row(in.rows, threads, [&](py::ssize_t r) {
       const py::ssize_t off = r * in.cols;
-      ind::macd_row(in.row(r), pm + off, ps + off, ph + off, in.cols, fast, slow, signal);
+      macd_row(in.row(r), pm + off, ps + off, ph + off, in.cols, fast, slow, signal);
     });
   }
   return py::make_tuple(m, s, h);
@@ -91,21 +89,24 @@ Array2D rolling_batch(const Array2D& values, int period, int threads) {
 // Every indicator Quartz reads, in one pass over each row while it is hot in cache:
 // SMA 5/10/20, RSI 14, MACD 12/26/9 (line, signal, histogram), Bollinger 20/2 (upper,
 // middle, lower), and the swing high/low over `swing_lookback` bars for Fibonacci levels.
+// Blocks of kBlockRows tickers run on the lane-kernel variant `isa` selects (isa_dispatch.cpp).
 Array3D technical_batch(const Array2D& close, const Array2D& high, const Array2D& low,
-                        int swing_lookback, int threads, py::object out_obj) {
+                        int swing_lookback, int threads, py::object out_obj,
+                        const std::string& isa) {
   check_period(swing_lookback, "swing_lookback");
   const Rows c = rows_of(close), hi = rows_of(high), lo = rows_of(low);
   check_same_shape(c, hi, "high");
   check_same_shape(c, lo, "low");
+  const TechnicalBlockFn block_fn = technical_block_for(resolve_isa(isa));
   Array3D out;
   if (out_obj.is_none()) {
-    out = Array3D({static_cast<py::ssize_t>(kSeries), c.rows, c.cols});
+    out = Array3D({static_cast<py::ssize_t>(kTechnicalSeries), c.rows, c.cols});
   } else {
     // isinstance checks dtype and layout: a cast could silently write into a converted copy.
     if (!py::isinstance<Array3D>(out_obj))
       throw std::invalid_argument("out must be a C-contiguous float64 array");
     out = py::reinterpret_borrow<Array3D>(out_obj);
-    if (out.ndim() != 3 || out.shape(0) != kSeries || out.shape(1) != c.rows ||
+    if (out.ndim() != 3 || out.shape(0) != kTechnicalSeries || out.shape(1) != c.rows ||
         out.shape(2) != c.cols || !out.writeable())
       throw std::invalid_argument("out must be a writeable C-contiguous float64 array of shape "
                                   "(12, tickers, bars)");
@@ -113,57 +114,27 @@ Array3D technical_batch(const Array2D& close, const Array2D& high, const Array2D
   double* base = out.mutable_data();
   const py::ssize_t plane = c.rows * c.cols;
   const py::ssize_t n = c.cols;
-  const py::ssize_t blocks = (c.rows + ind::W - 1) / ind::W;
+  const py::ssize_t blocks = (c.rows + kBlockRows - 1) / kBlockRows;
   std::atomic<bool> saw_nan{false};
   {
     py::gil_scoped_release release;
     for_each_row(blocks, threads, [&](py::ssize_t b) {
-      constexpr int W = ind::W;
       thread_local std::vector<double> scratch;
-      scratch.resize(static_cast<size_t>(7 * n * W));
-      double* x = scratch.data();
-      double* t0 = x + n * W;
-      double* t1 = t0 + n * W;
-      double* t2 = t1 + n * W;
-      double* pre = t2 + n * W;
-      double* suf = pre + n * W;
-      double* hl = suf + n * W;
-      const py::ssize_t r0 = b * W;
-      const int lanes = static_cast<int>(std::min<py::ssize_t>(W, c.rows - r0));
-      const double* in_rows[W];
-      auto gather = [&](const Rows& src, double* dst) {
-        for (int l = 0; l < W; ++l) in_rows[l] = src.row(r0 + std::min(l, lanes - 1));
-        if (!ind::gather_rows(in_rows, n, dst)) saw_nan = true;
-      };
-      auto scatter = [&](const double* src, int series) {
-        double* out_rows[W];
-        for (int l = 0; l < W; ++l)
-          out_rows[l] = base + series * plane + (r0 + std::min(l, lanes - 1)) * n;
-        ind::scatter_rows(src, lanes, n, out_rows);
-      };
-      gather(c, x);
-      ind::sma_lanes(x, t0, n, 5);
-      scatter(t0, 0);
-      ind::sma_lanes(x, t0, n, 10);
-      scatter(t0, 1);
-      ind::sma_lanes(x, t0, n, 20);
-      scatter(t0, 2);
-      scatter(t0, 8);
-      ind::bbands_lanes(x, t0, t1, t2, n, 20, 2.0);
-      scatter(t1, 7);
-      scatter(t2, 9);
-      ind::rsi_lanes(x, t0, n, 14);
-      scatter(t0, 3);
-      ind::macd_lanes(x, t0, t1, t2, n, 12, 26, 9);
-      scatter(t0, 4);
-      scatter(t1, 5);
-      scatter(t2, 6);
-      gather(hi, hl);
-      ind::rolling_extreme_lanes<true>(hl, t0, n, swing_lookback, pre, suf);
-      scatter(t0, 10);
-      gather(lo, hl);
-      ind::rolling_extreme_lanes<false>(hl, t0, n, swing_lookback, pre, suf);
-      scatter(t0, 11);
+      scratch.resize(static_cast<size_t>(kTechnicalScratch * n * kBlockRows));
+      const py::ssize_t r0 = b * kBlockRows;
+      TechnicalBlock io;
+      io.lanes = static_cast<int>(std::min<py::ssize_t>(kBlockRows, c.rows - r0));
+      for (int l = 0; l < kBlockRows; ++l) {
+        const py::ssize_t r = r0 + std::min(l, io.lanes - 1);
+        io.close[l] = c.row(r);
+        io.high[l] = hi.row(r);
+        io.low[l] = lo.row(r);
+        for (int s = 0; s < kTechnicalSeries; ++s) io.out[s][l] = base + s * plane + r * n;
+      }
+      io.bars = n;
+      io.swing_lookback = swing_lookback;
+      io.scratch = scratch.data();
+      if (!block_fn(io)) saw_nan = true;
     });
   }
   if (saw_nan)
@@ -190,9 +161,12 @@ void register_indicators(py::module_& m) {
         py::arg("threads") = 0, "Exact rolling minimum over `period` bars (TA-Lib MIN).");
   m.def("technical_batch", &technical_batch, py::arg("close"), py::arg("high"), py::arg("low"),
         py::arg("swing_lookback"), py::arg("threads") = 0, py::arg("out") = py::none(),
+        py::arg("isa") = "auto",
         "All indicators in one pass per row: a (12, tickers, bars) array of SMA5, SMA10, "
         "SMA20, RSI14, MACD, MACD signal, MACD histogram, BB upper, BB middle, BB lower, "
-        "swing high, swing low. `out` may be a preallocated array of that shape.");
+        "swing high, swing low. `out` may be a preallocated array of that shape. `isa` picks "
+        "the kernel variant: 'auto' (see isa()), 'avx2' (IsaError where it cannot run) or "
+        "'baseline'; every variant gives identical results.");
 }
 
 Registrar indicators_registrar(register_indicators);

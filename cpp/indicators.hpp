@@ -9,7 +9,10 @@
 #include <limits>
 #include <vector>
 
+#include "isa.hpp"
+
 namespace quartz {
+inline namespace QUARTZ_ISA {
 namespace ind {
 
 using idx = std::ptrdiff_t;
@@ -183,4 +186,5 @@ inline void rolling_extreme_row(const double* in, double* out, idx n, int period
 }
 
 }  // namespace ind
+}  // inline namespace QUARTZ_ISA
 }  // namespace quartz

@@ -10,13 +10,15 @@
 
 #include "indicators.hpp"
 #include "simd.hpp"
+#include "technical_block.hpp"
 
 namespace quartz {
+inline namespace QUARTZ_ISA {
 namespace ind {
 
 using simd::V;
 constexpr int kVec = 4;              // doubles per V
-constexpr int W = 8;                 // tickers per block
+constexpr int W = kBlockRows;        // tickers per block
 constexpr int K = W / kVec;          // V per bar
 
 inline void nan_lanes(double* out, idx from, idx to) {
@@ -263,5 +265,43 @@ inline void scatter_rows(const double* block, int lanes, idx n, double* const* r
   simd::stream_fence();
 }
 
+// Every series of technical_batch for one block, each computed while the block's transposed
+// prices are hot in cache. Returns false if any input price is NaN.
+inline bool technical_block(const TechnicalBlock& io) {
+  const idx n = io.bars;
+  double* x = io.scratch;
+  double* t0 = x + n * W;
+  double* t1 = t0 + n * W;
+  double* t2 = t1 + n * W;
+  double* pre = t2 + n * W;
+  double* suf = pre + n * W;
+  double* hl = suf + n * W;
+  bool finite = gather_rows(io.close, n, x);
+  sma_lanes(x, t0, n, 5);
+  scatter_rows(t0, io.lanes, n, io.out[0]);
+  sma_lanes(x, t0, n, 10);
+  scatter_rows(t0, io.lanes, n, io.out[1]);
+  sma_lanes(x, t0, n, 20);
+  scatter_rows(t0, io.lanes, n, io.out[2]);
+  scatter_rows(t0, io.lanes, n, io.out[8]);
+  bbands_lanes(x, t0, t1, t2, n, 20, 2.0);
+  scatter_rows(t1, io.lanes, n, io.out[7]);
+  scatter_rows(t2, io.lanes, n, io.out[9]);
+  rsi_lanes(x, t0, n, 14);
+  scatter_rows(t0, io.lanes, n, io.out[3]);
+  macd_lanes(x, t0, t1, t2, n, 12, 26, 9);
+  scatter_rows(t0, io.lanes, n, io.out[4]);
+  scatter_rows(t1, io.lanes, n, io.out[5]);
+  scatter_rows(t2, io.lanes, n, io.out[6]);
+  finite = gather_rows(io.high, n, hl) && finite;
+  rolling_extreme_lanes<true>(hl, t0, n, io.swing_lookback, pre, suf);
+  scatter_rows(t0, io.lanes, n, io.out[10]);
+  finite = gather_rows(io.low, n, hl) && finite;
+  rolling_extreme_lanes<false>(hl, t0, n, io.swing_lookback, pre, suf);
+  scatter_rows(t0, io.lanes, n, io.out[11]);
+  return finite;
+}
+
 }  // namespace ind
+}  // inline namespace QUARTZ_ISA
 }  // namespace quartz

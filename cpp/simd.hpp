@@ -1,6 +1,7 @@
 // A 4-wide double vector with the few operations the lane kernels need: AVX2 + FMA
-// intrinsics where the build targets them, plain loops otherwise (same results: every
-// operation is IEEE-exact per element, and vfma is a true fused multiply-add either way).
+// intrinsics in the AVX2 translation unit (isa.hpp), plain loops in the baseline one (same
+// results: every operation is IEEE-exact per element, and fma is a true fused multiply-add
+// either way; without hardware FMA, std::fma is libm's exact software version).
 #pragma once
 
 #include <cmath>
@@ -8,15 +9,17 @@
 #include <utility>
 #include <limits>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#include "isa.hpp"
+
+#ifdef QUARTZ_ISA_AVX2
 #include <immintrin.h>
-#define QUARTZ_SIMD_AVX2 1
 #endif
 
 namespace quartz {
+inline namespace QUARTZ_ISA {
 namespace simd {
 
-#ifdef QUARTZ_SIMD_AVX2
+#ifdef QUARTZ_ISA_AVX2
 
 struct V {
   __m256d v;
@@ -148,6 +151,6 @@ inline void stream_fence() {}
 
 #endif
 
-
 }  // namespace simd
+}  // inline namespace QUARTZ_ISA
 }  // namespace quartz

@@ -1,13 +1,22 @@
 """Native core vs numpy reference vs TA-Lib 0.8.2 (the pinned reference): values within the
-issue's tolerances and NaN warm-up exactly where TA-Lib has it."""
+issue's tolerances and NaN warm-up exactly where TA-Lib has it, for both variants of the
+native lane kernels (AVX2 + FMA, and baseline for CPUs without them)."""
 
 from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import talib
 
-from quartz_cli.errors import InputError
+from quartz_cli import _native
+from quartz_cli.errors import ConfigError, InputError
 from quartz_cli.indicators import native, reference
 from quartz_cli.indicators.fibonacci import retracement_levels
 from quartz_cli.indicators.spec import SERIES, first_defined_bar
@@ -15,6 +24,14 @@ from quartz_cli.indicators.spec import SERIES, first_defined_bar
 RSI_ABS = 1e-9
 PRICE_REL = 1e-9
 SWING = 60
+
+_AVX2_UNAVAILABLE = _native.isa_info()["avx2_unavailable"]
+# Every kernel variant, each forced in turn; AVX2 only where this machine can run it.
+ISAS = [
+    "baseline",
+    pytest.param("avx2", marks=pytest.mark.skipif(
+        _AVX2_UNAVAILABLE is not None, reason=f"AVX2 variant unavailable: {_AVX2_UNAVAILABLE}")),
+]
 
 
 def _universe(tickers: int = 40, bars: int = 700, seed: int = 7):
@@ -65,10 +82,11 @@ def universe():
     return close, high, low, _talib(close, high, low)
 
 
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("name", SERIES)
-def test_native_batch_matches_talib(universe, name):
+def test_native_batch_matches_talib(universe, name, isa):
     close, high, low, want = universe
-    got = native.technical_batch(close, high, low, swing_lookback=SWING)
+    got = native.technical_batch(close, high, low, swing_lookback=SWING, isa=isa)
     _assert_close(name, got[name], want[name], close)
 
 
@@ -88,20 +106,134 @@ def test_warm_up_is_nan_exactly_until_the_first_defined_bar(universe):
         assert np.isfinite(got[name][:, first:]).all(), name
 
 
-def test_rsi_macd_and_sma_agree_with_talib_to_the_last_bit(universe):
+@pytest.mark.parametrize("isa", ISAS)
+def test_rsi_macd_and_sma_agree_with_talib_to_the_last_bit(universe, isa):
     close, high, low, want = universe
-    got = native.technical_batch(close, high, low, swing_lookback=SWING)
+    got = native.technical_batch(close, high, low, swing_lookback=SWING, isa=isa)
     for name in ("rsi14", "macd", "macd_signal", "macd_hist", "sma5", "sma20", "swing_high"):
         assert np.array_equal(got[name], want[name], equal_nan=True), name
 
 
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("bars", [1, 14, 15, 19, 20, 33, 34, 35])
-def test_short_series_match_talib(bars):
+def test_short_series_match_talib(bars, isa):
     close, high, low = _universe(tickers=3, bars=bars, seed=bars)
     want = _talib(close, high, low)
-    got = native.technical_batch(close, high, low, swing_lookback=SWING)
+    got = native.technical_batch(close, high, low, swing_lookback=SWING, isa=isa)
     for name in SERIES:
         _assert_close(name, got[name], want[name], close)
+
+
+@pytest.mark.skipif(_AVX2_UNAVAILABLE is not None, reason="needs the AVX2 variant")
+def test_avx2_and_baseline_variants_agree_to_the_last_bit():
+    # 43 tickers and 701 bars: a partial block of lanes and a tail past the 4x4 tiles.
+    close, high, low = _universe(tickers=43, bars=701, seed=11)
+    avx2 = native.technical_batch(close, high, low, swing_lookback=SWING, isa="avx2")
+    base = native.technical_batch(close, high, low, swing_lookback=SWING, isa="baseline")
+    for name in SERIES:
+        assert np.array_equal(avx2[name], base[name], equal_nan=True), name
+
+
+def _cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or not Path("/proc/cpuinfo").exists(),
+                    reason="reads x86-64 CPU flags from /proc/cpuinfo")
+def test_auto_picks_avx2_exactly_when_the_cpu_has_avx2_and_fma():
+    info = _native.isa_info()
+    has = {"avx2", "fma"} <= _cpu_flags()
+    assert info["cpu_avx2_fma"] == has
+    assert "baseline" in info["compiled"]
+    assert native.isa() == ("avx2" if has and "avx2" in info["compiled"] else "baseline")
+
+
+def test_unknown_isa_is_refused():
+    close, high, low = _universe(tickers=2, bars=50)
+    with pytest.raises(InputError, match="isa must be one of"):
+        native.technical_batch(close, high, low, isa="sse2")
+    with pytest.raises(ValueError, match="isa must be"):
+        _native.technical_batch(close, high, low, SWING, 0, None, "avx512")
+
+
+# Run in a child process: QUARTZ_NATIVE_ISA is read once per process, and a CPU without AVX2
+# is emulated. Prints the automatic choice, whether the single MACD kernel (also dispatched)
+# equals the batch, and the error of a forced AVX2 run; saves the automatic run's output to
+# argv[1].
+_CHILD = """
+import sys
+import numpy as np
+from quartz_cli.errors import ConfigError
+from quartz_cli.indicators import native
+rng = np.random.default_rng(5)
+close = np.round(5e4 * np.exp(np.cumsum(rng.normal(0, 0.02, (11, 300)), axis=1)))
+high, low = close + 50, close - 50
+try:
+    print("auto", native.isa())
+    got = native.technical_batch(close, high, low, swing_lookback=60)
+    np.save(sys.argv[1], np.stack(list(got.values())))
+    print("macd row equals batch", np.array_equal(native.macd(close)[0], got["macd"],
+                                                  equal_nan=True))
+    native.technical_batch(close, high, low, swing_lookback=60, isa="avx2")
+    print("avx2 ran")
+except ConfigError as exc:
+    print("ConfigError", exc)
+"""
+
+
+def _child_inputs():
+    rng = np.random.default_rng(5)
+    close = np.round(5e4 * np.exp(np.cumsum(rng.normal(0, 0.02, (11, 300)), axis=1)))
+    return close, close + 50, close - 50
+
+
+def _run_child(tmp_path: Path, env_isa: str | None, prefix: tuple[str, ...] = ()):
+    env = {k: v for k, v in os.environ.items() if k != "QUARTZ_NATIVE_ISA"}
+    if env_isa is not None:
+        env["QUARTZ_NATIVE_ISA"] = env_isa
+    out = tmp_path / "child.npy"
+    proc = subprocess.run([*prefix, sys.executable, "-c", _CHILD, str(out)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr  # a SIGILL would show as -4 / 132
+    return proc.stdout, out
+
+
+def _assert_child_matches_talib(out: Path) -> None:
+    close, high, low = _child_inputs()
+    want = _talib(close, high, low)
+    got = np.load(out)
+    for name, series in zip(SERIES, got, strict=True):
+        _assert_close(name, series, want[name], close)
+    for name in ("rsi14", "macd", "macd_signal", "macd_hist", "sma5", "sma20", "swing_high"):
+        assert np.array_equal(got[SERIES.index(name)], want[name], equal_nan=True), name
+
+
+def test_env_override_forces_the_baseline_and_refuses_avx2(tmp_path):
+    stdout, out = _run_child(tmp_path, "baseline")
+    assert "auto baseline" in stdout
+    assert "macd row equals batch True" in stdout
+    assert "ConfigError the AVX2 kernels cannot run" in stdout
+    assert "QUARTZ_NATIVE_ISA=baseline" in stdout
+    _assert_child_matches_talib(out)
+
+
+def test_env_override_with_a_bad_value_is_a_config_error(tmp_path):
+    stdout, _ = _run_child(tmp_path, "sse4")
+    assert "ConfigError QUARTZ_NATIVE_ISA must be auto, avx2 or baseline" in stdout
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("qemu-x86_64") is None,
+                    reason="needs qemu-user (qemu-x86_64) to emulate a CPU without AVX2")
+def test_on_a_cpu_without_avx2_auto_runs_the_baseline_and_forced_avx2_is_an_error(tmp_path):
+    # Nehalem: SSE4.2, no AVX. Any AVX instruction in the code that runs would be a SIGILL.
+    stdout, out = _run_child(tmp_path, None, ("qemu-x86_64", "-cpu", "Nehalem"))
+    assert "auto baseline" in stdout
+    assert "macd row equals batch True" in stdout
+    assert "ConfigError the AVX2 kernels cannot run: this CPU lacks AVX2/FMA" in stdout
+    _assert_child_matches_talib(out)
 
 
 def test_flat_series_rsi_is_zero_like_talib_0_8():

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from quartz_cli import _native
-from quartz_cli.errors import InputError
+from quartz_cli.errors import ConfigError, InputError
 from quartz_cli.indicators.spec import SERIES, SWING_LOOKBACK
+
+# Variants of the lane kernels technical_batch can run (cpp/technical_block.hpp).
+ISA_CHOICES = ("auto", "avx2", "baseline")
 
 
 def as_matrix(values: np.ndarray) -> np.ndarray:
@@ -23,16 +26,33 @@ def require_finite(name: str, values: np.ndarray) -> None:
                          "bars before computing indicators")
 
 
+def isa() -> str:
+    """The kernel variant `technical_batch(isa="auto")` runs on this machine: "avx2" (CPU has
+    AVX2 + FMA and the build has that variant) or "baseline"; `QUARTZ_NATIVE_ISA`
+    (auto/avx2/baseline, read once per process) overrides the automatic choice."""
+    try:
+        return _native.isa()
+    except _native.IsaError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def technical_batch(close: np.ndarray, high: np.ndarray, low: np.ndarray, *,
                     swing_lookback: int = SWING_LOOKBACK, threads: int = 0,
-                    out: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    out: np.ndarray | None = None, isa: str = "auto") -> dict[str, np.ndarray]:
     """Every indicator of `spec.SERIES` for each row of (tickers × bars) prices, computed by
     the native core on all cores with the GIL released. Returns name → (tickers × bars)
-    views into one (12, tickers, bars) block (`out` when given, to reuse memory)."""
+    views into one (12, tickers, bars) block (`out` when given, to reuse memory). `isa`
+    forces a kernel variant ("avx2" raises ConfigError where it cannot run); all variants
+    give identical results."""
+    if isa not in ISA_CHOICES:
+        raise InputError(f"isa must be one of {', '.join(ISA_CHOICES)}, not {isa!r}")
     c, h, lo = as_matrix(close), as_matrix(high), as_matrix(low)
     for name, arr in (("close", c), ("high", h), ("low", lo)):
         require_finite(name, arr)
-    block = _native.technical_batch(c, h, lo, swing_lookback, threads, out)
+    try:
+        block = _native.technical_batch(c, h, lo, swing_lookback, threads, out, isa)
+    except _native.IsaError as exc:
+        raise ConfigError(str(exc)) from exc
     return dict(zip(SERIES, block, strict=True))
 
 
