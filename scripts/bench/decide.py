@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import numpy as np
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -65,12 +67,13 @@ print(" ".join(x.code for x in listings))
 
 
 def arrival_rate(times: list[float]) -> float:
-    """The steady request rate at the simulator: a sliding one-second window lets LIMIT calls
-    through at once and LIMIT per second after, so the calls beyond the first window are
-    divided by the time from the first arrival to the last."""
+    """The sustained request rate at the simulator: the least-squares slope of arrival count
+    over arrival time, which neither a first burst nor an even pacing can flatter."""
     if len(times) <= LIMIT or times[-1] <= times[0]:
         return 0.0
-    return (len(times) - LIMIT) / (times[-1] - times[0])
+    t = np.asarray(times) - times[0]
+    n = np.arange(len(t), dtype=float)
+    return float(np.polyfit(t, n, 1)[0])
 
 
 def reference_burst(env: dict[str, str], tickers: list[str], calls: int) -> None:

@@ -37,6 +37,8 @@ class SimState:
         self._lock = threading.RLock()
         if self.path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
+            # A simulator survives a crash of its process, not of the machine: no fsync per write.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=60000")
         self.add_schema(SCHEMA)
 

@@ -2,7 +2,7 @@
 a reference measured in the same run — one compiled regex alternation of the same names and
 aliases with no rules at all. Prints both times and the ratio.
 
-    .venv/bin/python scripts/bench/bench_selection_matching.py [repeat]
+    .venv/bin/python scripts/bench/selection_matching.py [repeat]
 """
 
 from __future__ import annotations
