@@ -30,7 +30,7 @@ from quartz_cli.domain.decision import (
     TechnicalView,
 )
 from quartz_cli.domain.decision_input import build_decision_input
-from quartz_cli.domain.engine import EngineUsage
+from quartz_cli.domain.usage import Usage
 from quartz_cli.domain.krx import price_limits
 from quartz_cli.domain.risk import NoteKind, Rule, run_gate
 from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
@@ -134,7 +134,7 @@ def test_openai_answer_is_used_with_usage_and_cost_recorded(fake_openai, tmp_pat
     ledger = StoreUsageLedger(LocalStore(tmp_path / "store"))
     out = run(decision_input(), engine(url), ledger)
     assert out.fallback is None and out.answer.engine == "openai:gpt-4o-mini"
-    assert out.usage[0] == EngineUsage("gpt-4o-mini", 900, 300,
+    assert out.usage[0] == Usage("gpt-4o-mini", 900, 300,
                                        (900 * 0.15 + 300 * 0.60) / 1_000_000)
     assert ledger.spent_on(TODAY) == pytest.approx(out.usage[0].cost_usd)
     sent = fake.requests[0]["body"]
@@ -197,7 +197,7 @@ def test_unknown_tickers_and_weights_above_cap_reach_the_gate(fake_openai, tmp_p
 def test_budget_exhausted_skips_the_call(fake_openai, tmp_path):
     fake, url = fake_openai
     ledger = StoreUsageLedger(LocalStore(tmp_path))
-    ledger.record(TODAY, EngineUsage("gpt-4o-mini", 0, 0, 0.999), "earlier")
+    ledger.record(TODAY, Usage("gpt-4o-mini", 0, 0, 0.999), "earlier")
     out = run(decision_input(), engine(url), ledger, LLMBudget(per_run_usd=0.05, per_day_usd=1.0))
     assert out.fallback is Fallback.BUDGET and "day budget" in out.detail
     assert fake.requests == []

@@ -20,7 +20,11 @@ from quartz_cli.agents.portfolio import (
 )
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, Env
-from quartz_cli.decision_settings import DecisionSettings, EngineChoice, load_decision_settings
+from quartz_cli.decision_settings import (
+    DecisionSettings,
+    EngineChoice,
+    load_decision_settings,
+)
 from quartz_cli.domain.decision import (
     MacroBias,
     MacroView,
@@ -29,8 +33,8 @@ from quartz_cli.domain.decision import (
     Quote,
     TechnicalView,
 )
-from quartz_cli.domain.orders import OrderExecutor
 from quartz_cli.domain.krx import KST
+from quartz_cli.domain.orders import OrderExecutor
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import BrokerError, ConfigError
 from quartz_cli.store.base import Store

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from quartz_cli.domain.budget import BudgetCheck, LLMBudget, check_budget
 from quartz_cli.domain.decision import DecisionInput
-from quartz_cli.domain.engine import EngineAnswer, EngineUsage
+from quartz_cli.domain.engine import EngineAnswer
+from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import LLMError, StoreError
 from quartz_cli.llm.decision_openai import BadAnswer
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
@@ -48,7 +49,7 @@ class UsageLedger(Protocol):
     def spent_on(self, day: date) -> float:
         """USD spent on LLM calls on `day` (KST)."""
 
-    def record(self, day: date, usage: EngineUsage, run_id: str) -> None:
+    def record(self, day: date, usage: Usage, run_id: str) -> None:
         """Add one call's usage to `day`."""
 
 
@@ -68,7 +69,7 @@ class StoreUsageLedger:
                 log.warning("ignoring an unreadable LLM usage record %s", key)
         return total
 
-    def record(self, day: date, usage: EngineUsage, run_id: str) -> None:
+    def record(self, day: date, usage: Usage, run_id: str) -> None:
         body = json.dumps({"run_id": run_id, "model": usage.model,
                            "prompt_tokens": usage.prompt_tokens,
                            "output_tokens": usage.output_tokens,
@@ -87,7 +88,7 @@ class EngineOutcome:
     answer: EngineAnswer
     fallback: Fallback | None
     detail: str
-    usage: tuple[EngineUsage, ...] = ()
+    usage: tuple[Usage, ...] = ()
     budget: BudgetCheck | None = None
     attempted: str | None = None
 
@@ -123,7 +124,7 @@ async def decide_with_fallback(
         answer = await llm.decide(request)
     except LLMError as exc:
         usage = getattr(exc, "usage", None)
-        spent: tuple[EngineUsage, ...] = (usage,) if usage else ()
+        spent: tuple[Usage, ...] = (usage,) if usage else ()
         for u in spent:
             ledger.record(today, u, run_id)
         kind = Fallback.BAD_ANSWER if isinstance(exc, BadAnswer) else Fallback.LLM_FAILED

@@ -39,7 +39,12 @@ from quartz_cli.domain.decision import (
 )
 from quartz_cli.domain.decision_input import build_decision_input
 from quartz_cli.domain.documents import utcnow
-from quartz_cli.domain.exits import ExitRules, exit_signals, next_check_interval, volume_pace
+from quartz_cli.domain.exits import (
+    ExitRules,
+    exit_signals,
+    next_check_interval,
+    volume_pace,
+)
 from quartz_cli.domain.krx import KST, minutes_into_session
 from quartz_cli.domain.order_window import WindowCheck, check_order_window
 from quartz_cli.domain.orders import (

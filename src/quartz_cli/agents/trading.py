@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from quartz_cli.agents.order_ledger import LedgerEntry, LedgerError, OrderLedger, claim_document
+from quartz_cli.agents.order_ledger import (
+    LedgerEntry,
+    LedgerError,
+    OrderLedger,
+    claim_document,
+)
 from quartz_cli.domain.account import Balance, DailyOrder
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.orders import (

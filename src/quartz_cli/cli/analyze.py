@@ -116,7 +116,12 @@ def analyze(
                 if len(codes) < 3:
                     return await analyze_tickers(rt.kis, rt.store, codes, periods, now,
                                                  agent=agent, want_chart=chart is not None), agent
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                )
 
                 with Progress(TextColumn("analysing"), BarColumn(), MofNCompleteColumn(),
                               TextColumn("{task.description}"), console=console(stderr=True),

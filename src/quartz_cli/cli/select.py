@@ -180,7 +180,11 @@ def universe(
     from quartz_cli.agents.selection import UNIVERSE_FILE
     from quartz_cli.domain.universe import bundled_universe
     from quartz_cli.errors import UsageError
-    from quartz_cli.kis.master import read_master, universe_from_master, write_universe_csv
+    from quartz_cli.kis.master import (
+        read_master,
+        universe_from_master,
+        write_universe_csv,
+    )
 
     if kospi is None and kosdaq is None:
         raise UsageError("give --kospi and/or --kosdaq master files")

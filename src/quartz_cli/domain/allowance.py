@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-from quartz_cli.domain.decision import Action, Allowance, Constraints, PortfolioView, Quote
+from quartz_cli.domain.decision import (
+    Action,
+    Allowance,
+    Constraints,
+    PortfolioView,
+    Quote,
+)
 from quartz_cli.domain.risk import buy_limit_price, max_affordable_qty, sell_limit_price
 
 

@@ -10,16 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartz_cli.domain.decision import Action, DecisionInput, Proposal
-
-
-@dataclass(frozen=True)
-class EngineUsage:
-    """One LLM call's model, tokens and estimated cost (USD)."""
-
-    model: str
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
+from quartz_cli.domain.usage import Usage
 
 
 @dataclass(frozen=True)
@@ -28,7 +19,7 @@ class EngineAnswer:
 
     proposals: tuple[Proposal, ...]
     engine: str
-    usage: tuple[EngineUsage, ...] = ()
+    usage: tuple[Usage, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
     @property

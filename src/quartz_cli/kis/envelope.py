@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from quartz_cli.errors import BrokerError, RateLimited, TokenIssueThrottled, TokenRejected
+from quartz_cli.errors import (
+    BrokerError,
+    RateLimited,
+    TokenIssueThrottled,
+    TokenRejected,
+)
 
 RATE_LIMIT_CODES = frozenset({"EGW00201", "EGW00215"})
 TOKEN_REJECTED_CODES = frozenset({"EGW00123", "EGW00121"})

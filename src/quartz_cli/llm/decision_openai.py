@@ -16,12 +16,12 @@ from pydantic import ValidationError
 from quartz_cli.domain.decision import DecisionInput, Proposal
 from quartz_cli.domain.engine import (
     EngineAnswer,
-    EngineUsage,
     IncoherentAnswer,
     LLMDecisionSet,
     answer_schema,
     check_coherent,
 )
+from quartz_cli.domain.usage import Usage
 from quartz_cli.llm.openai import (
     LLMCallFailed,
     OpenAIClient,
@@ -77,7 +77,7 @@ class OpenAIDecisionEngine:
         reply = await self.client.structured(
             system=system, prompt=prompt, schema_name="portfolio_decisions",
             schema=answer_schema(request), max_output_tokens=self.max_output_tokens)
-        usage: EngineUsage = reply.usage
+        usage: Usage = reply.usage
         try:
             answer = LLMDecisionSet.model_validate_json(reply.text)
         except ValidationError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from quartz_cli.domain.engine import EngineUsage
+from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import LLMError
 
 # USD per million tokens (input, output), for the cost estimate recorded in decisions.
@@ -39,7 +39,7 @@ class LLMCallFailed(LLMError):
     """The call did not produce an answer (network, timeout, HTTP error, refusal, cut off).
     `usage` is set when the API reported tokens before failing."""
 
-    def __init__(self, message: str, usage: EngineUsage | None = None) -> None:
+    def __init__(self, message: str, usage: Usage | None = None) -> None:
         super().__init__(message)
         self.usage = usage
 
@@ -47,7 +47,7 @@ class LLMCallFailed(LLMError):
 @dataclass(frozen=True)
 class StructuredReply:
     text: str
-    usage: EngineUsage
+    usage: Usage
 
 
 class OpenAIClient:
@@ -100,11 +100,11 @@ class OpenAIClient:
         except openai.APIError as exc:
             raise LLMCallFailed(f"OpenAI {self.model} unreachable: {type(exc).__name__}") \
                 from None
-        usage = EngineUsage(model=self.model)
+        usage = Usage(model=self.model)
         if resp.usage is not None:
             p_tok = int(resp.usage.prompt_tokens or 0)
             o_tok = int(resp.usage.completion_tokens or 0)
-            usage = EngineUsage(self.model, p_tok, o_tok, estimate_cost(self.model, p_tok, o_tok))
+            usage = Usage(self.model, p_tok, o_tok, estimate_cost(self.model, p_tok, o_tok))
         if not resp.choices:
             raise LLMCallFailed(f"OpenAI {self.model} answered no choices", usage)
         choice = resp.choices[0]

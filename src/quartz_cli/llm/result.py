@@ -5,17 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from quartz_cli.domain.usage import Usage
+
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Model, token counts and the estimated cost of one call (USD)."""
-
-    model: str
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.krx import (
     KST,
     PriceLimits,
-    round_to_tick,
     kst_date,
     price_limits,
+    round_to_tick,
     session_bounds,
 )
 from quartz_cli.domain.universe import Listing, Tier, Universe

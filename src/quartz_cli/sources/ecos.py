@@ -6,7 +6,6 @@ the service key. The key sits in the path, so URLs are never logged or put in me
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,7 +14,15 @@ from urllib.parse import quote
 import httpx
 
 from quartz_cli.domain.macro import Observation, specs_of
-from quartz_cli.sources.http import Collected, NoData, Retry, SeriesError, get_json, with_retries
+from quartz_cli.sources.http import (
+    Collected,
+    NoData,
+    Retry,
+    SeriesError,
+    collect_each,
+    get_json,
+    with_retries,
+)
 
 SOURCE = "ecos"
 BASE_URL = "https://ecos.bok.or.kr/api"
@@ -153,15 +160,4 @@ class EcosCollector:
         return sorted(out, key=lambda o: o.date)
 
     async def collect(self, start: date, end: date) -> Collected:
-        ids = self.series_ids()
-        results = await asyncio.gather(*(self.fetch(s, start, end) for s in ids),
-                                       return_exceptions=True)
-        collected = Collected(series={}, errors={})
-        for sid, res in zip(ids, results):
-            if isinstance(res, SeriesError):
-                collected.errors[sid] = res
-            elif isinstance(res, BaseException):
-                raise res
-            else:
-                collected.series[sid] = res
-        return collected
+        return await collect_each(self.series_ids(), lambda s: self.fetch(s, start, end))

@@ -7,14 +7,21 @@ query parameter, so URLs are never logged or put in messages."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Any
 
 import httpx
 
 from quartz_cli.domain.macro import Observation, specs_of
-from quartz_cli.sources.http import Collected, NoData, Retry, SeriesError, get_json, with_retries
+from quartz_cli.sources.http import (
+    Collected,
+    NoData,
+    Retry,
+    SeriesError,
+    collect_each,
+    get_json,
+    with_retries,
+)
 
 SOURCE = "fred"
 BASE_URL = "https://api.stlouisfed.org/fred"
@@ -80,15 +87,4 @@ class FredCollector:
         return await with_retries(once, self._retry)
 
     async def collect(self, start: date, end: date) -> Collected:
-        ids = self.series_ids()
-        results = await asyncio.gather(*(self.fetch(s, start, end) for s in ids),
-                                       return_exceptions=True)
-        collected = Collected(series={}, errors={})
-        for sid, res in zip(ids, results):
-            if isinstance(res, SeriesError):
-                collected.errors[sid] = res
-            elif isinstance(res, BaseException):
-                raise res
-            else:
-                collected.series[sid] = res
-        return collected
+        return await collect_each(self.series_ids(), lambda s: self.fetch(s, start, end))

@@ -97,6 +97,22 @@ class Collected:
     errors: dict[str, SeriesError]
 
 
+async def collect_each(series_ids: list[str],
+                       fetch: Callable[[str], Awaitable[list[Observation]]]) -> Collected:
+    """Fetch every series concurrently; a SeriesError is recorded for its series, anything
+    else (a bug) propagates."""
+    results = await asyncio.gather(*(fetch(s) for s in series_ids), return_exceptions=True)
+    collected = Collected(series={}, errors={})
+    for sid, res in zip(series_ids, results, strict=True):
+        if isinstance(res, SeriesError):
+            collected.errors[sid] = res
+        elif isinstance(res, BaseException):
+            raise res
+        else:
+            collected.series[sid] = res
+    return collected
+
+
 class Collector(Protocol):
     """A data source the macro agent collects from."""
 

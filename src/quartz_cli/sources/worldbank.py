@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 
 from quartz_cli.domain.macro import Observation, specs_of
-from quartz_cli.sources.http import Collected, NoData, Retry, SeriesError, get_json, with_retries
+from quartz_cli.sources.http import (
+    Collected,
+    NoData,
+    Retry,
+    SeriesError,
+    get_json,
+    with_retries,
+)
 
 SOURCE = "worldbank"
 BASE_URL = "https://api.worldbank.org/v2"
