@@ -65,3 +65,26 @@ def test_doctor_reports_configuration_and_checks_in_local():
     assert data["env"] == "local" and data["broker"]["in_process_simulator"] is True
     assert data["checks"]["broker"]["ok"] and data["checks"]["store"]["ok"]
     assert data["settings"]["MIN_ORDER_KRW"] == 100000
+
+
+def _leaf_commands():
+    from quartz_cli.cli.main import _Lazy
+
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = _Lazy(name, module, help_text).load()
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for sub_name, sub in subs.items():
+                yield f"{name} {sub_name}", sub
+        else:
+            yield name, cmd
+
+
+def test_every_command_has_json_and_help():
+    missing = []
+    for path, cmd in _leaf_commands():
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        if "--json" not in opts:
+            missing.append(path)
+        assert cmd.help, f"quartz {path} has no help text"
+    assert missing == []

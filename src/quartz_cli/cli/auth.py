@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import typer
 
-from quartz_cli.cli.context import config, emit, run
+from quartz_cli.cli.context import config, emit, run, want_json
 from quartz_cli.cli.format import duration, key_value_table, kst
 
 app = typer.Typer(help="KIS access token: issue, cache (disk 0600 + shared store), refresh, "
@@ -78,13 +79,22 @@ def refresh(json_out: bool = JSON_OPT) -> None:
 
 
 @app.command()
-def token() -> None:
+def token(json_out: bool = typer.Option(False, "--json", help="The token with its expiry, as "
+                                        "JSON.")) -> None:
     """Print the access token alone (issuing one if needed), for shell scripts:
     `curl -H "authorization: Bearer $(quartz auth token)" ...`."""
     from quartz_cli.wiring import open_runtime
 
-    async def go() -> str:
+    async def go() -> tuple[str, dict]:
         async with open_runtime(config()) as rt:
-            return await rt.tokens.token()
+            value = await rt.tokens.token()
+            return value, rt.tokens.status().to_dict()
 
-    sys.stdout.write(run(go) + "\n")
+    value, status = run(go)
+    if want_json(json_out):
+        # Printed on purpose (this command's job), so it bypasses the secret-masking writer.
+        sys.stdout.write(json.dumps({"access_token": value, "token_type": "Bearer",
+                                     "expires_at": status["expires_at"], "env": status["env"]})
+                         + "\n")
+    else:
+        sys.stdout.write(value + "\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from quartz_cli.cli.context import config, emit
+from quartz_cli.cli.context import config, emit, print_json, want_json
 from quartz_cli.cli.format import key_value_table
 
 app = typer.Typer(help="The local KIS-compatible exchange simulator. `local` runs it "
@@ -26,6 +26,7 @@ def serve(
     rate_limit: float = typer.Option(None, help="REST calls/s per app key (0 = off; "
                                      "default QUARTZ_SIM_RATE_LIMIT_PER_S or 18)."),
     real_tr_ids: bool = typer.Option(False, help="Accept real (T...) TR_IDs instead of paper."),
+    json_out: bool = typer.Option(False, "--json", help="Print the startup line as JSON."),
 ) -> None:
     """Serve the simulator over HTTP. Point Quartz at it with
     QUARTZ_KIS_BASE_URL=http://127.0.0.1:PORT."""
@@ -43,7 +44,11 @@ def serve(
     cfg_all = config()
     sim = Simulator(SimState(_db(db)), cfg, clock=lambda: cfg_all.market_now().timestamp(),
                     cache_dir=cfg_all.home / "cache")
-    typer.echo(f"KIS simulator on http://{host}:{port} (state {_db(db)})", err=True)
+    if want_json(json_out):
+        print_json({"url": f"http://{host}:{port}", "db": str(_db(db)),
+                    "rate_limit_per_s": cfg.rate_limit_per_s})
+    else:
+        typer.echo(f"KIS simulator on http://{host}:{port} (state {_db(db)})", err=True)
     uvicorn.run(sim.app, host=host, port=port, log_level="warning")
 
 
@@ -67,6 +72,7 @@ def status(
 def reset(
     db: Path = typer.Option(None, help="State database."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
 ) -> None:
     """Delete the simulator's state (tokens, counters, orders, balances)."""
     path = _db(db)
@@ -74,4 +80,4 @@ def reset(
         typer.confirm(f"Delete {path}?", abort=True)
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
-    typer.echo(f"deleted {path}", err=True)
+    emit({"deleted": str(path)}, lambda con: con.print(f"deleted {path}"), json_out)

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from quartz_cli.cli.context import config, console, emit, run, want_json
+from quartz_cli.cli.context import config, console, emit, print_json, run, want_json
 from quartz_cli.cli.format import key_value_table
 from quartz_cli.errors import BrokerError, InputError
 
@@ -311,7 +311,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
           retry_delay: float = typer.Option(1.0, help="Seconds between send attempts."),
           reconcile_delays: str = typer.Option("0,1,2", help="Seconds to wait before each "
                                                "order inquiry after an unknown outcome."),
-          ping_interval: float = typer.Option(30.0, help="WebSocket ping interval (s).")) -> None:
+          ping_interval: float = typer.Option(30.0, help="WebSocket ping interval (s)."),
+          json_out: bool = JSON_OPT) -> None:
     """Serve the trading agent: WebSocket /ws/orders, HTTP /api/order, /api/cancel-order,
     /api/cancelable-orders, /health/live, /health/ready. Needs QUARTZ_INTERNAL_TOKEN
     (local creates one under $QUARTZ_HOME/trading/)."""
@@ -339,5 +340,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
 
     app_ = create_app(agent, token, ready_check=ready, ping_interval_s=ping_interval,
                       on_shutdown=rt.aclose)
-    typer.echo(f"trading agent ({cfg.env.value}) on ws://{host}:{port}/ws/orders", err=True)
+    url = f"ws://{host}:{port}/ws/orders"
+    if want_json(json_out):
+        print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})
+    else:
+        typer.echo(f"trading agent ({cfg.env.value}) on {url}", err=True)
     uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None)
