@@ -13,7 +13,7 @@ from starlette.routing import Route
 from quartz_cli.domain.krx import kst_date
 from quartz_cli.sim.exchange import MARKET, Rejected, exchange_for
 from quartz_cli.sim.faults import faults_for
-from quartz_cli.sim.protocol import check_gateway, envelope, fail, param
+from quartz_cli.sim.protocol import Gate, check_gateway, envelope, fail, param
 
 if TYPE_CHECKING:
     from quartz_cli.sim.simulator import Simulator
@@ -48,20 +48,27 @@ def routes(sim: Simulator) -> list[Route]:
     exchange = exchange_for(sim)
     faults = faults_for(sim)
 
+    async def admit(request: Request, allowed: set[str]) -> tuple[Gate, str] | Response:
+        """Injected faults, the gateway, then the account: the checks every inquiry passes."""
+        injected = await faults.before()
+        if injected is not None:
+            return injected
+        gate = check_gateway(sim, request, allowed)
+        if gate.error:
+            return gate.error
+        try:
+            return gate, _account(request)
+        except Rejected as rej:
+            return fail(rej.msg_cd, rej.msg1, tr_id=gate.tr_id)
+
     def page_size(real: int, paper: int) -> int:
         return real if sim.config.real_tr_ids else paper
 
     async def balance(request: Request) -> Response:
-        injected = await faults.before()
-        if injected is not None:
-            return injected
-        gate = check_gateway(sim, request, sim.tr_ids(*BALANCE_TR_IDS))
-        if gate.error:
-            return gate.error
-        try:
-            cano = _account(request)
-        except Rejected as rej:
-            return fail(rej.msg_cd, rej.msg1, tr_id=gate.tr_id)
+        opened = await admit(request, sim.tr_ids(*BALANCE_TR_IDS))
+        if isinstance(opened, Response):
+            return opened
+        gate, cano = opened
         now = sim.now()
         exchange.match_open(now)
         rows, summary = exchange.holdings(cano, now)
@@ -70,16 +77,10 @@ def routes(sim: Simulator) -> list[Route]:
                         ctx_area_fk100=fk, ctx_area_nk100=nk, output1=chunk, output2=[summary])
 
     async def daily(request: Request) -> Response:
-        injected = await faults.before()
-        if injected is not None:
-            return injected
-        gate = check_gateway(sim, request, sim.tr_ids(*DAILY_TR_IDS))
-        if gate.error:
-            return gate.error
-        try:
-            cano = _account(request)
-        except Rejected as rej:
-            return fail(rej.msg_cd, rej.msg1, tr_id=gate.tr_id)
+        opened = await admit(request, sim.tr_ids(*DAILY_TR_IDS))
+        if isinstance(opened, Response):
+            return opened
+        gate, cano = opened
         now = sim.now()
         exchange.match_open(now)
         today = kst_date(now).strftime("%Y%m%d")
@@ -121,18 +122,12 @@ def routes(sim: Simulator) -> list[Route]:
         return envelope("KIOK0510", "조회가 완료되었습니다", tr_id=gate.tr_id, output=out)
 
     async def psbl_rvsecncl(request: Request) -> Response:
-        injected = await faults.before()
-        if injected is not None:
-            return injected
         # KIS has no paper version of this inquiry: on the paper domain no TR_ID is valid.
-        allowed = set(PSBL_RVSECNCL_TR_IDS) if sim.config.real_tr_ids else set()
-        gate = check_gateway(sim, request, allowed)
-        if gate.error:
-            return gate.error
-        try:
-            cano = _account(request)
-        except Rejected as rej:
-            return fail(rej.msg_cd, rej.msg1, tr_id=gate.tr_id)
+        opened = await admit(request, set(PSBL_RVSECNCL_TR_IDS) if sim.config.real_tr_ids
+                             else set())
+        if isinstance(opened, Response):
+            return opened
+        gate, cano = opened
         now = sim.now()
         exchange.match_open(now)
         today = kst_date(now).strftime("%Y%m%d")
