@@ -178,26 +178,32 @@ inline V pick_extreme(V a, V b) {
   return IsMax ? simd::max(a, b) : simd::min(a, b);
 }
 
-// Rolling max/min (van Herk / Gil-Werman) of finite input; `pre` and `suf` hold n*W doubles.
+// Rolling max/min (van Herk / Gil-Werman) of finite input. Blocks of `period` bars: the
+// running extreme from each block's start (kept in registers) and the one to its end (`suf`,
+// a ring of two blocks, 2 * period * W doubles, so it stays in L1).
 template <bool IsMax>
-void rolling_extreme_lanes(const double* x, double* out, idx n, int period, double* pre,
-                           double* suf) {
+void rolling_extreme_lanes(const double* x, double* out, idx n, int period, double* suf) {
   nan_lanes(out, 0, std::min<idx>(period - 1, n));
   if (n < period) return;
+  V pre[K];
   for (idx b = 0; b < n; b += period) {
     const idx e = std::min<idx>(n, b + period);
-    QUARTZ_LANES simd::store(AT(pre, b), simd::load(AT(x, b)));
-    for (idx i = b + 1; i < e; ++i)
-      QUARTZ_LANES simd::store(AT(pre, i), pick_extreme<IsMax>(simd::load(AT(pre, i - 1)),
-                                                               simd::load(AT(x, i))));
-    QUARTZ_LANES simd::store(AT(suf, e - 1), simd::load(AT(x, e - 1)));
+    double* s = suf + ((b / period) % 2) * period * W - b * W;  // s + i * W: slot of bar i
+    QUARTZ_LANES simd::store(AT(s, e - 1), simd::load(AT(x, e - 1)));
     for (idx i = e - 2; i >= b; --i)
-      QUARTZ_LANES simd::store(AT(suf, i), pick_extreme<IsMax>(simd::load(AT(suf, i + 1)),
-                                                               simd::load(AT(x, i))));
+      QUARTZ_LANES simd::store(AT(s, i), pick_extreme<IsMax>(simd::load(AT(s, i + 1)),
+                                                             simd::load(AT(x, i))));
+    // The block before this one, for the windows that start in it.
+    const double* sp = suf + ((b / period + 1) % 2) * period * W - (b - period) * W;
+    for (idx i = b; i < e; ++i) {
+      QUARTZ_LANES pre[k] = i == b ? simd::load(AT(x, i))
+                                   : pick_extreme<IsMax>(pre[k], simd::load(AT(x, i)));
+      if (i < period - 1) continue;
+      const idx j = i - period + 1;
+      const double* sj = j >= b ? s : sp;
+      QUARTZ_LANES simd::store(AT(out, i), pick_extreme<IsMax>(simd::load(AT(sj, j)), pre[k]));
+    }
   }
-  for (idx i = period - 1; i < n; ++i)
-    QUARTZ_LANES simd::store(AT(out, i), pick_extreme<IsMax>(simd::load(AT(suf, i - period + 1)),
-                                                             simd::load(AT(pre, i))));
 }
 
 #undef AT
@@ -273,9 +279,8 @@ inline bool technical_block(const TechnicalBlock& io) {
   double* t0 = x + n * W;
   double* t1 = t0 + n * W;
   double* t2 = t1 + n * W;
-  double* pre = t2 + n * W;
-  double* suf = pre + n * W;
-  double* hl = suf + n * W;
+  double* hl = t2 + n * W;
+  double* suf = hl + n * W;
   bool finite = gather_rows(io.close, n, x);
   sma_lanes(x, t0, n, 5);
   scatter_rows(t0, io.lanes, n, io.out[0]);
@@ -294,10 +299,10 @@ inline bool technical_block(const TechnicalBlock& io) {
   scatter_rows(t1, io.lanes, n, io.out[5]);
   scatter_rows(t2, io.lanes, n, io.out[6]);
   finite = gather_rows(io.high, n, hl) && finite;
-  rolling_extreme_lanes<true>(hl, t0, n, io.swing_lookback, pre, suf);
+  rolling_extreme_lanes<true>(hl, t0, n, io.swing_lookback, suf);
   scatter_rows(t0, io.lanes, n, io.out[10]);
   finite = gather_rows(io.low, n, hl) && finite;
-  rolling_extreme_lanes<false>(hl, t0, n, io.swing_lookback, pre, suf);
+  rolling_extreme_lanes<false>(hl, t0, n, io.swing_lookback, suf);
   scatter_rows(t0, io.lanes, n, io.out[11]);
   return finite;
 }

@@ -25,7 +25,7 @@ struct TechnicalBlock {
   int lanes;
   std::ptrdiff_t bars;
   int swing_lookback;
-  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles
+  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles (five series + a ring)
 };
 constexpr int kTechnicalScratch = 7;
 
