@@ -172,7 +172,8 @@ inline void bbands_lanes(const double* x, const double* middle, double* upper, d
   }
 }
 
-// Inputs of the lane kernels are finite (gather_rows reports NaN), so plain max/min is exact.
+// Inputs of the lane kernels are finite (gather_rows reports NaN and inf), so plain max/min is
+// exact.
 template <bool IsMax>
 inline V pick_extreme(V a, V b) {
   return IsMax ? simd::max(a, b) : simd::min(a, b);
@@ -210,7 +211,7 @@ void rolling_extreme_lanes(const double* x, double* out, idx n, int period, doub
 #undef QUARTZ_LANES
 
 // Row-major rows (W of them; callers repeat the last row to pad) → bar-major block, by 4x4
-// tiles. Returns false if any value is NaN (the lane kernels require finite input).
+// tiles. Returns false if any value is NaN or infinite (the lane kernels require finite input).
 inline bool gather_rows(const double* const* rows, idx n, double* block) {
   const idx n4 = n - n % kVec;
   V bad = simd::set1(0.0);
@@ -219,7 +220,9 @@ inline bool gather_rows(const double* const* rows, idx n, double* block) {
     for (idx i = 0; i < n4; i += kVec) {
       V r0 = simd::load(rows[l0] + i), r1 = simd::load(rows[l0 + 1] + i);
       V r2 = simd::load(rows[l0 + 2] + i), r3 = simd::load(rows[l0 + 3] + i);
-      bad = simd::mask_or(bad, simd::mask_or(simd::unordered(r0, r1), simd::unordered(r2, r3)));
+      // x - x is NaN exactly when x is NaN or infinite.
+      bad = simd::mask_or(bad, simd::mask_or(simd::unordered(r0 - r0, r1 - r1),
+                                             simd::unordered(r2 - r2, r3 - r3)));
       simd::transpose4(r0, r1, r2, r3);
       simd::store(block + i * W + l0, r0);
       simd::store(block + (i + 1) * W + l0, r1);
@@ -229,7 +232,7 @@ inline bool gather_rows(const double* const* rows, idx n, double* block) {
   for (idx i = n4; i < n; ++i)
     for (int l = 0; l < W; ++l) {
       block[i * W + l] = rows[l][i];
-      finite = finite && rows[l][i] == rows[l][i];
+      finite = finite && rows[l][i] - rows[l][i] == 0.0;
     }
   return finite && !simd::any(bad);
 }
@@ -272,7 +275,7 @@ inline void scatter_rows(const double* block, int lanes, idx n, double* const* r
 }
 
 // Every series of technical_batch for one block, each computed while the block's transposed
-// prices are hot in cache. Returns false if any input price is NaN.
+// prices are hot in cache. Returns false if any input price is NaN or infinite.
 inline bool technical_block(const TechnicalBlock& io) {
   const idx n = io.bars;
   double* x = io.scratch;

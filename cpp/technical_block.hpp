@@ -29,7 +29,7 @@ struct TechnicalBlock {
 };
 constexpr int kTechnicalScratch = 7;
 
-// Computes every series of one block; false if any input price is NaN.
+// Computes every series of one block; false if any input price is NaN or infinite.
 using TechnicalBlockFn = bool (*)(const TechnicalBlock&);
 bool technical_block_baseline(const TechnicalBlock& io);
 #ifdef QUARTZ_HAVE_AVX2_VARIANT
