@@ -139,7 +139,7 @@ Array3D technical_batch(const Array2D& close, const Array2D& high, const Array2D
   }
   if (saw_nan)
     throw std::invalid_argument("technical_batch needs finite prices: remove halted or missing "
-                                "bars (NaN) first");
+                                "bars (NaN) and infinities first");
   return out;
 }
 

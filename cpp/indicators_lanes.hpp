@@ -172,39 +172,46 @@ inline void bbands_lanes(const double* x, const double* middle, double* upper, d
   }
 }
 
-// Inputs of the lane kernels are finite (gather_rows reports NaN), so plain max/min is exact.
+// Inputs of the lane kernels are finite (gather_rows reports NaN and inf), so plain max/min is
+// exact.
 template <bool IsMax>
 inline V pick_extreme(V a, V b) {
   return IsMax ? simd::max(a, b) : simd::min(a, b);
 }
 
-// Rolling max/min (van Herk / Gil-Werman) of finite input; `pre` and `suf` hold n*W doubles.
+// Rolling max/min (van Herk / Gil-Werman) of finite input. Blocks of `period` bars: the
+// running extreme from each block's start (kept in registers) and the one to its end (`suf`,
+// a ring of two blocks, 2 * period * W doubles, so it stays in L1).
 template <bool IsMax>
-void rolling_extreme_lanes(const double* x, double* out, idx n, int period, double* pre,
-                           double* suf) {
+void rolling_extreme_lanes(const double* x, double* out, idx n, int period, double* suf) {
   nan_lanes(out, 0, std::min<idx>(period - 1, n));
   if (n < period) return;
+  V pre[K];
   for (idx b = 0; b < n; b += period) {
     const idx e = std::min<idx>(n, b + period);
-    QUARTZ_LANES simd::store(AT(pre, b), simd::load(AT(x, b)));
-    for (idx i = b + 1; i < e; ++i)
-      QUARTZ_LANES simd::store(AT(pre, i), pick_extreme<IsMax>(simd::load(AT(pre, i - 1)),
-                                                               simd::load(AT(x, i))));
-    QUARTZ_LANES simd::store(AT(suf, e - 1), simd::load(AT(x, e - 1)));
+    double* s = suf + ((b / period) % 2) * period * W - b * W;  // s + i * W: slot of bar i
+    QUARTZ_LANES simd::store(AT(s, e - 1), simd::load(AT(x, e - 1)));
     for (idx i = e - 2; i >= b; --i)
-      QUARTZ_LANES simd::store(AT(suf, i), pick_extreme<IsMax>(simd::load(AT(suf, i + 1)),
-                                                               simd::load(AT(x, i))));
+      QUARTZ_LANES simd::store(AT(s, i), pick_extreme<IsMax>(simd::load(AT(s, i + 1)),
+                                                             simd::load(AT(x, i))));
+    // The block before this one, for the windows that start in it.
+    const double* sp = suf + ((b / period + 1) % 2) * period * W - (b - period) * W;
+    for (idx i = b; i < e; ++i) {
+      QUARTZ_LANES pre[k] = i == b ? simd::load(AT(x, i))
+                                   : pick_extreme<IsMax>(pre[k], simd::load(AT(x, i)));
+      if (i < period - 1) continue;
+      const idx j = i - period + 1;
+      const double* sj = j >= b ? s : sp;
+      QUARTZ_LANES simd::store(AT(out, i), pick_extreme<IsMax>(simd::load(AT(sj, j)), pre[k]));
+    }
   }
-  for (idx i = period - 1; i < n; ++i)
-    QUARTZ_LANES simd::store(AT(out, i), pick_extreme<IsMax>(simd::load(AT(suf, i - period + 1)),
-                                                             simd::load(AT(pre, i))));
 }
 
 #undef AT
 #undef QUARTZ_LANES
 
 // Row-major rows (W of them; callers repeat the last row to pad) → bar-major block, by 4x4
-// tiles. Returns false if any value is NaN (the lane kernels require finite input).
+// tiles. Returns false if any value is NaN or infinite (the lane kernels require finite input).
 inline bool gather_rows(const double* const* rows, idx n, double* block) {
   const idx n4 = n - n % kVec;
   V bad = simd::set1(0.0);
@@ -213,7 +220,9 @@ inline bool gather_rows(const double* const* rows, idx n, double* block) {
     for (idx i = 0; i < n4; i += kVec) {
       V r0 = simd::load(rows[l0] + i), r1 = simd::load(rows[l0 + 1] + i);
       V r2 = simd::load(rows[l0 + 2] + i), r3 = simd::load(rows[l0 + 3] + i);
-      bad = simd::mask_or(bad, simd::mask_or(simd::unordered(r0, r1), simd::unordered(r2, r3)));
+      // x - x is NaN exactly when x is NaN or infinite.
+      bad = simd::mask_or(bad, simd::mask_or(simd::unordered(r0 - r0, r1 - r1),
+                                             simd::unordered(r2 - r2, r3 - r3)));
       simd::transpose4(r0, r1, r2, r3);
       simd::store(block + i * W + l0, r0);
       simd::store(block + (i + 1) * W + l0, r1);
@@ -223,7 +232,7 @@ inline bool gather_rows(const double* const* rows, idx n, double* block) {
   for (idx i = n4; i < n; ++i)
     for (int l = 0; l < W; ++l) {
       block[i * W + l] = rows[l][i];
-      finite = finite && rows[l][i] == rows[l][i];
+      finite = finite && rows[l][i] - rows[l][i] == 0.0;
     }
   return finite && !simd::any(bad);
 }
@@ -266,16 +275,15 @@ inline void scatter_rows(const double* block, int lanes, idx n, double* const* r
 }
 
 // Every series of technical_batch for one block, each computed while the block's transposed
-// prices are hot in cache. Returns false if any input price is NaN.
+// prices are hot in cache. Returns false if any input price is NaN or infinite.
 inline bool technical_block(const TechnicalBlock& io) {
   const idx n = io.bars;
   double* x = io.scratch;
   double* t0 = x + n * W;
   double* t1 = t0 + n * W;
   double* t2 = t1 + n * W;
-  double* pre = t2 + n * W;
-  double* suf = pre + n * W;
-  double* hl = suf + n * W;
+  double* hl = t2 + n * W;
+  double* suf = hl + n * W;
   bool finite = gather_rows(io.close, n, x);
   sma_lanes(x, t0, n, 5);
   scatter_rows(t0, io.lanes, n, io.out[0]);
@@ -294,10 +302,10 @@ inline bool technical_block(const TechnicalBlock& io) {
   scatter_rows(t1, io.lanes, n, io.out[5]);
   scatter_rows(t2, io.lanes, n, io.out[6]);
   finite = gather_rows(io.high, n, hl) && finite;
-  rolling_extreme_lanes<true>(hl, t0, n, io.swing_lookback, pre, suf);
+  rolling_extreme_lanes<true>(hl, t0, n, io.swing_lookback, suf);
   scatter_rows(t0, io.lanes, n, io.out[10]);
   finite = gather_rows(io.low, n, hl) && finite;
-  rolling_extreme_lanes<false>(hl, t0, n, io.swing_lookback, pre, suf);
+  rolling_extreme_lanes<false>(hl, t0, n, io.swing_lookback, suf);
   scatter_rows(t0, io.lanes, n, io.out[11]);
   return finite;
 }

@@ -25,11 +25,11 @@ struct TechnicalBlock {
   int lanes;
   std::ptrdiff_t bars;
   int swing_lookback;
-  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles
+  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles (five series + a ring)
 };
 constexpr int kTechnicalScratch = 7;
 
-// Computes every series of one block; false if any input price is NaN.
+// Computes every series of one block; false if any input price is NaN or infinite.
 using TechnicalBlockFn = bool (*)(const TechnicalBlock&);
 bool technical_block_baseline(const TechnicalBlock& io);
 #ifdef QUARTZ_HAVE_AVX2_VARIANT

@@ -284,6 +284,13 @@ def test_nan_input_is_refused_not_turned_into_an_rsi_of_zero():
 
     with pytest.raises(ValueError, match="finite"):
         _native.technical_batch(close, high, low, SWING)
+    # Infinities too, in every input, inside the vector body and in the tail (101 bars).
+    for which in range(3):
+        for bar in (3, 100):
+            bad = [a.copy() for a in _universe(tickers=1, bars=101)]
+            bad[which][0, bar] = -np.inf
+            with pytest.raises(InputError, match="non-finite"):
+                native.technical_batch(*bad, swing_lookback=SWING)
     # The single RSI kernel propagates NaN where TA-Lib reports a silent 0.0.
     assert np.isnan(native.rsi(close)[0, 60:]).all()
     assert talib.RSI(close[0], 14)[60] == 0.0
