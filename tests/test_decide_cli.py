@@ -71,6 +71,8 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(home):
     assert plan["dry_run"] and plan["outcome"] in ("orders_planned", "nothing_to_do")
     assert plan["engine"]["is_rules"] and plan["engine"]["fallback"] == "configured"
     assert set(plan["inputs"]["produced"]) >= {"macro", "candidates", "technical"}
+    notes = " ".join(plan["inputs"]["data_notes"])
+    assert "SAMPLE DATA" in notes and "SYNTHETIC" in notes and "synthetic sample market" in notes
     assert plan["inputs"]["candidates"] and plan["decisions"]
     assert plan["session"]["accepts_orders"] is True
     check_orders(plan)
@@ -81,7 +83,8 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(home):
     # Human rendering of the same run.
     proc = quartz("decide", "--dry-run", env=env)
     assert proc.returncode == 0, proc.stderr
-    for heading in ("Inputs", "decisions", "orders", "weights", "orders planned"):
+    for heading in ("Inputs", "decisions", "orders", "weights", "orders planned",
+                    "data: macro: SAMPLE DATA"):
         assert heading in proc.stdout
 
     before = json.loads(quartz("trade", "balance", "--json", env=env).stdout)

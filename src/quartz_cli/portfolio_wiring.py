@@ -112,7 +112,9 @@ class StoreInputs:
         return MacroRead(MacroView(positive_summary=doc.positive_summary,
                                    negative_summary=doc.negative_summary,
                                    market_bias_hint=MacroBias(outlook.bias),
-                                   stale=outlook.stale), outlook.age, outlook.key)
+                                   stale=outlook.stale), outlook.age, outlook.key,
+                         "macro: SAMPLE DATA (bundled ECOS/FRED/World Bank snapshot)"
+                         if doc.sample_data else None)
 
     async def candidates(self, now: datetime) -> CandidatesRead:
         from quartz_cli.domain.candidates import PREFIX, CandidatesDocument
@@ -126,7 +128,9 @@ class StoreInputs:
         return CandidatesRead([CandidateInfo(ticker=c.code, name=c.name, score=c.score,
                                              sentiment=c.components.sentiment,
                                              news_count=c.news_count)
-                               for c in loaded.document.candidates], loaded.key)
+                               for c in loaded.document.candidates], loaded.key,
+                              "candidates: from the SYNTHETIC news corpus"
+                              if loaded.document.synthetic_news else None)
 
     async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:
         """The daily analysis of each ticker; tickers without a fresh document are analysed

@@ -97,12 +97,15 @@ class MacroRead:
     view: MacroView
     age: timedelta | None
     key: str | None
+    # Set when the input is not live data (the bundled sample snapshot), to be shown.
+    data_note: str | None = None
 
 
 @dataclass(frozen=True)
 class CandidatesRead:
     items: list[CandidateInfo]
     key: str | None
+    data_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,13 +255,18 @@ def _brief(deps: PortfolioDeps, g: _Gathered) -> InputsBrief:
     if g.candidates and g.candidates.key:
         sources["candidates"] = g.candidates.key
     sources.update({f"technical/{t}": k for t, k in sorted(g.technical.keys.items())})
+    notes = [n for n in (m.data_note if m else None,
+                         g.candidates.data_note if g.candidates else None) if n]
+    if deps.env == "local":
+        notes.append("prices, bars and account: the KIS simulator's synthetic sample market")
     return InputsBrief(
         macro=macro,
         candidates=[CandidateBrief(ticker=c.ticker, name=c.name, score=c.score,
                                    sentiment=c.sentiment)
                     for c in (g.candidates.items if g.candidates else [])],
         holdings=holdings, cash_krw=pf.cash_krw, total_value_krw=pf.total_value,
-        skipped=g.skipped, produced=list(deps.inputs.produced), sources=sources)
+        skipped=g.skipped, produced=list(deps.inputs.produced), sources=sources,
+        data_notes=notes)
 
 
 def _decision_input(deps: PortfolioDeps, now: datetime, g: _Gathered) -> DecisionInput:

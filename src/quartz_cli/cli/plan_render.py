@@ -101,6 +101,8 @@ def render_plan(plan: dict[str, Any], con: Any) -> None:
                 con.print(f"  − {escape(m['negative_summary'])}", soft_wrap=True)
         if inputs["produced"]:
             con.print(f"  produced first (the store had none): {', '.join(inputs['produced'])}")
+        for note in inputs.get("data_notes", []):
+            con.print(f"  [yellow]data: {escape(note)}[/]", soft_wrap=True)
         if inputs["candidates"]:
             t = table("candidates", ("ticker", False), ("name", False), ("score", True),
                       ("sentiment", True))

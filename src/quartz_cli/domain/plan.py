@@ -105,6 +105,8 @@ class InputsBrief(_M):
     produced: list[str] = Field(description="inputs this run produced first because the "
                                 "store had none (macro, candidates, technical)")
     sources: dict[str, str] = Field(description="store key of each input document")
+    data_notes: list[str] = Field(default_factory=list, description="inputs that are not live "
+                                  "market data (sample snapshots, synthetic news or prices)")
 
 
 class PlanDecision(_M):
