@@ -4,19 +4,13 @@ in-process simulator, the other agents producing their documents first on a fres
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from importlib import resources
 
-import httpx
 import jsonschema
 import pytest
 from cli import quartz
-from fakes.server import free_port
-from trading_support import calendar_cache, seed_calendar  # noqa: F401
+from trading_support import calendar_cache, seed_calendar, trading_server  # noqa: F401
 
 from quartz_cli.domain.krx import is_on_tick
 
@@ -182,29 +176,11 @@ def test_openai_engine_through_the_cli_with_fallback_and_budget(home):
 
 @pytest.mark.slow
 def test_orders_go_through_the_trading_server_when_its_url_is_set(home):
-    port = free_port()
     env = {"QUARTZ_MARKET_TIME": IN_SESSION}
-    log = open(home / "serve.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "quartz_cli", "trade", "serve",
-                               "--port", str(port)],
-                              env={**os.environ, **env}, stdout=log,
-                              stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "server not up"
-            time.sleep(0.2)
-        remote = {**env, "TRADING_AGENT_WS_URL": f"ws://127.0.0.1:{port}/ws/orders"}
+    with trading_server(env, home / "serve.log") as ws_url:
+        remote = {**env, "TRADING_AGENT_WS_URL": ws_url}
         plan = run_json("decide", env=remote)
         listed = quartz("trade", "orders", "--json", env=remote)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert plan["orders"] and plan["outcome"] == "orders_sent", plan["executions"]
     assert all(e["status"] in ("accepted", "filled") and e["order_no"]
                for e in plan["executions"])

@@ -6,13 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from fakes.server import free_port
-from trading_support import MARKET_TIME, calendar_cache, seed_calendar  # noqa: F401
+from trading_support import (  # noqa: F401
+    MARKET_TIME,
+    calendar_cache,
+    seed_calendar,
+    trading_server,
+)
 
 
 def quartz_env(home: Path, **extra: str) -> dict[str, str]:
@@ -32,31 +34,14 @@ def home(quartz_home: Path, calendar_cache: Path) -> Path:
 
 
 def test_serve_buy_through_it_and_list_the_fill(home: Path):
-    port = free_port()
     env = quartz_env(home)
-    log = open(home / "serve.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "quartz_cli", "trade", "serve",
-                               "--port", str(port)], env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "server not up"
-            time.sleep(0.2)
-        client_env = env | {"TRADING_AGENT_WS_URL": f"ws://127.0.0.1:{port}/ws/orders"}
+    with trading_server(env, home / "serve.log") as ws_url:
+        client_env = env | {"TRADING_AGENT_WS_URL": ws_url}
         bought = quartz(client_env, "trade", "buy", "005930", "1", "--json")
         listed = quartz(client_env, "trade", "orders", "--json")
         # The token was created for local by `serve`, private to the user.
         token_file = home / "trading" / "internal-token"
         mode = token_file.stat().st_mode & 0o777
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert bought.returncode == 0, bought.stderr
     outcome = json.loads(bought.stdout)
     assert outcome["state"] in ("accepted", "filled") and outcome["order_no"]

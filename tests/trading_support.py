@@ -3,12 +3,19 @@ calendar cached once per test session, and a simulator + runtime wired like `loc
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from fakes.server import free_port
 
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
 from quartz_cli.config import Config, load_config
@@ -74,3 +81,29 @@ def in_session(quartz_home: Path, calendar_cache: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("QUARTZ_RATE_LIMIT_PER_S", "1000")
     seed_calendar(quartz_home, calendar_cache)
     return quartz_home
+
+
+@contextmanager
+def trading_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`quartz trade serve` in a child process on a free loopback port, ready when yielded;
+    yields its WebSocket URL and stops it afterwards."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "quartz_cli", "trade", "serve",
+                                   "--port", str(port)], env={**os.environ, **env},
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health/ready",
+                                 timeout=2).is_success:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and server.poll() is None, "server not up"
+                time.sleep(0.2)
+            yield f"ws://127.0.0.1:{port}/ws/orders"
+        finally:
+            server.terminate()
+            server.wait(timeout=10)

@@ -9,14 +9,14 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from quartz_cli.domain.orders import OrderOutcome, OrderRequest, OrderState
 from quartz_cli.errors import QuartzError
+from quartz_cli.store.sqlite import immediate_transaction
 
 S = OrderState
 # Allowed moves. Back to `received` only when the request certainly did not reach the broker
@@ -131,16 +131,8 @@ class OrderLedger:
         self.instance_id = str(self._conn.execute(
             "SELECT value FROM meta WHERE name = 'instance'").fetchone()["value"])
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._conn, self._lock)
 
     def close(self) -> None:
         with self._lock:

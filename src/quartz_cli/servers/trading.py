@@ -109,18 +109,8 @@ def create_app(agent: TradingAgent, token: str, *,
         return 200, {"type": "outcome", "request_id": order.request_id,
                      "outcome": outcome.model_dump(mode="json")}
 
-    async def post_order(request: Request) -> Response:
-        if not authorized(request.headers):
-            return unauthorized()
-        try:
-            raw = await request.json()
-        except ValueError:
-            return JSONResponse(_error_body(InputError("body is not JSON"), None), 422)
-        rid = raw.get("request_id") if isinstance(raw, dict) else None
-        status, body = await submit_json(rid if isinstance(rid, str) else None, None, raw)
-        return JSONResponse(body, status_code=status)
-
-    async def post_cancel(request: Request) -> Response:
+    async def order_body(request: Request) -> dict | Response:
+        """The authorised request's JSON object, or the error response to send instead."""
         if not authorized(request.headers):
             return unauthorized()
         try:
@@ -128,13 +118,26 @@ def create_app(agent: TradingAgent, token: str, *,
         except ValueError:
             return JSONResponse(_error_body(InputError("body is not JSON"), None), 422)
         if not isinstance(raw, dict):
-            return JSONResponse(_error_body(InputError("body is a JSON object"), None), 422)
-        message = {"request_id": raw.get("request_id"), "action": "cancel",
-                   "order_no": raw.get("order_no"), "qty": raw.get("qty", 0),
-                   "timestamp": raw.get("timestamp") or datetime.now(UTC).isoformat()}
-        rid = raw.get("request_id")
+            return JSONResponse(_error_body(InputError("body is not a JSON object"), None), 422)
+        return raw
+
+    async def submit_body(message: dict) -> Response:
+        rid = message.get("request_id")
         status, body = await submit_json(rid if isinstance(rid, str) else None, None, message)
         return JSONResponse(body, status_code=status)
+
+    async def post_order(request: Request) -> Response:
+        raw = await order_body(request)
+        return raw if isinstance(raw, Response) else await submit_body(raw)
+
+    async def post_cancel(request: Request) -> Response:
+        raw = await order_body(request)
+        if isinstance(raw, Response):
+            return raw
+        return await submit_body({
+            "request_id": raw.get("request_id"), "action": "cancel",
+            "order_no": raw.get("order_no"), "qty": raw.get("qty", 0),
+            "timestamp": raw.get("timestamp") or datetime.now(UTC).isoformat()})
 
     async def get_cancelable(request: Request) -> Response:
         if not authorized(request.headers):
