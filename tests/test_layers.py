@@ -7,8 +7,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "quartz_cli"
 
-INTERFACE = ("quartz_cli.cli", "quartz_cli.servers", "quartz_cli.wiring",
-             "quartz_cli.selection_wiring", "quartz_cli.portfolio_wiring")
+INTERFACE = ("quartz_cli.cli", "quartz_cli.servers", "quartz_cli.app")
 AGENTS = ("quartz_cli.agents",)
 ADAPTERS = ("quartz_cli.kis", "quartz_cli.store", "quartz_cli.llm", "quartz_cli.sources",
             "quartz_cli.sim", "quartz_cli.calendars")

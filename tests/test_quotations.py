@@ -14,7 +14,7 @@ from quartz_cli.domain.bars import Period
 from quartz_cli.domain.krx import is_on_tick
 from quartz_cli.errors import InputError
 from quartz_cli.kis.quotations import UnknownTicker, daily_chart, inquire_price
-from quartz_cli.wiring import open_runtime
+from quartz_cli.app.runtime import open_runtime
 
 MARKET_TIME = "2026-11-20T10:30:00+09:00"
 
@@ -117,7 +117,7 @@ def test_halts_and_missing_bars_are_served_as_configured(market, monkeypatch):
 def test_chart_over_loopback_http(market):
     from fakes.server import LoopbackServer
 
-    from quartz_cli.wiring import local_simulator
+    from quartz_cli.app.runtime import local_simulator
 
     sim = local_simulator(load_config())
     with LoopbackServer(sim.app) as srv:

@@ -210,7 +210,7 @@ def test_not_ready_when_the_store_is_unusable(tmp_path: Path, monkeypatch) -> No
 
 
 async def _issue_local_token(cfg) -> str:
-    from quartz_cli.wiring import open_runtime
+    from quartz_cli.app.runtime import open_runtime
 
     async with open_runtime(cfg) as rt:
         return (await rt.tokens.refresh()).access_token

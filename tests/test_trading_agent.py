@@ -21,7 +21,7 @@ from quartz_cli.errors import InputError, SafetyRefusal
 from quartz_cli.kis.orders import place_cash_order
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import exchange_for
-from quartz_cli.wiring import open_runtime, trading_agent
+from quartz_cli.app.runtime import open_runtime, trading_agent
 
 S = OrderState
 

@@ -210,7 +210,7 @@ def test_order_executor_picks_the_server_when_configured(in_session, monkeypatch
     from quartz_cli.agents.trading import TradingAgent
     from quartz_cli.config import load_config
     from quartz_cli.domain.orders import OrderExecutor
-    from quartz_cli.wiring import open_runtime, order_executor
+    from quartz_cli.app.runtime import open_runtime, order_executor
 
     in_proc = order_executor(open_runtime(load_config()))
     monkeypatch.setenv("TRADING_AGENT_WS_URL", "ws://127.0.0.1:8005/ws/orders")

@@ -82,7 +82,7 @@ def reference_burst(env: dict[str, str], tickers: list[str], calls: int) -> None
 import asyncio
 from quartz_cli.config import load_config
 from quartz_cli.kis.quotations import inquire_price
-from quartz_cli.wiring import open_runtime
+from quartz_cli.app.runtime import open_runtime
 tickers = {tickers!r}
 async def main():
     async with open_runtime(load_config()) as rt:

@@ -98,7 +98,7 @@ async def direct(home: Path, n: int, concurrency: int) -> float:
                        "QUARTZ_SIM_STARTING_CASH": "100000000000"})
     from quartz_cli.config import load_config
     from quartz_cli.kis.orders import place_cash_order
-    from quartz_cli.wiring import open_runtime
+    from quartz_cli.app.runtime import open_runtime
 
     config = load_config()
     gate = asyncio.Semaphore(concurrency)

@@ -93,7 +93,7 @@ def analyze(
     from quartz_cli.domain.bars import Period
     from quartz_cli.domain.krx import normalize_ticker
     from quartz_cli.errors import InputError, PartialFailure
-    from quartz_cli.wiring import open_runtime
+    from quartz_cli.app.runtime import open_runtime
 
     key = period.strip().upper()
     if key not in PERIODS:

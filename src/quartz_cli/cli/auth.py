@@ -48,7 +48,7 @@ def _dt(text: str):
 @app.command()
 def status(json_out: bool = JSON_OPT) -> None:
     """Show the cached token's state (never the token) without issuing one."""
-    from quartz_cli.wiring import open_runtime
+    from quartz_cli.app.runtime import open_runtime
 
     async def go() -> dict:
         async with open_runtime(config()) as rt:
@@ -63,7 +63,7 @@ def refresh(json_out: bool = JSON_OPT) -> None:
     """Issue a token now, even if the cached one is still fresh.
 
     KIS answers a re-request within 6 hours of issuance with the same token."""
-    from quartz_cli.wiring import open_runtime
+    from quartz_cli.app.runtime import open_runtime
 
     async def go() -> dict:
         async with open_runtime(config()) as rt:
@@ -83,7 +83,7 @@ def token(json_out: bool = typer.Option(False, "--json", help="The token with it
                                         "JSON.")) -> None:
     """Print the access token alone (issuing one if needed), for shell scripts:
     `curl -H "authorization: Bearer $(quartz auth token)" ...`."""
-    from quartz_cli.wiring import open_runtime
+    from quartz_cli.app.runtime import open_runtime
 
     async def go() -> tuple[str, dict]:
         async with open_runtime(config()) as rt:

@@ -14,7 +14,7 @@ def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: boo
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from quartz_cli.agents.portfolio import run_decide, run_rebalance
-    from quartz_cli.portfolio_wiring import open_portfolio
+    from quartz_cli.app.portfolio import open_portfolio
 
     cfg = config()
     as_json = want_json(json_flag)

@@ -54,7 +54,7 @@ async def _submit(request: Any, server: str | None) -> Any:
 
         async with TradingClient(server, internal_token(config())) as client:
             return await client.submit(request)
-    from quartz_cli.wiring import open_runtime, trading_agent
+    from quartz_cli.app.runtime import open_runtime, trading_agent
 
     async with open_runtime(config()) as rt:
         agent = trading_agent(rt)
@@ -116,7 +116,7 @@ async def _manual_gate(request: Any) -> None:
     from quartz_cli.errors import SafetyRefusal
     from quartz_cli.kis.account import inquire_balance
     from quartz_cli.kis.quotations import inquire_price
-    from quartz_cli.wiring import open_runtime
+    from quartz_cli.app.runtime import open_runtime
 
     cfg = config()
     async with open_runtime(cfg) as rt:
@@ -254,7 +254,7 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
                     return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
                 return [o.model_dump(mode="json")
                         for o in await client.orders(limit=limit, refresh=True)]
-        from quartz_cli.wiring import open_runtime, trading_agent
+        from quartz_cli.app.runtime import open_runtime, trading_agent
 
         async with open_runtime(config()) as rt:
             agent = trading_agent(rt)
@@ -271,7 +271,7 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 def balance(json_out: bool = JSON_OPT) -> None:
     """Cash, positions (average and current price, P/L) and total value."""
     from quartz_cli.kis.account import inquire_balance
-    from quartz_cli.wiring import open_runtime
+    from quartz_cli.app.runtime import open_runtime
 
     async def go() -> dict[str, Any]:
         async with open_runtime(config()) as rt:
@@ -320,7 +320,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
 
     from quartz_cli.agents.trading import RetryPolicy
     from quartz_cli.servers.trading import create_app, internal_token
-    from quartz_cli.wiring import open_runtime, trading_agent
+    from quartz_cli.app.runtime import open_runtime, trading_agent
 
     try:
         delays = tuple(float(x) for x in reconcile_delays.split(",") if x.strip())

@@ -124,7 +124,7 @@ def _token_status(config: Config) -> Callable[[], Awaitable[dict[str, Any]]]:
     """The auth agent's TokenManager.status(), wired exactly as `quartz auth status` wires it
     (disk cache on QUARTZ_HOME, then the shared store). Never issues, never shows the token."""
     async def status() -> dict[str, Any]:
-        from quartz_cli.wiring import open_runtime
+        from quartz_cli.app.runtime import open_runtime
 
         runtime = await asyncio.to_thread(open_runtime, config)
         try:

@@ -1,4 +1,4 @@
-"""Interface-layer wiring of the selection agent: news sources, fetcher, sentiment engine
+"""Composition root, selection agent: news sources, fetcher, sentiment engine
 and store for the configured environment.
 
 `local` crawls the bundled SYNTHETIC corpus through in-process fake sites and rates it with

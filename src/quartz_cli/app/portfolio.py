@@ -1,4 +1,4 @@
-"""Interface-layer wiring of the portfolio manager: the store-backed inputs (producing macro,
+"""Composition root, portfolio manager: the store-backed inputs (producing macro,
 candidates and technical first when the store has none), the broker account and prices, the
 order executor (the trading agent over TRADING_AGENT_WS_URL, else in-process), the decision
 engine (OpenAI when configured, else rules) and the KRX calendar."""
@@ -39,7 +39,7 @@ from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import BrokerError, ConfigError
 from quartz_cli.store.base import Store
 from quartz_cli.store.documents import read_latest
-from quartz_cli.wiring import Runtime, open_runtime
+from quartz_cli.app.runtime import Runtime, open_runtime
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class StoreInputs:
 
     async def _produce_candidates(self, now: datetime) -> None:
         from quartz_cli.agents.selection import run_selection
-        from quartz_cli.selection_wiring import open_selection
+        from quartz_cli.app.selection import open_selection
 
         self.progress("producing candidates (quartz select)")
         async with open_selection(self.config) as srt:
@@ -291,7 +291,7 @@ async def _executor(config: Config, rt: Runtime
 
         client = TradingClient(url, internal_token(config))
         return client, client.aclose
-    from quartz_cli.wiring import trading_agent
+    from quartz_cli.app.runtime import trading_agent
 
     agent = trading_agent(rt)
 

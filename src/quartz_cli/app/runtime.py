@@ -1,4 +1,4 @@
-"""Interface-layer wiring: builds the concrete adapters (simulator or KIS domain, store, token
+"""Composition root, broker runtime: builds the concrete adapters (simulator or KIS domain, store, token
 manager, KIS client) from the configuration. The CLI and the servers call this; agents only
 see the protocols."""
 
