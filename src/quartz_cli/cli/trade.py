@@ -31,7 +31,7 @@ RID_OPT = typer.Option(None, "--request-id", help="Idempotency key (default: a n
 
 
 def _server(explicit: str | None) -> str | None:
-    return explicit or config().settings.trading_agent_ws_url
+    return explicit or config().settings.servers.trading_agent_ws_url
 
 
 def _confirm(text: str, yes: bool) -> None:
@@ -40,7 +40,7 @@ def _confirm(text: str, yes: bool) -> None:
     from quartz_cli.errors import SafetyRefusal
 
     cfg = config()
-    if cfg.env is Env.PROD and not cfg.settings.live_trading:
+    if cfg.env is Env.PROD and not cfg.settings.broker.live_trading:
         raise SafetyRefusal("real-money orders are disabled",
                             hint="set QUARTZ_LIVE_TRADING=true to allow orders in prod")
     if cfg.env is Env.PROD and not yes:
@@ -110,7 +110,6 @@ async def _manual_gate(request: Any) -> None:
     sent: order window, listing, tick and daily limits, cash, held quantity, weight cap."""
     from quartz_cli.agents.selection import selection_universe
     from quartz_cli.calendars import krx_calendar
-    from quartz_cli.decision_settings import load_decision_settings
     from quartz_cli.domain.manual_gate import ManualOrderContext, check_manual_order
     from quartz_cli.domain.order_window import check_order_window
     from quartz_cli.errors import SafetyRefusal
@@ -131,7 +130,7 @@ async def _manual_gate(request: Any) -> None:
         window=check_order_window(cfg.market_now(), krx_calendar(cfg.home / "cache")))
     reasons = check_manual_order(request.action.value, request.qty,
                                  request.price if request.order_type.value == "limit" else None,
-                                 ctx, load_decision_settings().constraints(cfg))
+                                 ctx, cfg.constraints())
     if reasons:
         raise SafetyRefusal("the risk gate refused the order: " + "; ".join(reasons))
 

@@ -284,7 +284,7 @@ def internal_token(config: Config, *, create: bool = False) -> str:
     """The shared bearer token: QUARTZ_INTERNAL_TOKEN, or in `local` only a random one kept
     in `$QUARTZ_HOME/trading/internal-token` (0600) that `trade serve` creates and the CLI
     reads. Elsewhere a missing token is a ConfigError."""
-    settings = config.settings
+    settings = config.settings.servers
     if settings.internal_token is not None:
         return settings.internal_token.get_secret_value()
     if config.env is not Env.LOCAL:
