@@ -129,7 +129,7 @@ async def _manual_gate(request: Any) -> None:
         held_qty=held.qty if held else 0, price=quote.price,
         upper_limit=quote.upper_limit, lower_limit=quote.lower_limit,
         window=check_order_window(cfg.market_now(), krx_calendar(cfg.home / "cache")))
-    reasons = check_manual_order(request.action.value, request.qty,
+    reasons = check_manual_order(request.side, request.qty,
                                  request.price if request.order_type.value == "limit" else None,
                                  ctx, load_decision_settings().constraints(cfg))
     if reasons:
