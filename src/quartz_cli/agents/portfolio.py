@@ -131,7 +131,7 @@ class MarketAccount(Protocol):
     """The broker account and prices."""
 
     async def portfolio(self) -> PortfolioView:
-        """Orderable cash and positions (inquire-balance)."""
+        """Orderable cash and positions, from the broker's balance."""
 
     async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
         """Current quotes, and the tickers whose quote failed with the reason."""

@@ -163,7 +163,7 @@ def buy(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
                                   "grid); default a market order."),
         request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
         json_out: bool = JSON_OPT) -> None:
-    """Buy shares (cash order TTTC0012U; paper/local VTTC0012U)."""
+    """Buy shares (a cash order: no margin)."""
     want_json(json_out)
     _order("buy", ticker, qty, limit, request_id, yes, server)
 
@@ -174,17 +174,17 @@ def sell(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
          limit: int = typer.Option(None, "--limit", help="Limit price in KRW; default market."),
          request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
          json_out: bool = JSON_OPT) -> None:
-    """Sell shares (cash order TTTC0011U; paper/local VTTC0011U)."""
+    """Sell shares (a cash order)."""
     want_json(json_out)
     _order("sell", ticker, qty, limit, request_id, yes, server)
 
 
 @app.command()
-def cancel(order_no: str = typer.Argument(..., help="The broker's order number (ODNO)."),
+def cancel(order_no: str = typer.Argument(..., help="The broker's order number."),
            qty: int = typer.Option(0, "--qty", help="Shares to cancel (0 = all unfilled)."),
            request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
            json_out: bool = JSON_OPT) -> None:
-    """Cancel the unfilled part of an order (TTTC0013U)."""
+    """Cancel the unfilled part of an order."""
     from pydantic import ValidationError
 
     from quartz_cli.domain.orders import OrderRequest

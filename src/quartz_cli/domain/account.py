@@ -35,7 +35,7 @@ class BrokerPosition(BaseModel):
 
 
 class Balance(BaseModel):
-    """Cash and holdings (`inquire-balance`). `total_value` = securities + D+2 cash."""
+    """Cash and holdings, from the broker's balance. `total_value` = securities + D+2 cash."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -53,7 +53,7 @@ class Balance(BaseModel):
 
 
 class Buyable(BaseModel):
-    """`inquire-psbl-order`: what can be bought without margin (미수)."""
+    """What can be bought without margin (미수), from the broker's buyable-amount inquiry."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -4,12 +4,16 @@ adapter (and the simulator, which plays KIS) names any of these."""
 
 from __future__ import annotations
 
+from quartz_cli.domain.bars import Period
 from quartz_cli.domain.orders import OrderType, Side
 
 # ORD_DVSN (order division) of `order-cash` and `order-rvsecncl`, ORD_DVSN_CD in inquiries.
 # KIS has more divisions (conditional limit, best price, ...); Quartz sends only these two.
 _ORDER_TYPE_CODE = {OrderType.LIMIT: "00", OrderType.MARKET: "01"}
 _CODE_ORDER_TYPE = {code: t for t, code in _ORDER_TYPE_CODE.items()}
+
+# FID_PERIOD_DIV_CODE of the period chart.
+_PERIOD_CODE = {Period.DAY: "D", Period.WEEK: "W", Period.MONTH: "M"}
 
 # SLL_BUY_DVSN_CD (sell/buy division) of the order inquiries; "00" asks for both.
 _SIDE_CODE = {Side.SELL: "01", Side.BUY: "02"}
@@ -44,6 +48,11 @@ def order_type_code(order_type: OrderType) -> str:
 def order_type_of(code: str) -> OrderType | None:
     """The order type of an ORD_DVSN_CD; None for a division Quartz does not send."""
     return _CODE_ORDER_TYPE.get(code.strip())
+
+
+def period_code(period: Period) -> str:
+    """FID_PERIOD_DIV_CODE for `period`."""
+    return _PERIOD_CODE[period]
 
 
 def side_code(side: Side | None) -> str:

@@ -148,7 +148,7 @@ async def daily_chart(kis: KisClient, code: str, start: date, end: date,
         query = {**_params(code),
                  "FID_INPUT_DATE_1": start.strftime("%Y%m%d"),
                  "FID_INPUT_DATE_2": window_end.strftime("%Y%m%d"),
-                 "FID_PERIOD_DIV_CODE": period.value,
+                 "FID_PERIOD_DIV_CODE": codes.period_code(period),
                  "FID_ORG_ADJ_PRC": "0" if adjusted else "1"}
         calls += 1
         try:
