@@ -22,7 +22,7 @@ from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, EngineChoice, Env
 from quartz_cli.domain.decision import (
     MacroBias,
-    MacroView,
+    MacroSummaryView,
     PortfolioView,
     Position,
     Quote,
@@ -103,12 +103,12 @@ class StoreInputs:
             await self._produce_macro()
             outlook = load_summary(self.store, max_age=max_age)
         if outlook.summary is None:
-            return MacroRead(MacroView(), None, None)
+            return MacroRead(MacroSummaryView(), None, None)
         doc = outlook.summary
-        return MacroRead(MacroView(positive_summary=doc.positive_summary,
-                                   negative_summary=doc.negative_summary,
-                                   market_bias_hint=MacroBias(outlook.bias),
-                                   stale=outlook.stale), outlook.age, outlook.key,
+        return MacroRead(MacroSummaryView(positive_summary=doc.positive_summary,
+                                          negative_summary=doc.negative_summary,
+                                          market_bias_hint=MacroBias(outlook.bias),
+                                          stale=outlook.stale), outlook.age, outlook.key,
                          "macro: SAMPLE DATA (bundled ECOS/FRED/World Bank snapshot)"
                          if doc.sample_data else None)
 

@@ -128,7 +128,7 @@ async def _manual_gate(request: Any) -> None:
         held_qty=held.qty if held else 0, price=quote.price,
         upper_limit=quote.upper_limit, lower_limit=quote.lower_limit,
         window=check_order_window(cfg.market_now(), krx_calendar(cfg.home / "cache")))
-    reasons = check_manual_order(request.action.value, request.qty,
+    reasons = check_manual_order(request.side, request.qty,
                                  request.price if request.order_type.value == "limit" else None,
                                  ctx, cfg.constraints())
     if reasons:
@@ -162,7 +162,7 @@ def buy(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
                                   "grid); default a market order."),
         request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
         json_out: bool = JSON_OPT) -> None:
-    """Buy shares (cash order TTTC0012U; paper/local VTTC0012U)."""
+    """Buy shares (a cash order: no margin)."""
     want_json(json_out)
     _order("buy", ticker, qty, limit, request_id, yes, server)
 
@@ -173,17 +173,17 @@ def sell(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
          limit: int = typer.Option(None, "--limit", help="Limit price in KRW; default market."),
          request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
          json_out: bool = JSON_OPT) -> None:
-    """Sell shares (cash order TTTC0011U; paper/local VTTC0011U)."""
+    """Sell shares (a cash order)."""
     want_json(json_out)
     _order("sell", ticker, qty, limit, request_id, yes, server)
 
 
 @app.command()
-def cancel(order_no: str = typer.Argument(..., help="The broker's order number (ODNO)."),
+def cancel(order_no: str = typer.Argument(..., help="The broker's order number."),
            qty: int = typer.Option(0, "--qty", help="Shares to cancel (0 = all unfilled)."),
            request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
            json_out: bool = JSON_OPT) -> None:
-    """Cancel the unfilled part of an order (TTTC0013U)."""
+    """Cancel the unfilled part of an order."""
     from pydantic import ValidationError
 
     from quartz_cli.domain.orders import OrderRequest
