@@ -1,6 +1,5 @@
 """Orders as the agents exchange them: the request (the seed's message), its lifecycle states,
-the outcome, and the `OrderExecutor` protocol that the in-process trading agent and the remote
-WebSocket/HTTP client both implement (the portfolio agent depends only on the protocol)."""
+and the outcome. The `OrderExecutor` port that carries them is in `quartz_cli.ports`."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -176,14 +174,3 @@ class OpenOrder(BaseModel):
     cancelable_qty: int
     ordered_at: str
 
-
-@runtime_checkable
-class OrderExecutor(Protocol):
-    """Executes orders exactly once per request_id. The trading agent implements it
-    in-process; `quartz_cli.servers.trading_client.TradingClient` implements it remotely."""
-
-    async def submit(self, request: OrderRequest) -> OrderOutcome:
-        """Execute `request` (or return the stored outcome of its request_id)."""
-
-    async def cancelable_orders(self) -> list[OpenOrder]:
-        """Orders with an unfilled remainder."""
