@@ -329,3 +329,17 @@ def test_quartz_serve_command(quartz_home: Path) -> None:
     assert r.status_code == 404 and r.json()["error"] == "NotFound"
     # Ended by SIGTERM, not killed (uvicorn re-raises the signal after a clean shutdown).
     assert proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_the_broker_runtime_is_opened_once_per_process_not_per_request(config, store) -> None:
+    from starlette.testclient import TestClient
+
+    app = create_app(config, store)
+    tokens = app.state.token_status
+    with TestClient(app) as client:  # runs the ASGI lifespan, as `quartz serve` does
+        opened_at_startup = tokens.runtime
+        answers = [client.get("/result/auth-token/status").status_code for _ in range(3)]
+        still = tokens.runtime
+    assert opened_at_startup is not None and still is opened_at_startup
+    assert answers == [200, 200, 200]
+    assert tokens.runtime is None  # closed at shutdown
