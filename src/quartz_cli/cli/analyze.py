@@ -89,11 +89,11 @@ def analyze(
     with readable signals. Results are cached 5 minutes and written to the store under
     technical/<TICKER>/. Exits 4 for a malformed code, 8 when some tickers failed."""
     from quartz_cli.agents.technical import TechnicalAgent, analyze_tickers
+    from quartz_cli.app.runtime import open_runtime
     from quartz_cli.calendars import krx_calendar
     from quartz_cli.domain.bars import Period
     from quartz_cli.domain.krx import normalize_ticker
     from quartz_cli.errors import InputError, PartialFailure
-    from quartz_cli.app.runtime import open_runtime
 
     key = period.strip().upper()
     if key not in PERIODS:
@@ -110,11 +110,11 @@ def analyze(
         cache = None if no_cache else diskcache.Cache(str(cfg.home / "cache" / "technical"))
         try:
             async with open_runtime(cfg) as rt:
-                agent = TechnicalAgent(rt.kis, rt.store, cfg.env.value, cache,
+                agent = TechnicalAgent(rt.market, rt.store, cfg.env.value, cache,
                                        krx_calendar(cfg.home / "cache"))
                 now = cfg.market_now()
                 if len(codes) < 3:
-                    return await analyze_tickers(rt.kis, rt.store, codes, periods, now,
+                    return await analyze_tickers(rt.market, rt.store, codes, periods, now,
                                                  agent=agent, want_chart=chart is not None), agent
                 from rich.progress import (
                     BarColumn,
@@ -128,7 +128,7 @@ def analyze(
                               transient=True) as progress:
                     task = progress.add_task("", total=len(codes))
                     results = await analyze_tickers(
-                        rt.kis, rt.store, codes, periods, now, agent=agent,
+                        rt.market, rt.store, codes, periods, now, agent=agent,
                         want_chart=chart is not None,
                         on_done=lambda r: progress.update(task, advance=1, description=r.code))
                 return results, agent

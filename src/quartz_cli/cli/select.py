@@ -79,8 +79,8 @@ def _select(limit: int, hours: float, watch: list[str] | None, json_out: bool) -
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from quartz_cli.agents.selection import run_selection
-    from quartz_cli.domain.krx import normalize_ticker
     from quartz_cli.app.selection import open_selection
+    from quartz_cli.domain.krx import normalize_ticker
 
     cfg = config()
     watchlist = tuple(normalize_ticker(w) for w in (watch or []))
@@ -97,8 +97,8 @@ def _select(limit: int, hours: float, watch: list[str] | None, json_out: bool) -
 
     async def go():
         async with open_selection(cfg) as rt:
-            for src in rt.deps.sources:
-                progress(src.name, 0, 1)
+            for name in rt.deps.news.names:
+                progress(name, 0, 1)
             return await run_selection(rt.deps, now=cfg.market_now(), window_hours=hours,
                                        limit=limit, watchlist=watchlist, progress=progress)
 
@@ -146,7 +146,7 @@ def show(json_out: bool = JSON_OPT) -> None:
     """Show the latest candidates (from the store, else the local fallback file)."""
     from quartz_cli.agents.selection import latest_candidates, newest_pending
     from quartz_cli.errors import InputError, StoreError
-    from quartz_cli.store import open_store
+    from quartz_cli.app.runtime import open_store
 
     cfg = config()
     pending = cfg.home / "pending" / cfg.env.value / "candidates"

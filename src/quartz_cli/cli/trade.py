@@ -49,10 +49,9 @@ def _confirm(text: str, yes: bool) -> None:
 
 async def _submit(request: Any, server: str | None) -> Any:
     if server:
-        from quartz_cli.servers.trading import internal_token
-        from quartz_cli.servers.trading_client import TradingClient
+        from quartz_cli.app.runtime import trading_client
 
-        async with TradingClient(server, internal_token(config())) as client:
+        async with trading_client(config(), server) as client:
             return await client.submit(request)
     from quartz_cli.app.runtime import open_runtime, trading_agent
 
@@ -61,7 +60,7 @@ async def _submit(request: Any, server: str | None) -> Any:
         outcome = await agent.submit(request)
         if outcome.booked:
             await agent.refresh()
-            outcome = agent.outcome(request.request_id) or outcome
+            outcome = await agent.outcome(request.request_id) or outcome
         return outcome
 
 
@@ -109,13 +108,13 @@ async def _manual_gate(request: Any) -> None:
     """A manual order passes the manual risk gate (domain/manual_gate.py) before anything is
     sent: order window, listing, tick and daily limits, cash, held quantity, weight cap."""
     from quartz_cli.agents.selection import selection_universe
+    from quartz_cli.app.runtime import open_runtime
     from quartz_cli.calendars import krx_calendar
     from quartz_cli.domain.manual_gate import ManualOrderContext, check_manual_order
     from quartz_cli.domain.order_window import check_order_window
     from quartz_cli.errors import SafetyRefusal
     from quartz_cli.kis.account import inquire_balance
     from quartz_cli.kis.quotations import inquire_price
-    from quartz_cli.app.runtime import open_runtime
 
     cfg = config()
     async with open_runtime(cfg) as rt:
@@ -245,10 +244,9 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 
     async def go() -> list[dict[str, Any]]:
         if srv:
-            from quartz_cli.servers.trading import internal_token
-            from quartz_cli.servers.trading_client import TradingClient
+            from quartz_cli.app.runtime import trading_client
 
-            async with TradingClient(srv, internal_token(config())) as client:
+            async with trading_client(config(), srv) as client:
                 if open_only:
                     return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
                 return [o.model_dump(mode="json")
@@ -269,8 +267,8 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 @app.command()
 def balance(json_out: bool = JSON_OPT) -> None:
     """Cash, positions (average and current price, P/L) and total value."""
-    from quartz_cli.kis.account import inquire_balance
     from quartz_cli.app.runtime import open_runtime
+    from quartz_cli.kis.account import inquire_balance
 
     async def go() -> dict[str, Any]:
         async with open_runtime(config()) as rt:
@@ -318,8 +316,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
-    from quartz_cli.servers.trading import create_app, internal_token
     from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.servers.trading import create_app, internal_token
 
     try:
         delays = tuple(float(x) for x in reconcile_delays.split(",") if x.strip())
