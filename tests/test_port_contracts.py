@@ -19,6 +19,8 @@ from quartz_cli.domain.bars import Period
 from quartz_cli.domain.orders import OrderRequest, OrderState, OrderType
 from quartz_cli.kis.market import KisAccount, KisMarketData, orderable_cash
 from quartz_cli.ports import Account, MarketData, OrderExecutor, Store
+from quartz_cli.app.runtime import owner_reads
+from quartz_cli.servers.owner_reads_client import OwnerReadsClient, RemoteAccount, RemoteMarketData
 from quartz_cli.servers.trading import create_app
 from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.store.local import LocalStore
@@ -112,12 +114,30 @@ def test_both_executors_implement_the_whole_port() -> None:
 # --- MarketData and Account (the KIS adapter over the simulator) -----------------------------
 
 
-@pytest.mark.parametrize("impl", ["kis-simulator"])
+@asynccontextmanager
+async def _reads(impl: str, env) -> AsyncIterator[tuple[MarketData, Account]]:
+    """The KIS adapter over the simulator, or the remote ports over the owner's read API
+    (the trading server with `owner_reads` mounted, on loopback)."""
+    if impl == "kis-simulator":
+        yield KisMarketData(env.rt.kis), KisAccount(env.rt.kis, env.config.account())
+        return
+    app = create_app(env.agent, TOKEN, reads=owner_reads(env.rt))
+    with LoopbackServer(app) as srv:
+        client = OwnerReadsClient(srv.url.replace("http://", "ws://") + "/ws/orders", TOKEN)
+        try:
+            yield RemoteMarketData(client), RemoteAccount(client)
+        finally:
+            await client.aclose()
+
+
+READS = ["kis-simulator", "owner-remote"]
+
+
+@pytest.mark.parametrize("impl", READS)
 def test_market_data_contract(impl: str, in_session) -> None:
     async def go():
         env = local(in_session)
-        async with env.rt:
-            market: MarketData = KisMarketData(env.rt.kis)
+        async with env.rt, _reads(impl, env) as (market, _):
             today = env.config.market_now().date()
             quotes, failed = await market.quotes(["005930", "000660", "999999"])
             bars = await market.daily_bars("005930", today - timedelta(days=60),
@@ -135,7 +155,7 @@ def test_market_data_contract(impl: str, in_session) -> None:
     assert all(isinstance(d, date) and d < today for d in days)
 
 
-@pytest.mark.parametrize("impl", ["kis-simulator"])
+@pytest.mark.parametrize("impl", READS)
 def test_account_orderable_cash_nets_out_what_open_buys_reserve(impl: str, in_session) -> None:
     """Orderable cash is min(deposit, ord_psbl_cash): a resting buy leaves the deposit as it
     was but reserves its cost, and the account reports the smaller figure."""
@@ -143,8 +163,7 @@ def test_account_orderable_cash_nets_out_what_open_buys_reserve(impl: str, in_se
 
     async def go():
         env = local(in_session)
-        async with env.rt:
-            account: Account = KisAccount(env.rt.kis, env.config.account())
+        async with env.rt, _reads(impl, env) as (_, account):
             before = await account.orderable_cash()
             q = env.sim.market.quote("005930", env.config.market_now())
             price = q.limits.lower
@@ -164,6 +183,36 @@ def test_account_orderable_cash_nets_out_what_open_buys_reserve(impl: str, in_se
     assert after == min(balance.cash_krw, buyable.cash_krw)
     assert view.cash_krw == after
     assert buyable.cash_krw < balance.cash_krw  # the reservation shows only in ord_psbl_cash
+
+
+def test_remote_reads_refuse_a_wrong_token_and_name_bad_input(in_session) -> None:
+    from quartz_cli.errors import ConfigError, InputError
+
+    async def go():
+        env = local(in_session)
+        async with env.rt:
+            app = create_app(env.agent, TOKEN, reads=owner_reads(env.rt))
+            with LoopbackServer(app) as srv:
+                ws = srv.url.replace("http://", "ws://") + "/ws/orders"
+                wrong = OwnerReadsClient(ws, "not-the-token-0123456789")
+                right = OwnerReadsClient(ws, TOKEN)
+                errors = []
+                for call in (RemoteAccount(wrong).orderable_cash(),
+                             right.get("quotes", {"tickers": "12x"}),
+                             right.get("daily-bars", {"ticker": "005930", "start": "soon",
+                                                      "end": "2026-11-01"})):
+                    try:
+                        await call
+                    except (ConfigError, InputError) as exc:
+                        errors.append(exc)
+                await wrong.aclose()
+                await right.aclose()
+                return errors, env.sim.state.counter("requests")
+
+    errors, requests = asyncio.run(go())
+    assert [type(e).__name__ for e in errors] == ["ConfigError", "InputError", "InputError"]
+    assert "start" in errors[2].message
+    assert requests == 0  # refused before any broker call
 
 
 def test_orderable_cash_is_the_smaller_figure_and_never_negative() -> None:

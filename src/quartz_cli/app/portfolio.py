@@ -78,7 +78,8 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                          ) -> AsyncIterator[PortfolioDeps]:
     """Everything `run_decide` / `run_rebalance` need, closed on exit."""
     engine, reason = choose_engine(config)
-    async with open_runtime(config) as rt, contextlib.AsyncExitStack() as stack:
+    async with open_runtime(config, reads_via_owner=True) as rt, \
+            contextlib.AsyncExitStack() as stack:
         executor = None if dry_run else await stack.enter_async_context(open_order_executor(rt))
         try:
             yield PortfolioDeps(

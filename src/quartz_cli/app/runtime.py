@@ -19,13 +19,15 @@ from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.endpoints import KisEndpoint, endpoint_for
 from quartz_cli.kis.market import KisAccount, KisMarketData
 from quartz_cli.kis.oauth import issue_token
-from quartz_cli.kis.ratelimit import RateLimiter
-from quartz_cli.ports import OrderExecutor, Store
+from quartz_cli.kis.ratelimit import FileBook, RateLimiter, account_tag, budget_path
+from quartz_cli.ports import Account, MarketData, OrderExecutor, Store
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.faults import SimTransport
 from quartz_cli.store.order_ledger import SqliteOrderLedger
 
 if TYPE_CHECKING:
+    from quartz_cli.servers.owner_reads import OwnerReads
+    from quartz_cli.servers.owner_reads_client import OwnerReadsClient
     from quartz_cli.servers.trading_client import TradingClient
 
 
@@ -75,12 +77,17 @@ class Runtime:
     store: Store
     tokens: TokenManager
     kis: KisClient
-    market: KisMarketData
-    account: KisAccount
+    market: MarketData
+    account: Account
     sim: Simulator | None
+    # The owner's read API when the market data and account come through it.
+    reads: OwnerReadsClient | None = None
 
     async def aclose(self) -> None:
+        if self.reads is not None:
+            await self.reads.aclose()
         await self.kis.aclose()
+        self.kis.limiter.close()
 
     async def __aenter__(self) -> Runtime:
         return self
@@ -89,14 +96,35 @@ class Runtime:
         await self.aclose()
 
 
-def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
-    """Wire the broker session for `config.env`; raises ConfigError for missing keys."""
+def rate_limiter(config: Config, endpoint: KisEndpoint, app_secret: str,
+                 sim: Simulator | None) -> RateLimiter:
+    """The account's one REST budget on this host: a file under `$QUARTZ_HOME/cache/ratelimit/`
+    named by env and a keyed hash of the account, shared by every process that calls KIS for
+    it. In `local` the pace is the simulator's limit for the paper protocol (`QUARTZ_SIM_LIMITS`),
+    unless `QUARTZ_RATE_LIMIT_PER_S` says otherwise."""
+    rate = endpoint.rate_per_s
+    if endpoint.env is Env.LOCAL and config.settings.broker.rate_limit_per_s is None:
+        simulated = (sim.config if sim is not None else SimConfig.from_env()).rest_limit_per_s()
+        rate = simulated or rate
+    account = config.account()
+    tag = account_tag(config.env.value, account.cano, account.product, app_secret)
+    return RateLimiter(rate, config.settings.broker.rate_share,
+                       book=FileBook(budget_path(config.home, config.env.value, tag)))
+
+
+def open_runtime(config: Config, *, sim: Simulator | None = None,
+                 reads_via_owner: bool = False) -> Runtime:
+    """Wire the broker session for `config.env`; raises ConfigError for missing keys.
+
+    With `reads_via_owner` (the jobs) and TRADING_AGENT_WS_URL set, quotes, bars and the
+    account come through the trading agent's read API, so every KIS call of the account
+    leaves from the owner."""
     endpoint = endpoint_for(config)
     app_key, app_secret = config.broker_credentials()
     if endpoint.in_process and sim is None:
         sim = local_simulator(config)
     http = http_client(config, endpoint, sim)
-    limiter = RateLimiter(endpoint.rate_per_s, config.settings.broker.rate_share)
+    limiter = rate_limiter(config, endpoint, app_secret, sim)
     raw = KisClient(endpoint, app_key, app_secret, None, http, limiter=limiter)
     store = open_store(config)
     tokens = TokenManager(
@@ -110,9 +138,31 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
         clock=config.market_now,
     )
     kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
+    url = config.settings.servers.trading_agent_ws_url
+    if reads_via_owner and url:
+        from quartz_cli.servers.owner_reads_client import (
+            OwnerReadsClient,
+            RemoteAccount,
+            RemoteMarketData,
+        )
+        from quartz_cli.servers.trading import internal_token
+
+        reads = OwnerReadsClient(url, internal_token(config))
+        return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
+                       market=RemoteMarketData(reads), account=RemoteAccount(reads), sim=sim,
+                       reads=reads)
     return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
                    market=KisMarketData(kis), account=KisAccount(kis, config.account()),
                    sim=sim)
+
+
+def owner_reads(rt: Runtime) -> OwnerReads:
+    """The owner's read API and readiness over `rt`'s own broker session (the trading
+    server mounts it)."""
+    from quartz_cli.servers.owner_reads import OwnerReads
+
+    return OwnerReads(rt.market, rt.account, broker=rt.kis, token_status=rt.tokens.status,
+                      warm_up=rt.tokens.token)
 
 
 def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgent:

@@ -109,7 +109,7 @@ def analyze(
 
         cache = None if no_cache else diskcache.Cache(str(cfg.home / "cache" / "technical"))
         try:
-            async with open_runtime(cfg) as rt:
+            async with open_runtime(cfg, reads_via_owner=True) as rt:
                 agent = TechnicalAgent(rt.market, rt.store, cfg.env.value, cache,
                                        krx_calendar(cfg.home / "cache"))
                 now = cfg.market_now()

@@ -26,6 +26,9 @@ def serve(
     rate_limit: float = typer.Option(None, help="REST calls/s per app key (0 = off; "
                                      "default QUARTZ_SIM_RATE_LIMIT_PER_S or 18)."),
     real_tr_ids: bool = typer.Option(False, help="Accept real (T...) TR_IDs instead of paper."),
+    limits: str = typer.Option(None, metavar="paper|real",
+                               help="The paper protocol's REST limit: KIS's paper-account "
+                               "limit (1/s) or, the default, the real account's (fast)."),
     json_out: bool = typer.Option(False, "--json", help="Print the startup line as JSON."),
 ) -> None:
     """Serve the simulator over HTTP. Point Quartz at it with
@@ -41,12 +44,19 @@ def serve(
         cfg = replace(cfg, rate_limit_per_s=rate_limit)
     if real_tr_ids:
         cfg = replace(cfg, real_tr_ids=True)
+    if limits is not None:
+        from quartz_cli.errors import InputError
+
+        try:
+            cfg = replace(cfg, limits=limits.strip().lower())
+        except ValueError as exc:
+            raise InputError(f"--limits: {exc}") from None
     cfg_all = config()
     sim = Simulator(SimState(_db(db)), cfg, clock=lambda: cfg_all.market_now().timestamp(),
                     cache_dir=cfg_all.home / "cache")
     if want_json(json_out):
         print_json({"url": f"http://{host}:{port}", "db": str(_db(db)),
-                    "rate_limit_per_s": cfg.rate_limit_per_s})
+                    "rate_limit_per_s": cfg.rest_limit_per_s(), "limits": cfg.limits})
     else:
         typer.echo(f"KIS simulator on http://{host}:{port} (state {_db(db)})", err=True)
     uvicorn.run(sim.app, host=host, port=port, log_level="warning")

@@ -316,7 +316,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
-    from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.app.runtime import open_runtime, owner_reads, trading_agent
     from quartz_cli.servers.trading import create_app, internal_token
 
     try:
@@ -329,14 +329,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
                                           reconcile_delays_s=delays or (0.0,)))
 
-    async def ready() -> None:
-        await rt.tokens.token()
-        from quartz_cli.domain.krx import kst_date
-
-        await agent.broker.daily_orders(kst_date(cfg.market_now()))
-
-    app_ = create_app(agent, token, ready_check=ready, ping_interval_s=ping_interval,
-                      on_shutdown=rt.aclose)
+    reads = owner_reads(rt)
+    app_ = create_app(agent, token, ready_check=reads.ready, ping_interval_s=ping_interval,
+                      on_shutdown=rt.aclose, reads=reads)
     url = f"ws://{host}:{port}/ws/orders"
     if want_json(json_out):
         print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})

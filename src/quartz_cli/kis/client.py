@@ -1,11 +1,13 @@
 """Async REST client for KIS: headers, TR_IDs, throttling, error mapping and the two safe
-retries (rate limit → wait and retry; rejected token → refresh once and retry)."""
+retries (an inquiry refused for rate → wait and retry; rejected token → refresh once and
+retry)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
 from typing import Any, Protocol
 
 import httpx
@@ -59,6 +61,10 @@ class KisClient:
         self.limiter = limiter or RateLimiter(endpoint.rate_per_s)
         self.requests_sent = 0
         self.rate_limited = 0
+        # The broker's last answer (monotonic seconds) and whether the latest call got none:
+        # what readiness reads instead of calling the broker.
+        self.answered_at: float | None = None
+        self.unreachable = False
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -88,24 +94,31 @@ class KisClient:
 
     async def _send_once(self, method: str, path: str, headers: dict[str, str],
                          params: dict[str, str] | None, body: dict[str, Any] | None) -> httpx.Response:
-        await self.limiter.acquire()
+        slot = await self.limiter.acquire()
         self.requests_sent += 1
         try:
-            return await self.http.request(
+            resp = await self.http.request(
                 method, self.endpoint.base_url + path, headers=headers, params=params,
                 content=json.dumps(body, ensure_ascii=False).encode() if body is not None else None,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            self.unreachable = True
             raise BrokerUnavailable(
                 f"cannot reach KIS at {self.endpoint.base_url}: {type(exc).__name__}",
                 hint="the request was not sent",
             ) from None
         except httpx.HTTPError as exc:
+            self.unreachable = True
             raise BrokerUnavailable(
                 f"no answer from KIS for {method} {path}: {type(exc).__name__}",
                 maybe_sent=True,
                 hint="the request may have reached the broker; its outcome is unknown",
             ) from None
+        finally:
+            self.limiter.release(slot)
+        self.answered_at = time.monotonic()
+        self.unreachable = False
+        return resp
 
     async def request(
         self,
@@ -118,8 +131,9 @@ class KisClient:
         tr_cont: str = "",
         extra_headers: dict[str, str] | None = None,
     ) -> KisResponse:
-        """Send one API call. Retries only where the broker certainly did not act on it:
-        EGW00201 (refused for rate) and a rejected token (refreshed once)."""
+        """Send one API call. Retries only where the broker certainly did not act on it: an
+        inquiry (GET) refused for rate (EGW00201, waited out, bounded) and a rejected token
+        (refreshed once). An order refused for rate is raised to the caller."""
         if self._tokens is None:
             raise BrokerError("this KIS client has no token source")
         tr_id = self.tr_id(real_tr_id)
@@ -139,12 +153,17 @@ class KisClient:
                                    tr_cont=resp.headers.get("tr_cont", ""),
                                    headers=dict(resp.headers))
             err = error_from_body(resp.status_code, payload)
-            if isinstance(err, RateLimited) and rate_retries < RATE_LIMIT_RETRIES:
-                rate_retries += 1
+            if isinstance(err, RateLimited):
                 self.rate_limited += 1
-                log.info("KIS rate limit (%s); waiting before retry %d", err.code, rate_retries)
                 await self.limiter.back_off()
-                continue
+                # Only inquiries are retried here; an order refused for rate goes back to the
+                # trading agent, which alone decides whether to send it again.
+                if method == "GET" and rate_retries < RATE_LIMIT_RETRIES:
+                    rate_retries += 1
+                    log.info("KIS rate limit (%s); waiting before retry %d", err.code,
+                             rate_retries)
+                    continue
+                raise err
             if isinstance(err, TokenRejected) and not token_refreshed:
                 token_refreshed = True
                 log.info("KIS rejected the token (%s); reissuing once", err.code)

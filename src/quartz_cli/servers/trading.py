@@ -11,8 +11,9 @@ gets an error answer and the connection stays up.
 
 HTTP: `POST /api/order` (the same message), `POST /api/cancel-order`
 ({request_id, order_no, qty?}), `GET /api/cancelable-orders`, `GET /api/orders/{request_id}`,
-`GET /api/orders[?refresh=1]`, `GET /api/balance`; `/health/live`, `/health/ready`
-(token valid and broker reachable).
+`GET /api/orders[?refresh=1]`, `GET /api/balance`; the owner's read API `/api/reads/...`
+(servers/owner_reads.py); `/health/live`, `/health/ready` (the owner's own state: a valid
+cached token and an answering broker; the probe never calls the broker).
 Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`.
 """
 
@@ -45,6 +46,7 @@ from quartz_cli.errors import (
     SafetyRefusal,
 )
 from quartz_cli.redaction import redact, register_secret
+from quartz_cli.servers.owner_reads import OwnerReads
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,11 @@ def _error_body(exc: QuartzError, request_id: str | None) -> dict[str, Any]:
 def create_app(agent: TradingAgent, token: str, *,
                ready_check: Callable[[], Awaitable[None]] | None = None,
                ping_interval_s: float = PING_INTERVAL_S,
-               on_shutdown: Callable[[], Awaitable[None]] | None = None) -> Starlette:
+               on_shutdown: Callable[[], Awaitable[None]] | None = None,
+               reads: OwnerReads | None = None) -> Starlette:
     """The ASGI app over `agent`. `token` is the shared bearer token (required, non-empty).
-    On startup it resolves requests a killed predecessor left `sent`/`unknown`."""
+    On startup it resolves requests a killed predecessor left `sent`/`unknown`. `reads` adds
+    the owner's read API (`servers.owner_reads`) and starts its token warm-up."""
     if not token:
         raise ValueError("the trading server needs a bearer token")
     expected = f"Bearer {token}".encode()
@@ -260,10 +264,14 @@ def create_app(agent: TradingAgent, token: str, *,
                 log.warning("recovery deferred: %s", exc.message)
 
         task = asyncio.create_task(recover())
+        if reads is not None:
+            await reads.start()
         try:
             yield
         finally:
             task.cancel()
+            if reads is not None:
+                await reads.stop()
             if on_shutdown is not None:
                 await on_shutdown()
 
@@ -277,6 +285,7 @@ def create_app(agent: TradingAgent, token: str, *,
         Route("/api/balance", get_balance, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
+        *(reads.routes(token) if reads is not None else []),
     ], lifespan=lifespan)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 
+LIMITS = ("real", "paper")
+
 
 @dataclass(frozen=True)
 class SimConfig:
@@ -13,6 +15,11 @@ class SimConfig:
 
     # REST calls per second per app key; 0 turns the limit off. KIS real accounts: 18/s.
     rate_limit_per_s: float = 18.0
+    # Which account's limit the paper protocol (V… TR_IDs) gets: "real" (the default, so
+    # `local` runs fast) or "paper", KIS's paper-account limit below (docs/external-apis.md).
+    limits: str = "real"
+    # KIS paper accounts: 1 REST call/s per app key (KIS notice of 2026-04-20; it was 2/s).
+    paper_rate_limit_per_s: float = 1.0
     # Minimum seconds between token issuances per app key (EGW00133 inside it).
     token_issue_interval_s: float = 60.0
     # Token lifetime, and the window in which a re-request returns the same token.
@@ -38,6 +45,17 @@ class SimConfig:
     # trading halts (flat zero-volume bars) and sessions missing from the chart answers.
     halts: str = ""
     missing_bars: str = ""
+
+    def __post_init__(self) -> None:
+        if self.limits not in LIMITS:
+            raise ValueError(f"simulator limits {self.limits!r}: choose {' or '.join(LIMITS)}")
+
+    def rest_limit_per_s(self) -> float:
+        """The per-app-key REST limit this simulator enforces: the paper account's when it
+        speaks the paper protocol with `limits="paper"`, else the real account's."""
+        if self.limits == "paper" and not self.real_tr_ids and self.rate_limit_per_s > 0:
+            return self.paper_rate_limit_per_s
+        return self.rate_limit_per_s
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SimConfig:

@@ -42,7 +42,7 @@ class Simulator:
         self.clock = clock
         self.cache_dir = cache_dir
         self._market: SampleMarket | None = None
-        self.limiter = SlidingWindow(self.config.rate_limit_per_s)
+        self.limiter = SlidingWindow(self.config.rest_limit_per_s())
         self.tokens = TokenAuthority(self.state, self.config, clock)
         self._app: Starlette | None = None
 
@@ -78,4 +78,4 @@ class Simulator:
 
     async def _status(self, request: Request) -> Response:
         return JSONResponse({"counters": self.state.counters(),
-                             "rate_limit_per_s": self.config.rate_limit_per_s})
+                             "rate_limit_per_s": self.config.rest_limit_per_s()})
