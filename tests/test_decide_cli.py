@@ -10,7 +10,7 @@ from importlib import resources
 import jsonschema
 import pytest
 from cli import quartz
-from trading_support import calendar_cache, seed_calendar, trading_server  # noqa: F401
+from trading_support import seed_calendar, trading_server
 
 from quartz_cli.domain.krx import is_on_tick
 
@@ -20,7 +20,7 @@ WEEKEND = "2026-11-28T10:00:00+09:00"
 
 
 @pytest.fixture
-def home(quartz_home, calendar_cache):  # noqa: F811 - a fixture
+def home(quartz_home, calendar_cache):
     """A fresh QUARTZ_HOME with the KRX calendar already cached (saves ~2 s per process)."""
     seed_calendar(quartz_home, calendar_cache)
     return quartz_home

@@ -7,7 +7,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-from trading_support import MARKET_TIME, calendar_cache, in_session, local  # noqa: F401
+from trading_support import MARKET_TIME, local
 
 from quartz_cli.domain.krx import kst_date, tick_size
 from quartz_cli.domain.orders import OrderAction, OrderType

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fakes.server import LoopbackServer
-from trading_support import FAST, calendar_cache, in_session, local  # noqa: F401
+from trading_support import FAST, local
 
 from quartz_cli.agents.order_ledger import LedgerError, OrderLedger
 from quartz_cli.config import load_config

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fakes.server import free_port
-from trading_support import MARKET_TIME, calendar_cache, seed_calendar  # noqa: F401
+from trading_support import MARKET_TIME, seed_calendar
 
 from quartz_cli.agents.order_ledger import OrderLedger
 from quartz_cli.domain.krx import tick_size

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fakes.server import LoopbackServer, free_port
-from trading_support import calendar_cache, in_session, local  # noqa: F401
+from trading_support import local
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
