@@ -22,7 +22,8 @@ def test_defaults_and_constraints_from_the_configmap_keys():
 
 
 def test_overrides_and_errors():
-    ds = load_decision_settings({"QUARTZ_SELL_TAX_RATE": "0.0018", "QUARTZ_DECISION_ENGINE": "rules",
+    ds = load_decision_settings({"QUARTZ_SELL_TAX_RATE": "0.0018",
+                                 "QUARTZ_DECISION_ENGINE": "rules",
                                  "QUARTZ_LLM_BUDGET_DAY_USD": "2.5"})
     assert ds.sell_tax_rate == Decimal("0.0018") and ds.budget().per_day_usd == 2.5
     with pytest.raises(ConfigError, match="QUARTZ_STOP_LOSS_PCT"):

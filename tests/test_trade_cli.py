@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from trading_support import MARKET_TIME, seed_calendar, trading_server
 
 

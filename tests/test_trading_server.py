@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from fakes.server import LoopbackServer, free_port
-from trading_support import local
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from fakes.server import LoopbackServer, free_port
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.errors import BrokerUnavailable
 from quartz_cli.servers.trading import create_app
 from quartz_cli.servers.trading_client import TradingClient
+from trading_support import local
 
 TOKEN = "test-internal-token-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -208,9 +208,9 @@ def test_ready_reports_an_unreachable_broker(in_session):
 
 def test_order_executor_picks_the_server_when_configured(in_session, monkeypatch):
     from quartz_cli.agents.trading import TradingAgent
+    from quartz_cli.app.runtime import open_runtime, order_executor
     from quartz_cli.config import load_config
     from quartz_cli.domain.orders import OrderExecutor
-    from quartz_cli.app.runtime import open_runtime, order_executor
 
     in_proc = order_executor(open_runtime(load_config()))
     monkeypatch.setenv("TRADING_AGENT_WS_URL", "ws://127.0.0.1:8005/ws/orders")

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from fakes.server import free_port
 
+from fakes.server import free_port
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.app.runtime import Runtime, open_runtime, trading_agent
 from quartz_cli.config import Config, load_config
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import Exchange, exchange_for
-from quartz_cli.app.runtime import Runtime, open_runtime, trading_agent
 
 # A Tuesday, 10:00 KST: inside the regular session.
 MARKET_TIME = "2026-11-24T10:00:00+09:00"

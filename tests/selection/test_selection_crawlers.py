@@ -181,7 +181,7 @@ def test_no_source_at_all_is_an_error_and_nothing_is_published(tmp_path) -> None
 
     from quartz_cli.errors import SourceError
 
-    with LoopbackServer(failing_app(500)) as bad:
-        with pytest.raises(SourceError, match="no news source produced articles"):
+    with LoopbackServer(failing_app(500)) as bad, \
+            pytest.raises(SourceError, match="no news source produced articles"):
             _run(tmp_path, sources_at(bad.url))
     assert not (tmp_path / "store").exists()

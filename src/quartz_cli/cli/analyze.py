@@ -89,11 +89,11 @@ def analyze(
     with readable signals. Results are cached 5 minutes and written to the store under
     technical/<TICKER>/. Exits 4 for a malformed code, 8 when some tickers failed."""
     from quartz_cli.agents.technical import TechnicalAgent, analyze_tickers
+    from quartz_cli.app.runtime import open_runtime
     from quartz_cli.calendars import krx_calendar
     from quartz_cli.domain.bars import Period
     from quartz_cli.domain.krx import normalize_ticker
     from quartz_cli.errors import InputError, PartialFailure
-    from quartz_cli.app.runtime import open_runtime
 
     key = period.strip().upper()
     if key not in PERIODS:

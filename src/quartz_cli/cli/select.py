@@ -79,8 +79,8 @@ def _select(limit: int, hours: float, watch: list[str] | None, json_out: bool) -
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from quartz_cli.agents.selection import run_selection
-    from quartz_cli.domain.krx import normalize_ticker
     from quartz_cli.app.selection import open_selection
+    from quartz_cli.domain.krx import normalize_ticker
 
     cfg = config()
     watchlist = tuple(normalize_ticker(w) for w in (watch or []))

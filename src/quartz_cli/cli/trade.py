@@ -109,6 +109,7 @@ async def _manual_gate(request: Any) -> None:
     """A manual order passes the manual risk gate (domain/manual_gate.py) before anything is
     sent: order window, listing, tick and daily limits, cash, held quantity, weight cap."""
     from quartz_cli.agents.selection import selection_universe
+    from quartz_cli.app.runtime import open_runtime
     from quartz_cli.calendars import krx_calendar
     from quartz_cli.decision_settings import load_decision_settings
     from quartz_cli.domain.manual_gate import ManualOrderContext, check_manual_order
@@ -116,7 +117,6 @@ async def _manual_gate(request: Any) -> None:
     from quartz_cli.errors import SafetyRefusal
     from quartz_cli.kis.account import inquire_balance
     from quartz_cli.kis.quotations import inquire_price
-    from quartz_cli.app.runtime import open_runtime
 
     cfg = config()
     async with open_runtime(cfg) as rt:
@@ -270,8 +270,8 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 @app.command()
 def balance(json_out: bool = JSON_OPT) -> None:
     """Cash, positions (average and current price, P/L) and total value."""
-    from quartz_cli.kis.account import inquire_balance
     from quartz_cli.app.runtime import open_runtime
+    from quartz_cli.kis.account import inquire_balance
 
     async def go() -> dict[str, Any]:
         async with open_runtime(config()) as rt:
@@ -319,8 +319,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
-    from quartz_cli.servers.trading import create_app, internal_token
     from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.servers.trading import create_app, internal_token
 
     try:
         delays = tuple(float(x) for x in reconcile_delays.split(",") if x.strip())

@@ -54,7 +54,8 @@ ANNUAL = StatParams(pop_lag=0, yoy_lag=1, slope_windows=(3, 6, 12), z_window=5, 
                     turn_window=1)
 
 
-def native_stats(values: np.ndarray, p: StatParams, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def native_stats(values: np.ndarray, p: StatParams,
+                 threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The C++ kernel (GIL released, rows spread over `threads`, 0 = all cores)."""
     from quartz_cli import _native
 
