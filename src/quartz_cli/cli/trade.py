@@ -8,14 +8,18 @@ running `quartz trade serve`; otherwise this process executes them itself."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from quartz_cli.cli.context import config, console, emit, print_json, run, want_json
 from quartz_cli.cli.format import key_value_table
 from quartz_cli.errors import BrokerError, InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(help="Orders on KIS: buy, sell, cancel, list; serve the order WebSocket. "
                   "In prod every order needs QUARTZ_LIVE_TRADING=true and a confirmation "
@@ -65,8 +69,8 @@ async def _submit(request: Any, server: str | None) -> Any:
         return outcome
 
 
-def _render_outcome(data: dict[str, Any]):
-    def render(con) -> None:
+def _render_outcome(data: dict[str, Any]) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
         colour = {"accepted": "green", "filled": "green", "reconciled": "green",
                   "cancelled": "yellow", "rejected": "red"}.get(data["state"], "magenta")
         rows = [("request_id", data["request_id"]),
@@ -201,8 +205,8 @@ def cancel(order_no: str = typer.Argument(..., help="The broker's order number (
     _finish(run(lambda: _submit(request, _server(server))))
 
 
-def _render_orders(data: dict[str, Any]):
-    def render(con) -> None:
+def _render_orders(data: dict[str, Any]) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
         from rich import box
         from rich.table import Table
 
@@ -279,7 +283,7 @@ def balance(json_out: bool = JSON_OPT) -> None:
 
     data = run(go)
 
-    def render(con) -> None:
+    def render(con: Console) -> None:
         from rich import box
         from rich.table import Table
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 import numpy as np
 
@@ -172,7 +173,8 @@ def compute_stats(grids: list[tuple[SeriesSpec, list[Observation], bool]], today
     """Statistics for each (spec, gridded observations, reused?) triple, monthly and annual
     series batched separately. Series without any value are left out."""
     out: dict[str, SeriesStats] = {}
-    for frequency, params in (("M", MONTHLY), ("A", ANNUAL)):
+    groups: tuple[tuple[Literal["M", "A"], StatParams], ...] = (("M", MONTHLY), ("A", ANNUAL))
+    for frequency, params in groups:
         group = [(s, obs, reused) for s, obs, reused in grids
                  if (s.frequency == "A") == (frequency == "A") and obs]
         if not group:
