@@ -154,13 +154,6 @@ class TechnicalDocument(Document):
     periods: dict[str, PeriodAnalysis]
 
 
-def _last(values: list[float] | None) -> float | None:
-    if not values:
-        return None
-    v = values[-1]
-    return None if v is None or math.isnan(v) else float(v)
-
-
 def derive_signals(series: dict[str, list[float]], close: float, fib_levels: dict[str, float],
                    ) -> Signals:
     """Signals from the last two bars of each series (NaN = not yet defined)."""
