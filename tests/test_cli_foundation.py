@@ -64,7 +64,8 @@ def test_doctor_reports_configuration_and_checks_in_local():
     data = quartz_json("doctor")
     assert data["env"] == "local" and data["broker"]["in_process_simulator"] is True
     assert data["checks"]["broker"]["ok"] and data["checks"]["store"]["ok"]
-    assert data["settings"]["MIN_ORDER_KRW"] == 100000
+    settings = {item["key"]: item for item in data["settings"]}
+    assert settings["MIN_ORDER_KRW"]["value"] == 100000
 
 
 def _leaf_commands():

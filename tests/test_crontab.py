@@ -105,8 +105,10 @@ def test_env_file_values_are_literal(env_file: Path, quartz_home: Path) -> None:
     log = (quartz_home / "logs" / "doctor.log").read_text()
     body = json.loads(log[log.index("{"):log.rindex("}") + 1])
     assert result.returncode == 0, log
-    assert body["settings"]["QUARTZ_HTTP_TIMEOUT_S"] == 7.5
-    assert body["settings"]["GPT_API_KEY"] == "set (masked)"
+    settings = {item["key"]: item for item in body["settings"]}
+    assert settings["QUARTZ_HTTP_TIMEOUT_S"]["value"] == 7.5
+    assert settings["QUARTZ_HTTP_TIMEOUT_S"]["source"] == "environment"
+    assert settings["GPT_API_KEY"]["value"] == "set (masked)"
     assert "sk test" not in log
 
 

@@ -19,11 +19,10 @@ from quartz_cli.agents.decision_engine import (
 )
 from quartz_cli.domain.budget import LLMBudget
 from quartz_cli.domain.decision import (
-    Action,
     Constraints,
     FundamentalView,
     MacroBias,
-    MacroView,
+    MacroSummaryView,
     PortfolioView,
     Position,
     Quote,
@@ -31,6 +30,7 @@ from quartz_cli.domain.decision import (
 )
 from quartz_cli.domain.decision_input import build_decision_input
 from quartz_cli.domain.krx import price_limits
+from quartz_cli.domain.orders import Side
 from quartz_cli.domain.risk import NoteKind, Rule, run_gate
 from quartz_cli.domain.usage import Usage
 from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
@@ -60,7 +60,7 @@ def decision_input(bias: MacroBias = MacroBias.NEUTRAL):
                  avg_price=170_000, price=182_000),))
     return build_decision_input(
         now_utc=datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
-        macro=MacroView(positive_summary="exports up", negative_summary="rates high",
+        macro=MacroSummaryView(positive_summary="exports up", negative_summary="rates high",
                         market_bias_hint=bias, stale=False),
         portfolio=pf,
         tickers=[("005930", "삼성전자"), ("035420", "NAVER"), ("000660", "SK하이닉스")],
@@ -75,11 +75,11 @@ def decision_input(bias: MacroBias = MacroBias.NEUTRAL):
 def test_allowances_are_computed_before_asking():
     req = decision_input()
     by = {e.ticker: e for e in req.universe}
-    assert Action.BUY in by["005930"].allowed.actions
-    # No technical data: not bought, whatever the news says.
-    assert by["035420"].allowed.actions == (Action.HOLD,)
+    assert Side.BUY in by["005930"].allowed.sides
+    # No technical data: not bought, whatever the news says (only a hold is allowed).
+    assert by["035420"].allowed.sides == ()
     assert "no technical data" in by["035420"].allowed.reason
-    assert Action.SELL in by["000660"].allowed.actions and by["000660"].allowed.max_sell_qty == 20
+    assert Side.SELL in by["000660"].allowed.sides and by["000660"].allowed.max_sell_qty == 20
     # 20 % of 23,640,000 at 71,000 → 66 shares.
     assert by["005930"].allowed.max_buy_qty == 66
 
@@ -90,9 +90,9 @@ def test_rules_engine_is_deterministic_and_says_so():
     b = RulesDecisionEngine().decide_now(req)
     assert a == b and a.is_rules and a.engine.startswith("rules:")
     by = {p.ticker: p for p in a.proposals}
-    assert by["005930"].action is Action.BUY and 0 < by["005930"].target_weight <= 0.2
-    assert by["000660"].action is Action.SELL and by["000660"].target_weight == 0
-    assert by["035420"].action is Action.HOLD
+    assert by["005930"].side is Side.BUY and 0 < by["005930"].target_weight <= 0.2
+    assert by["000660"].side is Side.SELL and by["000660"].target_weight == 0
+    assert by["035420"].side is None
     assert all(p.rationale.startswith("rules:") for p in a.proposals)
 
 
@@ -100,7 +100,7 @@ def test_rules_engine_is_more_cautious_under_a_bearish_macro_bias():
     pos = RulesDecisionEngine().decide_now(decision_input(MacroBias.BULLISH))
     neg = RulesDecisionEngine().decide_now(decision_input(MacroBias.BEARISH))
     w = {p.ticker: p.target_weight for p in pos.proposals}
-    wn = {p.ticker: p.target_weight for p in neg.proposals if p.action is Action.BUY}
+    wn = {p.ticker: p.target_weight for p in neg.proposals if p.side is Side.BUY}
     assert wn.get("005930", 0) < w["005930"]
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from quartz_cli.domain.decision import Action, PortfolioView, Position
+from quartz_cli.domain.decision import PortfolioView, Position
 from quartz_cli.domain.exits import (
     ExitKind,
     ExitRules,
@@ -16,6 +16,7 @@ from quartz_cli.domain.exits import (
     pnl_pct,
     volume_pace,
 )
+from quartz_cli.domain.orders import Side
 
 
 def pos(ticker: str, avg: int, price: int) -> Position:
@@ -34,7 +35,7 @@ def test_thresholds_are_inclusive_and_configurable():
     assert got["005930"].kind is ExitKind.STOP_LOSS and got["005930"].pnl_pct == Decimal("-5.00")
     assert got["035420"].kind is ExitKind.TAKE_PROFIT
     p = got["005930"].proposal
-    assert p.action is Action.SELL and p.target_weight == 0 and p.confidence == 1
+    assert p.side is Side.SELL and p.target_weight == 0 and p.confidence == 1
     assert "stop-loss" in p.rationale
     tighter = ExitRules(stop_loss_pct=Decimal("-3"), take_profit_pct=Decimal("10"))
     assert {s.ticker for s in exit_signals(pf, tighter)} == set(pf_tickers(pf))

@@ -40,7 +40,7 @@ from deploy_support import (
     source_docs,
     workload_args,
 )
-from quartz_cli.config import Env, Settings, load_config
+from quartz_cli.config import Env, known_keys, load_config
 
 QUARTZ = str(Path(sys.executable).parent / "quartz")
 STATE_MOUNT = "/var/lib/quartz"
@@ -267,7 +267,7 @@ def test_base_config_map_is_the_seed() -> None:
 
 def test_secret_keys_are_the_seed_keys_and_known_settings(secrets) -> None:
     keys = _template_keys()
-    known = {f.validation_alias for f in Settings.model_fields.values()}
+    known = known_keys()
 
     assert keys >= SEED_SECRET_KEYS
     assert keys <= known
@@ -346,9 +346,9 @@ def test_a_pod_environment_loads_as_the_overlay_environment(rendered, secrets,
     cfg = load_config(environ=_environ(rendered[overlay], secrets[overlay]))
 
     assert cfg.env is Env(overlay)
-    assert cfg.settings.live_trading is False
-    assert cfg.settings.min_order_krw == 100_000
-    assert cfg.settings.trading_agent_ws_url == "ws://trading-agent:8005/ws/orders"
+    assert cfg.settings.broker.live_trading is False
+    assert cfg.settings.constraints.min_order_krw == 100_000
+    assert cfg.settings.servers.trading_agent_ws_url == "ws://trading-agent:8005/ws/orders"
     assert cfg.broker_credentials()[0] == "placeholder-hansec_investment_app_key"
 
 
@@ -365,7 +365,7 @@ def test_prod_live_trading_is_an_explicit_opt_in(secrets, tmp_path: Path) -> Non
     cfg = load_config(environ=_environ(load_docs(result.stdout), secrets["prod"]))
 
     assert cfg.env is Env.PROD
-    assert cfg.settings.live_trading is True
+    assert cfg.settings.broker.live_trading is True
     paper_kustomization = (ROOT / "k8s/overlays/paper/kustomization.yaml").read_text()
     assert not re.search(r'QUARTZ_LIVE_TRADING\n\s+value: "true"', paper_kustomization)
 

@@ -8,6 +8,7 @@ from quartz_cli.domain.decision import Constraints
 from quartz_cli.domain.krx import Phase
 from quartz_cli.domain.manual_gate import ManualOrderContext, check_manual_order
 from quartz_cli.domain.order_window import WindowCheck, WindowRefusal
+from quartz_cli.domain.orders import Side
 
 OPEN = WindowCheck(at=datetime(2026, 11, 20, 1, 0, tzinfo=UTC), phase=Phase.CONTINUOUS,
                    trading_day=True, refusal=None, detail="regular session")
@@ -22,21 +23,21 @@ def ctx(**over):
 
 
 def test_a_reasonable_order_passes():
-    assert check_manual_order("buy", 10, None, ctx(), Constraints()) == []
-    assert check_manual_order("sell", 10, 70_100, ctx(), Constraints()) == []
+    assert check_manual_order(Side.BUY, 10, None, ctx(), Constraints()) == []
+    assert check_manual_order(Side.SELL, 10, 70_100, ctx(), Constraints()) == []
 
 
 def test_each_rule_refuses_with_its_reason():
     c = Constraints()
-    assert "market closed" in check_manual_order("buy", 1, None, ctx(window=CLOSED), c)[0]
-    assert "not in the universe" in check_manual_order("buy", 1, None, ctx(listed=False), c)[0]
-    assert "off the tick grid" in check_manual_order("buy", 1, 70_050, ctx(), c)[0]
-    assert "outside today's limits" in check_manual_order("buy", 1, 95_000, ctx(), c)[0]
-    assert "10 held" in check_manual_order("sell", 11, None, ctx(), c)[0]
+    assert "market closed" in check_manual_order(Side.BUY, 1, None, ctx(window=CLOSED), c)[0]
+    assert "not in the universe" in check_manual_order(Side.BUY, 1, None, ctx(listed=False), c)[0]
+    assert "off the tick grid" in check_manual_order(Side.BUY, 1, 70_050, ctx(), c)[0]
+    assert "outside today's limits" in check_manual_order(Side.BUY, 1, 95_000, ctx(), c)[0]
+    assert "10 held" in check_manual_order(Side.SELL, 11, None, ctx(), c)[0]
     # a market buy reserves cash at the upper limit: 110 × 91,000 > 10,000,000
-    assert "upper limit" in check_manual_order("buy", 110, None, ctx(), c)[0]
-    assert check_manual_order("buy", 109, 90_000, ctx(total_value=100_000_000), c) == []
-    heavy = check_manual_order("buy", 100, None, ctx(cash_krw=10**9), Constraints(
+    assert "upper limit" in check_manual_order(Side.BUY, 110, None, ctx(), c)[0]
+    assert check_manual_order(Side.BUY, 109, 90_000, ctx(total_value=100_000_000), c) == []
+    heavy = check_manual_order(Side.BUY, 100, None, ctx(cash_krw=10**9), Constraints(
         max_single_ticker_weight=Decimal("0.1")))
     assert any("MAX_SINGLE_TICKER_WEIGHT" in r for r in heavy)
 

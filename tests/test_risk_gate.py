@@ -9,13 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quartz_cli.domain.calendar import KrxCalendar
-from quartz_cli.domain.decision import Action, Constraints, PortfolioView, Position, Proposal, Quote
+from quartz_cli.domain.decision import Constraints, PortfolioView, Position, Proposal, Quote
 from quartz_cli.domain.krx import KST, is_on_tick, price_limits
 from quartz_cli.domain.order_window import WindowRefusal, check_order_window
+from quartz_cli.domain.orders import Side
 from quartz_cli.domain.risk import (
     NoteKind,
     Rule,
-    Side,
     buy_fees,
     run_gate,
     weights_after,
@@ -49,8 +49,8 @@ def rules_of(result, ticker):
 
 def test_buy_is_clipped_to_the_single_ticker_cap_and_not_redistributed():
     c = Constraints(max_turnover_ratio=Decimal("1"))
-    props = [Proposal(ticker="005930", action=Action.BUY, target_weight=0.6, confidence=0.9),
-             Proposal(ticker="000660", action=Action.BUY, target_weight=0.05, confidence=0.8)]
+    props = [Proposal(ticker="005930", side=Side.BUY, target_weight=0.6, confidence=0.9),
+             Proposal(ticker="000660", side=Side.BUY, target_weight=0.05, confidence=0.8)]
     r = run_gate(props, cash_only(), QUOTES, c, UNIVERSE)
     by = {o.ticker: o for o in r.orders}
     # 20 % of 10,000,000 at 71,000 → 28 shares; the other stays at its own 5 % (2 shares).
@@ -61,7 +61,7 @@ def test_buy_is_clipped_to_the_single_ticker_cap_and_not_redistributed():
 
 def test_turnover_cash_and_min_order_cut_in_that_order():
     c = Constraints(max_turnover_ratio=Decimal("0.3"))
-    props = [Proposal(ticker=t, action=Action.BUY, target_weight=0.2, confidence=0.9 - i / 10)
+    props = [Proposal(ticker=t, side=Side.BUY, target_weight=0.2, confidence=0.9 - i / 10)
              for i, t in enumerate(("005930", "000660", "035420"))]
     r = run_gate(props, cash_only(), QUOTES, c, UNIVERSE)
     assert sum(o.notional for o in r.orders) <= 3_000_000
@@ -74,7 +74,7 @@ def test_turnover_cash_and_min_order_cut_in_that_order():
 
 def test_max_buy_candidates_keeps_the_most_confident():
     c = Constraints(max_turnover_ratio=Decimal("1"))
-    props = [Proposal(ticker=t, action=Action.BUY, target_weight=0.1, confidence=conf)
+    props = [Proposal(ticker=t, side=Side.BUY, target_weight=0.1, confidence=conf)
              for t, conf in zip(UNIVERSE[:5], (0.5, 0.9, 0.7, 0.8, 0.6), strict=True)]
     r = run_gate(props, cash_only(), QUOTES, c, UNIVERSE)
     assert sorted(o.ticker for o in r.orders) == sorted(["000660", "051910", "035420"])
@@ -82,11 +82,11 @@ def test_max_buy_candidates_keeps_the_most_confident():
 
 
 def test_unknown_invalid_and_duplicate_tickers_are_dropped():
-    props = [Proposal(ticker="999999", action=Action.BUY, target_weight=0.1),
-             Proposal(ticker="hello", action=Action.BUY, target_weight=0.1),
-             Proposal(ticker="005930", action=Action.BUY, target_weight=0.1),
-             Proposal(ticker="A005930", action=Action.BUY, target_weight=0.2),
-             Proposal(ticker="000660", action=Action.BUY, target_weight=-0.1)]
+    props = [Proposal(ticker="999999", side=Side.BUY, target_weight=0.1),
+             Proposal(ticker="hello", side=Side.BUY, target_weight=0.1),
+             Proposal(ticker="005930", side=Side.BUY, target_weight=0.1),
+             Proposal(ticker="A005930", side=Side.BUY, target_weight=0.2),
+             Proposal(ticker="000660", side=Side.BUY, target_weight=-0.1)]
     r = run_gate(props, cash_only(), QUOTES, Constraints(), UNIVERSE)
     assert [o.ticker for o in r.orders] == ["005930"]
     assert (NoteKind.DROPPED, Rule.NOT_IN_UNIVERSE) in rules_of(r, "999999")
@@ -100,8 +100,8 @@ def test_sell_never_exceeds_sellable_and_small_full_exit_is_allowed():
         Position(ticker="005930", qty=10, sellable_qty=4, avg_price=80_000, price=71_000),
         Position(ticker="000660", qty=1, sellable_qty=1, avg_price=150_000, price=182_000),
     ))
-    props = [Proposal(ticker="005930", action=Action.SELL, target_weight=0.0),
-             Proposal(ticker="000660", action=Action.SELL, target_weight=0.0)]
+    props = [Proposal(ticker="005930", side=Side.SELL, target_weight=0.0),
+             Proposal(ticker="000660", side=Side.SELL, target_weight=0.0)]
     quotes = dict(QUOTES)
     quotes["000660"] = quote("000660", 90_050, base=100_000)
     r = run_gate(props, pf, quotes, Constraints(max_turnover_ratio=Decimal("1")), UNIVERSE)
@@ -115,7 +115,7 @@ def test_sell_never_exceeds_sellable_and_small_full_exit_is_allowed():
 def test_cash_includes_fees():
     c = Constraints(max_turnover_ratio=Decimal("1"), max_single_ticker_weight=Decimal("1"),
                     min_order_krw=0)
-    r = run_gate([Proposal(ticker="005930", action=Action.BUY, target_weight=1.0)],
+    r = run_gate([Proposal(ticker="005930", side=Side.BUY, target_weight=1.0)],
                  cash_only(710_000), QUOTES, c, UNIVERSE)
     # 10 shares cost 710,000 + fee > cash, so 9.
     assert r.orders[0].qty == 9
@@ -125,7 +125,7 @@ def test_cash_includes_fees():
 
 def test_price_outside_limits_is_clamped_to_the_limit():
     q = Quote(ticker="005930", price=99_999, base=71_000, upper=92_300, lower=49_700)
-    r = run_gate([Proposal(ticker="005930", action=Action.BUY, target_weight=0.2)],
+    r = run_gate([Proposal(ticker="005930", side=Side.BUY, target_weight=0.2)],
                  cash_only(), {"005930": q}, Constraints(), UNIVERSE)
     assert r.orders[0].limit_price == 92_300
     assert (NoteKind.CUT, Rule.PRICE_LIMIT) in rules_of(r, "005930")
@@ -135,7 +135,7 @@ CAL = KrxCalendar((date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25)))
 
 
 def test_order_window_holds_orders_back_with_its_reason():
-    props = [Proposal(ticker="005930", action=Action.BUY, target_weight=0.1)]
+    props = [Proposal(ticker="005930", side=Side.BUY, target_weight=0.1)]
     open_ = check_order_window(datetime(2026, 11, 24, 10, 0, tzinfo=KST), CAL)
     assert open_.accepts_orders
     night = check_order_window(datetime(2026, 11, 24, 20, 0, tzinfo=KST), CAL)
@@ -158,7 +158,7 @@ def test_order_window_holds_orders_back_with_its_reason():
 def test_weights_before_and_after():
     pf = PortfolioView(cash_krw=9_290_000, positions=(
         Position(ticker="005930", qty=10, sellable_qty=10, avg_price=70_000, price=71_000),))
-    r = run_gate([Proposal(ticker="000660", action=Action.BUY, target_weight=0.1)], pf, QUOTES,
+    r = run_gate([Proposal(ticker="000660", side=Side.BUY, target_weight=0.1)], pf, QUOTES,
                  Constraints(), UNIVERSE)
     before, after = weights_after(pf, r.orders, QUOTES)
     assert before["005930"] == 0.071 and "000660" not in before
@@ -175,18 +175,18 @@ good_weights = st.floats(min_value=0, max_value=0.5)
 bad_weights = st.one_of(st.floats(min_value=-0.5, max_value=1.5),
                         st.floats(allow_nan=True, allow_infinity=True))
 confidences = st.floats(min_value=0, max_value=1)
-actions = st.sampled_from([Action.BUY, Action.BUY, Action.SELL, Action.HOLD])
+sides = st.sampled_from([Side.BUY, Side.BUY, Side.SELL, None])
 
 
 @st.composite
 def proposals(draw):
     chosen = draw(st.lists(st.sampled_from(UNIVERSE), unique=True, max_size=len(UNIVERSE)))
-    out = [Proposal(ticker=t, action=draw(actions),
+    out = [Proposal(ticker=t, side=draw(sides),
                     target_weight=draw(st.one_of(good_weights, good_weights, bad_weights)),
                     confidence=draw(confidences)) for t in chosen]
     for _ in range(draw(st.integers(0, 3))):
         out.insert(draw(st.integers(0, len(out))), Proposal(
-            ticker=draw(junk_tickers), action=draw(actions),
+            ticker=draw(junk_tickers), side=draw(sides),
             target_weight=draw(st.one_of(good_weights, bad_weights)),
             confidence=draw(confidences)))
     return out
@@ -254,7 +254,7 @@ def test_orders_satisfy_every_constraint(props, mkt):
     # Every proposal that is not an order or a hold is explained.
     explained = {n.ticker for n in r.notes}
     for p in props:
-        if p.action is not Action.HOLD and p.ticker in UNIVERSE and p.ticker not in tickers_seen:
+        if p.side is not None and p.ticker in UNIVERSE and p.ticker not in tickers_seen:
             assert p.ticker in explained
 
 
@@ -265,7 +265,7 @@ def test_clipping_never_raises_another_tickers_order(props, mkt):
     pf, quotes, c = mkt
     r = run_gate(props, pf, quotes, c, UNIVERSE)
     for i, p in enumerate(props):
-        if p.action is Action.BUY and p.target_weight > float(c.max_single_ticker_weight):
+        if p.side is Side.BUY and p.target_weight > float(c.max_single_ticker_weight):
             lowered = list(props)
             lowered[i] = p.model_copy(update={"target_weight": float(c.max_single_ticker_weight)})
             r2 = run_gate(lowered, pf, quotes, c, UNIVERSE)
@@ -281,9 +281,9 @@ def test_allowance_bounds_what_the_gate_lets_through(mkt, ticker, weight):
 
     pf, quotes, c = mkt
     allowed = allowance_for(ticker, quotes.get(ticker), pf, c, has_technical=True)
-    for action in (Action.BUY, Action.SELL):
-        p = Proposal(ticker=ticker, action=action, target_weight=weight, confidence=1)
+    for side in (Side.BUY, Side.SELL):
+        p = Proposal(ticker=ticker, side=side, target_weight=weight, confidence=1)
         r = run_gate([p], pf, quotes, c, UNIVERSE, allowances={ticker: allowed})
         for o in r.orders:
-            assert action in allowed.actions
-            assert o.qty <= (allowed.max_buy_qty if action is Action.BUY else allowed.max_sell_qty)
+            assert side in allowed.sides
+            assert o.qty <= (allowed.max_buy_qty if side is Side.BUY else allowed.max_sell_qty)

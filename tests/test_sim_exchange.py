@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from quartz_cli.domain.krx import kst_date, tick_size
-from quartz_cli.domain.orders import OrderAction, OrderType
+from quartz_cli.domain.orders import OrderType, Side
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import BrokerError
 from quartz_cli.kis.account import inquire_balance, inquire_buyable, inquire_daily_orders
@@ -17,7 +17,7 @@ from quartz_cli.kis.orders import cancelable_orders, place_cash_order, revise_or
 from quartz_cli.sim.exchange import SEED_POSITIONS
 from trading_support import MARKET_TIME, local
 
-BUY, SELL, MKT, LMT = OrderAction.BUY, OrderAction.SELL, OrderType.MARKET, OrderType.LIMIT
+BUY, SELL, MKT, LMT = Side.BUY, Side.SELL, OrderType.MARKET, OrderType.LIMIT
 
 
 def today(env) -> datetime:

@@ -154,7 +154,7 @@ def test_interrupted_send_is_recovered_from_the_ledger(in_session):
             ledger.move("crash-1", S.RECEIVED, S.SENT, now, attempts=1,
                         order_date=now.astimezone(KST).strftime("%Y%m%d"))
             ticket = await place_cash_order(env.rt.kis, env.config.account(),
-                                            entry.request.action, "005930", 7,
+                                            entry.request.side, "005930", 7,
                                             entry.request.order_type)
             # And one that was claimed but never sent.
             ledger.claim(order("crash-2", qty=2), "local", now)
@@ -272,7 +272,7 @@ def test_a_stale_request_is_refused_unsent(in_session):
 
 def test_real_domain_paths_cancelable_inquiry_and_hashkey(in_session):
     from quartz_cli.config import LOCAL_APP_KEY, LOCAL_APP_SECRET
-    from quartz_cli.domain.orders import OrderAction, OrderType
+    from quartz_cli.domain.orders import OrderType, Side
     from quartz_cli.kis.client import KisClient
     from quartz_cli.kis.orders import cancelable_orders
 
@@ -283,13 +283,13 @@ def test_real_domain_paths_cancelable_inquiry_and_hashkey(in_session):
             kis = KisClient(replace(env.rt.endpoint, real_tr_ids=True), LOCAL_APP_KEY,
                             LOCAL_APP_SECRET, env.rt.tokens, env.rt.kis.http)
             q = env.sim.market.quote("005930", env.config.market_now())
-            t = await place_cash_order(kis, env.config.account(), OrderAction.BUY, "005930",
+            t = await place_cash_order(kis, env.config.account(), Side.BUY, "005930",
                                        4, OrderType.LIMIT, q.limits.lower, hashkey=True)
             day = env.config.market_now().astimezone(KST).date()
             return t, await cancelable_orders(kis, env.config.account(), day)
 
     ticket, open_orders = asyncio.run(go())
-    assert ticket.msg_cd == "APBK0013" and ticket.org_no == "06010"
+    assert ticket.code == "APBK0013" and ticket.org_no == "06010"
     assert [(o.order_no, o.cancelable_qty) for o in open_orders] == [(ticket.order_no, 4)]
     assert env.sim.state.counter("served:TTTC0084R") == 1
     assert env.sim.state.counter("served:TTTC0012U") == 1

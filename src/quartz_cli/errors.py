@@ -88,15 +88,15 @@ class BrokerError(QuartzError):
 
 
 class RateLimited(BrokerError):
-    """The broker refused a call for exceeding the per-second limit (EGW00201/EGW00215)."""
+    """The broker refused a call for exceeding the per-second limit (it did not act on it)."""
 
 
 class TokenRejected(BrokerError):
-    """The broker rejected the access token (expired EGW00123, invalid/revoked EGW00121)."""
+    """The broker rejected the access token (expired, invalid or revoked)."""
 
 
 class TokenIssueThrottled(BrokerError):
-    """Token issuance was refused because the previous one was too recent (EGW00133)."""
+    """Token issuance was refused because the previous one was too recent."""
 
 
 class BrokerUnavailable(BrokerError):

@@ -33,7 +33,7 @@ MIN_REMAINING = timedelta(minutes=5)
 ISSUE_INTERVAL = timedelta(seconds=60)
 LEASE_TTL = timedelta(seconds=90)
 LOCK_TIMEOUT_S = 600.0
-# Waits after EGW00133. KIS's text says one issuance a minute, an FAQ says one per five
+# Waits after a throttled issuance. KIS's text says one issuance a minute, an FAQ says one per five
 # minutes (unconfirmed): together these outlast both without hammering the endpoint.
 THROTTLE_WAITS_S = (61.0, 120.0, 180.0)
 
@@ -353,7 +353,7 @@ class TokenManager:
                 if attempt == len(THROTTLE_WAITS_S):
                     raise
                 wait = THROTTLE_WAITS_S[attempt]
-                log.warning("KIS throttled token issuance (EGW00133); waiting %.0f s", wait)
+                log.warning("KIS throttled token issuance; waiting %.0f s", wait)
                 await self._sleep(wait)
                 continue
             token = CachedToken.from_issued(issued)

@@ -93,7 +93,7 @@ class LedgerEntry:
     def outcome(self) -> OrderOutcome:
         r = self.request
         return OrderOutcome(
-            request_id=r.request_id, state=self.state, action=r.action, ticker=r.ticker,
+            request_id=r.request_id, state=self.state, side=r.side, ticker=r.ticker,
             qty=r.qty, order_type=r.order_type, price=r.price, order_no=self.order_no,
             org_no=self.org_no, filled_qty=self.filled_qty,
             avg_fill_price=self.avg_fill_price, attempts=self.attempts, code=self.code,

@@ -27,15 +27,15 @@ from quartz_cli.agents.decision_engine import (
 from quartz_cli.domain.budget import LLMBudget
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.decision import (
-    Action,
     Constraints,
     DecisionInput,
     FundamentalView,
-    MacroView,
+    MacroSummaryView,
     PortfolioView,
     Proposal,
     Quote,
     TechnicalView,
+    decision_word,
 )
 from quartz_cli.domain.decision_input import build_decision_input
 from quartz_cli.domain.documents import utcnow
@@ -48,7 +48,6 @@ from quartz_cli.domain.exits import (
 from quartz_cli.domain.krx import KST, minutes_into_session
 from quartz_cli.domain.order_window import WindowCheck, check_order_window
 from quartz_cli.domain.orders import (
-    OrderAction,
     OrderExecutor,
     OrderOutcome,
     OrderRequest,
@@ -94,7 +93,7 @@ class CandidateInfo:
 
 @dataclass(frozen=True)
 class MacroRead:
-    view: MacroView
+    view: MacroSummaryView
     age: timedelta | None
     key: str | None
     # Set when the input is not live data (the bundled sample snapshot), to be shown.
@@ -132,7 +131,7 @@ class MarketAccount(Protocol):
     """The broker account and prices."""
 
     async def portfolio(self) -> PortfolioView:
-        """Orderable cash and positions (inquire-balance)."""
+        """Orderable cash and positions, from the broker's balance."""
 
     async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
         """Current quotes, and the tickers whose quote failed with the reason."""
@@ -277,7 +276,7 @@ def _decision_input(deps: PortfolioDeps, now: datetime, g: _Gathered) -> Decisio
                                               news_count=c.news_count, candidate=True)
                     for c in cands}
     return build_decision_input(
-        now_utc=now, macro=g.macro.view if g.macro else MacroView(), portfolio=g.portfolio,
+        now_utc=now, macro=g.macro.view if g.macro else MacroSummaryView(), portfolio=g.portfolio,
         tickers=tickers, technical=g.technical.views, fundamentals=fundamentals,
         quotes=g.quotes, constraints=deps.constraints)
 
@@ -299,7 +298,7 @@ def _engine_info(outcome: EngineOutcome, budget: LLMBudget) -> EngineInfo:
 
 def _plan_order(o: Order, run_id: str, i: int, names: Callable[[str], str]) -> PlanOrder:
     return PlanOrder(request_id=f"{run_id}-{i:02d}-{o.side.value.lower()}-{o.ticker}",
-                     ticker=o.ticker, name=names(o.ticker), side=o.side.value, qty=o.qty,
+                     ticker=o.ticker, name=names(o.ticker), side=o.side, qty=o.qty,
                      limit_price=o.limit_price, notional_krw=o.notional, est_fees_krw=o.fees_krw,
                      rationale=o.rationale)
 
@@ -314,11 +313,10 @@ async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], decided_at: dat
     assert executor is not None
     out: dict[str, Execution] = {}
     for o in orders:
-        deps.progress(f"order {o.side} {o.ticker}")
+        deps.progress(f"order {o.side.value} {o.ticker}")
         request = OrderRequest(
-            request_id=o.request_id, action=OrderAction.BUY if o.side == "BUY" else OrderAction.SELL,
-            ticker=o.ticker, qty=o.qty, order_type=OrderType.LIMIT, price=o.limit_price,
-            timestamp=decided_at)
+            request_id=o.request_id, side=o.side, ticker=o.ticker, qty=o.qty,
+            order_type=OrderType.LIMIT, price=o.limit_price, timestamp=decided_at)
         try:
             result = await executor.submit(request)
         except QuartzError as exc:
@@ -385,11 +383,12 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
         produced_at=utcnow(), env=deps.env, kind=kind, run_id=run_id, dry_run=dry_run,
         outcome=_outcome(dry_run, gate, executions), session=session_state(window),
         engine=engine, inputs=_brief(deps, g),
-        decisions=[PlanDecision(ticker=p.ticker, name=names(p.ticker), action=p.action.value,
-                                target_weight=p.target_weight, confidence=p.confidence,
-                                rationale=p.rationale) for p in proposals],
-        gate=[PlanNote(ticker=n.ticker, action=n.action, kind=n.kind.value, rule=n.rule.value,
-                       detail=n.detail) for n in gate.notes],
+        decisions=[PlanDecision(ticker=p.ticker, name=names(p.ticker),
+                                action=decision_word(p.side), target_weight=p.target_weight,
+                                confidence=p.confidence, rationale=p.rationale)
+                   for p in proposals],
+        gate=[PlanNote(ticker=n.ticker, action=decision_word(n.side), kind=n.kind.value,
+                       rule=n.rule.value, detail=n.detail) for n in gate.notes],
         orders=orders, held_back=held_back,
         weights_before={k: round(v, 6) for k, v in before.items()},
         weights_after={k: round(v, 6) for k, v in after.items()},
@@ -449,7 +448,7 @@ async def run_rebalance(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
     g = await _gather(deps, now, full=False)
     signals = {s.ticker: s for s in exit_signals(g.portfolio, deps.exit_rules)}
     proposals = [signals[p.ticker].proposal if p.ticker in signals else Proposal(
-        ticker=p.ticker, action=Action.HOLD, target_weight=round(g.portfolio.weight(p.ticker), 4),
+        ticker=p.ticker, side=None, target_weight=round(g.portfolio.weight(p.ticker), 4),
         confidence=1.0, rationale="within the stop-loss / take-profit band")
         for p in g.portfolio.positions]
     deps.progress("risk gate")

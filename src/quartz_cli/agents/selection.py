@@ -15,8 +15,8 @@ from quartz_cli.domain.candidates import (
     ArticleRef,
     Candidate,
     CandidatesDocument,
+    NewsSourceStatus,
     ScoreComponents,
-    SourceStatus,
 )
 from quartz_cli.domain.documents import utcnow
 from quartz_cli.domain.matching import TickerMatcher
@@ -150,8 +150,8 @@ async def run_selection(deps: SelectionDeps, *, now: datetime, window_hours: flo
         universe_size=len(deps.universe), articles=len(crawl.articles),
         articles_matched=len(reqs), duplicates_dropped=crawl.duplicates,
         llm_items_dropped=outcome.dropped,
-        sources=[SourceStatus(source=r.source, status=r.status, articles=r.articles,
-                              error=r.error, notes=sorted(set(r.notes))[:5])
+        sources=[NewsSourceStatus(source=r.source, status=r.status, articles=r.articles,
+                                  error=r.error, notes=sorted(set(r.notes))[:5])
                  for r in crawl.reports],
         candidates=candidates, synthetic_news=deps.synthetic_news, notes=notes)
     return publish_with_fallback(deps.store, doc, deps.pending_dir)

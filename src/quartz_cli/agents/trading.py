@@ -7,7 +7,7 @@ The rules, in the order they apply:
    previous process stopped midway).
 2. The state moves to `sent` durably before each call. Up to `max_attempts` sends,
    `retry_delay_s` apart, and only when the previous one certainly did not reach the broker
-   (EGW00201, connection refused, a rejected token) or the order inquiry proved it was not
+   (refused for rate, connection refused, a rejected token) or the order inquiry proved it was not
    booked.
 3. When the outcome is unknown (timeout after send, dropped connection, a 5xx), the agent
    asks the broker's daily order inquiry, several times; it never re-sends blindly. A match
@@ -35,16 +35,18 @@ from quartz_cli.agents.order_ledger import (
     OrderLedger,
     claim_document,
 )
-from quartz_cli.domain.account import Balance, DailyOrder
+from quartz_cli.domain.account import Balance
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.orders import (
     OpenOrder,
-    OrderAction,
     OrderOutcome,
+    OrderReport,
     OrderRequest,
     OrderState,
     OrderTicket,
     OrderType,
+    Side,
+    action_word,
 )
 from quartz_cli.errors import (
     BrokerError,
@@ -64,13 +66,13 @@ S = OrderState
 class Broker(Protocol):
     """What the agent needs from a broker account (`quartz_cli.kis.broker.KisBroker`)."""
 
-    async def place(self, side: OrderAction, ticker: str, qty: int, order_type: OrderType,
+    async def place(self, side: Side, ticker: str, qty: int, order_type: OrderType,
                     price: int) -> OrderTicket: ...
 
     async def cancel(self, org_no: str, order_no: str, qty: int = 0) -> OrderTicket: ...
 
     async def daily_orders(self, day: date, *, ticker: str = "",
-                           side: OrderAction | None = None) -> list[DailyOrder]: ...
+                           side: Side | None = None) -> list[OrderReport]: ...
 
     async def cancelable_orders(self, day: date) -> list[OpenOrder]: ...
 
@@ -168,14 +170,14 @@ class TradingAgent:
                     self.ledger.forget(request.request_id, S.RECEIVED)
                     return OrderOutcome(
                         request_id=request.request_id, state=S.RECEIVED,
-                        action=request.action, ticker=request.ticker, qty=request.qty,
+                        side=request.side, ticker=request.ticker, qty=request.qty,
                         order_type=request.order_type, price=request.price,
                         message=f"claimed by another trading agent ({owner[:8]}); ask it",
                         updated_at=self.market_now(), env=self.env)
             if entry.state in (S.RECEIVED, S.SENT, S.UNKNOWN):
                 entry = await self._run(entry)
                 log.info("order %s %s %s x%d → %s %s (attempts %d)", request.request_id,
-                         request.action.value, request.ticker or request.order_no,
+                         action_word(request.side), request.ticker or request.order_no,
                          request.qty, entry.state.value, entry.order_no or "-", entry.attempts)
             return entry.outcome()
 
@@ -214,9 +216,9 @@ class TradingAgent:
     async def refresh(self) -> list[OrderOutcome]:
         """Bring booked orders up to date with the broker's fills and cancels."""
         entries = [e for e in self.ledger.in_states(S.ACCEPTED, S.RECONCILED)
-                   if e.request.action is not OrderAction.CANCEL and e.order_no]
+                   if not e.request.is_cancel and e.order_no]
         days = sorted({e.order_date or self._today().strftime("%Y%m%d") for e in entries})
-        rows: dict[str, DailyOrder] = {}
+        rows: dict[str, OrderReport] = {}
         for day in days:
             for row in await self.broker.daily_orders(datetime.strptime(day, "%Y%m%d").date()):
                 rows[row.order_no] = row
@@ -273,9 +275,9 @@ class TradingAgent:
         return age > limit or age < -60
 
     def _signature(self, request: OrderRequest) -> Hashable:
-        if request.action is OrderAction.CANCEL:
+        if request.side is None:
             return ("cancel", request.order_no)
-        return (request.ticker, request.action.value)
+        return (request.ticker, request.side)
 
     async def _run(self, entry: LedgerEntry) -> LedgerEntry:
         async with self._signature_locks.hold(self._signature(entry.request)):
@@ -306,13 +308,13 @@ class TradingAgent:
         r = entry.request
         self.broker_calls += 1
         try:
-            if r.action is OrderAction.CANCEL:
+            if r.side is None:
                 return await self._send_cancel(entry)
-            ticket = await self.broker.place(r.action, r.ticker, r.qty, r.order_type, r.price)
+            ticket = await self.broker.place(r.side, r.ticker, r.qty, r.order_type, r.price)
         except BrokerError as exc:
             return self._after_error(entry, exc)
         return self._booked(entry, S.ACCEPTED, ticket.order_no, ticket.org_no,
-                            ticket.msg_cd, ticket.message, note="accepted")
+                            ticket.code, ticket.message, note="accepted")
 
     def _booked(self, entry: LedgerEntry, to: OrderState, order_no: str, org_no: str,
                 code: str | None, message: str, *, note: str) -> LedgerEntry:
@@ -352,7 +354,7 @@ class TradingAgent:
                                   message=f"order {r.order_no} has nothing left to cancel")
             org_no = match.org_no
         ticket = await self.broker.cancel(org_no, r.order_no, r.qty)
-        done = self._booked(entry, S.CANCELLED, ticket.order_no, ticket.org_no, ticket.msg_cd,
+        done = self._booked(entry, S.CANCELLED, ticket.order_no, ticket.org_no, ticket.code,
                             ticket.message, note="cancel accepted")
         self._mark_original_cancelled(r.order_no)
         return done
@@ -367,24 +369,23 @@ class TradingAgent:
 
     # --- reconciliation ---------------------------------------------------------------------
 
-    def _match(self, entry: LedgerEntry, rows: list[DailyOrder],
-               known: set[str]) -> DailyOrder | None:
+    def _match(self, entry: LedgerEntry, rows: list[OrderReport],
+               known: set[str]) -> OrderReport | None:
         r = entry.request
         for row in sorted(rows, key=lambda x: x.order_no):
             if row.order_no in known:
                 continue
-            if r.action is OrderAction.CANCEL:
+            if r.is_cancel:
                 if row.cancelled and row.original_order_no == r.order_no:
                     return row
                 continue
-            if row.cancelled or row.original_order_no.strip("0 "):
+            if row.cancelled or row.original_order_no is not None:
                 continue
-            if row.ticker != r.ticker or row.side != r.action.value or row.qty != r.qty:
+            if row.ticker != r.ticker or row.side is not r.side or row.qty != r.qty:
                 continue
-            if r.order_type is OrderType.LIMIT and (row.order_type_code != "00"
-                                                    or row.price != r.price):
+            if row.order_type is not r.order_type:
                 continue
-            if r.order_type is OrderType.MARKET and row.order_type_code != "01":
+            if r.order_type is OrderType.LIMIT and row.price != r.price:
                 continue
             return row
         return None
@@ -400,10 +401,10 @@ class TradingAgent:
             if delay:
                 await self._sleep(delay)
             try:
-                if r.action is OrderAction.CANCEL:
+                if r.side is None:
                     rows = await self.broker.daily_orders(day)
                 else:
-                    rows = await self.broker.daily_orders(day, ticker=r.ticker, side=r.action)
+                    rows = await self.broker.daily_orders(day, ticker=r.ticker, side=r.side)
             except BrokerError as exc:
                 log.info("reconcile inquiry for %s failed: %s", r.request_id, exc.message)
                 continue
@@ -412,7 +413,7 @@ class TradingAgent:
                 done = self._booked(entry, S.RECONCILED, found.order_no, found.org_no, None,
                                     f"found by the order inquiry after: {entry.message}",
                                     note="reconciled")
-                if r.action is OrderAction.CANCEL and done.state is S.RECONCILED:
+                if r.is_cancel and done.state is S.RECONCILED:
                     self._mark_original_cancelled(r.order_no or "")
                 return done
             absent += 1

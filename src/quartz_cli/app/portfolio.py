@@ -19,15 +19,10 @@ from quartz_cli.agents.portfolio import (
     gather_quotes,
 )
 from quartz_cli.calendars import krx_calendar
-from quartz_cli.config import Config, Env
-from quartz_cli.decision_settings import (
-    DecisionSettings,
-    EngineChoice,
-    load_decision_settings,
-)
+from quartz_cli.config import Config, EngineChoice, Env
 from quartz_cli.domain.decision import (
     MacroBias,
-    MacroView,
+    MacroSummaryView,
     PortfolioView,
     Position,
     Quote,
@@ -44,12 +39,13 @@ from quartz_cli.app.runtime import Runtime, open_runtime
 log = logging.getLogger(__name__)
 
 
-def choose_engine(config: Config, ds: DecisionSettings):
+def choose_engine(config: Config):
     """(OpenAI engine or None, the reason rules decide when None)."""
-    if ds.engine is EngineChoice.RULES:
+    ds = config.settings.llm
+    if ds.decision_engine is EngineChoice.RULES:
         return None, "QUARTZ_DECISION_ENGINE=rules"
-    key = config.settings.gpt_api_key
-    if ds.engine is EngineChoice.AUTO:
+    key = config.settings.llm.gpt_api_key
+    if ds.decision_engine is EngineChoice.AUTO:
         if config.env is Env.LOCAL:
             return None, "the local environment uses the deterministic rule engine"
         if key is None:
@@ -60,7 +56,7 @@ def choose_engine(config: Config, ds: DecisionSettings):
     from quartz_cli.llm.openai import OpenAIClient
 
     client = OpenAIClient(key.get_secret_value(), ds.openai_model, base_url=ds.openai_base_url,
-                          timeout_s=ds.llm_timeout_s)
+                          timeout_s=ds.timeout_s)
     return OpenAIDecisionEngine(client), ""
 
 
@@ -101,18 +97,18 @@ class StoreInputs:
 
         # The macro agent's own staleness setting (QUARTZ_MACRO_MAX_AGE_H), so `quartz macro
         # show` and the decision agree on what is stale.
-        max_age = timedelta(hours=self.config.settings.macro_max_age_h)
+        max_age = timedelta(hours=self.config.settings.macro.max_age_h)
         outlook = load_summary(self.store, max_age=max_age)
         if outlook.summary is None and self.produce:
             await self._produce_macro()
             outlook = load_summary(self.store, max_age=max_age)
         if outlook.summary is None:
-            return MacroRead(MacroView(), None, None)
+            return MacroRead(MacroSummaryView(), None, None)
         doc = outlook.summary
-        return MacroRead(MacroView(positive_summary=doc.positive_summary,
-                                   negative_summary=doc.negative_summary,
-                                   market_bias_hint=MacroBias(outlook.bias),
-                                   stale=outlook.stale), outlook.age, outlook.key,
+        return MacroRead(MacroSummaryView(positive_summary=doc.positive_summary,
+                                          negative_summary=doc.negative_summary,
+                                          market_bias_hint=MacroBias(outlook.bias),
+                                          stale=outlook.stale), outlook.age, outlook.key,
                          "macro: SAMPLE DATA (bundled ECOS/FRED/World Bank snapshot)"
                          if doc.sample_data else None)
 
@@ -255,8 +251,7 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                          progress: Callable[[str], None] = lambda s: None
                          ) -> AsyncIterator[PortfolioDeps]:
     """Everything `run_decide` / `run_rebalance` need, closed on exit."""
-    ds = load_decision_settings()
-    engine, reason = choose_engine(config, ds)
+    engine, reason = choose_engine(config)
     async with open_runtime(config) as rt:
         executor = None
         closers = []
@@ -266,12 +261,12 @@ async def open_portfolio(config: Config, *, dry_run: bool,
         try:
             yield PortfolioDeps(
                 env=config.env.value, store=rt.store,
-                inputs=StoreInputs(config, rt, max_age=timedelta(hours=ds.input_max_age_h),
+                inputs=StoreInputs(config, rt, max_age=timedelta(hours=config.settings.store.input_max_age_h),
                                    produce=config.env is Env.LOCAL, progress=progress),
                 market=KisMarketAccount(rt),
                 calendar=krx_calendar(config.home / "cache"),
-                now=config.market_now, constraints=ds.constraints(config),
-                exit_rules=ds.exit_rules(), names=name_of, budget=ds.budget(),
+                now=config.market_now, constraints=config.constraints(),
+                exit_rules=config.exit_rules(), names=name_of, budget=config.llm_budget(),
                 engine=engine, configured_reason=reason, executor=executor, progress=progress)
         finally:
             for close in closers:
@@ -284,7 +279,7 @@ async def _executor(config: Config, rt: Runtime
                     ) -> tuple[OrderExecutor, Callable[[], Awaitable[None]]]:
     """The trading agent: remote over TRADING_AGENT_WS_URL (WebSocket, HTTP fallback), else
     in-process over this runtime's broker session. Returns it and its closer."""
-    url = config.settings.trading_agent_ws_url
+    url = config.settings.servers.trading_agent_ws_url
     if url:
         from quartz_cli.servers.trading import internal_token
         from quartz_cli.servers.trading_client import TradingClient

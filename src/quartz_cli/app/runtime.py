@@ -31,7 +31,7 @@ def local_simulator(config: Config) -> Simulator:
 
 
 def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) -> httpx.AsyncClient:
-    timeout = httpx.Timeout(config.settings.http_timeout_s, connect=5.0)
+    timeout = httpx.Timeout(config.settings.broker.http_timeout_s, connect=5.0)
     if endpoint.in_process:
         assert sim is not None
         return httpx.AsyncClient(transport=SimTransport(sim.app), timeout=timeout)
@@ -66,7 +66,7 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
     if endpoint.in_process and sim is None:
         sim = local_simulator(config)
     http = http_client(config, endpoint, sim)
-    limiter = RateLimiter(endpoint.rate_per_s, config.settings.rate_share)
+    limiter = RateLimiter(endpoint.rate_per_s, config.settings.broker.rate_share)
     raw = KisClient(endpoint, app_key, app_secret, None, http, limiter=limiter)
     store = open_store(config)
     tokens = TokenManager(
@@ -92,14 +92,14 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
     return TradingAgent(
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,
-        live_trading_allowed=config.env is not Env.PROD or config.settings.live_trading)
+        live_trading_allowed=config.env is not Env.PROD or config.settings.broker.live_trading)
 
 
 def order_executor(rt: Runtime) -> OrderExecutor:
     """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
     (WebSocket, HTTP fallback) when it is set, else a trading agent in this process. Both
     execute each request_id at most once; close a TradingClient with `aclose()`."""
-    url = rt.config.settings.trading_agent_ws_url
+    url = rt.config.settings.servers.trading_agent_ws_url
     if url:
         from quartz_cli.servers.trading import internal_token
         from quartz_cli.servers.trading_client import TradingClient

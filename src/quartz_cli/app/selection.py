@@ -10,40 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from quartz_cli.agents.selection import SelectionDeps, selection_universe
 from quartz_cli.config import Config, Env
-from quartz_cli.errors import ConfigError
 from quartz_cli.llm.news_sentiment import GeminiSentiment, LexiconSentiment
 from quartz_cli.sources.news import rss
 from quartz_cli.sources.news.fetch import PoliteFetcher
 from quartz_cli.sources.news.naver import NaverFinanceSource
 from quartz_cli.store import open_store
-
-SOURCE_NAMES = ("naver", "hankyung", "maeil")
-
-
-class SelectionSettings(BaseSettings):
-    """Selection-specific settings (QUARTZ_ prefix)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, populate_by_name=True)
-
-    news_sources: str = Field(default=",".join(SOURCE_NAMES),
-                              validation_alias="QUARTZ_NEWS_SOURCES")
-    news_delay_s: float = Field(default=1.0, ge=0, validation_alias="QUARTZ_NEWS_DELAY_S")
-    # One host serving every site's paths (a caching mirror, or a test's loopback server).
-    news_base_url: str | None = Field(default=None, validation_alias="QUARTZ_NEWS_BASE_URL")
-
-    def source_names(self) -> list[str]:
-        names = [n.strip() for n in self.news_sources.split(",") if n.strip()]
-        unknown = [n for n in names if n not in SOURCE_NAMES]
-        if unknown or not names:
-            raise ConfigError(f"QUARTZ_NEWS_SOURCES: unknown source(s) {', '.join(unknown)}",
-                              hint=f"choose from {', '.join(SOURCE_NAMES)}")
-        return names
-
 
 @dataclass
 class SelectionRuntime:
@@ -59,9 +32,9 @@ class SelectionRuntime:
 
 def open_selection(config: Config) -> SelectionRuntime:
     """Wire a selection run for `config.env`."""
-    s = SelectionSettings()
+    s = config.settings.news
     names = s.source_names()
-    timeout = httpx.Timeout(config.settings.http_timeout_s, connect=5.0)
+    timeout = httpx.Timeout(config.settings.broker.http_timeout_s, connect=5.0)
     local = config.env is Env.LOCAL
     notes: list[str] = []
     if local:
@@ -71,16 +44,16 @@ def open_selection(config: Config) -> SelectionRuntime:
         fetcher = PoliteFetcher(http, per_host_delay_s=0.0)
     else:
         http = httpx.AsyncClient(timeout=timeout)
-        fetcher = PoliteFetcher(http, per_host_delay_s=s.news_delay_s)
-    if s.news_base_url and not local:
-        b = s.news_base_url
+        fetcher = PoliteFetcher(http, per_host_delay_s=s.delay_s)
+    if s.base_url and not local:
+        b = s.base_url
         all_sources = {"naver": NaverFinanceSource(finance_base=b, article_base=b),
                        "hankyung": rss.hankyung(b), "maeil": rss.maeil(b)}
         notes.append(f"news sites read through {b} (QUARTZ_NEWS_BASE_URL)")
     else:
         all_sources = {"naver": NaverFinanceSource(), "hankyung": rss.hankyung(),
                        "maeil": rss.maeil()}
-    key = config.settings.gemini_api_key
+    key = config.settings.llm.gemini_api_key
     if local:
         sentiment = LexiconSentiment("the local environment uses no LLM")
     elif key is None:
@@ -89,8 +62,8 @@ def open_selection(config: Config) -> SelectionRuntime:
         from quartz_cli.llm.gemini import GeminiClient
 
         sentiment = GeminiSentiment(GeminiClient(key.get_secret_value(),
-                                                 config.settings.gemini_model,
-                                                 base_url=config.settings.gemini_base_url))
+                                                 config.settings.llm.gemini_model,
+                                                 base_url=config.settings.llm.gemini_base_url))
     deps = SelectionDeps(
         sources=[all_sources[n] for n in names], fetcher=fetcher, sentiment=sentiment,
         universe=selection_universe(config.home), store=open_store(config),

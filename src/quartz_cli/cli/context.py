@@ -18,9 +18,10 @@ T = TypeVar("T")
 
 @dataclass
 class Globals:
-    """Root options (`--env`, `--json`, `-v`), carried in the click context."""
+    """Root options (`--env`, `--config`, `--json`, `-v`), carried in the click context."""
 
     env: str | None = None
+    config_file: str | None = None
     json: bool = False
     verbose: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
@@ -53,7 +54,7 @@ def config():
 
     g = globals_of()
     if "config" not in g.cache:
-        g.cache["config"] = load_config(g.env)
+        g.cache["config"] = load_config(g.env, config_file=g.config_file)
     return g.cache["config"]
 
 

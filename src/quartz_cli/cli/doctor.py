@@ -1,6 +1,13 @@
-"""`quartz doctor`: the resolved configuration with secrets masked, and live checks."""
+"""`quartz doctor`: every setting with its value and source (secrets masked), and live
+checks of the broker and the store."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -8,29 +15,49 @@ from quartz_cli.cli.context import config, emit, run
 
 app = typer.Typer()
 
+MASKED = "set (masked)"
+
+
+def _shown(value: Any, secret: bool) -> Any:
+    """A setting's value as doctor shows it: JSON-ready, a secret never in clear."""
+    if value is None:
+        return None
+    if secret:
+        return MASKED
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def settings_report(cfg: Any) -> list[dict[str, Any]]:
+    """One entry per setting of the tree: key, section, value (masked), source, meaning."""
+    from quartz_cli.config import setting_specs
+
+    return [{"key": spec.key, "section": spec.section,
+             "value": _shown(cfg.settings.value(spec), spec.secret),
+             "source": cfg.source(spec.key).value, "secret": spec.secret,
+             "description": spec.description}
+            for spec in setting_specs()]
+
 
 @app.command()
 def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON.")) -> None:
-    """Show the resolved configuration (secrets masked) and check that the broker and the
-    store answer. Exits 5 if the broker fails, 6 if the store fails, 3 on a config error."""
-    from pydantic import SecretStr
-
+    """Show every setting with its value and where it came from (default, file, environment;
+    secrets masked) and check that the broker and the store answer. Exits 5 if the broker
+    fails, 6 if the store fails, 3 on a config error."""
+    from quartz_cli.app.runtime import open_runtime
     from quartz_cli.errors import BrokerError, ConfigError, QuartzError, StoreError
     from quartz_cli.kis.endpoints import endpoint_for
     from quartz_cli.store import open_store
-    from quartz_cli.app.runtime import open_runtime
 
     cfg = config()
-    settings = {}
-    for name, field in type(cfg.settings).model_fields.items():
-        value = getattr(cfg.settings, name)
-        key = field.validation_alias if isinstance(field.validation_alias, str) else name
-        if isinstance(value, SecretStr):
-            settings[key] = "set (masked)"
-        elif value is None or isinstance(value, (int, float, bool)):
-            settings[key] = value
-        else:
-            settings[key] = str(value)
+    settings = settings_report(cfg)
     endpoint = endpoint_for(cfg)
     checks: dict[str, dict] = {}
     failure: QuartzError | None = None
@@ -56,9 +83,11 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
 
     data = {
         "env": cfg.env.value,
+        "config_file": {"path": str(cfg.config_file) if cfg.config_file else None,
+                        "read": cfg.config_file_read},
         "broker": {"base_url": endpoint.base_url, "in_process_simulator": endpoint.in_process,
                    "tr_ids": "real (T...)" if endpoint.real_tr_ids else "paper (V...)",
-                   "rate_limit_per_s": endpoint.rate_per_s * cfg.settings.rate_share},
+                   "rate_limit_per_s": endpoint.rate_per_s * cfg.settings.broker.rate_share},
         "settings": settings,
         "checks": checks,
     }
@@ -69,17 +98,31 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
 
         from quartz_cli.cli.format import key_value_table
 
+        file_note = "" if cfg.config_file_read else " (not found: defaults and environment)"
         con.print(key_value_table(f"environment: {cfg.env.value}", [
             ("broker", endpoint.base_url + (" (in-process simulator)" if endpoint.in_process
                                             else "")),
             ("TR_IDs", data["broker"]["tr_ids"]),
             ("rate limit", f"{data['broker']['rate_limit_per_s']:g} calls/s"),
+            ("config file", f"{cfg.config_file}{file_note}"),
         ]))
-        table = Table(title="settings", title_justify="left")
-        table.add_column("key", style="cyan")
-        table.add_column("value")
-        for k, v in settings.items():
-            table.add_row(k, "unset" if v is None else str(v))
+        # Three columns fit 80: the longest key is 32 characters, values wrap.
+        table = Table(title="settings (environment > file > default)", title_justify="left")
+        table.add_column("key", style="cyan", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        table.add_column("source", no_wrap=True)
+        section = None
+        for item in settings:
+            if item["section"] != section:
+                section = item["section"]
+                table.add_row(f"[bold]{section}[/]", "", "", end_section=False)
+            value = item["value"]
+            shown = ("[dim]unset[/]" if value is None else "[dim]empty[/]" if value == ""
+                     else escape(str(value)))
+            source = item["source"]
+            style = {"environment": "yellow", "file": "green"}.get(source)
+            table.add_row(f"  {item['key']}", shown,
+                          f"[{style}]{source}[/]" if style else f"[dim]{source}[/]")
         con.print(table)
         for name, check in checks.items():
             mark = "[green]ok[/]" if check["ok"] else "[red]FAIL[/]"

@@ -93,7 +93,7 @@ def show(
 
     cfg = config()
     store = open_store(cfg)
-    outlook = load_summary(store, max_age=timedelta(hours=cfg.settings.macro_max_age_h))
+    outlook = load_summary(store, max_age=timedelta(hours=cfg.settings.macro.max_age_h))
     if outlook.summary is None:
         raise StoreError(f"no macro summary in {store.description}",
                          hint="run `quartz macro run` first")

@@ -123,6 +123,9 @@ def root(
     ctx: typer.Context,
     env: str = typer.Option(None, "--env", "-e", metavar="local|paper|prod",
                             help="Environment (default: QUARTZ_ENV, IS_PRODUCTION, else local)."),
+    config_file: str = typer.Option(None, "--config", metavar="FILE",
+                                    help="Config file (default: QUARTZ_CONFIG, else "
+                                    "$QUARTZ_HOME/config.toml); the environment wins over it."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True,
                                 help="Log to stderr: -v info, -vv debug (secrets masked)."),
@@ -135,7 +138,7 @@ def root(
 
     if env is not None and env not in ("local", "paper", "prod"):
         raise typer.BadParameter("choose local, paper or prod", param_hint="--env")
-    ctx.obj = Globals(env=env, json=json_out, verbose=verbose)
+    ctx.obj = Globals(env=env, json=json_out, verbose=verbose, config_file=config_file)
     set_globals(ctx.obj)
     setup_logging(verbose)
 

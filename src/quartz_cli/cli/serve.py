@@ -30,8 +30,8 @@ def serve(
 
     cfg = config()
     api = create_app(cfg)
-    guarded = cfg.settings.internal_token is not None and bool(
-        cfg.settings.internal_token.get_secret_value())
+    guarded = cfg.settings.servers.internal_token is not None and bool(
+        cfg.settings.servers.internal_token.get_secret_value())
     url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
     summary = {"url": url, "env": cfg.env.value, "bearer_token_required": guarded}
     emit(summary, lambda con: con.print(key_value_table("Quartz read API", [

@@ -21,6 +21,8 @@ from quartz_cli.errors import BrokerError, InputError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from quartz_cli.domain.orders import Side
+
 app = typer.Typer(help="Orders on KIS: buy, sell, cancel, list; serve the order WebSocket. "
                   "In prod every order needs QUARTZ_LIVE_TRADING=true and a confirmation "
                   "(or --yes).", no_args_is_help=True)
@@ -35,7 +37,7 @@ RID_OPT = typer.Option(None, "--request-id", help="Idempotency key (default: a n
 
 
 def _server(explicit: str | None) -> str | None:
-    return explicit or config().settings.trading_agent_ws_url
+    return explicit or config().settings.servers.trading_agent_ws_url
 
 
 def _confirm(text: str, yes: bool) -> None:
@@ -44,7 +46,7 @@ def _confirm(text: str, yes: bool) -> None:
     from quartz_cli.errors import SafetyRefusal
 
     cfg = config()
-    if cfg.env is Env.PROD and not cfg.settings.live_trading:
+    if cfg.env is Env.PROD and not cfg.settings.broker.live_trading:
         raise SafetyRefusal("real-money orders are disabled",
                             hint="set QUARTZ_LIVE_TRADING=true to allow orders in prod")
     if cfg.env is Env.PROD and not yes:
@@ -115,7 +117,6 @@ async def _manual_gate(request: Any) -> None:
     from quartz_cli.agents.selection import selection_universe
     from quartz_cli.app.runtime import open_runtime
     from quartz_cli.calendars import krx_calendar
-    from quartz_cli.decision_settings import load_decision_settings
     from quartz_cli.domain.manual_gate import ManualOrderContext, check_manual_order
     from quartz_cli.domain.order_window import check_order_window
     from quartz_cli.errors import SafetyRefusal
@@ -133,28 +134,29 @@ async def _manual_gate(request: Any) -> None:
         held_qty=held.qty if held else 0, price=quote.price,
         upper_limit=quote.upper_limit, lower_limit=quote.lower_limit,
         window=check_order_window(cfg.market_now(), krx_calendar(cfg.home / "cache")))
-    reasons = check_manual_order(request.action.value, request.qty,
+    reasons = check_manual_order(request.side, request.qty,
                                  request.price if request.order_type.value == "limit" else None,
-                                 ctx, load_decision_settings().constraints(cfg))
+                                 ctx, cfg.constraints())
     if reasons:
         raise SafetyRefusal("the risk gate refused the order: " + "; ".join(reasons))
 
 
-def _order(action: str, ticker: str, qty: int, limit: int | None, request_id: str | None,
+def _order(side: Side, ticker: str, qty: int, limit: int | None, request_id: str | None,
            yes: bool, server: str | None) -> None:
     from pydantic import ValidationError
 
-    from quartz_cli.domain.orders import OrderRequest
+    from quartz_cli.domain.orders import OrderRequest, action_word
 
     try:
         request = OrderRequest(
-            request_id=request_id or f"cli-{uuid.uuid4().hex}", action=action, ticker=ticker,
+            request_id=request_id or f"cli-{uuid.uuid4().hex}", side=side, ticker=ticker,
             qty=qty, order_type="limit" if limit is not None else "market",
             price=limit or 0, timestamp=datetime.now(UTC))
     except ValidationError as err:
         raise InputError("; ".join(str(e["msg"]).removeprefix("Value error, ")
                                    for e in err.errors())) from None
-    what = f"{action} {qty} x {request.ticker} " + (f"limit {limit:,} KRW" if limit else "market")
+    price = f"limit {limit:,} KRW" if limit else "market"
+    what = f"{action_word(side)} {qty} x {request.ticker} {price}"
     _confirm(what, yes)
     run(lambda: _manual_gate(request))
     _finish(run(lambda: _submit(request, _server(server))))
@@ -167,9 +169,11 @@ def buy(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
                                   "grid); default a market order."),
         request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
         json_out: bool = JSON_OPT) -> None:
-    """Buy shares (cash order TTTC0012U; paper/local VTTC0012U)."""
+    """Buy shares (a cash order: no margin)."""
+    from quartz_cli.domain.orders import Side
+
     want_json(json_out)
-    _order("buy", ticker, qty, limit, request_id, yes, server)
+    _order(Side.BUY, ticker, qty, limit, request_id, yes, server)
 
 
 @app.command()
@@ -178,17 +182,19 @@ def sell(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
          limit: int = typer.Option(None, "--limit", help="Limit price in KRW; default market."),
          request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
          json_out: bool = JSON_OPT) -> None:
-    """Sell shares (cash order TTTC0011U; paper/local VTTC0011U)."""
+    """Sell shares (a cash order)."""
+    from quartz_cli.domain.orders import Side
+
     want_json(json_out)
-    _order("sell", ticker, qty, limit, request_id, yes, server)
+    _order(Side.SELL, ticker, qty, limit, request_id, yes, server)
 
 
 @app.command()
-def cancel(order_no: str = typer.Argument(..., help="The broker's order number (ODNO)."),
+def cancel(order_no: str = typer.Argument(..., help="The broker's order number."),
            qty: int = typer.Option(0, "--qty", help="Shares to cancel (0 = all unfilled)."),
            request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
            json_out: bool = JSON_OPT) -> None:
-    """Cancel the unfilled part of an order (TTTC0013U)."""
+    """Cancel the unfilled part of an order."""
     from pydantic import ValidationError
 
     from quartz_cli.domain.orders import OrderRequest
@@ -196,7 +202,7 @@ def cancel(order_no: str = typer.Argument(..., help="The broker's order number (
     want_json(json_out)
     try:
         request = OrderRequest(request_id=request_id or f"cli-{uuid.uuid4().hex}",
-                               action="cancel", order_no=order_no.strip(), qty=max(qty, 0),
+                               side=None, order_no=order_no.strip(), qty=max(qty, 0),
                                timestamp=datetime.now(UTC))
     except ValidationError as err:
         raise InputError("; ".join(str(e["msg"]).removeprefix("Value error, ")

@@ -1,4 +1,5 @@
-"""The account as the broker reports it: cash, positions, and the day's orders/executions."""
+"""The account as the broker reports it: cash and positions with the broker's valuation.
+(The day's orders are `domain.orders.OrderReport`.)"""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 
-class Position(BaseModel):
-    """One holding. Money in integer won; the average price may carry fractions."""
+class BrokerPosition(BaseModel):
+    """One holding with the broker's valuation. Money in integer won; the average price may
+    carry fractions. The decision engines read the smaller `domain.decision.Position`
+    derived from it (whole-won average price, price refreshed from the quote)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -32,7 +35,7 @@ class Position(BaseModel):
 
 
 class Balance(BaseModel):
-    """Cash and holdings (`inquire-balance`). `total_value` = securities + D+2 cash."""
+    """Cash and holdings, from the broker's balance. `total_value` = securities + D+2 cash."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -43,14 +46,14 @@ class Balance(BaseModel):
     total_value: int
     purchase_total: int
     pnl_total: int
-    positions: list[Position]
+    positions: list[BrokerPosition]
 
-    def position(self, ticker: str) -> Position | None:
+    def position(self, ticker: str) -> BrokerPosition | None:
         return next((p for p in self.positions if p.ticker == ticker), None)
 
 
 class Buyable(BaseModel):
-    """`inquire-psbl-order`: what can be bought without margin (미수)."""
+    """What can be bought without margin (미수), from the broker's buyable-amount inquiry."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,33 +62,3 @@ class Buyable(BaseModel):
     price_used: int
     qty: int
     amount_krw: int
-
-
-class DailyOrder(BaseModel):
-    """One row of `inquire-daily-ccld`: an order (or its revise/cancel) and its fills."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    order_date: str
-    order_time: str
-    org_no: str
-    order_no: str
-    original_order_no: str
-    side: str               # "buy" or "sell"
-    order_type_code: str
-    ticker: str
-    name: str
-    qty: int
-    price: int
-    filled_qty: int
-    filled_amount: int
-    avg_fill_price: int
-    remaining_qty: int
-    rejected_qty: int
-    cancelled: bool
-    cancel_confirmed_qty: int
-
-    @property
-    def is_cancel_row(self) -> bool:
-        """A cancel request row (it points at the original through `original_order_no`)."""
-        return bool(self.original_order_no.strip("0 ")) and self.cancelled

@@ -9,7 +9,7 @@ from enum import Enum
 
 
 class Period(str, Enum):
-    """Bar period as KIS's chart API names it (FID_PERIOD_DIV_CODE)."""
+    """Bar period. The values key the technical documents' periods."""
 
     DAY = "D"
     WEEK = "W"

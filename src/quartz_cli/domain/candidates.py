@@ -52,8 +52,9 @@ class Candidate(_Model):
     top_articles: list[ArticleRef]
 
 
-class SourceStatus(_Model):
-    """How one news source fared: ok, failed (skipped) or blocked (robots.txt)."""
+class NewsSourceStatus(_Model):
+    """How one news source fared: ok, failed (skipped) or blocked (robots.txt). Not the
+    macro agent's `domain.macro.SourceStatus`, which tracks data series."""
 
     source: str
     status: str
@@ -73,7 +74,7 @@ class CandidatesDocument(Document):
     articles_matched: int
     duplicates_dropped: int
     llm_items_dropped: int = 0
-    sources: list[SourceStatus]
+    sources: list[NewsSourceStatus]
     candidates: list[Candidate]
     synthetic_news: bool = False
     notes: list[str] = []

@@ -10,15 +10,57 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from quartz_cli.domain.orders import Side
+
+# How engines and the plan spell a decision that trades nothing. A hold is not a side: in
+# Python it is a proposal whose side is None.
+HOLD = "HOLD"
+DECISION_WORDS = (Side.BUY.value, Side.SELL.value, HOLD)
 
 
-class Action(str, Enum):
-    BUY = "BUY"
-    SELL = "SELL"
-    HOLD = "HOLD"
+def decision_word(side: Side | None) -> str:
+    """BUY, SELL or HOLD: a decision as engines answer it and the plan prints it."""
+    return HOLD if side is None else side.value
+
+
+def _decision_in(value: object) -> Side | None:
+    if value is None or isinstance(value, Side):
+        return value
+    if value == HOLD:
+        return None
+    try:
+        return Side(value)
+    except ValueError:
+        raise PydanticCustomError("enum", "Input should be 'BUY', 'SELL' or 'HOLD'",
+                                  {"expected": "'BUY', 'SELL' or 'HOLD'"}) from None
+
+
+# A decision's side as engines answer it: BUY, SELL, or HOLD (None).
+DecisionSide = Annotated[Side | None, PlainValidator(_decision_in, json_schema_input_type=str),
+                         PlainSerializer(decision_word, return_type=str)]
+
+
+def _sides_with_hold(sides: tuple[Side, ...]) -> list[str]:
+    return [HOLD, *(s.value for s in sides)]
+
+
+def _sides_without_hold(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return tuple(v for v in value if v != HOLD)
+    return value
 
 
 class MacroBias(str, Enum):
@@ -35,8 +77,9 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class MacroView(_Frozen):
-    """`macro` of the decision input."""
+class MacroSummaryView(_Frozen):
+    """`macro` of the decision input: the macro agent's summary (`domain.macro.MacroSummary`)
+    reduced to what engines read, with its staleness."""
 
     positive_summary: str = ""
     negative_summary: str = ""
@@ -45,12 +88,14 @@ class MacroView(_Frozen):
 
 
 class Position(_Frozen):
-    """One holding, as the broker's balance reports it."""
+    """One holding as the decision reads it: derived from the broker's
+    `domain.account.BrokerPosition` (whole-won average price; the price is refreshed from the
+    quote when there is one)."""
 
     ticker: str
     name: str = ""
     qty: int = Field(ge=0)
-    sellable_qty: int = Field(ge=0, description="ord_psbl_qty: what may be sold now")
+    sellable_qty: int = Field(ge=0, description="what may be sold now")
     avg_price: int = Field(ge=0, description="average purchase price, won")
     price: int = Field(ge=0, description="current price, won")
 
@@ -118,9 +163,16 @@ class Quote(_Frozen):
 
 
 class Allowance(_Frozen):
-    """What code allows an engine to choose for one ticker, computed before it is asked."""
+    """What code allows an engine to choose for one ticker, computed before it is asked.
+    HOLD is always allowed; `sides` are the trades that are. Engines read them as `actions`
+    (HOLD first)."""
 
-    actions: tuple[Action, ...]
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    sides: Annotated[tuple[Side, ...], BeforeValidator(_sides_without_hold),
+                     PlainSerializer(_sides_with_hold, return_type=list[str])] = Field(
+        alias="actions")
     max_buy_qty: int = 0
     max_sell_qty: int = 0
     max_weight: float = 0.0
@@ -163,7 +215,7 @@ class DecisionInput(_Frozen):
     """The seed's decision input: `now_utc`, `macro`, `portfolio`, `universe`, `constraints`."""
 
     now_utc: datetime
-    macro: MacroView
+    macro: MacroSummaryView
     portfolio: PortfolioView
     universe: tuple[UniverseEntry, ...]
     constraints: Constraints
@@ -176,10 +228,11 @@ class DecisionInput(_Frozen):
 
 
 class Proposal(_Frozen):
-    """One engine decision for one ticker. The gate treats it as untrusted input."""
+    """One engine decision for one ticker: a trade (`side` BUY or SELL) or a hold (`side`
+    None). The gate treats it as untrusted input."""
 
     ticker: str
-    action: Action
+    side: Side | None
     target_weight: float = Field(description="target share of total value after the trade")
     confidence: float = 0.5
     rationale: str = ""

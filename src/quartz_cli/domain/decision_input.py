@@ -10,7 +10,7 @@ from quartz_cli.domain.decision import (
     Constraints,
     DecisionInput,
     FundamentalView,
-    MacroView,
+    MacroSummaryView,
     PortfolioView,
     Quote,
     TechnicalView,
@@ -21,7 +21,7 @@ from quartz_cli.domain.decision import (
 def build_decision_input(
     *,
     now_utc: datetime,
-    macro: MacroView,
+    macro: MacroSummaryView,
     portfolio: PortfolioView,
     tickers: Sequence[tuple[str, str]],
     technical: Mapping[str, TechnicalView],

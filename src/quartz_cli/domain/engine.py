@@ -1,15 +1,16 @@
-"""The decision-engine protocol, the answer every engine gives, and the structured-output
-schema an LLM engine must answer with (restricted to the allowed tickers and actions)."""
+"""The answer every decision engine gives, and the structured-output schema an LLM engine
+must answer with (restricted to the allowed tickers and decisions)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quartz_cli.domain.decision import Action, DecisionInput, Proposal
+from quartz_cli.domain.decision import DECISION_WORDS, DecisionInput, DecisionSide, Proposal
+from quartz_cli.domain.orders import Side
 from quartz_cli.domain.usage import Usage
 
 
@@ -27,23 +28,15 @@ class EngineAnswer:
         return self.engine.startswith("rules:")
 
 
-class DecisionEngine(Protocol):
-    """Anything that turns a decision input into proposals."""
-
-    name: str
-
-    async def decide(self, request: DecisionInput) -> EngineAnswer:
-        """Propose BUY/SELL/HOLD with target weights; raise LLMError when it cannot."""
-        ...
-
-
 class LLMDecision(BaseModel):
-    """One decision as the LLM answers it (validated before anything else reads it)."""
+    """One decision as the LLM answers it (validated before anything else reads it); its
+    `action` BUY, SELL or HOLD is read as `side` (None for HOLD)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
 
     ticker: str
-    action: Action
+    side: DecisionSide = Field(alias="action")
     target_weight: float
     confidence: float = Field(ge=0, le=1)
     rationale: str
@@ -69,7 +62,7 @@ def answer_schema(request: DecisionInput) -> dict[str, Any]:
             "required": ["ticker", "action", "target_weight", "confidence", "rationale"],
             "properties": {
                 "ticker": {"type": "string", "enum": tickers},
-                "action": {"type": "string", "enum": [a.value for a in Action]},
+                "action": {"type": "string", "enum": list(DECISION_WORDS)},
                 "target_weight": {"type": "number",
                                   "description": "share of total portfolio value after the "
                                   "trade, 0..max_single_ticker_weight"},
@@ -91,6 +84,6 @@ def check_coherent(decisions: list[LLMDecision]) -> None:
         if not math.isfinite(d.target_weight) or d.target_weight < 0:
             raise IncoherentAnswer(f"{d.ticker}: target weight {d.target_weight} is negative "
                                    "or not a number")
-    total = sum(d.target_weight for d in decisions if d.action is not Action.SELL)
+    total = sum(d.target_weight for d in decisions if d.side is not Side.SELL)
     if total > 1.0 + 1e-6:
         raise IncoherentAnswer(f"target weights sum to {total:.3f}, above 1")

@@ -12,7 +12,8 @@ from datetime import timedelta
 from decimal import Decimal
 from enum import Enum
 
-from quartz_cli.domain.decision import Action, PortfolioView, Proposal
+from quartz_cli.domain.decision import PortfolioView, Proposal
+from quartz_cli.domain.orders import Side
 
 
 class ExitKind(str, Enum):
@@ -61,7 +62,7 @@ def exit_signals(portfolio: PortfolioView, rules: ExitRules) -> list[ExitSignal]
         rationale = (f"{label} against the average purchase price {pos.avg_price:,} "
                      f"(now {pos.price:,})")
         out.append(ExitSignal(pos.ticker, kind, pnl, Proposal(
-            ticker=pos.ticker, action=Action.SELL, target_weight=0.0, confidence=1.0,
+            ticker=pos.ticker, side=Side.SELL, target_weight=0.0, confidence=1.0,
             rationale=rationale)))
     return out
 

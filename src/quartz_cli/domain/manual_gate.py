@@ -15,6 +15,7 @@ from decimal import ROUND_CEILING, Decimal
 from quartz_cli.domain.decision import Constraints
 from quartz_cli.domain.krx import is_on_tick, tick_size
 from quartz_cli.domain.order_window import WindowCheck
+from quartz_cli.domain.orders import Side
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ManualOrderContext:
     window: WindowCheck
 
 
-def check_manual_order(side: str, qty: int, limit: int | None, ctx: ManualOrderContext,
+def check_manual_order(side: Side, qty: int, limit: int | None, ctx: ManualOrderContext,
                        constraints: Constraints) -> list[str]:
     """Every rule the order breaks, as readable reasons; an empty list means it may go."""
     reasons: list[str] = []
@@ -47,7 +48,7 @@ def check_manual_order(side: str, qty: int, limit: int | None, ctx: ManualOrderC
         if not ctx.lower_limit <= limit <= ctx.upper_limit:
             reasons.append(f"limit {limit:,} is outside today's limits "
                            f"{ctx.lower_limit:,}–{ctx.upper_limit:,}")
-    if side == "sell":
+    if side is Side.SELL:
         if qty > ctx.held_qty:
             reasons.append(f"cannot sell {qty:,}: {ctx.held_qty:,} held")
         return reasons

@@ -1,6 +1,6 @@
 """When KIS accepts the orders Quartz places: a pre-trade check with its own refusal reasons.
 
-Quartz places regular limit orders (`ORD_DVSN` 00) only, so it trades in the regular session
+Quartz places regular limit orders only, so it trades in the regular session
 (09:00–15:30 KST on a KRX trading day, the closing call auction included). The other windows
 exist but take other order types, which Quartz does not use:
 

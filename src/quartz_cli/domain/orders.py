@@ -1,6 +1,7 @@
-"""Orders as the agents exchange them: the request (the seed's message), its lifecycle states,
-the outcome, and the `OrderExecutor` protocol that the in-process trading agent and the remote
-WebSocket/HTTP client both implement (the portfolio agent depends only on the protocol)."""
+"""Orders as the agents exchange them: the side, the request (the seed's message), its
+lifecycle states, the outcome, the broker's venue-neutral reports, and the `OrderExecutor`
+protocol that the in-process trading agent and the remote WebSocket/HTTP client both
+implement (the portfolio agent depends only on the protocol)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,92 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from quartz_cli.domain.krx import is_on_tick, normalize_ticker
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 
 
-class OrderAction(str, Enum):
-    BUY = "buy"
-    SELL = "sell"
-    CANCEL = "cancel"
+class Side(str, Enum):
+    """Which way an order trades: one enum from the engine's answer to the broker adapter.
+    Engines and the decision plan spell it BUY/SELL; the order messages of the trading
+    server spell it buy/sell (see `MessageSide`), and the KIS adapter translates it to codes."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+_MESSAGE_SPELLING = {Side.BUY: "buy", Side.SELL: "sell"}
+_MESSAGE_SIDE = {word: side for side, word in _MESSAGE_SPELLING.items()}
+CANCEL_ACTION = "cancel"
+
+
+def _side_in_message(value: object) -> Side:
+    if isinstance(value, Side):
+        return value
+    side = _MESSAGE_SIDE.get(value) if isinstance(value, str) else None
+    if side is None:
+        raise PydanticCustomError("enum", "Input should be 'buy' or 'sell'",
+                                  {"expected": "'buy' or 'sell'"})
+    return side
+
+
+def _action_in_message(value: object) -> Side | None:
+    """An order message's `action`: buy or sell, or cancel (None: no side, a cancel)."""
+    if value is None or value == CANCEL_ACTION:
+        return None
+    if isinstance(value, Side) or value in _MESSAGE_SIDE:
+        return _side_in_message(value)
+    raise PydanticCustomError("enum", "Input should be 'buy', 'sell' or 'cancel'",
+                              {"expected": "'buy', 'sell' or 'cancel'"})
+
+
+def action_word(side: Side | None) -> str:
+    """An order message's `action` for `side`: buy, sell, or cancel for None."""
+    return CANCEL_ACTION if side is None else _MESSAGE_SPELLING[side]
+
+
+# A side as the order messages spell it (buy, sell).
+MessageSide = Annotated[Side, PlainValidator(_side_in_message, json_schema_input_type=str),
+                        PlainSerializer(_MESSAGE_SPELLING.__getitem__, return_type=str)]
+# The `action` of an order message: a side, or None for a cancel (spelled buy/sell/cancel).
+MessageAction = Annotated[Side | None,
+                          PlainValidator(_action_in_message, json_schema_input_type=str),
+                          PlainSerializer(action_word, return_type=str)]
+
+
+class _OrderMessage(BaseModel):
+    """A model whose `side` travels as the message's `action` (buy, sell or cancel)."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    @model_serializer(mode="wrap")
+    def _always_action(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if "action" in data:
+            return data
+        # `exclude_none` drops a cancel's side (None); the message still names its action.
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out[key] = value
+            if key == "request_id":
+                out["action"] = action_word(getattr(self, "side"))
+        return out
 
 
 class OrderType(str, Enum):
@@ -54,16 +128,18 @@ BOOKED_STATES = frozenset({OrderState.ACCEPTED, OrderState.FILLED, OrderState.CA
                            OrderState.RECONCILED})
 
 
-class OrderRequest(BaseModel):
+class OrderRequest(_OrderMessage):
     """One order instruction. `request_id` makes it idempotent: the same id is executed at
     most once, and asking again returns the stored outcome.
 
-    For `cancel`, `order_no` names the broker order to cancel (`qty` 0 = all that remains)."""
+    A request either trades (`side` BUY or SELL) or cancels (`side` None, spelled `cancel`
+    in the message): `order_no` names the broker order to cancel (`qty` 0 = all that
+    remains)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     request_id: str
-    action: OrderAction
+    side: MessageAction = Field(alias="action")
     ticker: str = ""
     qty: int = Field(default=0, ge=0)
     order_type: OrderType = OrderType.MARKET
@@ -90,9 +166,14 @@ class OrderRequest(BaseModel):
     def _ticker(cls, v: str) -> str:
         return normalize_ticker(v) if v else v
 
+    @property
+    def is_cancel(self) -> bool:
+        """True for a cancel request (it has no side)."""
+        return self.side is None
+
     @model_validator(mode="after")
     def _consistent(self) -> OrderRequest:
-        if self.action is OrderAction.CANCEL:
+        if self.is_cancel:
             if not self.order_no or not self.order_no.strip().isdigit():
                 raise ValueError("a cancel needs order_no, the broker's order number (digits)")
             return self
@@ -116,14 +197,13 @@ class OrderRequest(BaseModel):
         return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:32]
 
 
-class OrderOutcome(BaseModel):
-    """What happened to a request: its state, the broker's order number once booked, fills."""
-
-    model_config = ConfigDict(extra="forbid")
+class OrderOutcome(_OrderMessage):
+    """What happened to a request: its state, the broker's order number once booked, fills.
+    `code` is the broker's answer code, kept as the broker sent it."""
 
     request_id: str
     state: OrderState
-    action: OrderAction
+    side: MessageAction = Field(alias="action")
     ticker: str = ""
     qty: int = 0
     order_type: OrderType = OrderType.MARKET
@@ -155,7 +235,7 @@ class OrderTicket:
     order_no: str
     org_no: str
     ordered_at: str      # HHMMSS, KST
-    msg_cd: str
+    code: str            # the broker's answer code
     message: str
 
 
@@ -168,13 +248,41 @@ class OpenOrder(BaseModel):
     org_no: str
     ticker: str
     name: str = ""
-    side: OrderAction
+    side: MessageSide
     order_type: str
     qty: int
     price: int
     filled_qty: int
     cancelable_qty: int
     ordered_at: str
+
+
+class OrderReport(BaseModel):
+    """One broker order, or a revise/cancel of one, as the broker's order inquiry reports it
+    (venue-neutral: the adapter translates the broker's codes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_no: str
+    org_no: str
+    placed_at: datetime | None = Field(description="when it was placed (KST); None if the "
+                                       "broker left it blank")
+    original_order_no: str | None = Field(description="the order this row revises or "
+                                          "cancels; None for a new order")
+    side: Side
+    order_type: OrderType | None = Field(description="None for an order division Quartz "
+                                         "does not send")
+    ticker: str
+    name: str
+    qty: int
+    price: int
+    filled_qty: int
+    filled_amount: int
+    avg_fill_price: int
+    remaining_qty: int
+    rejected_qty: int
+    cancelled: bool
+    cancel_confirmed_qty: int
 
 
 @runtime_checkable

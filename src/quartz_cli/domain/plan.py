@@ -6,13 +6,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from quartz_cli.domain.documents import Document
+from quartz_cli.domain.orders import Side
 
 SCHEMA_FILE = "decision-plan.schema.json"
+
+# An order's side in the plan: its values are the document's BUY/SELL; the schema spells it
+# inline, as the shipped schema always has.
+PlanSide = Annotated[Side, WithJsonSchema({"enum": [s.value for s in Side], "title": "Side",
+                                           "type": "string"})]
 
 
 class Outcome(str, Enum):
@@ -130,7 +136,7 @@ class PlanOrder(_M):
     request_id: str = Field(description="idempotency key of the order")
     ticker: str
     name: str
-    side: Literal["BUY", "SELL"]
+    side: PlanSide
     qty: int = Field(gt=0)
     limit_price: int = Field(gt=0, description="won, on the KRX tick grid, within ±30 %")
     notional_krw: int
@@ -141,7 +147,7 @@ class PlanOrder(_M):
 class Execution(_M):
     request_id: str
     ticker: str
-    side: Literal["BUY", "SELL"]
+    side: PlanSide
     qty: int
     status: str = Field(description="the trading agent's status for the order")
     order_no: str | None

@@ -6,7 +6,7 @@ Rules, in the order they apply:
 
 1. A proposal must name a valid KRX code from the analysed universe (once; a duplicate is
    dropped), choose an action it was allowed (when allowances are given), have a quote, and
-   carry a finite, non-negative target weight. HOLD places nothing.
+   carry a finite, non-negative target weight. A hold (no side) places nothing.
 2. Sells go first (they reduce risk), most confident first. A sell brings the position down
    to `target_weight` of total value, never more than the sellable quantity.
 3. Buys are ranked by confidence, then target weight, then code; at most
@@ -35,7 +35,6 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
 
 from quartz_cli.domain.decision import (
-    Action,
     Allowance,
     Constraints,
     PortfolioView,
@@ -44,12 +43,8 @@ from quartz_cli.domain.decision import (
 )
 from quartz_cli.domain.krx import ceil_to_tick, floor_to_tick, normalize_ticker
 from quartz_cli.domain.order_window import WindowCheck
+from quartz_cli.domain.orders import Side
 from quartz_cli.errors import InputError
-
-
-class Side(str, Enum):
-    BUY = "BUY"
-    SELL = "SELL"
 
 
 class Rule(str, Enum):
@@ -82,8 +77,10 @@ class NoteKind(str, Enum):
 
 @dataclass(frozen=True)
 class GateNote:
+    """`side` is the proposal's (None for a hold)."""
+
     ticker: str
-    action: str
+    side: Side | None
     kind: NoteKind
     rule: Rule
     detail: str
@@ -183,7 +180,7 @@ class _Run:
         self.buy_orders = 0
 
     def note(self, p: Proposal, ticker: str, kind: NoteKind, rule: Rule, detail: str) -> None:
-        self.notes.append(GateNote(ticker, p.action.value, kind, rule, detail))
+        self.notes.append(GateNote(ticker, p.side, kind, rule, detail))
 
     def drop(self, p: Proposal, ticker: str, rule: Rule, detail: str) -> None:
         self.note(p, ticker, NoteKind.DROPPED, rule, detail)
@@ -324,13 +321,13 @@ def run_gate(
         if ticker not in universe:
             run.drop(p, ticker, Rule.NOT_IN_UNIVERSE, "not among the analysed tickers")
             continue
-        if p.action is Action.HOLD:
+        if p.side is None:
             holds.append(ticker)
             continue
         allowed = allowances.get(ticker) if allowances is not None else None
-        if allowances is not None and (allowed is None or p.action not in allowed.actions):
+        if allowances is not None and (allowed is None or p.side not in allowed.sides):
             why = allowed.reason if allowed and allowed.reason else "not offered to the engine"
-            run.drop(p, ticker, Rule.ACTION_NOT_ALLOWED, f"{p.action.value} not allowed: {why}")
+            run.drop(p, ticker, Rule.ACTION_NOT_ALLOWED, f"{p.side.value} not allowed: {why}")
             continue
         if not math.isfinite(p.target_weight) or p.target_weight < 0:
             run.drop(p, ticker, Rule.INVALID_WEIGHT,
@@ -340,7 +337,7 @@ def run_gate(
         if quote is None:
             run.drop(p, ticker, Rule.NO_QUOTE, "no current price")
             continue
-        (sells if p.action is Action.SELL else buys).append((p, ticker, quote))
+        (sells if p.side is Side.SELL else buys).append((p, ticker, quote))
     cap = constraints.max_single_ticker_weight
     for p, ticker, quote in sorted(sells, key=lambda x: _rank_key(x[0], cap)):
         run.sell(p, ticker, quote)
@@ -350,7 +347,7 @@ def run_gate(
     if window is not None and not window.accepts_orders:
         reason = window.refusal.value if window.refusal else "closed"
         for o in orders:
-            run.notes.append(GateNote(o.ticker, o.side.value, NoteKind.HELD_BACK,
+            run.notes.append(GateNote(o.ticker, o.side, NoteKind.HELD_BACK,
                                       Rule.ORDER_WINDOW, f"{reason}: {window.detail}"))
         return GateResult(orders=(), held_back=orders, notes=tuple(run.notes),
                           holds=tuple(holds))

@@ -4,14 +4,16 @@ Inquiry payload keys are lowercase; every value arrives as a string."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from quartz_cli.config import Account
-from quartz_cli.domain.account import Balance, Buyable, DailyOrder, Position
-from quartz_cli.domain.orders import OrderType
+from quartz_cli.domain.account import Balance, BrokerPosition, Buyable
+from quartz_cli.domain.krx import KST
+from quartz_cli.domain.orders import OpenOrder, OrderReport, OrderType, Side
 from quartz_cli.errors import BrokerError
+from quartz_cli.kis import codes
 from quartz_cli.kis.client import KisClient
 
 BALANCE = "/uapi/domestic-stock/v1/trading/inquire-balance"
@@ -51,7 +53,7 @@ async def inquire_balance(kis: KisClient, account: Account) -> Balance:
         for r in page.output("output1") or []:
             if _int(r, "hldg_qty") <= 0:
                 continue
-            positions.append(Position(
+            positions.append(BrokerPosition(
                 ticker=str(r["pdno"]), name=str(r.get("prdt_name", "")).strip(),
                 qty=_int(r, "hldg_qty"), sellable_qty=_int(r, "ord_psbl_qty"),
                 avg_price=_dec(r, "pchs_avg_pric"), purchase_amount=_int(r, "pchs_amt"),
@@ -70,33 +72,72 @@ async def inquire_balance(kis: KisClient, account: Account) -> Balance:
         pnl_total=_int(summary, "evlu_pfls_smtl_amt"), positions=positions)
 
 
-async def inquire_daily_orders(kis: KisClient, account: Account, start: date, end: date, *,
-                               ticker: str = "", side: str = "00", order_no: str = "",
-                               unfilled_only: bool = False) -> list[DailyOrder]:
-    """Orders (and their revise/cancel rows) placed from `start` to `end`, newest first,
-    across every page (100 rows real, 15 paper). `side`: 00 all, 01 sell, 02 buy."""
+async def _daily_order_rows(kis: KisClient, account: Account, start: date, end: date, *,
+                            ticker: str, side: Side | None, order_no: str,
+                            unfilled_only: bool) -> list[dict[str, Any]]:
     pages = await kis.paged_get(DAILY_CCLD, TR_DAILY_CCLD, {
         "CANO": account.cano, "ACNT_PRDT_CD": account.product,
         "INQR_STRT_DT": start.strftime("%Y%m%d"), "INQR_END_DT": end.strftime("%Y%m%d"),
-        "SLL_BUY_DVSN_CD": side, "PDNO": ticker, "ORD_GNO_BRNO": "", "ODNO": order_no,
-        "CCLD_DVSN": "02" if unfilled_only else "00", "INQR_DVSN": "00", "INQR_DVSN_1": "",
-        "INQR_DVSN_3": "00", "EXCG_ID_DVSN_CD": "KRX"}, max_pages=200)
+        "SLL_BUY_DVSN_CD": codes.side_code(side), "PDNO": ticker, "ORD_GNO_BRNO": "",
+        "ODNO": order_no,
+        "CCLD_DVSN": codes.UNFILLED_ONLY if unfilled_only else codes.ALL_ORDERS,
+        "INQR_DVSN": "00", "INQR_DVSN_1": "", "INQR_DVSN_3": "00",
+        "EXCG_ID_DVSN_CD": codes.EXCHANGE}, max_pages=200)
+    return [r for page in pages for r in page.output("output1") or []]
+
+
+def _placed_at(row: dict[str, Any]) -> datetime | None:
+    """ord_dt + ord_tmd as KST; None when blank or malformed (the time is informative only:
+    a bad one must not stop a reconciliation)."""
+    day, at = str(row.get("ord_dt") or "").strip(), str(row.get("ord_tmd") or "").strip()
+    try:
+        return datetime.strptime(day + at, "%Y%m%d%H%M%S").replace(tzinfo=KST)
+    except ValueError:
+        return None
+
+
+def _order_report(r: dict[str, Any]) -> OrderReport:
+    original = str(r.get("orgn_odno") or "")
+    return OrderReport(
+        order_no=str(r.get("odno", "")), org_no=str(r.get("ord_gno_brno", "")),
+        placed_at=_placed_at(r),
+        # A new order's row carries a blank or all-zero original order number.
+        original_order_no=original if original.strip("0 ") else None,
+        side=codes.side_of(r.get("sll_buy_dvsn_cd", "")),
+        order_type=codes.order_type_of(str(r.get("ord_dvsn_cd", ""))),
+        ticker=str(r.get("pdno", "")), name=str(r.get("prdt_name", "")).strip(),
+        qty=_int(r, "ord_qty"), price=_int(r, "ord_unpr"), filled_qty=_int(r, "tot_ccld_qty"),
+        filled_amount=_int(r, "tot_ccld_amt"), avg_fill_price=_int(r, "avg_prvs"),
+        remaining_qty=_int(r, "rmn_qty"), rejected_qty=_int(r, "rjct_qty"),
+        cancelled=codes.is_yes(r.get("cncl_yn")),
+        # The official column map spells it cnc_cfrm_qty, the spec cncl_cfrm_qty.
+        cancel_confirmed_qty=_int(r, "cncl_cfrm_qty") or _int(r, "cnc_cfrm_qty"))
+
+
+async def inquire_daily_orders(kis: KisClient, account: Account, start: date, end: date, *,
+                               ticker: str = "", side: Side | None = None, order_no: str = "",
+                               unfilled_only: bool = False) -> list[OrderReport]:
+    """Orders (and their revise/cancel rows) placed from `start` to `end`, newest first,
+    across every page (100 rows real, 15 paper); one side, or both when `side` is None."""
+    rows = await _daily_order_rows(kis, account, start, end, ticker=ticker, side=side,
+                                   order_no=order_no, unfilled_only=unfilled_only)
+    return [_order_report(r) for r in rows]
+
+
+async def unfilled_orders(kis: KisClient, account: Account, day: date) -> list[OpenOrder]:
+    """Orders of `day` with an unfilled remainder, from the daily order inquiry (the paper
+    domain has no cancellable-orders inquiry). `order_type` is the broker's division code."""
+    rows = await _daily_order_rows(kis, account, day, day, ticker="", side=None, order_no="",
+                                   unfilled_only=True)
     out = []
-    for page in pages:
-        for r in page.output("output1") or []:
-            out.append(DailyOrder(
-                order_date=str(r.get("ord_dt", "")), order_time=str(r.get("ord_tmd", "")),
-                org_no=str(r.get("ord_gno_brno", "")), order_no=str(r.get("odno", "")),
-                original_order_no=str(r.get("orgn_odno") or ""),
-                side="sell" if r.get("sll_buy_dvsn_cd") == "01" else "buy",
-                order_type_code=str(r.get("ord_dvsn_cd", "")), ticker=str(r.get("pdno", "")),
-                name=str(r.get("prdt_name", "")).strip(), qty=_int(r, "ord_qty"),
-                price=_int(r, "ord_unpr"), filled_qty=_int(r, "tot_ccld_qty"),
-                filled_amount=_int(r, "tot_ccld_amt"), avg_fill_price=_int(r, "avg_prvs"),
-                remaining_qty=_int(r, "rmn_qty"), rejected_qty=_int(r, "rjct_qty"),
-                cancelled=str(r.get("cncl_yn", "N")).upper() == "Y",
-                # The official column map spells it cnc_cfrm_qty, the spec cncl_cfrm_qty.
-                cancel_confirmed_qty=_int(r, "cncl_cfrm_qty") or _int(r, "cnc_cfrm_qty")))
+    for r in rows:
+        report = _order_report(r)
+        if report.remaining_qty > 0 and not report.cancelled:
+            out.append(OpenOrder(
+                order_no=report.order_no, org_no=report.org_no, ticker=report.ticker,
+                name=report.name, side=report.side, order_type=str(r.get("ord_dvsn_cd", "")),
+                qty=report.qty, price=report.price, filled_qty=report.filled_qty,
+                cancelable_qty=report.remaining_qty, ordered_at=str(r.get("ord_tmd", ""))))
     return out
 
 
@@ -107,7 +148,7 @@ async def inquire_buyable(kis: KisClient, account: Account, ticker: str, price: 
     resp = await kis.get(PSBL_ORDER, TR_PSBL_ORDER, {
         "CANO": account.cano, "ACNT_PRDT_CD": account.product, "PDNO": ticker,
         "ORD_UNPR": str(price if order_type is OrderType.LIMIT else 0),
-        "ORD_DVSN": "00" if order_type is OrderType.LIMIT else "01",
+        "ORD_DVSN": codes.order_type_code(order_type),
         "CMA_EVLU_AMT_ICLD_YN": "N", "OVRS_ICLD_YN": "N"})
     out = resp.output("output")
     if not isinstance(out, dict):

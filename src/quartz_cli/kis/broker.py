@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from quartz_cli.config import Account
-from quartz_cli.domain.account import Balance, DailyOrder
-from quartz_cli.domain.orders import OpenOrder, OrderAction, OrderTicket, OrderType
+from quartz_cli.domain.account import Balance
+from quartz_cli.domain.orders import OpenOrder, OrderReport, OrderTicket, OrderType, Side
 from quartz_cli.kis import account as acct
 from quartz_cli.kis import orders
 from quartz_cli.kis.client import KisClient
@@ -20,7 +20,7 @@ class KisBroker:
         self.account = account
         self.hashkey = hashkey
 
-    async def place(self, side: OrderAction, ticker: str, qty: int, order_type: OrderType,
+    async def place(self, side: Side, ticker: str, qty: int, order_type: OrderType,
                     price: int) -> OrderTicket:
         return await orders.place_cash_order(self.kis, self.account, side, ticker, qty,
                                              order_type, price, hashkey=self.hashkey)
@@ -30,11 +30,9 @@ class KisBroker:
                                              cancel=True, qty=qty, hashkey=self.hashkey)
 
     async def daily_orders(self, day: date, *, ticker: str = "",
-                           side: OrderAction | None = None) -> list[DailyOrder]:
-        code = {OrderAction.SELL: "01", OrderAction.BUY: "02"}.get(side, "00") \
-            if side else "00"
+                           side: Side | None = None) -> list[OrderReport]:
         return await acct.inquire_daily_orders(self.kis, self.account, day, day,
-                                               ticker=ticker, side=code)
+                                               ticker=ticker, side=side)
 
     async def cancelable_orders(self, day: date) -> list[OpenOrder]:
         return await orders.cancelable_orders(self.kis, self.account, day)

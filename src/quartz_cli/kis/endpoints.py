@@ -40,7 +40,7 @@ class KisEndpoint:
 def endpoint_for(config: Config) -> KisEndpoint:
     """Resolve the endpoint. `QUARTZ_KIS_BASE_URL` overrides the domain (a simulator served
     on loopback with `quartz sim serve`); `QUARTZ_RATE_LIMIT_PER_S` the account's limit."""
-    s = config.settings
+    s = config.settings.broker
     if config.env is Env.PROD:
         ep = KisEndpoint(Env.PROD, REAL_BASE_URL, REAL_WS_URL, True, REAL_RATE_PER_S)
     elif config.env is Env.PAPER:

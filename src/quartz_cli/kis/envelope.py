@@ -11,10 +11,12 @@ from quartz_cli.errors import (
     TokenIssueThrottled,
     TokenRejected,
 )
-
-RATE_LIMIT_CODES = frozenset({"EGW00201", "EGW00215"})
-TOKEN_REJECTED_CODES = frozenset({"EGW00123", "EGW00121"})
-TOKEN_THROTTLED_CODE = "EGW00133"
+from quartz_cli.kis.codes import (
+    BAD_APP_KEY_CODES,
+    RATE_LIMIT_CODES,
+    TOKEN_REJECTED_CODES,
+    TOKEN_THROTTLED_CODE,
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def error_from_body(status: int, body: dict[str, Any]) -> BrokerError:
     if code == TOKEN_THROTTLED_CODE:
         return TokenIssueThrottled(message, code=code, status=status,
                                    hint="KIS allows one token issuance a minute")
-    if code in ("EGW00103", "EGW00105"):
+    if code in BAD_APP_KEY_CODES:
         return BrokerError(message, code=code, status=status,
                            hint="check HANSEC_INVESTMENT_APP_KEY / _APP_SECRET_KEY "
                                 "(a trailing newline is a common cause)")

@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import date
 
 from quartz_cli.config import Account
-from quartz_cli.domain.orders import OpenOrder, OrderAction, OrderTicket, OrderType
+from quartz_cli.domain.orders import OpenOrder, OrderTicket, OrderType, Side
 from quartz_cli.errors import BrokerError
-from quartz_cli.kis.account import inquire_daily_orders
+from quartz_cli.kis import codes
+from quartz_cli.kis.account import unfilled_orders
 from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.envelope import KisResponse
 
@@ -26,15 +27,13 @@ TR_BUY = "TTTC0012U"
 TR_RVSECNCL = "TTTC0013U"
 TR_PSBL_RVSECNCL = "TTTC0084R"   # real domain only
 
-ORD_DVSN = {OrderType.LIMIT: "00", OrderType.MARKET: "01"}
-
 
 def _ticket(resp: KisResponse) -> OrderTicket:
     out = resp.output("output")
     if not isinstance(out, dict) or not out.get("ODNO"):
         raise BrokerError(f"KIS order answer without an order number ({resp.msg_cd})")
     return OrderTicket(order_no=str(out["ODNO"]), org_no=str(out.get("KRX_FWDG_ORD_ORGNO", "")),
-                       ordered_at=str(out.get("ORD_TMD", "")), msg_cd=resp.msg_cd,
+                       ordered_at=str(out.get("ORD_TMD", "")), code=resp.msg_cd,
                        message=resp.msg)
 
 
@@ -45,23 +44,21 @@ def cash_order_body(account: Account, ticker: str, qty: int, order_type: OrderTy
         "CANO": account.cano,
         "ACNT_PRDT_CD": account.product,
         "PDNO": ticker,
-        "ORD_DVSN": ORD_DVSN[order_type],
+        "ORD_DVSN": codes.order_type_code(order_type),
         "ORD_QTY": str(qty),
         "ORD_UNPR": str(price if order_type is OrderType.LIMIT else 0),
-        "EXCG_ID_DVSN_CD": "KRX",
+        "EXCG_ID_DVSN_CD": codes.EXCHANGE,
     }
 
 
-async def place_cash_order(kis: KisClient, account: Account, side: OrderAction, ticker: str,
+async def place_cash_order(kis: KisClient, account: Account, side: Side, ticker: str,
                            qty: int, order_type: OrderType, price: int = 0, *,
                            hashkey: bool = False) -> OrderTicket:
     """Send one cash buy (TTTC0012U) or sell (TTTC0011U); paper/local use the V… TR_IDs."""
-    if side not in (OrderAction.BUY, OrderAction.SELL):
-        raise ValueError(f"not a cash order side: {side}")
     body = cash_order_body(account, ticker, qty, order_type, price)
-    if side is OrderAction.SELL:
-        body["SLL_TYPE"] = "01"
-    tr = TR_BUY if side is OrderAction.BUY else TR_SELL
+    if side is Side.SELL:
+        body["SLL_TYPE"] = codes.ORDINARY_SELL
+    tr = TR_BUY if side is Side.BUY else TR_SELL
     return _ticket(await kis.post(ORDER_CASH, tr, body, hashkey=hashkey))
 
 
@@ -76,18 +73,14 @@ async def revise_or_cancel(kis: KisClient, account: Account, org_no: str, order_
         "ACNT_PRDT_CD": account.product,
         "KRX_FWDG_ORD_ORGNO": org_no,
         "ORGN_ODNO": order_no,
-        "ORD_DVSN": "00" if cancel else ORD_DVSN[order_type],
-        "RVSE_CNCL_DVSN_CD": "02" if cancel else "01",
+        "ORD_DVSN": codes.CANCEL_ORDER_DIVISION if cancel else codes.order_type_code(order_type),
+        "RVSE_CNCL_DVSN_CD": codes.CANCEL if cancel else codes.REVISE,
         "ORD_QTY": str(qty),
         "ORD_UNPR": "0" if cancel else str(price),
-        "QTY_ALL_ORD_YN": "Y" if qty == 0 else "N",
-        "EXCG_ID_DVSN_CD": "KRX",
+        "QTY_ALL_ORD_YN": codes.yes_no(qty == 0),
+        "EXCG_ID_DVSN_CD": codes.EXCHANGE,
     }
     return _ticket(await kis.post(ORDER_RVSECNCL, TR_RVSECNCL, body, hashkey=hashkey))
-
-
-def _side(code: str) -> OrderAction:
-    return OrderAction.SELL if code == "01" else OrderAction.BUY
 
 
 async def cancelable_orders(kis: KisClient, account: Account, today: date) -> list[OpenOrder]:
@@ -103,16 +96,11 @@ async def cancelable_orders(kis: KisClient, account: Account, today: date) -> li
             for r in page.output("output") or []:
                 out.append(OpenOrder(
                     order_no=r["odno"], org_no=r.get("ord_gno_brno", ""), ticker=r["pdno"],
-                    name=r.get("prdt_name", ""), side=_side(r.get("sll_buy_dvsn_cd", "")),
+                    name=r.get("prdt_name", ""), side=codes.side_of(r.get("sll_buy_dvsn_cd", "")),
                     order_type=r.get("ord_dvsn_name", ""), qty=int(r["ord_qty"]),
                     price=int(float(r.get("ord_unpr") or 0)),
                     filled_qty=int(r.get("tot_ccld_qty") or 0),
                     cancelable_qty=int(r.get("psbl_qty") or 0),
                     ordered_at=r.get("ord_tmd", "")))
         return out
-    rows = await inquire_daily_orders(kis, account, today, today, unfilled_only=True)
-    return [OpenOrder(order_no=r.order_no, org_no=r.org_no, ticker=r.ticker, name=r.name,
-                      side=OrderAction(r.side), order_type=r.order_type_code, qty=r.qty,
-                      price=r.price, filled_qty=r.filled_qty, cancelable_qty=r.remaining_qty,
-                      ordered_at=r.order_time)
-            for r in rows if r.remaining_qty > 0 and not r.cancelled]
+    return await unfilled_orders(kis, account, today)

@@ -12,6 +12,7 @@ from typing import Any
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.krx import normalize_ticker
 from quartz_cli.errors import BrokerError
+from quartz_cli.kis import codes
 from quartz_cli.kis.client import KisClient
 
 PRICE_PATH = "/uapi/domestic-stock/v1/quotations/inquire-price"
@@ -112,7 +113,7 @@ async def inquire_price(kis: KisClient, code: str) -> CurrentPrice:
         upper_limit=_int(out, "stck_mxpr"), lower_limit=_int(out, "stck_llam"),
         tick=_int(out, "aspr_unit"), volume=_int(out, "acml_vol"),
         traded_value=_int(out, "acml_tr_pbmn"),
-        halted=str(out.get("temp_stop_yn", "N")).upper() == "Y",
+        halted=codes.is_yes(out.get("temp_stop_yn")),
         market_warning=str(out.get("mrkt_warn_cls_code", "00")),
         market=str(out.get("rprs_mrkt_kor_name", "")), sector=str(out.get("bstp_kor_isnm", "")),
         data_note=str(out.get("sim_data", "")),
@@ -147,7 +148,7 @@ async def daily_chart(kis: KisClient, code: str, start: date, end: date,
         query = {**_params(code),
                  "FID_INPUT_DATE_1": start.strftime("%Y%m%d"),
                  "FID_INPUT_DATE_2": window_end.strftime("%Y%m%d"),
-                 "FID_PERIOD_DIV_CODE": period.value,
+                 "FID_PERIOD_DIV_CODE": codes.period_code(period),
                  "FID_ORG_ADJ_PRC": "0" if adjusted else "1"}
         calls += 1
         try:

@@ -91,7 +91,7 @@ class OpenAIDecisionEngine:
         unknown = sorted({d.ticker for d in answer.decisions} - known)
         notes = (f"answer named tickers outside the universe: {', '.join(unknown)}",) \
             if unknown else ()
-        proposals = tuple(Proposal(ticker=d.ticker, action=d.action,
+        proposals = tuple(Proposal(ticker=d.ticker, side=d.side,
                                    target_weight=d.target_weight, confidence=d.confidence,
                                    rationale=d.rationale) for d in answer.decisions)
         return EngineAnswer(proposals=proposals, engine=self.name, usage=(usage,), notes=notes)

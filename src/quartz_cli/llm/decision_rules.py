@@ -26,7 +26,6 @@ score = 0.6 T + 0.3 S + M, clamped to [-1, 1]. Then:
 from __future__ import annotations
 
 from quartz_cli.domain.decision import (
-    Action,
     DecisionInput,
     MacroBias,
     Proposal,
@@ -34,6 +33,7 @@ from quartz_cli.domain.decision import (
     UniverseEntry,
 )
 from quartz_cli.domain.engine import EngineAnswer
+from quartz_cli.domain.orders import Side
 
 NAME = "rules:portfolio-v1"
 BUY_AT = 0.25
@@ -94,13 +94,13 @@ def _why_hold(e: UniverseEntry, score: float, target: float, buyers: set[str],
               max_buys: int) -> str:
     """Why a ticker that scores like a buy (or a sell) is held."""
     if score >= BUY_AT:
-        if Action.BUY not in e.allowed.actions:
+        if Side.BUY not in e.allowed.sides:
             return f"; buying not allowed ({e.allowed.reason or 'no room'})"
         if e.ticker not in buyers:
             return f"; not among the {max_buys} best buy scores"
         if target <= e.weight:
             return "; already at the target weight"
-    if score <= SELL_AT and e.held_qty and Action.SELL not in e.allowed.actions:
+    if score <= SELL_AT and e.held_qty and Side.SELL not in e.allowed.sides:
         return f"; selling not allowed ({e.allowed.reason or 'nothing sellable'})"
     return ""
 
@@ -123,7 +123,7 @@ class RulesDecisionEngine:
         cap = float(c.max_single_ticker_weight)
         scored = [(e, *score_entry(e, bias)) for e in request.universe]
         buy_rank = sorted(
-            (x for x in scored if x[1] >= BUY_AT and Action.BUY in x[0].allowed.actions),
+            (x for x in scored if x[1] >= BUY_AT and Side.BUY in x[0].allowed.sides),
             key=lambda x: (-x[1], x[0].ticker))
         buyers = {e.ticker for e, _, _ in buy_rank[: c.max_buy_candidates]}
         out = []
@@ -131,13 +131,13 @@ class RulesDecisionEngine:
             target = round(cap * _EXPOSURE[bias] * min(1.0, score / 0.5), 4) if score > 0 else 0.0
             conf = round(min(1.0, abs(score)), 2)
             if e.ticker in buyers and target > e.weight:
-                out.append(Proposal(ticker=e.ticker, action=Action.BUY, target_weight=target,
+                out.append(Proposal(ticker=e.ticker, side=Side.BUY, target_weight=target,
                                     confidence=conf, rationale=why))
-            elif score <= SELL_AT and e.held_qty and Action.SELL in e.allowed.actions:
-                out.append(Proposal(ticker=e.ticker, action=Action.SELL, target_weight=0.0,
+            elif score <= SELL_AT and e.held_qty and Side.SELL in e.allowed.sides:
+                out.append(Proposal(ticker=e.ticker, side=Side.SELL, target_weight=0.0,
                                     confidence=conf, rationale=why))
             else:
-                out.append(Proposal(ticker=e.ticker, action=Action.HOLD,
+                out.append(Proposal(ticker=e.ticker, side=None,
                                     target_weight=round(e.weight, 4), confidence=conf,
                                     rationale=why + _why_hold(e, score, target, buyers,
                                                               c.max_buy_candidates)))

@@ -132,10 +132,11 @@ def _fallback(stats: list[SeriesStats], sources: list[SourceStatus], sample_data
 
 def gemini_for(config: Config) -> tuple[GeminiClient | None, str]:
     """The Gemini client for the macro report, or None and why the rule engine is used."""
-    s = config.settings
+    s = config.settings.llm
     if config.env is Env.LOCAL:
         return None, "the local environment uses the rule engine (no keys, no network)"
     if s.gemini_api_key is None:
         return None, "GEMINI_API_KEY is not set"
+    timeout_s = max(60.0, config.settings.broker.http_timeout_s)
     return GeminiClient(s.gemini_api_key.get_secret_value(), s.gemini_model,
-                        base_url=s.gemini_base_url, timeout_s=max(60.0, s.http_timeout_s)), ""
+                        base_url=s.gemini_base_url, timeout_s=timeout_s), ""

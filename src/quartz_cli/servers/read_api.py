@@ -206,7 +206,7 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         ],
         exception_handlers={HTTPException: http_error, Exception: crash},
     )
-    token = config.settings.internal_token
+    token = config.settings.servers.internal_token
     if token is not None and token.get_secret_value():
         app.add_middleware(BearerAuth, token=token.get_secret_value())
     return app

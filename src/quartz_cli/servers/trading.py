@@ -36,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from quartz_cli.agents.trading import TradingAgent
 from quartz_cli.config import Config, Env
-from quartz_cli.domain.orders import OrderRequest
+from quartz_cli.domain.orders import CANCEL_ACTION, OrderRequest
 from quartz_cli.errors import (
     BrokerError,
     ConfigError,
@@ -135,7 +135,7 @@ def create_app(agent: TradingAgent, token: str, *,
         if isinstance(raw, Response):
             return raw
         return await submit_body({
-            "request_id": raw.get("request_id"), "action": "cancel",
+            "request_id": raw.get("request_id"), "action": CANCEL_ACTION,
             "order_no": raw.get("order_no"), "qty": raw.get("qty", 0),
             "timestamp": raw.get("timestamp") or datetime.now(UTC).isoformat()})
 
@@ -284,7 +284,7 @@ def internal_token(config: Config, *, create: bool = False) -> str:
     """The shared bearer token: QUARTZ_INTERNAL_TOKEN, or in `local` only a random one kept
     in `$QUARTZ_HOME/trading/internal-token` (0600) that `trade serve` creates and the CLI
     reads. Elsewhere a missing token is a ConfigError."""
-    settings = config.settings
+    settings = config.settings.servers
     if settings.internal_token is not None:
         return settings.internal_token.get_secret_value()
     if config.env is not Env.LOCAL:

@@ -29,7 +29,7 @@ from quartz_cli.config import LOCAL_CANO
 from quartz_cli.domain.krx import KST, Phase, is_on_tick, round_to_tick
 
 if TYPE_CHECKING:
-    from quartz_cli.sim.market import Quote, SampleMarket
+    from quartz_cli.sim.market import SampleMarket, SimQuote
     from quartz_cli.sim.simulator import Simulator
 
 SCHEMA = """
@@ -175,7 +175,7 @@ class Exchange:
 
     # --- market -----------------------------------------------------------------------------
 
-    def _quote(self, pdno: str, now: datetime) -> Quote:
+    def _quote(self, pdno: str, now: datetime) -> SimQuote:
         try:
             return self.market.quote(pdno, now)
         except KeyError:
@@ -185,7 +185,7 @@ class Exchange:
         if self.market.calendar.phase(now) not in (Phase.CONTINUOUS, Phase.CLOSING_AUCTION):
             raise Rejected("40580000", "장운영시간이 아닙니다. (KRX 정규장 09:00~15:30)")
 
-    def _fill_price(self, quote: Quote, side: str) -> int:
+    def _fill_price(self, quote: SimQuote, side: str) -> int:
         bps = self.sim.config.slippage_bps / 10_000
         raw = quote.price * (1 + bps if side == BUY else 1 - bps)
         return min(quote.limits.upper, max(quote.limits.lower, round_to_tick(raw)))
@@ -203,7 +203,7 @@ class Exchange:
         rows = self.state.query("SELECT odno, pdno, side, price FROM sim_orders "
                                 "WHERE status = 'open' AND kind = 'order'")
         crossing = []
-        quotes: dict[str, Quote] = {}
+        quotes: dict[str, SimQuote] = {}
         for row in rows:
             quote = quotes.get(row["pdno"])
             if quote is None:

@@ -106,8 +106,9 @@ NO_EVENTS = MarketEvents({}, {})
 
 
 @dataclass(frozen=True)
-class Quote:
-    """The current state of one ticker as the simulator prices it at a moment."""
+class SimQuote:
+    """The current state of one ticker as the simulator prices it at a moment: the
+    simulator's own (session, OHLC, limits), not the domain's `domain.decision.Quote`."""
 
     code: str
     price: int
@@ -186,7 +187,7 @@ class SampleMarket:
                     + bridge * sigma / math.sqrt(_SESSION_MINUTES))
         return np.exp(log_path)
 
-    def quote(self, code: str, at: datetime) -> Quote:
+    def quote(self, code: str, at: datetime) -> SimQuote:
         """The ticker's state at `at`: during a session, a price on today's intraday path;
         otherwise the last session's close."""
         today = kst_date(at)
@@ -198,7 +199,7 @@ class SampleMarket:
             limits = price_limits(base)
             if at < open_t:
                 p = base
-                return Quote(code, p, p, p, p, 0, base, limits, today, False)
+                return SimQuote(code, p, p, p, p, 0, base, limits, today, False)
             minute = min(_SESSION_MINUTES, int((at - open_t).total_seconds() // 60))
             path = self._intraday(code, today, int(bars.open[i]), int(bars.close[i]))[:minute + 1]
             price = _clamp(float(path[-1]), limits)
@@ -206,16 +207,17 @@ class SampleMarket:
             low = min(_clamp(float(path.min()), limits), price)
             frac = minute / _SESSION_MINUTES
             volume = int(bars.volume[i] * frac)
-            return Quote(code, price, int(bars.open[i]), high, low, volume, base, limits, today,
-                         at < close_t)
+            return SimQuote(code, price, int(bars.open[i]), high, low, volume, base, limits,
+                            today, at < close_t)
         last = self.calendar.previous(today)
         if last is None:
             raise KeyError(code)
         bars = self.daily(code, last)
         close = int(bars.close[-1])
         base = int(bars.close[-2]) if len(bars) > 1 else close
-        return Quote(code, close, int(bars.open[-1]), int(bars.high[-1]), int(bars.low[-1]),
-                     int(bars.volume[-1]), base, price_limits(base), last, False)
+        return SimQuote(code, close, int(bars.open[-1]), int(bars.high[-1]),
+                        int(bars.low[-1]), int(bars.volume[-1]), base, price_limits(base), last,
+                        False)
 
     def history_for(self, code: str, at: datetime) -> DailyBars:
         """Daily bars as of `at`: completed sessions, plus today's partial bar in a session."""

@@ -49,7 +49,7 @@ class Collectors:
 
 def fake_failures(config: Config) -> set[str]:
     """The sources QUARTZ_MACRO_FAKE_FAIL makes fail (local only)."""
-    raw = {s.strip().lower() for s in config.settings.macro_fake_fail.split(",") if s.strip()}
+    raw = {s.strip().lower() for s in config.settings.macro.fake_fail.split(",") if s.strip()}
     if not raw:
         return set()
     if config.env is not Env.LOCAL:
@@ -64,8 +64,8 @@ def fake_failures(config: Config) -> set[str]:
 
 def open_collectors(config: Config) -> Collectors:
     """The three collectors for `config.env`."""
-    s = config.settings
-    timeout = httpx.Timeout(s.http_timeout_s, connect=5.0)
+    s = config.settings.macro
+    timeout = httpx.Timeout(config.settings.broker.http_timeout_s, connect=5.0)
     local = config.env is Env.LOCAL
     failing = fake_failures(config)
     clients: list[httpx.AsyncClient] = []

@@ -9,7 +9,7 @@ from quartz_cli.store.base import Store
 def open_store(config: Config) -> Store:
     """S3 when `S3_BUCKET_NAME` is set outside `local`, else a folder (`QUARTZ_STORE_DIR`,
     default `$QUARTZ_HOME/store/<env>`)."""
-    s = config.settings
+    s = config.settings.store
     if s.s3_bucket_name and config.env is not Env.LOCAL:
         from quartz_cli.store.s3 import S3Store
 
