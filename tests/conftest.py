@@ -1,10 +1,11 @@
 """Shared fixtures: an isolated QUARTZ_HOME per test and a clean environment; the KRX
-calendar built once per session; a market clock inside a KRX session."""
+calendar built once per session; a market clock inside a KRX session; an S3 endpoint."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,17 @@ def in_session(quartz_home: Path, calendar_cache: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("QUARTZ_RATE_LIMIT_PER_S", "1000")
     seed_calendar(quartz_home, calendar_cache)
     return quartz_home
+
+
+@pytest.fixture(scope="module")
+def s3_url() -> Iterator[str]:
+    """A real S3 HTTP endpoint (moto's server mode) on a free loopback port."""
+    from moto.server import ThreadedMotoServer  # lazily: moto is slow to import
+
+    from fakes.server import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

@@ -117,7 +117,8 @@ def engine(base_url: str, timeout_s: float = 5.0) -> OpenAIDecisionEngine:
 
 
 def run(req, llm, ledger, budget=LLMBudget()):
-    return asyncio.run(decide_with_fallback(req, llm=llm, configured_reason="", budget=budget,
+    return asyncio.run(decide_with_fallback(req, llm=llm, rules=RulesDecisionEngine,
+                                            configured_reason="", budget=budget,
                                             ledger=ledger, run_id="run1", today=TODAY))
 
 

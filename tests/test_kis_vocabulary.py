@@ -16,10 +16,6 @@ ALLOWED = ("kis", "sim")
 EXEMPT = {
     # The settings' account number keeps the name of its Secret key, HANSEC_INVESTMENT_CANO.
     "config.py": {"cano"},
-    # The KIS account adapter (orderable cash, quotes) still lives in the composition root
-    # until it moves into kis/.
-    "app/portfolio.py": {"ord_psbl_cash", "temp_stop_yn", "inquire-balance",
-                         "inquire-psbl-order", "inquire-price"},
 }
 
 # Request and answer fields of the KIS endpoints Quartz calls (from kis/*.py).

@@ -1,4 +1,5 @@
-"""Architecture checks: imports point down the layers, and heavy libraries load lazily."""
+"""Architecture checks: imports point down the layers, only the composition root builds
+adapters, and heavy libraries load lazily."""
 
 import ast
 import subprocess
@@ -7,16 +8,19 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "quartz_cli"
 
-INTERFACE = ("quartz_cli.cli", "quartz_cli.servers", "quartz_cli.app")
+INTERFACE = ("quartz_cli.cli", "quartz_cli.servers")
+ROOT = ("quartz_cli.app",)
 AGENTS = ("quartz_cli.agents",)
+PORTS = ("quartz_cli.ports",)
 ADAPTERS = ("quartz_cli.kis", "quartz_cli.store", "quartz_cli.llm", "quartz_cli.sources",
             "quartz_cli.sim", "quartz_cli.calendars")
 DOMAIN = ("quartz_cli.domain", "quartz_cli.indicators")
 
 FORBIDDEN = {
-    DOMAIN: INTERFACE + AGENTS + ADAPTERS,
-    ADAPTERS: INTERFACE + AGENTS,
-    AGENTS: INTERFACE,
+    DOMAIN: INTERFACE + ROOT + AGENTS + PORTS + ADAPTERS,
+    PORTS: INTERFACE + ROOT + AGENTS + ADAPTERS,
+    ADAPTERS: INTERFACE + ROOT + AGENTS,
+    AGENTS: INTERFACE + ROOT + ADAPTERS,
 }
 HEAVY = ("boto3", "botocore", "openai", "google.genai", "polars", "pandas", "matplotlib",
          "exchange_calendars")
@@ -75,3 +79,48 @@ def test_help_and_small_commands_do_not_import_heavy_libraries(quartz_home):
                               text=True)
         line = [x for x in proc.stderr.splitlines() if x.startswith("HEAVY:")]
         assert line == ["HEAVY: []"], (args, proc.stderr[-800:])
+
+
+# Adapters that talk to the outside world: only the composition root constructs them (the
+# interface asks it, e.g. `app.runtime.open_store`, `open_runtime`, `trading_client`).
+BUILT_BY_THE_ROOT = {"KisClient", "LocalStore", "S3Store", "OpenAIClient", "GeminiClient",
+                     "TradingClient", "SqliteOrderLedger"}
+ROOT_FACTORIES = {"open_store", "open_runtime", "trading_client", "trading_agent"}
+# The vendor SDK clients, each wrapped by one adapter module that the root builds.
+SDK_CLIENTS = {("genai", "Client"): "quartz_cli.llm.gemini",
+               ("openai", "AsyncOpenAI"): "quartz_cli.llm.openai",
+               ("", "AsyncOpenAI"): "quartz_cli.llm.openai",
+               ("boto3", "client"): "quartz_cli.store.s3"}
+
+
+def constructions(path: Path) -> list[tuple[str, str | None]]:
+    """(called name, the object it was called on) for every call in the module."""
+    out: list[tuple[str, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name):
+            out.append((f.id, None))
+        elif isinstance(f, ast.Attribute):
+            owner = f.value.id if isinstance(f.value, ast.Name) else None
+            out.append((f.attr, owner))
+    return out
+
+
+def test_only_the_composition_root_builds_clients_stores_and_llms():
+    violations = []
+    for path in PKG.rglob("*.py"):
+        mod = module_name(path)
+        if not mod.startswith(ROOT):
+            violations += [f"{mod} defines {node.name}"
+                           for node in ast.walk(ast.parse(path.read_text()))
+                           if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                           and node.name in ROOT_FACTORIES]
+        for name, owner in constructions(path):
+            if name in BUILT_BY_THE_ROOT and not mod.startswith(ROOT):
+                violations.append(f"{mod} builds {name}")
+            home = SDK_CLIENTS.get((owner or "", name))
+            if home is not None and mod != home:
+                violations.append(f"{mod} builds {owner}.{name}")
+    assert violations == []

@@ -15,6 +15,8 @@ from quartz_cli.agents.macro import MacroAgent, MacroRun, load_summary
 from quartz_cli.config import load_config
 from quartz_cli.domain.macro import MacroView
 from quartz_cli.llm.gemini import GeminiClient
+from quartz_cli.llm.macro_report import GeminiMacroReporter
+from quartz_cli.llm.macro_rules import rule_view
 from quartz_cli.sources.factory import open_collectors
 from quartz_cli.store.local import LocalStore
 
@@ -48,7 +50,8 @@ def run_agent(tmp_path: Path, url: str, attempts: int = 2) -> MacroRun:
     async def go() -> MacroRun:
         wired = open_collectors(config)
         try:
-            agent = MacroAgent(store, wired.collectors, env="paper", sample_data=True, llm=client)
+            agent = MacroAgent(store, wired.collectors, env="paper", sample_data=True,
+                               reporter=GeminiMacroReporter(client), rules=rule_view)
             return await agent.run()
         finally:
             await wired.aclose()

@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from fakes.server import LoopbackServer, free_port
+from quartz_cli.agents.documents import publish
+from quartz_cli.app.runtime import open_store
 from quartz_cli.config import load_config
 from quartz_cli.domain.documents import Document
 from quartz_cli.servers.read_api import create_app
-from quartz_cli.store import open_store
-from quartz_cli.store.documents import publish
 
 
 class MacroSummary(Document):
@@ -329,3 +329,17 @@ def test_quartz_serve_command(quartz_home: Path) -> None:
     assert r.status_code == 404 and r.json()["error"] == "NotFound"
     # Ended by SIGTERM, not killed (uvicorn re-raises the signal after a clean shutdown).
     assert proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_the_broker_runtime_is_opened_once_per_process_not_per_request(config, store) -> None:
+    from starlette.testclient import TestClient
+
+    app = create_app(config, store)
+    tokens = app.state.token_status
+    with TestClient(app) as client:  # runs the ASGI lifespan, as `quartz serve` does
+        opened_at_startup = tokens.runtime
+        answers = [client.get("/result/auth-token/status").status_code for _ in range(3)]
+        still = tokens.runtime
+    assert opened_at_startup is not None and still is opened_at_startup
+    assert answers == [200, 200, 200]
+    assert tokens.runtime is None  # closed at shutdown

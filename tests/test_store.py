@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from quartz_cli.agents.documents import publish, read_latest
 from quartz_cli.domain.documents import Document
 from quartz_cli.errors import StoreError
-from quartz_cli.store.documents import publish, read_latest
 from quartz_cli.store.local import LocalStore
 
 

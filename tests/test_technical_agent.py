@@ -55,7 +55,7 @@ def run(fn):
 
 def _analyze(tickers, periods=(Period.DAY, Period.WEEK, Period.MONTH), cache=None):
     async def go(rt, cfg):
-        results = await analyze_tickers(rt.kis, rt.store, tickers, list(periods), NOW,
+        results = await analyze_tickers(rt.market, rt.store, tickers, list(periods), NOW,
                                         cache=cache, calendar=krx_calendar(cfg.home / "cache"))
         return results, rt
     return run(go)
@@ -130,10 +130,10 @@ def test_results_are_published_and_cached():
     cache = DictCache()
 
     async def go(rt, cfg):
-        first = await analyze_tickers(rt.kis, rt.store, ["035720"], [Period.DAY], NOW,
+        first = await analyze_tickers(rt.market, rt.store, ["035720"], [Period.DAY], NOW,
                                       cache=cache)
         sent = rt.kis.requests_sent
-        second = await analyze_tickers(rt.kis, rt.store, ["035720"], [Period.DAY], NOW,
+        second = await analyze_tickers(rt.market, rt.store, ["035720"], [Period.DAY], NOW,
                                        cache=cache)
         return first, second, rt.kis.requests_sent - sent, read_technical(rt.store, "035720")
     first, second, calls, loaded = run(go)

@@ -12,15 +12,16 @@ import httpx
 import pytest
 
 from fakes.server import LoopbackServer
-from quartz_cli.agents.order_ledger import LedgerError, OrderLedger
 from quartz_cli.app.runtime import open_runtime, trading_agent
 from quartz_cli.config import load_config
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.errors import InputError, SafetyRefusal
 from quartz_cli.kis.orders import place_cash_order
+from quartz_cli.ports import LedgerError
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import exchange_for
+from quartz_cli.store.order_ledger import SqliteOrderLedger
 from trading_support import FAST, local
 
 S = OrderState
@@ -181,7 +182,7 @@ def test_cancel_through_the_agent(in_session):
             open_orders = await env.agent.cancelable_orders()
             cancel = await env.agent.submit(order("can-1", action="cancel", ticker="", qty=0,
                                                   order_no=placed.order_no))
-            return placed, open_orders, cancel, env.agent.outcome("lim-1")
+            return placed, open_orders, cancel, await env.agent.outcome("lim-1")
 
     placed, open_orders, cancel, original = asyncio.run(go())
     assert placed.state is S.ACCEPTED
@@ -197,7 +198,7 @@ def test_refresh_records_fills(in_session):
         async with env.rt:
             await env.agent.submit(order("fill-1", qty=4))
             await env.agent.refresh()
-            return env.agent.outcome("fill-1")
+            return await env.agent.outcome("fill-1")
 
     out = asyncio.run(go())
     assert out.state is S.FILLED and out.filled_qty == 4 and out.avg_fill_price > 0
@@ -238,7 +239,7 @@ def test_prod_refuses_orders_without_the_live_opt_in(quartz_home, monkeypatch):
 
 
 def test_ledger_refuses_illegal_moves_and_shared_order_numbers(tmp_path):
-    ledger = OrderLedger(tmp_path / "l.db")
+    ledger = SqliteOrderLedger(tmp_path / "l.db")
     now = datetime.now(UTC)
     ledger.claim(order("a"), "local", now)
     ledger.claim(order("b"), "local", now)

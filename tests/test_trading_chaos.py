@@ -22,13 +22,13 @@ import httpx
 import pytest
 
 from fakes.server import free_port
-from quartz_cli.agents.order_ledger import OrderLedger
 from quartz_cli.domain.krx import tick_size
 from quartz_cli.domain.orders import BOOKED_STATES, OrderOutcome, OrderRequest
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import BrokerUnavailable
 from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.sim import SimConfig, SimState, Simulator
+from quartz_cli.store.order_ledger import SqliteOrderLedger
 from trading_support import MARKET_TIME, seed_calendar
 
 N_ORDERS = 1000
@@ -182,7 +182,7 @@ def test_chaos_no_duplicates_no_losses(quartz_home: Path, calendar_cache: Path):
         server.stop()
     elapsed = time.monotonic() - started
 
-    ledger = OrderLedger(quartz_home / "trading" / "local-ledger.db")
+    ledger = SqliteOrderLedger(quartz_home / "trading" / "local-ledger.db")
     entries = {e.request.request_id: e for e in ledger.entries(limit=10 * N_ORDERS)}
     sim_state = SimState(quartz_home / "sim" / "local.db")
     sim_orders = [r["odno"] for r in sim_state.query(

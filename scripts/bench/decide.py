@@ -45,8 +45,8 @@ from quartz_cli.config import load_config
 from quartz_cli.domain.candidates import Candidate, CandidatesDocument, ScoreComponents
 from quartz_cli.domain.documents import utcnow
 from quartz_cli.domain.universe import bundled_universe
-from quartz_cli.store import open_store
-from quartz_cli.store.documents import publish
+from quartz_cli.app.runtime import open_store
+from quartz_cli.agents.documents import publish
 cfg = load_config()
 listings = bundled_universe().listings[:{TICKERS}]
 cands = [Candidate(rank=i + 1, code=x.code, name=x.name, market=x.market, tier=x.tier.value,

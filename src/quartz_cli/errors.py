@@ -128,6 +128,11 @@ class LLMError(QuartzError):
     exit_code = 7
 
 
+class LLMBadAnswer(LLMError):
+    """The model answered, but not with something the caller should try to read (a schema
+    mismatch, incoherent values): distinct from a failed call in the engine's fallback."""
+
+
 class PartialFailure(QuartzError):
     """Some items of a batch failed; the others succeeded and were reported."""
 

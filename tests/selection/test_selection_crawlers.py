@@ -153,11 +153,13 @@ def _run(tmp_path, sources):
     from quartz_cli.agents.selection import SelectionDeps, run_selection
     from quartz_cli.domain.universe import bundled_universe
     from quartz_cli.llm.news_sentiment import LexiconSentiment
+    from quartz_cli.sources.news.feed import CrawlingFeed
     from quartz_cli.store.local import LocalStore
 
     async def go():
         async with httpx.AsyncClient(timeout=5) as http:
-            deps = SelectionDeps(sources=sources, fetcher=PoliteFetcher(http, per_host_delay_s=0),
+            feed = CrawlingFeed(sources, PoliteFetcher(http, per_host_delay_s=0))
+            deps = SelectionDeps(news=feed,
                                  sentiment=LexiconSentiment("test"), universe=bundled_universe(),
                                  store=LocalStore(tmp_path / "store"),
                                  pending_dir=tmp_path / "pending", env="paper")

@@ -21,7 +21,9 @@ from quartz_cli.agents.selection import SelectionDeps, run_selection
 from quartz_cli.domain import lexicon
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.llm.gemini import GeminiClient
-from quartz_cli.llm.news_sentiment import GeminiSentiment, SentimentRequest, build_prompt
+from quartz_cli.llm.news_sentiment import GeminiSentiment, build_prompt
+from quartz_cli.ports import SentimentRequest
+from quartz_cli.sources.news.feed import CrawlingFeed
 from quartz_cli.sources.news.fetch import PoliteFetcher
 from quartz_cli.store.local import LocalStore
 
@@ -159,7 +161,8 @@ def _select(tmp_path: Path, articles, gemini_url: str):
         with LoopbackServer(all_sites_app(articles, "https://news.example")) as site:
             async with httpx.AsyncClient(timeout=5) as http:
                 deps = SelectionDeps(
-                    sources=sources_at(site.url), fetcher=PoliteFetcher(http, per_host_delay_s=0),
+                    news=CrawlingFeed(sources_at(site.url),
+                                      PoliteFetcher(http, per_host_delay_s=0)),
                     sentiment=GeminiSentiment(client(gemini_url)),
                     universe=bundled_universe(), store=LocalStore(tmp_path / "store"),
                     pending_dir=tmp_path / "pending", env="paper")

@@ -23,8 +23,7 @@ from typing import Any
 
 from quartz_cli.domain.documents import utcnow
 from quartz_cli.errors import BrokerError, StoreError, TokenIssueThrottled
-from quartz_cli.kis.oauth import IssuedToken
-from quartz_cli.store.base import Store
+from quartz_cli.ports import IssuedToken, Store
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """Choosing the decision engine for a run: the LLM when configured, within budget and
-answering well; otherwise the deterministic rule engine, with the reason recorded.
+answering well; otherwise the deterministic rule engine, with the reason recorded. Both
+engines are given by the composition root (`DecisionLLM`, `RuleDeciderFactory` ports).
 
 LLM spending is kept in the store, one object per call under `llm-usage/<KST date>/`, so every
 process and pod of a deployment shares the per-day budget without read-modify-write races."""
@@ -17,10 +18,8 @@ from quartz_cli.domain.budget import BudgetCheck, LLMBudget, check_budget
 from quartz_cli.domain.decision import DecisionInput
 from quartz_cli.domain.engine import EngineAnswer
 from quartz_cli.domain.usage import Usage
-from quartz_cli.errors import LLMError, StoreError
-from quartz_cli.llm.decision_openai import BadAnswer
-from quartz_cli.llm.decision_rules import RulesDecisionEngine
-from quartz_cli.store.base import Store
+from quartz_cli.errors import LLMBadAnswer, LLMError, StoreError
+from quartz_cli.ports import DecisionLLM, RuleDeciderFactory, Store
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +34,6 @@ class Fallback(str, Enum):
     LLM_FAILED = "llm_failed"
     BAD_ANSWER = "llm_bad_answer"
     BUDGET = "budget_exhausted"
-
-
-class LLMEngine(Protocol):
-    name: str
-
-    def estimate_usd(self, request: DecisionInput) -> float: ...
-
-    async def decide(self, request: DecisionInput) -> EngineAnswer: ...
 
 
 class UsageLedger(Protocol):
@@ -96,7 +87,8 @@ class EngineOutcome:
 async def decide_with_fallback(
     request: DecisionInput,
     *,
-    llm: LLMEngine | None,
+    llm: DecisionLLM | None,
+    rules: RuleDeciderFactory,
     configured_reason: str,
     budget: LLMBudget,
     ledger: UsageLedger,
@@ -105,20 +97,21 @@ async def decide_with_fallback(
 ) -> EngineOutcome:
     """Ask `llm` when there is one and the budget allows; fall back to the rule engine when
     there is none (`configured_reason` says why), when it fails or answers badly, or when the
-    call would exceed the budget. LLM usage is recorded even for failed calls."""
+    call would exceed the budget; `rules(reason)` builds that engine. LLM usage is recorded
+    even for failed calls."""
     if llm is None:
-        rules = RulesDecisionEngine(configured_reason)
-        return EngineOutcome(rules.decide_now(request), Fallback.CONFIGURED, configured_reason)
+        return EngineOutcome(rules(configured_reason).decide_now(request), Fallback.CONFIGURED,
+                             configured_reason)
     if not request.universe:
         # Nothing to choose from: no call (an empty ticker enum is not a valid schema either).
         reason = "no tickers to decide on; the LLM was not asked"
-        return EngineOutcome(RulesDecisionEngine(reason).decide_now(request), Fallback.CONFIGURED,
+        return EngineOutcome(rules(reason).decide_now(request), Fallback.CONFIGURED,
                              reason, attempted=None)
     check = check_budget(budget, estimate_usd=llm.estimate_usd(request), spent_run_usd=0.0,
                          spent_today_usd=ledger.spent_on(today))
     if not check.allowed:
         reason = f"LLM budget exhausted ({check.detail})"
-        return EngineOutcome(RulesDecisionEngine(reason).decide_now(request), Fallback.BUDGET,
+        return EngineOutcome(rules(reason).decide_now(request), Fallback.BUDGET,
                              reason, budget=check, attempted=llm.name)
     try:
         answer = await llm.decide(request)
@@ -127,10 +120,10 @@ async def decide_with_fallback(
         spent: tuple[Usage, ...] = (usage,) if usage else ()
         for u in spent:
             ledger.record(today, u, run_id)
-        kind = Fallback.BAD_ANSWER if isinstance(exc, BadAnswer) else Fallback.LLM_FAILED
+        kind = Fallback.BAD_ANSWER if isinstance(exc, LLMBadAnswer) else Fallback.LLM_FAILED
         reason = f"{exc.message}; the rule engine decided instead"
         log.warning("%s", reason)
-        return EngineOutcome(RulesDecisionEngine(reason).decide_now(request), kind, reason,
+        return EngineOutcome(rules(reason).decide_now(request), kind, reason,
                              usage=spent, budget=check, attempted=llm.name)
     for u in answer.usage:
         ledger.record(today, u, run_id)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from quartz_cli.agents.documents import Loaded, publish, read_latest
 from quartz_cli.domain.documents import utcnow
 from quartz_cli.domain.macro import (
     DEFAULT_MAX_AGE,
@@ -34,12 +35,14 @@ from quartz_cli.domain.macro import (
 )
 from quartz_cli.domain.macro_stats import compute_stats
 from quartz_cli.errors import StoreError
-from quartz_cli.llm.macro_report import StructuredLLM, gemini_view
-from quartz_cli.llm.macro_rules import rule_view
-from quartz_cli.llm.result import LLMResult
-from quartz_cli.sources.http import Collected, Collector
-from quartz_cli.store.base import Store
-from quartz_cli.store.documents import Loaded, publish, read_latest
+from quartz_cli.ports import (
+    Collected,
+    Collector,
+    LLMResult,
+    MacroReporter,
+    MacroRules,
+    Store,
+)
 
 FULL_LATEST = "latest-full"
 SUMMARY_LATEST = "latest"
@@ -97,16 +100,18 @@ def load_report(store: Store, *, now: datetime | None = None) -> Loaded[MacroRep
 
 
 class MacroAgent:
-    """One macro run over the given collectors and report engine (None → rule engine)."""
+    """One macro run over the given collectors and report writer (`reporter` None → the
+    deterministic `rules`, with `no_llm_reason` recorded)."""
 
     def __init__(self, store: Store, collectors: list[Collector], *, env: str, sample_data: bool,
-                 llm: StructuredLLM | None, no_llm_reason: str = "",
+                 reporter: MacroReporter | None, rules: MacroRules, no_llm_reason: str = "",
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._store = store
         self._collectors = collectors
         self._env = env
         self._sample = sample_data
-        self._llm = llm
+        self._reporter = reporter
+        self._rules = rules
         self._no_llm_reason = no_llm_reason or "no LLM is configured"
         self._clock = clock
 
@@ -150,13 +155,13 @@ class MacroAgent:
             status.data_age_days = min(ages) if ages else None
         usable = bool(stats)
         if not usable:
-            result: LLMResult = rule_view(stats, statuses, sample_data=self._sample,
-                                          reason="no source returned usable data")
-        elif self._llm is None:
-            result = rule_view(stats, statuses, sample_data=self._sample,
-                               reason=self._no_llm_reason)
+            result: LLMResult = self._rules(stats, statuses, sample_data=self._sample,
+                                            reason="no source returned usable data")
+        elif self._reporter is None:
+            result = self._rules(stats, statuses, sample_data=self._sample,
+                                 reason=self._no_llm_reason)
         else:
-            result = await gemini_view(self._llm, stats, statuses, sample_data=self._sample)
+            result = await self._reporter.report(stats, statuses, sample_data=self._sample)
         engine_notes = notes + list(result.notes)
         if self._sample:
             engine_notes.insert(0, "SAMPLE DATA: the local fake endpoints serve a bundled "

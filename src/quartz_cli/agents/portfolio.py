@@ -4,15 +4,16 @@ decision through the risk gate, hand the orders to the trading agent, and record
 `run_decide` is `quartz decide`; `run_rebalance` is `quartz rebalance` (stop-loss and
 take-profit over held positions, through the same gate). Both return a `DecisionPlan`, and
 without `dry_run` store it under `decisions/`. The agent sees only small ports: where the
-inputs come from (`InputSource`), the account and prices (`MarketAccount`) and where orders
-go (`OrderExecutor`); the interface layer wires them."""
+inputs come from (`InputSource`), prices (`MarketData`), the account (`Account`), the
+decision engines (`DecisionLLM`, `RuleDeciderFactory`) and where orders go
+(`OrderExecutor`); the composition root wires them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -20,10 +21,11 @@ from typing import Protocol
 from quartz_cli.agents.decision_engine import (
     EngineOutcome,
     Fallback,
-    LLMEngine,
+    StoreUsageLedger,
     UsageLedger,
     decide_with_fallback,
 )
+from quartz_cli.agents.documents import dated_key, publish
 from quartz_cli.domain.budget import LLMBudget
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.decision import (
@@ -48,7 +50,6 @@ from quartz_cli.domain.exits import (
 from quartz_cli.domain.krx import KST, minutes_into_session
 from quartz_cli.domain.order_window import WindowCheck, check_order_window
 from quartz_cli.domain.orders import (
-    OrderExecutor,
     OrderOutcome,
     OrderRequest,
     OrderState,
@@ -73,13 +74,20 @@ from quartz_cli.domain.plan import (
 )
 from quartz_cli.domain.risk import GateResult, Order, run_gate, weights_after
 from quartz_cli.errors import BrokerError, QuartzError
-from quartz_cli.store.base import Store
-from quartz_cli.store.documents import dated_key, publish
+from quartz_cli.ports import (
+    Account,
+    DecisionLLM,
+    MarketData,
+    OrderExecutor,
+    RuleDeciderFactory,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
 PREFIX = "decisions"
 SESSION_MINUTES = 390
+VOLUME_SESSIONS = 20
 
 
 @dataclass(frozen=True)
@@ -127,33 +135,22 @@ class InputSource(Protocol):
     async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead: ...
 
 
-class MarketAccount(Protocol):
-    """The broker account and prices."""
-
-    async def portfolio(self) -> PortfolioView:
-        """Orderable cash and positions, from the broker's balance."""
-
-    async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
-        """Current quotes, and the tickers whose quote failed with the reason."""
-
-    async def avg_daily_volume(self, tickers: Sequence[str]) -> dict[str, float]:
-        """Average daily volume over recent sessions (for the rebalance cadence)."""
-
-
 @dataclass
 class PortfolioDeps:
     env: str
     store: Store
     inputs: InputSource
-    market: MarketAccount
+    market: MarketData
+    account: Account
     calendar: KrxCalendar
     now: Callable[[], datetime]
     constraints: Constraints
     exit_rules: ExitRules
     names: Callable[[str], str]
+    rules: RuleDeciderFactory
     budget: LLMBudget = field(default_factory=LLMBudget)
     ledger: UsageLedger | None = None
-    engine: LLMEngine | None = None
+    engine: DecisionLLM | None = None
     configured_reason: str = "rules engine configured"
     executor: OrderExecutor | None = None
     progress: Callable[[str], None] = lambda step: None
@@ -210,7 +207,7 @@ async def _gather(deps: PortfolioDeps, now: datetime, *, full: bool) -> _Gathere
         deps.progress("candidates")
         cands = await deps.inputs.candidates(now)
     deps.progress("balance")
-    portfolio = await deps.market.portfolio()
+    portfolio = await deps.account.portfolio()
     held = [p.ticker for p in portfolio.positions]
     tickers = list(dict.fromkeys([c.ticker for c in (cands.items if cands else [])] + held))
     technical = TechnicalRead({}, {}, {})
@@ -307,8 +304,9 @@ async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], decided_at: dat
                    ) -> list[Execution]:
     """Send each order once (sells first, as the gate ordered them) through the executor.
     An order the broker or the trading agent refuses is recorded, and the others still go.
-    An in-process trading agent is then asked for fills (its `refresh`). `decided_at` is the
-    wall-clock time of the decision: the trading agent refuses a request that is too old."""
+    The executor is then asked for fills (`refresh`, then each request's `outcome`).
+    `decided_at` is the wall-clock time of the decision: the trading agent refuses a request
+    that is too old."""
     executor = deps.executor
     assert executor is not None
     out: dict[str, Execution] = {}
@@ -326,18 +324,17 @@ async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], decided_at: dat
                                           message=exc.message)
             continue
         out[o.request_id] = _execution(o, result)
-    refresh = getattr(executor, "refresh", None)
-    lookup = getattr(executor, "outcome", None)
-    if callable(refresh) and callable(lookup):
-        try:
-            await refresh()
-        except BrokerError as exc:
-            log.warning("could not refresh fills: %s", exc.message)
-        else:
-            for o in orders:
-                latest = lookup(o.request_id)
-                if latest is not None and out[o.request_id].status not in ("error", "refused"):
-                    out[o.request_id] = _execution(o, latest)
+    try:
+        await executor.refresh()
+    except BrokerError as exc:
+        log.warning("could not refresh fills: %s", exc.message)
+    else:
+        for o in orders:
+            if out[o.request_id].status in ("error", "refused"):
+                continue
+            latest = await executor.outcome(o.request_id)
+            if latest is not None:
+                out[o.request_id] = _execution(o, latest)
     return [out[o.request_id] for o in orders]
 
 
@@ -414,13 +411,10 @@ async def run_decide(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
     g = await _gather(deps, now, full=True)
     request = _decision_input(deps, now, g)
     deps.progress("decide")
-    ledger = deps.ledger
-    if ledger is None:
-        from quartz_cli.agents.decision_engine import StoreUsageLedger
-
-        ledger = StoreUsageLedger(deps.store)
+    ledger = deps.ledger if deps.ledger is not None else StoreUsageLedger(deps.store)
     outcome = await decide_with_fallback(
-        request, llm=deps.engine, configured_reason=deps.configured_reason, budget=deps.budget,
+        request, llm=deps.engine, rules=deps.rules, configured_reason=deps.configured_reason,
+        budget=deps.budget,
         ledger=ledger, run_id=run_id, today=now.astimezone(KST).date())
     deps.progress("risk gate")
     allowances = {e.ticker: e.allowed for e in request.universe}
@@ -473,7 +467,7 @@ async def _next_check(deps: PortfolioDeps, g: _Gathered, now: datetime) -> timed
     if not held:
         return next_check_interval(0.0)
     try:
-        averages = await deps.market.avg_daily_volume(held)
+        averages = await avg_daily_volume(deps.market, held, now)
     except BrokerError as exc:
         log.warning("volume history unavailable (%s); using the longest interval", exc.message)
         return next_check_interval(0.0)
@@ -482,20 +476,16 @@ async def _next_check(deps: PortfolioDeps, g: _Gathered, now: datetime) -> timed
     return next_check_interval(max(paces))
 
 
-async def gather_quotes(fetch: Callable[[str], Awaitable[Quote]], tickers: Sequence[str],
-                        concurrency: int = 4) -> tuple[dict[str, Quote], dict[str, str]]:
-    """Fetch quotes concurrently (the KIS client's rate limiter paces the calls); a failed
-    ticker is reported, not raised."""
-    sem = asyncio.Semaphore(concurrency)
-    quotes: dict[str, Quote] = {}
-    failed: dict[str, str] = {}
-
-    async def one(t: str) -> None:
-        async with sem:
-            try:
-                quotes[t] = await fetch(t)
-            except BrokerError as exc:
-                failed[t] = exc.message
-
-    await asyncio.gather(*(one(t) for t in tickers))
-    return quotes, failed
+async def avg_daily_volume(market: MarketData, tickers: Sequence[str], now: datetime
+                           ) -> dict[str, float]:
+    """The mean volume of each ticker's last VOLUME_SESSIONS completed daily bars (for the
+    rebalance cadence); a ticker without bars is left out."""
+    today = now.astimezone(KST).date()
+    out: dict[str, float] = {}
+    for code in tickers:
+        bars = await market.daily_bars(code, today - timedelta(days=45),
+                                       today - timedelta(days=1))
+        vols = [b.volume for b in bars.bars][-VOLUME_SESSIONS:]
+        if vols:
+            out[code] = sum(vols) / len(vols)
+    return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from quartz_cli.agents.documents import Loaded, publish, read_latest
 from quartz_cli.domain.candidates import (
     PREFIX,
     ArticleRef,
@@ -23,12 +24,15 @@ from quartz_cli.domain.matching import TickerMatcher
 from quartz_cli.domain.scoring import WEIGHTS, TickerEvidence, rank
 from quartz_cli.domain.universe import Universe, bundled_universe, load_universe_csv
 from quartz_cli.errors import SourceError, StoreError
-from quartz_cli.llm.news_sentiment import SentimentRequest, SentimentScorer, Verdict
-from quartz_cli.sources.news.crawl import NewsSource, Progress, crawl_all
-from quartz_cli.sources.news.fetch import PoliteFetcher
-from quartz_cli.sources.news.models import Article
-from quartz_cli.store.base import Store
-from quartz_cli.store.documents import Loaded, publish, read_latest
+from quartz_cli.ports import (
+    Article,
+    CrawlProgress,
+    NewsFeed,
+    SentimentRequest,
+    SentimentScorer,
+    Store,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +49,10 @@ def selection_universe(home: Path) -> Universe:
 
 @dataclass
 class SelectionDeps:
-    """What a selection run talks to; the CLI wires real or in-process adapters."""
+    """What a selection run talks to; the composition root wires real or in-process
+    adapters."""
 
-    sources: list[NewsSource]
-    fetcher: PoliteFetcher
+    news: NewsFeed
     sentiment: SentimentScorer
     universe: Universe
     store: Store
@@ -122,11 +126,11 @@ def _candidates(verdicts: list[Verdict], by_id: dict[str, Article],
 
 async def run_selection(deps: SelectionDeps, *, now: datetime, window_hours: float = 24.0,
                         limit: int = 20, watchlist: tuple[str, ...] = (),
-                        progress: Progress | None = None) -> SelectionResult:
+                        progress: CrawlProgress | None = None) -> SelectionResult:
     """Crawl, match, rate and rank; publish under `candidates/` (or to the local fallback
     when the store is unreachable). SourceError when no source produced any article."""
     since = now - timedelta(hours=window_hours)
-    crawl = await crawl_all(deps.sources, deps.fetcher, since, progress)
+    crawl = await deps.news.crawl(since, progress)
     failed = [r for r in crawl.reports if r.status != "ok"]
     if not crawl.articles and failed:
         raise SourceError("no news source produced articles: " + "; ".join(

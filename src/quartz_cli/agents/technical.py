@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from quartz_cli.agents.documents import Loaded, publish, read_latest
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.documents import utcnow
@@ -35,10 +36,7 @@ from quartz_cli.domain.technical import (
 from quartz_cli.errors import QuartzError
 from quartz_cli.indicators import native
 from quartz_cli.indicators.spec import SERIES, bars_needed
-from quartz_cli.kis.client import KisClient
-from quartz_cli.kis.quotations import daily_chart
-from quartz_cli.store.base import Store
-from quartz_cli.store.documents import Loaded, publish, read_latest
+from quartz_cli.ports import MarketData, Store
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +44,6 @@ CACHE_TTL_S = 300
 PREFIX = "technical"
 CONCURRENCY = 4
 CHART_BARS = 120
-SYNTHETIC_SOURCE = "KIS simulator: synthetic sample market (not real prices)"
 
 
 class ResultCache(Protocol):
@@ -68,14 +65,6 @@ class ChartSeries:
 
 def document_prefix(code: str) -> str:
     return f"{PREFIX}/{code}"
-
-
-def data_source_of(kis: KisClient) -> str:
-    from quartz_cli.config import Env
-
-    if kis.endpoint.env is Env.LOCAL:
-        return SYNTHETIC_SOURCE
-    return f"KIS {kis.endpoint.env.value} ({kis.endpoint.base_url})"
 
 
 def analyse_bars(bars: list[Bar], period: Period, sessions: list[date] | None,
@@ -113,9 +102,10 @@ def analyse_bars(bars: list[Bar], period: Period, sessions: list[date] | None,
 
 @dataclass
 class TechnicalAgent:
-    """Analyses tickers through a KIS client; `cache` and `calendar` are optional."""
+    """Analyses tickers with bars from a `MarketData` port; `cache` and `calendar` are
+    optional."""
 
-    kis: KisClient
+    market: MarketData
     store: Store | None
     env: str
     cache: ResultCache | None = None
@@ -131,7 +121,7 @@ class TechnicalAgent:
                 name, raw = hit
                 return name, PeriodAnalysis.model_validate_json(raw), True
         start = today - timedelta(days=HISTORY_DAYS[period])
-        chart = await daily_chart(self.kis, code, start, today, period)
+        chart = await self.market.daily_bars(code, start, today, period)
         sessions = (self.calendar.between(start, today)
                     if self.calendar is not None and period is Period.DAY else None)
         if not chart.bars:
@@ -146,7 +136,7 @@ class TechnicalAgent:
                       want_chart: bool = False) -> TechnicalResult:
         """One ticker, every period; a failure is returned as a failed result, not raised."""
         today = kst_date(now)
-        source = data_source_of(self.kis)
+        source = self.market.source
         try:
             out: dict[str, PeriodAnalysis] = {}
             name = ""
@@ -170,7 +160,7 @@ class TechnicalAgent:
         return result
 
 
-async def analyze_tickers(kis_client: KisClient, store: Store | None, tickers: Sequence[str],
+async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequence[str],
                           periods: Sequence[Period], now: datetime, *, env: str = "local",
                           cache: ResultCache | None = None, calendar: KrxCalendar | None = None,
                           on_done: Callable[[TechnicalResult], None] | None = None,
@@ -184,7 +174,7 @@ async def analyze_tickers(kis_client: KisClient, store: Store | None, tickers: S
     before any call. With `want_chart`, the cache is bypassed and `agent.charts` keeps the
     last bars' series for plotting."""
     codes = [normalize_ticker(t) for t in tickers]
-    agent = agent or TechnicalAgent(kis_client, store, env, cache, calendar)
+    agent = agent or TechnicalAgent(market, store, env, cache, calendar)
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(code: str) -> TechnicalResult:

@@ -27,14 +27,7 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
 
-from quartz_cli.agents.order_ledger import (
-    LedgerEntry,
-    LedgerError,
-    OrderLedger,
-    claim_document,
-)
 from quartz_cli.domain.account import Balance
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.orders import (
@@ -43,7 +36,6 @@ from quartz_cli.domain.orders import (
     OrderReport,
     OrderRequest,
     OrderState,
-    OrderTicket,
     OrderType,
     Side,
     action_word,
@@ -57,26 +49,10 @@ from quartz_cli.errors import (
     TokenIssueThrottled,
     TokenRejected,
 )
-from quartz_cli.store.base import Store
+from quartz_cli.ports import Broker, LedgerEntry, LedgerError, OrderLedger, Store
 
 log = logging.getLogger(__name__)
 S = OrderState
-
-
-class Broker(Protocol):
-    """What the agent needs from a broker account (`quartz_cli.kis.broker.KisBroker`)."""
-
-    async def place(self, side: Side, ticker: str, qty: int, order_type: OrderType,
-                    price: int) -> OrderTicket: ...
-
-    async def cancel(self, org_no: str, order_no: str, qty: int = 0) -> OrderTicket: ...
-
-    async def daily_orders(self, day: date, *, ticker: str = "",
-                           side: Side | None = None) -> list[OrderReport]: ...
-
-    async def cancelable_orders(self, day: date) -> list[OpenOrder]: ...
-
-    async def balance(self) -> Balance: ...
 
 
 @dataclass(frozen=True)
@@ -115,6 +91,13 @@ class _KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+def claim_document(request: OrderRequest, owner: str, now: datetime) -> bytes:
+    """The store claim `orders/claims/<request_id>.json` (no account data in it)."""
+    return json.dumps({"request_id": request.request_id, "owner": owner,
+                       "fingerprint": request.fingerprint(),
+                       "claimed_at": now.astimezone(UTC).isoformat()}).encode()
+
+
 def _certainly_not_sent(exc: BrokerError) -> bool:
     if isinstance(exc, (RateLimited, TokenRejected, TokenIssueThrottled)):
         return True
@@ -129,7 +112,7 @@ def _outcome_unknown(exc: BrokerError) -> bool:
 
 
 class TradingAgent:
-    """Implements `OrderExecutor` in-process over a `Broker` and an `OrderLedger`."""
+    """Implements the `OrderExecutor` port in-process over a `Broker` and an `OrderLedger`."""
 
     def __init__(self, broker: Broker, ledger: OrderLedger, *, env: str,
                  market_now: Callable[[], datetime], store: Store | None = None,
@@ -191,7 +174,7 @@ class TradingAgent:
         """Cash, positions (average price, current price, P/L) and total value."""
         return await self.broker.balance()
 
-    def outcome(self, request_id: str) -> OrderOutcome | None:
+    async def outcome(self, request_id: str) -> OrderOutcome | None:
         """The stored outcome of a request_id, without touching the broker."""
         entry = self.ledger.get(request_id)
         return entry.outcome() if entry else None
@@ -213,7 +196,7 @@ class TradingAgent:
                 resolved += after.state not in (S.SENT, S.UNKNOWN)
         return resolved
 
-    async def refresh(self) -> list[OrderOutcome]:
+    async def refresh(self) -> None:
         """Bring booked orders up to date with the broker's fills and cancels."""
         entries = [e for e in self.ledger.in_states(S.ACCEPTED, S.RECONCILED)
                    if not e.request.is_cancel and e.order_no]
@@ -222,7 +205,6 @@ class TradingAgent:
         for day in days:
             for row in await self.broker.daily_orders(datetime.strptime(day, "%Y%m%d").date()):
                 rows[row.order_no] = row
-        changed = []
         for e in entries:
             row = rows.get(e.order_no or "")
             if row is None:
@@ -238,12 +220,10 @@ class TradingAgent:
             else:
                 continue
             try:
-                changed.append(self.ledger.move(e.request.request_id, e.state, to,
-                                                self.market_now(), note="refresh",
-                                                **fields).outcome())
+                self.ledger.move(e.request.request_id, e.state, to, self.market_now(),
+                                 note="refresh", **fields)
             except LedgerError as exc:
                 log.info("refresh skipped %s: %s", e.request.request_id, exc)
-        return changed
 
     # --- the state machine ------------------------------------------------------------------
 

@@ -1,26 +1,54 @@
-"""Composition root, broker runtime: builds the concrete adapters (simulator or KIS domain, store, token
-manager, KIS client) from the configuration. The CLI and the servers call this; agents only
-see the protocols."""
+"""Composition root, broker runtime: builds the concrete adapters (simulator or KIS domain,
+store, token manager, KIS client, market data and account, order executors) from the
+configuration. The CLI and the servers call this; agents only see the ports."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
 from quartz_cli.agents.auth import TokenManager
-from quartz_cli.agents.order_ledger import OrderLedger
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
 from quartz_cli.config import Config, Env
-from quartz_cli.domain.orders import OrderExecutor
 from quartz_cli.kis.broker import KisBroker
 from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.endpoints import KisEndpoint, endpoint_for
+from quartz_cli.kis.market import KisAccount, KisMarketData
 from quartz_cli.kis.oauth import issue_token
 from quartz_cli.kis.ratelimit import RateLimiter
+from quartz_cli.ports import OrderExecutor, Store
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.faults import SimTransport
-from quartz_cli.store import Store, open_store
+from quartz_cli.store.order_ledger import SqliteOrderLedger
+
+if TYPE_CHECKING:
+    from quartz_cli.servers.trading_client import TradingClient
+
+
+def open_store(config: Config) -> Store:
+    """S3 when `S3_BUCKET_NAME` is set outside `local`, else a folder (`QUARTZ_STORE_DIR`,
+    default `$QUARTZ_HOME/store/<env>`)."""
+    s = config.settings.store
+    if s.s3_bucket_name and config.env is not Env.LOCAL:
+        from quartz_cli.store.s3 import S3Store
+
+        return S3Store(
+            s.s3_bucket_name,
+            region=s.aws_region,
+            prefix=config.env.value,
+            endpoint_url=s.s3_endpoint_url,
+            access_key_id=s.aws_access_key_id.get_secret_value() if s.aws_access_key_id else None,
+            secret_access_key=(
+                s.aws_secret_access_key.get_secret_value() if s.aws_secret_access_key else None
+            ),
+        )
+    from quartz_cli.store.local import LocalStore
+
+    return LocalStore(s.store_dir or config.home / "store" / config.env.value)
 
 
 def local_simulator(config: Config) -> Simulator:
@@ -47,6 +75,8 @@ class Runtime:
     store: Store
     tokens: TokenManager
     kis: KisClient
+    market: KisMarketData
+    account: KisAccount
     sim: Simulator | None
 
     async def aclose(self) -> None:
@@ -80,7 +110,9 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
         clock=config.market_now,
     )
     kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
-    return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis, sim=sim)
+    return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
+                   market=KisMarketData(kis), account=KisAccount(kis, config.account()),
+                   sim=sim)
 
 
 def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgent:
@@ -88,21 +120,30 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
     `$QUARTZ_HOME/trading/<env>-ledger.db` and request claims in `rt.store`. In prod it
     refuses every order unless QUARTZ_LIVE_TRADING=true."""
     config = rt.config
-    ledger = OrderLedger(config.home / "trading" / f"{config.env.value}-ledger.db")
+    ledger = SqliteOrderLedger(config.home / "trading" / f"{config.env.value}-ledger.db")
     return TradingAgent(
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,
         live_trading_allowed=config.env is not Env.PROD or config.settings.broker.live_trading)
 
 
-def order_executor(rt: Runtime) -> OrderExecutor:
-    """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
-    (WebSocket, HTTP fallback) when it is set, else a trading agent in this process. Both
-    execute each request_id at most once; close a TradingClient with `aclose()`."""
-    url = rt.config.settings.servers.trading_agent_ws_url
-    if url:
-        from quartz_cli.servers.trading import internal_token
-        from quartz_cli.servers.trading_client import TradingClient
+def trading_client(config: Config, ws_url: str) -> TradingClient:
+    """The remote order executor: the trading server at `ws_url` (WebSocket, HTTP
+    fallback), authenticated with the internal bearer token. Close it with `aclose()`."""
+    from quartz_cli.servers.trading import internal_token
+    from quartz_cli.servers.trading_client import TradingClient
 
-        return TradingClient(url, internal_token(rt.config))
-    return trading_agent(rt)
+    return TradingClient(ws_url, internal_token(config))
+
+
+@contextlib.asynccontextmanager
+async def open_order_executor(rt: Runtime) -> AsyncIterator[OrderExecutor]:
+    """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
+    when it is set, else a trading agent in this process over `rt`'s broker session. Both
+    execute each request_id at most once."""
+    url = rt.config.settings.servers.trading_agent_ws_url
+    if not url:
+        yield trading_agent(rt)
+        return
+    async with trading_client(rt.config, url) as client:
+        yield client

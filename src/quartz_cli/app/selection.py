@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import httpx
 from quartz_cli.agents.selection import SelectionDeps, selection_universe
+from quartz_cli.app.runtime import open_store
 from quartz_cli.config import Config, Env
 from quartz_cli.llm.news_sentiment import GeminiSentiment, LexiconSentiment
+from quartz_cli.ports import Store
 from quartz_cli.sources.news import rss
+from quartz_cli.sources.news.feed import CrawlingFeed
 from quartz_cli.sources.news.fetch import PoliteFetcher
 from quartz_cli.sources.news.naver import NaverFinanceSource
-from quartz_cli.store import open_store
 
 @dataclass
 class SelectionRuntime:
@@ -30,8 +32,9 @@ class SelectionRuntime:
         await self.http.aclose()
 
 
-def open_selection(config: Config) -> SelectionRuntime:
-    """Wire a selection run for `config.env`."""
+def open_selection(config: Config, *, store: Store | None = None) -> SelectionRuntime:
+    """Wire a selection run for `config.env` (publishing to `store`, else the configured
+    one)."""
     s = config.settings.news
     names = s.source_names()
     timeout = httpx.Timeout(config.settings.broker.http_timeout_s, connect=5.0)
@@ -65,8 +68,9 @@ def open_selection(config: Config) -> SelectionRuntime:
                                                  config.settings.llm.gemini_model,
                                                  base_url=config.settings.llm.gemini_base_url))
     deps = SelectionDeps(
-        sources=[all_sources[n] for n in names], fetcher=fetcher, sentiment=sentiment,
-        universe=selection_universe(config.home), store=open_store(config),
+        news=CrawlingFeed([all_sources[n] for n in names], fetcher), sentiment=sentiment,
+        universe=selection_universe(config.home),
+        store=store if store is not None else open_store(config),
         pending_dir=config.home / "pending" / config.env.value / "candidates",
         env=config.env.value, synthetic_news=local, notes=notes)
     return SelectionRuntime(deps=deps, http=http)

@@ -119,11 +119,11 @@ def analyze(
         cache = None if no_cache else diskcache.Cache(str(cfg.home / "cache" / "technical"))
         try:
             async with open_runtime(cfg) as rt:
-                agent = TechnicalAgent(rt.kis, rt.store, cfg.env.value, cache,
+                agent = TechnicalAgent(rt.market, rt.store, cfg.env.value, cache,
                                        krx_calendar(cfg.home / "cache"))
                 now = cfg.market_now()
                 if len(codes) < 3:
-                    return await analyze_tickers(rt.kis, rt.store, codes, periods, now,
+                    return await analyze_tickers(rt.market, rt.store, codes, periods, now,
                                                  agent=agent, want_chart=chart is not None), agent
                 from rich.progress import (
                     BarColumn,
@@ -137,7 +137,7 @@ def analyze(
                               transient=True) as progress:
                     task = progress.add_task("", total=len(codes))
                     results = await analyze_tickers(
-                        rt.kis, rt.store, codes, periods, now, agent=agent,
+                        rt.market, rt.store, codes, periods, now, agent=agent,
                         want_chart=chart is not None,
                         on_done=lambda r: progress.update(task, advance=1, description=r.code))
                 return results, agent

@@ -54,7 +54,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
     from quartz_cli.app.runtime import open_runtime
     from quartz_cli.errors import BrokerError, ConfigError, QuartzError, StoreError
     from quartz_cli.kis.endpoints import endpoint_for
-    from quartz_cli.store import open_store
+    from quartz_cli.app.runtime import open_store
 
     cfg = config()
     settings = settings_report(cfg)

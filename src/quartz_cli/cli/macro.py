@@ -40,25 +40,17 @@ def run_cmd(
 
     A failing source is marked failed and its earlier values are reused with their age;
     with no usable data at all the bias is `uncertain` and the exit code is 7."""
-    from quartz_cli.agents.macro import MacroAgent
+    from quartz_cli.app.macro import open_macro
+    from quartz_cli.app.runtime import open_store
     from quartz_cli.errors import PartialFailure, SourceError
-    from quartz_cli.llm.macro_report import gemini_for
-    from quartz_cli.sources.factory import open_collectors
-    from quartz_cli.store import open_store
 
     cfg = config()
     store = open_store(cfg)
-    llm, reason = gemini_for(cfg)
 
     async def go() -> MacroRun:
-        wired = open_collectors(cfg)
-        try:
-            agent = MacroAgent(store, wired.collectors, env=cfg.env.value,
-                               sample_data=wired.sample_data, llm=llm, no_llm_reason=reason)
+        async with open_macro(cfg, store) as agent:
             with _progress() as track:
                 return await agent.run(track)
-        finally:
-            await wired.aclose()
 
     result = run(go)
     data = _show_data(result.summary, result.summary_key, result.report, timedelta(0), False,
@@ -85,11 +77,11 @@ def show(
 ) -> None:
     """Show the latest macro summary and both views (markdown rendered in the terminal),
     flagged when older than QUARTZ_MACRO_MAX_AGE_H (default 24 h)."""
+    from quartz_cli.agents.documents import read_key
     from quartz_cli.agents.macro import load_summary
+    from quartz_cli.app.runtime import open_store
     from quartz_cli.domain.macro import MacroReport
     from quartz_cli.errors import StoreError
-    from quartz_cli.store import open_store
-    from quartz_cli.store.documents import read_key
 
     cfg = config()
     store = open_store(cfg)

@@ -103,8 +103,8 @@ def _select(limit: int, hours: float, watch: list[str] | None, json_out: bool) -
 
     async def go() -> SelectionResult:
         async with open_selection(cfg) as rt:
-            for src in rt.deps.sources:
-                progress(src.name, 0, 1)
+            for name in rt.deps.news.names:
+                progress(name, 0, 1)
             return await run_selection(rt.deps, now=cfg.market_now(), window_hours=hours,
                                        limit=limit, watchlist=watchlist, progress=progress)
 
@@ -151,8 +151,8 @@ def run_cmd(limit: int = LIMIT_OPT, hours: float = HOURS_OPT, watch: list[str] =
 def show(json_out: bool = JSON_OPT) -> None:
     """Show the latest candidates (from the store, else the local fallback file)."""
     from quartz_cli.agents.selection import latest_candidates, newest_pending
+    from quartz_cli.app.runtime import open_store
     from quartz_cli.errors import InputError, StoreError
-    from quartz_cli.store import open_store
 
     cfg = config()
     pending = cfg.home / "pending" / cfg.env.value / "candidates"

@@ -55,10 +55,9 @@ def _confirm(text: str, yes: bool) -> None:
 
 async def _submit(request: Any, server: str | None) -> Any:
     if server:
-        from quartz_cli.servers.trading import internal_token
-        from quartz_cli.servers.trading_client import TradingClient
+        from quartz_cli.app.runtime import trading_client
 
-        async with TradingClient(server, internal_token(config())) as client:
+        async with trading_client(config(), server) as client:
             return await client.submit(request)
     from quartz_cli.app.runtime import open_runtime, trading_agent
 
@@ -67,7 +66,7 @@ async def _submit(request: Any, server: str | None) -> Any:
         outcome = await agent.submit(request)
         if outcome.booked:
             await agent.refresh()
-            outcome = agent.outcome(request.request_id) or outcome
+            outcome = await agent.outcome(request.request_id) or outcome
         return outcome
 
 
@@ -256,10 +255,9 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 
     async def go() -> list[dict[str, Any]]:
         if srv:
-            from quartz_cli.servers.trading import internal_token
-            from quartz_cli.servers.trading_client import TradingClient
+            from quartz_cli.app.runtime import trading_client
 
-            async with TradingClient(srv, internal_token(config())) as client:
+            async with trading_client(config(), srv) as client:
                 if open_only:
                     return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
                 return [o.model_dump(mode="json")

@@ -1,7 +1,6 @@
 """Orders as the agents exchange them: the side, the request (the seed's message), its
-lifecycle states, the outcome, the broker's venue-neutral reports, and the `OrderExecutor`
-protocol that the in-process trading agent and the remote WebSocket/HTTP client both
-implement (the portfolio agent depends only on the protocol)."""
+lifecycle states, the outcome and the broker's venue-neutral reports. The `OrderExecutor` port
+that carries them is in `quartz_cli.ports`."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -283,15 +282,3 @@ class OrderReport(BaseModel):
     rejected_qty: int
     cancelled: bool
     cancel_confirmed_qty: int
-
-
-@runtime_checkable
-class OrderExecutor(Protocol):
-    """Executes orders exactly once per request_id. The trading agent implements it
-    in-process; `quartz_cli.servers.trading_client.TradingClient` implements it remotely."""
-
-    async def submit(self, request: OrderRequest) -> OrderOutcome:
-        """Execute `request` (or return the stored outcome of its request_id)."""
-
-    async def cancelable_orders(self) -> list[OpenOrder]:
-        """Orders with an unfilled remainder."""

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from quartz_cli.errors import BrokerError
 from quartz_cli.kis.client import KisClient
+from quartz_cli.ports import IssuedToken
 
 KST = ZoneInfo("Asia/Seoul")
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    """An access token as KIS issued it. `expires_at` comes from
-    `access_token_token_expired` (KST), which KIS documents as the reliable expiry."""
-
-    access_token: str
-    issued_at: datetime
-    expires_at: datetime
 
 
 def parse_expiry(text: str | None, expires_in: object, issued_at: datetime) -> datetime:

@@ -22,6 +22,7 @@ from quartz_cli.domain.engine import (
     check_coherent,
 )
 from quartz_cli.domain.usage import Usage
+from quartz_cli.errors import LLMBadAnswer
 from quartz_cli.llm.openai import (
     LLMCallFailed,
     OpenAIClient,
@@ -44,7 +45,7 @@ Rules you must follow:
 Answer with JSON only, in the given schema. A risk gate checks every decision afterwards."""
 
 
-class BadAnswer(LLMCallFailed):
+class BadAnswer(LLMCallFailed, LLMBadAnswer):
     """The model answered, but not with something the gate should try to read."""
 
 

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import LLMError
-from quartz_cli.llm.result import LLMResult, Source, Usage
+from quartz_cli.ports import LLMResult, Source
 
 log = logging.getLogger(__name__)
 

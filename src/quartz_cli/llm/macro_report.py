@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
-from quartz_cli.config import Config, Env
 from quartz_cli.domain.macro import SPECS, MacroView, SeriesStats, SourceStatus
+from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import LLMError
-from quartz_cli.llm.gemini import GeminiClient, MalformedAnswer
+from quartz_cli.llm.gemini import MalformedAnswer
 from quartz_cli.llm.macro_rules import rule_view
-from quartz_cli.llm.result import LLMResult, Source, Usage
+from quartz_cli.ports import LLMResult, Source
 
 
 class StructuredLLM(Protocol):
@@ -130,13 +130,13 @@ def _fallback(stats: list[SeriesStats], sources: list[SourceStatus], sample_data
     return LLMResult(value=rules.value, engine=rules.engine, notes=tuple(notes) + rules.notes)
 
 
-def gemini_for(config: Config) -> tuple[GeminiClient | None, str]:
-    """The Gemini client for the macro report, or None and why the rule engine is used."""
-    s = config.settings.llm
-    if config.env is Env.LOCAL:
-        return None, "the local environment uses the rule engine (no keys, no network)"
-    if s.gemini_api_key is None:
-        return None, "GEMINI_API_KEY is not set"
-    timeout_s = max(60.0, config.settings.broker.http_timeout_s)
-    return GeminiClient(s.gemini_api_key.get_secret_value(), s.gemini_model,
-                        base_url=s.gemini_base_url, timeout_s=timeout_s), ""
+class GeminiMacroReporter:
+    """The `MacroReporter` port over a structured LLM (Gemini); `gemini_view` falls back to
+    the rule engine when the model fails."""
+
+    def __init__(self, llm: StructuredLLM) -> None:
+        self.llm = llm
+
+    async def report(self, stats: list[SeriesStats], sources: list[SourceStatus], *,
+                     sample_data: bool) -> LLMResult[MacroView]:
+        return await gemini_view(self.llm, stats, sources, sample_data=sample_data)

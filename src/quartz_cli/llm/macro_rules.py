@@ -20,7 +20,7 @@ from quartz_cli.domain.macro import (
     SeriesStats,
     SourceStatus,
 )
-from quartz_cli.llm.result import LLMResult
+from quartz_cli.ports import LLMResult
 
 ENGINE = "rules:macro-v1"
 MIN_SCORED = 4

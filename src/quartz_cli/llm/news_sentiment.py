@@ -13,51 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartz_cli.domain import lexicon
 from quartz_cli.errors import LLMError
+from quartz_cli.ports import SentimentOutcome, SentimentRequest, Verdict
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 1500
-
-
-@dataclass(frozen=True)
-class SentimentRequest:
-    """One article to rate, with the tickers matched in it (code → name) and, per ticker,
-    the sentences that mention it."""
-
-    article_id: str
-    title: str
-    text: str
-    tickers: dict[str, str]
-    sentences: dict[str, list[str]]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    article_id: str
-    code: str
-    score: float
-    reason: str
-    engine: str
-
-
-@dataclass
-class SentimentOutcome:
-    verdicts: list[Verdict] = field(default_factory=list)
-    engines: list[str] = field(default_factory=list)
-    dropped: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
-class SentimentScorer(Protocol):
-    async def score(self, requests: list[SentimentRequest]) -> SentimentOutcome:
-        """A verdict for every (article, matched ticker) pair."""
 
 
 def lexicon_verdicts(req: SentimentRequest) -> list[Verdict]:

@@ -19,11 +19,12 @@ Documents are returned as stored; `X-Quartz-Document-Key` names the dated copy a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict
 from starlette.applications import Starlette
@@ -33,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from quartz_cli.agents.documents import read_latest
 from quartz_cli.config import Config
 from quartz_cli.domain.documents import Document
 from quartz_cli.domain.krx import normalize_ticker
@@ -43,9 +45,11 @@ from quartz_cli.errors import (
     QuartzError,
     StoreError,
 )
+from quartz_cli.ports import Store
 from quartz_cli.redaction import redact
-from quartz_cli.store.base import Store
-from quartz_cli.store.documents import read_latest
+
+if TYPE_CHECKING:
+    from quartz_cli.app.runtime import Runtime
 
 MACRO_PREFIX = "macro-analysis"
 MACRO_FULL_NAME = "latest-full"
@@ -120,26 +124,59 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def _token_status(config: Config) -> Callable[[], Awaitable[dict[str, Any]]]:
+class TokenStatus:
     """The auth agent's TokenManager.status(), wired exactly as `quartz auth status` wires it
-    (disk cache on QUARTZ_HOME, then the shared store). Never issues, never shows the token."""
-    async def status() -> dict[str, Any]:
+    (disk cache on QUARTZ_HOME, then the shared store). Never issues, never shows the token.
+
+    The broker runtime behind it is opened once per process (at startup, or by the first
+    request when the server runs without a lifespan) and closed at shutdown; a configuration
+    error is kept and answered on every request, so the rest of the API still serves."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.runtime: Runtime | None = None
+        self._error: QuartzError | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
         from quartz_cli.app.runtime import open_runtime
 
-        runtime = await asyncio.to_thread(open_runtime, config)
-        try:
-            return (await asyncio.to_thread(runtime.tokens.status)).to_dict()
-        finally:
+        async with self._lock:
+            if self.runtime is not None or self._error is not None:
+                return
+            try:
+                self.runtime = await asyncio.to_thread(open_runtime, self.config)
+            except QuartzError as exc:
+                self._error = exc
+
+    async def stop(self) -> None:
+        runtime, self.runtime = self.runtime, None
+        if runtime is not None:
             await runtime.aclose()
-    return status
+
+    async def __call__(self) -> dict[str, Any]:
+        await self.start()
+        if self._error is not None:
+            raise self._error
+        assert self.runtime is not None
+        return (await asyncio.to_thread(self.runtime.tokens.status)).to_dict()
 
 
 def create_app(config: Config, store: Store | None = None) -> Starlette:
-    """The read API over `store` (default: the configured store of `config.env`)."""
-    from quartz_cli.store import open_store
+    """The read API over `store` (default: the configured store of `config.env`). Its
+    dependencies are built once per process, by the composition root."""
+    from quartz_cli.app.runtime import open_store
 
     documents = store if store is not None else open_store(config)
-    token_status = _token_status(config)
+    token_status = TokenStatus(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await token_status.start()
+        try:
+            yield
+        finally:
+            await token_status.stop()
 
     def macro(request: Request) -> Response:
         return _document(documents, MACRO_PREFIX)
@@ -205,7 +242,9 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
             Route(READY_PATH, ready, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: crash},
+        lifespan=lifespan,
     )
+    app.state.token_status = token_status
     token = config.settings.servers.internal_token
     if token is not None and token.get_secret_value():
         app.add_middleware(BearerAuth, token=token.get_secret_value())

@@ -151,7 +151,7 @@ def create_app(agent: TradingAgent, token: str, *,
     async def get_order(request: Request) -> Response:
         if not authorized(request.headers):
             return unauthorized()
-        outcome = agent.outcome(request.path_params["request_id"])
+        outcome = await agent.outcome(request.path_params["request_id"])
         if outcome is None:
             return JSONResponse({"error": "NotFound", "message": "unknown request_id"}, 404)
         return JSONResponse({"outcome": outcome.model_dump(mode="json")})

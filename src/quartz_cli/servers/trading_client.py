@@ -1,4 +1,4 @@
-"""`TradingClient`: the portfolio agent's `OrderExecutor` over the trading server.
+"""`TradingClient`: the `OrderExecutor` port over the trading server.
 
 It sends each order on the WebSocket; when the socket is down (or drops before the answer) it
 sends the very same message over HTTP (`POST /api/order`), and keeps trying both with backoff
@@ -54,7 +54,7 @@ class _Retry(Exception):
 
 
 class TradingClient:
-    """Implements `OrderExecutor` remotely. Use as `async with TradingClient(...) as c:`."""
+    """Implements the `OrderExecutor` port remotely. Use as `async with TradingClient(...) as c:`."""
 
     def __init__(self, ws_url: str, token: str, *, http_url: str | None = None,
                  reply_timeout_s: float = 60.0, deadline_s: float = 120.0,
@@ -266,6 +266,11 @@ class TradingClient:
                 return None
             raise
         return OrderOutcome.model_validate(body["outcome"])
+
+    async def refresh(self) -> None:
+        """Have the trading agent bring its booked orders up to date with the broker's fills
+        (the server refreshes before listing; one entry is asked for, none is needed)."""
+        await self._get("/api/orders?limit=1&refresh=1")
 
     async def orders(self, *, limit: int = 200, refresh: bool = False) -> list[OrderOutcome]:
         """Recent requests, newest first; `refresh` first updates fills from the broker."""

@@ -14,8 +14,9 @@ import httpx
 from quartz_cli.config import Config, Env
 from quartz_cli.domain.macro import SOURCES, specs_of
 from quartz_cli.errors import ConfigError
+from quartz_cli.ports import Collected, Collector
 from quartz_cli.sources import ecos, fakes, fred, worldbank
-from quartz_cli.sources.http import Collected, Collector, Retry, SeriesError
+from quartz_cli.sources.http import Retry, SeriesError
 
 
 class KeyMissing:

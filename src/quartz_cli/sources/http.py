@@ -8,13 +8,13 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 from quartz_cli.domain.macro import Observation
 from quartz_cli.errors import SourceError
+from quartz_cli.ports import Collected
 from quartz_cli.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -89,14 +89,6 @@ async def get_json(http: httpx.AsyncClient, url: str, *, source: str, series: st
                           retryable=resp.status_code == 429 or resp.status_code >= 500) from None
 
 
-@dataclass
-class Collected:
-    """What one collector brought back: observations per series id, errors per series id."""
-
-    series: dict[str, list[Observation]]
-    errors: dict[str, SeriesError]
-
-
 async def collect_each(series_ids: list[str],
                        fetch: Callable[[str], Awaitable[list[Observation]]]) -> Collected:
     """Fetch every series concurrently; a SeriesError is recorded for its series, anything
@@ -111,15 +103,3 @@ async def collect_each(series_ids: list[str],
         else:
             collected.series[sid] = res
     return collected
-
-
-class Collector(Protocol):
-    """A data source the macro agent collects from."""
-
-    source: str
-
-    def series_ids(self) -> list[str]:
-        """The catalogue series this collector provides."""
-
-    async def collect(self, start: date, end: date) -> Collected:
-        """Every series from `start` to `end`; failures are returned per series, not raised."""

@@ -1,6 +1,3 @@
-"""Shared state: one `Store` protocol with a local-folder and an S3 backend."""
-
-from quartz_cli.store.base import Store
-from quartz_cli.store.factory import open_store
-
-__all__ = ["Store", "open_store"]
+"""Store backends for the `quartz_cli.ports.Store` port: a local folder and S3 (the
+composition root, `quartz_cli.app.runtime.open_store`, chooses one), and the trading agent's
+SQLite order ledger."""

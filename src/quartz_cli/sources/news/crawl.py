@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from quartz_cli.errors import SourceError
+from quartz_cli.ports import Article, CrawlProgress, CrawlResult, SourceReport
 from quartz_cli.sources.news.dedup import deduplicate
 from quartz_cli.sources.news.fetch import PoliteFetcher, RobotsDisallowed
-from quartz_cli.sources.news.models import Article, SourceReport
-
-# (source name, step done, steps in this phase)
-Progress = Callable[[str, int, int], None]
 
 
 class NewsSource(Protocol):
@@ -25,15 +21,8 @@ class NewsSource(Protocol):
         """The source's articles published since `since`."""
 
 
-@dataclass
-class CrawlResult:
-    articles: list[Article]
-    reports: list[SourceReport]
-    duplicates: int
-
-
 async def crawl_all(sources: list[NewsSource], fetcher: PoliteFetcher, since: datetime,
-                    progress: Progress | None = None) -> CrawlResult:
+                    progress: CrawlProgress | None = None) -> CrawlResult:
     """Crawl all sources at once (the fetcher bounds concurrency and paces each host),
     then de-duplicate across them in the order the sources were given."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from quartz_cli.sources.news.models import Article
+from quartz_cli.ports import Article
 from quartz_cli.sources.news.text import normalize_title
 
 _TRACKING = ("utm_", "fbclid", "gclid")

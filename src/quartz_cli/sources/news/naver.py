@@ -21,8 +21,8 @@ from lxml.etree import ParserError
 
 from quartz_cli.domain.krx import KST
 from quartz_cli.errors import SourceError
+from quartz_cli.ports import Article, SourceReport
 from quartz_cli.sources.news.fetch import FetchError, PoliteFetcher
-from quartz_cli.sources.news.models import Article, SourceReport
 from quartz_cli.sources.news.text import clean_text
 
 FINANCE_BASE = "https://finance.naver.com"

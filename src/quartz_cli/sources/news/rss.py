@@ -14,8 +14,8 @@ from lxml import html as lxml_html
 from lxml.etree import ParserError
 
 from quartz_cli.errors import SourceError
+from quartz_cli.ports import Article, SourceReport
 from quartz_cli.sources.news.fetch import PoliteFetcher
-from quartz_cli.sources.news.models import Article, SourceReport
 from quartz_cli.sources.news.text import clean_text
 
 HANKYUNG_BASE = "https://www.hankyung.com"

@@ -5,17 +5,15 @@ written before a call survives the process being killed during it."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import uuid
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from quartz_cli.domain.orders import OrderOutcome, OrderRequest, OrderState
-from quartz_cli.errors import QuartzError
+from quartz_cli.domain.orders import OrderRequest, OrderState
+from quartz_cli.ports import LedgerEntry, LedgerError
 from quartz_cli.store.sqlite import immediate_transaction
 
 S = OrderState
@@ -68,38 +66,6 @@ CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id);
 """
 
 
-class LedgerError(QuartzError):
-    """The ledger refused a move (a state changed under us, or an order number clash)."""
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One request and where it stands."""
-
-    request: OrderRequest
-    fingerprint: str
-    state: OrderState
-    attempts: int
-    order_no: str | None
-    org_no: str | None
-    order_date: str | None
-    filled_qty: int
-    avg_fill_price: int | None
-    code: str | None
-    message: str
-    env: str
-    updated_at: datetime
-
-    def outcome(self) -> OrderOutcome:
-        r = self.request
-        return OrderOutcome(
-            request_id=r.request_id, state=self.state, side=r.side, ticker=r.ticker,
-            qty=r.qty, order_type=r.order_type, price=r.price, order_no=self.order_no,
-            org_no=self.org_no, filled_qty=self.filled_qty,
-            avg_fill_price=self.avg_fill_price, attempts=self.attempts, code=self.code,
-            message=self.message, updated_at=self.updated_at, env=self.env)
-
-
 def _entry(row: sqlite3.Row) -> LedgerEntry:
     return LedgerEntry(
         request=OrderRequest.model_validate_json(row["request"]),
@@ -110,8 +76,9 @@ def _entry(row: sqlite3.Row) -> LedgerEntry:
         env=row["env"], updated_at=datetime.fromisoformat(row["updated_at"]))
 
 
-class OrderLedger:
-    """The ledger file (`$QUARTZ_HOME/trading/<env>-ledger.db` by default)."""
+class SqliteOrderLedger:
+    """The `OrderLedger` port in SQLite: the ledger file
+    (`$QUARTZ_HOME/trading/<env>-ledger.db` by default)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -239,10 +206,3 @@ class OrderLedger:
             rows = self._conn.execute("SELECT state, COUNT(*) AS n FROM orders "
                                       "GROUP BY state").fetchall()
         return {r["state"]: int(r["n"]) for r in rows}
-
-
-def claim_document(request: OrderRequest, owner: str, now: datetime) -> bytes:
-    """The store claim `orders/claims/<request_id>.json` (no account data in it)."""
-    return json.dumps({"request_id": request.request_id, "owner": owner,
-                       "fingerprint": request.fingerprint(),
-                       "claimed_at": now.astimezone(UTC).isoformat()}).encode()

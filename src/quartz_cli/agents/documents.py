@@ -1,4 +1,5 @@
-"""Publishing and reading agents' documents: a dated copy, then a `latest` pointer."""
+"""Publishing and reading agents' documents over the `Store` port: a dated copy, then a
+`latest` pointer. Logic over the port, not an adapter, so every layer may use it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from quartz_cli.domain.documents import Document, utcnow
 from quartz_cli.errors import StoreError
-from quartz_cli.store.base import Store
+from quartz_cli.ports import Store
 
 D = TypeVar("D", bound=Document)
 

@@ -1,0 +1,136 @@
+"""The portfolio manager's inputs from the store: what the macro, selection and technical
+agents published, each produced first when the store has nothing usable (always for
+technical; for macro and candidates when `produce` is set, as in `local`).
+
+`StoreInputs` is orchestration over ports: it reads documents through the `Store`, runs the
+technical agent over the `MarketData` port, and asks the composition root's producers to run
+the macro and selection agents (they own adapters that are opened and closed per run)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+from quartz_cli.agents.documents import read_latest
+from quartz_cli.agents.macro import load_summary
+from quartz_cli.agents.portfolio import (
+    CandidateInfo,
+    CandidatesRead,
+    MacroRead,
+    TechnicalRead,
+)
+from quartz_cli.agents.technical import analyze_tickers, read_technical
+from quartz_cli.domain.bars import Period
+from quartz_cli.domain.calendar import KrxCalendar
+from quartz_cli.domain.candidates import PREFIX as CANDIDATES_PREFIX
+from quartz_cli.domain.candidates import CandidatesDocument
+from quartz_cli.domain.decision import MacroBias, MacroSummaryView, TechnicalView
+from quartz_cli.domain.technical import TechnicalDocument
+from quartz_cli.ports import MarketData, Store
+
+#: Runs the macro agent once (`quartz macro run`).
+MacroProducer = Callable[[], Awaitable[None]]
+#: Runs the selection agent once at market time `now` (`quartz select`).
+CandidatesProducer = Callable[[datetime], Awaitable[None]]
+
+
+def technical_view(doc: TechnicalDocument) -> TechnicalView | None:
+    """The engines' view of a `TechnicalDocument`'s daily period (None without one)."""
+    day = doc.periods.get(Period.DAY.value)
+    if day is None:
+        return None
+    v, sig = day.values, day.signals
+    return TechnicalView(close=day.last_close, rsi14=v.rsi14, macd_hist=v.macd_hist,
+                         bb_percent_b=sig.percent_b, sma5=v.sma5, sma20=v.sma20,
+                         ma_alignment=sig.ma_alignment, signals=tuple(sig.phrases()))
+
+
+class StoreInputs:
+    """The portfolio agent's `InputSource` over the store."""
+
+    def __init__(self, store: Store, market: MarketData, *, env: str, max_age: timedelta,
+                 macro_max_age: timedelta, calendar: KrxCalendar | None,
+                 produce_macro: MacroProducer | None,
+                 produce_candidates: CandidatesProducer | None,
+                 progress: Callable[[str], None]) -> None:
+        self.store = store
+        self.market = market
+        self.env = env
+        self.max_age = max_age
+        # The macro agent's own staleness setting (QUARTZ_MACRO_MAX_AGE_H), so `quartz macro
+        # show` and the decision agree on what is stale.
+        self.macro_max_age = macro_max_age
+        self.calendar = calendar
+        self.produce_macro = produce_macro
+        self.produce_candidates = produce_candidates
+        self.progress = progress
+        self.produced: list[str] = []
+
+    async def macro(self, now: datetime) -> MacroRead:
+        outlook = load_summary(self.store, max_age=self.macro_max_age)
+        if outlook.summary is None and self.produce_macro is not None:
+            self.progress("producing the macro summary (quartz macro run)")
+            await self.produce_macro()
+            self.produced.append("macro")
+            outlook = load_summary(self.store, max_age=self.macro_max_age)
+        if outlook.summary is None:
+            return MacroRead(MacroSummaryView(), None, None)
+        doc = outlook.summary
+        return MacroRead(MacroSummaryView(positive_summary=doc.positive_summary,
+                                   negative_summary=doc.negative_summary,
+                                   market_bias_hint=MacroBias(outlook.bias),
+                                   stale=outlook.stale), outlook.age, outlook.key,
+                         "macro: SAMPLE DATA (bundled ECOS/FRED/World Bank snapshot)"
+                         if doc.sample_data else None)
+
+    async def candidates(self, now: datetime) -> CandidatesRead:
+        loaded = read_latest(self.store, CANDIDATES_PREFIX, CandidatesDocument)
+        if ((loaded is None or loaded.is_stale(self.max_age))
+                and self.produce_candidates is not None):
+            self.progress("producing candidates (quartz select)")
+            await self.produce_candidates(now)
+            self.produced.append("candidates")
+            loaded = read_latest(self.store, CANDIDATES_PREFIX, CandidatesDocument)
+        if loaded is None or loaded.is_stale(self.max_age):
+            return CandidatesRead([], loaded.key if loaded else None)
+        return CandidatesRead([CandidateInfo(ticker=c.code, name=c.name, score=c.score,
+                                             sentiment=c.components.sentiment,
+                                             news_count=c.news_count)
+                               for c in loaded.document.candidates], loaded.key,
+                              "candidates: from the SYNTHETIC news corpus"
+                              if loaded.document.synthetic_news else None)
+
+    async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:
+        """The daily analysis of each ticker; tickers without a fresh document are analysed
+        now by the technical agent (in every environment: it costs only broker calls). A
+        ticker whose analysis fails is reported, not raised."""
+        views: dict[str, TechnicalView] = {}
+        keys: dict[str, str] = {}
+        failed: dict[str, str] = {}
+        missing = []
+        for code in tickers:
+            loaded = read_technical(self.store, code)
+            if loaded is None or loaded.is_stale(self.max_age):
+                missing.append(code)
+                continue
+            view = technical_view(loaded.document)
+            if view is None:
+                failed[code] = "the stored analysis has no daily period"
+            else:
+                views[code], keys[code] = view, loaded.key
+        if missing:
+            self.progress(f"producing technical state of {len(missing)} ticker(s)")
+            results = await analyze_tickers(self.market, self.store, missing, [Period.DAY], now,
+                                            env=self.env, calendar=self.calendar)
+            for r in results:
+                if not r.ok:
+                    failed[r.code] = r.error or "analysis failed"
+                    continue
+                loaded = read_technical(self.store, r.code)
+                view = technical_view(loaded.document) if loaded else None
+                if loaded is None or view is None:
+                    failed[r.code] = "no daily analysis was stored"
+                else:
+                    views[r.code], keys[r.code] = view, loaded.key
+            self.produced.append("technical")
+        return TechnicalRead(views, keys, failed)

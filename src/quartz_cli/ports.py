@@ -1,0 +1,397 @@
+"""The ports: what the agents need from the outside world, as small protocols.
+
+Agents import only the domain, this module and the core (errors, redaction, settings types);
+adapters (`kis`, `store`, `llm`, `sources`, `sim`) implement these protocols, and the
+composition root (`quartz_cli.app`) plugs one into the other. The few value types that cross
+a port and belong to no domain model (an LLM role's answer envelope, a crawl's articles, an
+issued token, a ledger entry) live here too, so both sides can name them.
+
+Blocking and async: the `Store` and the `OrderLedger` are synchronous (local disk, S3 through
+boto3, SQLite); everything that talks to a broker, an LLM or a web site is async."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from quartz_cli.domain.account import Balance
+from quartz_cli.domain.bars import Bar, Period
+from quartz_cli.domain.decision import DecisionInput, PortfolioView, Quote
+from quartz_cli.domain.engine import EngineAnswer
+from quartz_cli.domain.macro import MacroView, Observation, SeriesStats, SourceStatus
+from quartz_cli.domain.orders import (
+    OpenOrder,
+    OrderOutcome,
+    OrderReport,
+    OrderRequest,
+    OrderState,
+    OrderTicket,
+    OrderType,
+    Side,
+)
+from quartz_cli.domain.usage import Usage
+from quartz_cli.errors import QuartzError
+
+T = TypeVar("T")
+
+# --- clock ------------------------------------------------------------------------------------
+
+#: The market clock: an aware datetime (the simulated market time in `local`).
+Clock = Callable[[], datetime]
+
+
+# --- store ------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A flat key → bytes store. Keys use `/` as a separator (`macro-analysis/latest.json`).
+    Implemented by a local folder (atomic rename) and S3 (conditional writes)."""
+
+    description: str
+
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when absent."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write the object whole (readers never see a partial object)."""
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Write only if no object has the key; True if this call created it."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object; absent keys are not an error."""
+
+    def list(self, prefix: str) -> list[str]:
+        """Every key that starts with `prefix`, sorted."""
+
+    def ping(self) -> None:
+        """Raise StoreError if the store cannot be reached."""
+
+
+# --- market data and account ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DailyBars:
+    """Bars of one ticker and period, oldest first, with the venue's name for the ticker."""
+
+    code: str
+    name: str
+    period: Period
+    bars: list[Bar]
+
+
+class MarketData(Protocol):
+    """Prices and bars from the broker (or the simulator)."""
+
+    #: Where the prices come from, as outputs should cite it.
+    source: str
+
+    async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
+        """Current quotes, and the tickers whose quote failed (halted, unknown) with why."""
+
+    async def daily_bars(self, ticker: str, start: date, end: date,
+                         period: Period = Period.DAY) -> DailyBars:
+        """Every bar of `period` from `start` to `end` inclusive, oldest first."""
+
+
+class Account(Protocol):
+    """One broker account as the portfolio manager sees it."""
+
+    async def orderable_cash(self) -> int:
+        """Won that may be spent on new orders now (net of what open buys reserve)."""
+
+    async def portfolio(self) -> PortfolioView:
+        """Orderable cash and the positions held."""
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class OrderExecutor(Protocol):
+    """Executes orders at most once per request_id. The trading agent implements it
+    in-process; `quartz_cli.servers.trading_client.TradingClient` over the trading server."""
+
+    async def submit(self, request: OrderRequest) -> OrderOutcome:
+        """Execute `request` (or return the stored outcome of its request_id)."""
+
+    async def outcome(self, request_id: str) -> OrderOutcome | None:
+        """The stored outcome of `request_id` (None if the executor never saw it)."""
+
+    async def refresh(self) -> None:
+        """Bring booked orders up to date with the broker's fills and cancels (their
+        `outcome` then shows the fills)."""
+
+    async def cancelable_orders(self) -> list[OpenOrder]:
+        """Orders of today with an unfilled remainder."""
+
+
+class Broker(Protocol):
+    """What the trading agent needs from one broker account (`kis.broker.KisBroker`)."""
+
+    async def place(self, side: Side, ticker: str, qty: int, order_type: OrderType,
+                    price: int) -> OrderTicket: ...
+
+    async def cancel(self, org_no: str, order_no: str, qty: int = 0) -> OrderTicket: ...
+
+    async def daily_orders(self, day: date, *, ticker: str = "",
+                           side: Side | None = None) -> list[OrderReport]: ...
+
+    async def cancelable_orders(self, day: date) -> list[OpenOrder]: ...
+
+    async def balance(self) -> Balance: ...
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One request and where it stands in the trading agent's ledger."""
+
+    request: OrderRequest
+    fingerprint: str
+    state: OrderState
+    attempts: int
+    order_no: str | None
+    org_no: str | None
+    order_date: str | None
+    filled_qty: int
+    avg_fill_price: int | None
+    code: str | None
+    message: str
+    env: str
+    updated_at: datetime
+
+    def outcome(self) -> OrderOutcome:
+        r = self.request
+        return OrderOutcome(
+            request_id=r.request_id, state=self.state, side=r.side, ticker=r.ticker,
+            qty=r.qty, order_type=r.order_type, price=r.price, order_no=self.order_no,
+            org_no=self.org_no, filled_qty=self.filled_qty,
+            avg_fill_price=self.avg_fill_price, attempts=self.attempts, code=self.code,
+            message=self.message, updated_at=self.updated_at, env=self.env)
+
+
+class LedgerError(QuartzError):
+    """The ledger refused a move (a state changed under us, or an order number clash)."""
+
+
+class OrderLedger(Protocol):
+    """The trading agent's durable record, one row per request_id, moved by compare-and-set
+    (`store.order_ledger.SqliteOrderLedger`)."""
+
+    #: This ledger's owner id in the shared store's claims.
+    instance_id: str
+
+    def claim(self, request: OrderRequest, env: str, now: datetime
+              ) -> tuple[LedgerEntry, bool]:
+        """The entry of `request.request_id`, created `received` if new (True)."""
+
+    def get(self, request_id: str) -> LedgerEntry | None: ...
+
+    def by_order_no(self, order_no: str) -> LedgerEntry | None: ...
+
+    def move(self, request_id: str, expected: OrderState, to: OrderState, now: datetime, *,
+             note: str = "", **fields: object) -> LedgerEntry:
+        """Move from `expected` to `to` (LedgerError when the state moved meanwhile)."""
+
+    def forget(self, request_id: str, expected: OrderState) -> None: ...
+
+    def known_order_nos(self) -> set[str]: ...
+
+    def in_states(self, *states: OrderState) -> list[LedgerEntry]: ...
+
+    def entries(self, *, limit: int = 500) -> list[LedgerEntry]: ...
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """An access token as the broker issued it (expiry from the broker's own field)."""
+
+    access_token: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+# --- LLM roles --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """A web source an LLM cited (Google Search grounding)."""
+
+    title: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class LLMResult(Generic[T]):
+    """A role's answer. `engine` names what produced it ("gemini:<model>", "openai:<model>",
+    or "rules:<name>" for a deterministic engine), so every output can say so."""
+
+    value: T
+    engine: str
+    usage: Usage | None = None
+    sources: tuple[Source, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_rules(self) -> bool:
+        return self.engine.startswith("rules:")
+
+
+class MacroReporter(Protocol):
+    """The macro report role: statistics and source states → a `MacroView`."""
+
+    async def report(self, stats: list[SeriesStats], sources: list[SourceStatus], *,
+                     sample_data: bool) -> LLMResult[MacroView]: ...
+
+
+class MacroRules(Protocol):
+    """The deterministic macro report, used when no LLM is configured or nothing is usable."""
+
+    def __call__(self, stats: list[SeriesStats], sources: list[SourceStatus], *,
+                 sample_data: bool, reason: str) -> LLMResult[MacroView]: ...
+
+
+@dataclass(frozen=True)
+class SentimentRequest:
+    """One article to rate, with the tickers matched in it (code → name) and, per ticker,
+    the sentences that mention it."""
+
+    article_id: str
+    title: str
+    text: str
+    tickers: dict[str, str]
+    sentences: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    article_id: str
+    code: str
+    score: float
+    reason: str
+    engine: str
+
+
+@dataclass
+class SentimentOutcome:
+    verdicts: list[Verdict] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)
+    dropped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class SentimentScorer(Protocol):
+    """The news sentiment role (Gemini in batches, or the offline lexicon)."""
+
+    async def score(self, requests: list[SentimentRequest]) -> SentimentOutcome:
+        """A verdict for every (article, matched ticker) pair."""
+
+
+class DecisionLLM(Protocol):
+    """The decision role as an LLM: estimated cost first, then the answer (raises LLMError,
+    `errors.BadAnswer` when the answer does not fit the schema)."""
+
+    name: str
+
+    def estimate_usd(self, request: DecisionInput) -> float: ...
+
+    async def decide(self, request: DecisionInput) -> EngineAnswer: ...
+
+
+class RuleDecider(Protocol):
+    """The deterministic decision engine, answering at once."""
+
+    def decide_now(self, request: DecisionInput) -> EngineAnswer: ...
+
+
+#: Builds the rule engine that decides instead of the LLM, given the reason it does.
+RuleDeciderFactory = Callable[[str], RuleDecider]
+
+
+# --- macro sources ----------------------------------------------------------------------------
+
+
+@dataclass
+class Collected:
+    """What one collector brought back: observations per series id, errors per series id."""
+
+    series: dict[str, list[Observation]]
+    errors: dict[str, QuartzError]
+
+
+class Collector(Protocol):
+    """A data source the macro agent collects from (ECOS, FRED, World Bank)."""
+
+    source: str
+
+    def series_ids(self) -> list[str]:
+        """The catalogue series this collector provides."""
+
+    async def collect(self, start: date, end: date) -> Collected:
+        """Every series from `start` to `end`; failures are returned per series, not raised."""
+
+
+# --- news -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Article:
+    """A news article. `text` is the body when it was fetched, else the feed's summary.
+
+    Everything in it came from a third-party site: it is untrusted data."""
+
+    source: str
+    url: str
+    title: str
+    text: str
+    published_at: datetime | None
+    press: str = ""
+    also_in: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        """A short stable id (used to refer to the article in LLM batches)."""
+        return hashlib.sha1(self.url.encode()).hexdigest()[:12]
+
+
+@dataclass
+class SourceReport:
+    """How one source's crawl went: `ok`, `failed` (reason in `error`) or `blocked`
+    (robots.txt forbids the path)."""
+
+    source: str
+    status: str = "ok"
+    articles: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CrawlResult:
+    articles: list[Article]
+    reports: list[SourceReport]
+    duplicates: int
+
+
+# (source name, step done, steps in this phase)
+CrawlProgress = Callable[[str, int, int], None]
+
+
+class NewsFeed(Protocol):
+    """Every configured news site, crawled at once and de-duplicated."""
+
+    #: The sites' names, in crawl order.
+    names: list[str]
+
+    async def crawl(self, since: datetime, progress: CrawlProgress | None = None
+                    ) -> CrawlResult:
+        """Articles published since `since`; a failing site is reported, not raised."""
