@@ -16,7 +16,7 @@ from quartz_cli.domain.bars import Period
 from quartz_cli.domain.orders import OrderRequest, OrderState, OrderType
 from quartz_cli.kis.market import KisAccount, KisMarketData, orderable_cash
 from quartz_cli.ports import Account, MarketData, OrderExecutor, Store
-from quartz_cli.app.runtime import owner_reads
+from quartz_cli.servers.owner_reads import owner_reads
 from quartz_cli.servers.owner_reads_client import OwnerReadsClient, RemoteAccount, RemoteMarketData
 from quartz_cli.servers.trading import create_app
 from quartz_cli.servers.trading_client import TradingClient

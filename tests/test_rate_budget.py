@@ -14,15 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.routing import Route
+
 from fakes.server import LoopbackServer
 from kis_harness import make_client, make_sim
-from starlette.routing import Route
-from trading_support import MARKET_TIME, calendar_cache, in_session, local, seed_calendar, trading_server  # noqa: F401
-
 from quartz_cli.errors import RateLimited
 from quartz_cli.kis.ratelimit import FileBook, RateLimiter, account_tag, budget_path
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.protocol import fail
+from trading_support import MARKET_TIME, local, seed_calendar, trading_server
 
 TOKEN = "test-internal-token-0123456789"
 
@@ -187,7 +187,7 @@ def test_three_processes_share_one_budget_at_the_paper_limit(quartz_home, calend
                  for _ in range(3)]
         outs = [p.communicate(timeout=180) for p in procs]
         elapsed = time.monotonic() - started
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
     served = sum(v for k, v in sim.state.counters().items() if k.startswith("served:"))
     refused = sim.state.counter("rate_limited")
@@ -233,7 +233,7 @@ def test_two_hundred_probes_cost_no_kis_call(quartz_home, calendar_cache):
 def test_readiness_reads_the_owner_state(in_session) -> None:
     """Not ready without a cached token or when the broker's latest call got no answer; a
     probe never issues a token nor calls the broker."""
-    from quartz_cli.app.runtime import owner_reads
+    from quartz_cli.servers.owner_reads import owner_reads
     from quartz_cli.servers.trading import create_app
 
     env = local(in_session)
@@ -243,12 +243,13 @@ def test_readiness_reads_the_owner_state(in_session) -> None:
             reads = owner_reads(env.rt)
             app = create_app(env.agent, TOKEN, ready_check=reads.ready, reads=reads)
             with LoopbackServer(app) as srv:
-                no_token = httpx.get(f"{srv.url}/health/ready", timeout=5)
-                await env.rt.tokens.token()
-                ok = httpx.get(f"{srv.url}/health/ready", timeout=5)
-                env.rt.kis.unreachable = True
-                down = httpx.get(f"{srv.url}/health/ready", timeout=5)
-                env.rt.kis.unreachable = False
+                async with httpx.AsyncClient(base_url=srv.url, timeout=5) as http:
+                    no_token = await http.get("/health/ready")
+                    await env.rt.tokens.token()
+                    ok = await http.get("/health/ready")
+                    env.rt.kis.unreachable = True
+                    down = await http.get("/health/ready")
+                    env.rt.kis.unreachable = False
                 return no_token, ok, down, reads.state()
 
     no_token, ok, down, state = asyncio.run(go())

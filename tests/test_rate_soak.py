@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.server import free_port
-from trading_support import MARKET_TIME, calendar_cache, seed_calendar, trading_server  # noqa: F401
 
+from fakes.server import free_port
 from quartz_cli.sim import SimState
+from trading_support import MARKET_TIME, seed_calendar, trading_server
 
 TOKEN = "test-internal-token-0123456789"
 SOAK_S = 120.0

@@ -26,7 +26,6 @@ from quartz_cli.sim.faults import SimTransport
 from quartz_cli.store.order_ledger import SqliteOrderLedger
 
 if TYPE_CHECKING:
-    from quartz_cli.servers.owner_reads import OwnerReads
     from quartz_cli.servers.owner_reads_client import OwnerReadsClient
     from quartz_cli.servers.trading_client import TradingClient
 
@@ -154,15 +153,6 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
     return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
                    market=KisMarketData(kis), account=KisAccount(kis, config.account()),
                    sim=sim)
-
-
-def owner_reads(rt: Runtime) -> OwnerReads:
-    """The owner's read API and readiness over `rt`'s own broker session (the trading
-    server mounts it)."""
-    from quartz_cli.servers.owner_reads import OwnerReads
-
-    return OwnerReads(rt.market, rt.account, broker=rt.kis, token_status=rt.tokens.status,
-                      warm_up=rt.tokens.token)
 
 
 def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgent:

@@ -327,7 +327,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
-    from quartz_cli.app.runtime import open_runtime, owner_reads, trading_agent
+    from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.servers.owner_reads import owner_reads
     from quartz_cli.servers.trading import create_app, internal_token
 
     try:

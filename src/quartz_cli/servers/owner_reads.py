@@ -5,12 +5,12 @@ its one rate budget: the jobs (decide, rebalance, analyze) read quotes, daily ba
 account through these routes (`servers.owner_reads_client`), behind the internal bearer
 token.
 
-| route | answers with |
-|---|---|
-| GET /api/reads/quotes?tickers=005930,000660 | {"source", "quotes": {code: Quote}, "failed": {code: why}} |
-| GET /api/reads/daily-bars?ticker=&start=&end=&period=D | {"source", "code", "name", "period", "bars": [[day, o, h, l, c, volume, value]]} |
-| GET /api/reads/orderable-cash | {"cash_krw"} |
-| GET /api/reads/portfolio | PortfolioView |
+- `GET /api/reads/quotes?tickers=005930,000660` → {"source", "quotes": {code: Quote},
+  "failed": {code: why}}
+- `GET /api/reads/daily-bars?ticker=&start=&end=&period=D` → {"source", "code", "name",
+  "period", "bars": [[day, open, high, low, close, volume, value], ...]}
+- `GET /api/reads/orderable-cash` → {"cash_krw"}
+- `GET /api/reads/portfolio` → a PortfolioView
 
 Readiness (`ready`) reads the owner's own state, never the broker: a valid token in the
 token manager's cache, and whether the latest broker call got an answer (with the age of the
@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -37,6 +37,9 @@ from quartz_cli.domain.krx import normalize_ticker
 from quartz_cli.errors import BrokerError, BrokerUnavailable, InputError, QuartzError
 from quartz_cli.ports import Account, MarketData
 from quartz_cli.redaction import redact
+
+if TYPE_CHECKING:
+    from quartz_cli.app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,10 @@ class BrokerHealth(Protocol):
 
 
 class TokenState(Protocol):
-    valid: bool
+    """The token manager's view of its cached token (`TokenStatus`)."""
+
+    @property
+    def valid(self) -> bool: ...
 
 
 def _status_for(exc: QuartzError) -> int:
@@ -196,3 +202,10 @@ class OwnerReads:
 
     async def _portfolio(self, request: Request) -> dict[str, Any]:
         return (await self.account.portfolio()).model_dump(mode="json")
+
+
+def owner_reads(rt: Runtime) -> OwnerReads:
+    """The read API and readiness over the owner's own broker session `rt` (built by the
+    composition root); the trading server mounts it."""
+    return OwnerReads(rt.market, rt.account, broker=rt.kis, token_status=rt.tokens.status,
+                      warm_up=rt.tokens.token)
