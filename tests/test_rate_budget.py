@@ -259,3 +259,38 @@ def test_readiness_reads_the_owner_state(in_session) -> None:
     assert state["token_valid"] and state["broker_reachable"]
     assert env.sim.state.counter("tokens_issued") == 1  # by the test, not by a probe
     assert env.sim.state.counter("requests") == 1
+
+
+def test_remote_reads_wait_out_a_read_refused_for_rate(monkeypatch) -> None:
+    """The owner answers RateLimited when the broker still refused a read after its own
+    retries: the job's client waits and asks again, a bounded number of times."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+
+    from quartz_cli.servers import owner_reads_client as remote
+
+    monkeypatch.setattr(remote, "RATE_LIMITED_WAITS_S", (0.01, 0.01))
+    answers: list[str] = []
+
+    async def cash(request):
+        answers.append(request.url.path)
+        if len(answers) in (1, 3, 4, 5):
+            return JSONResponse({"error": "RateLimited", "code": "EGW00201",
+                                 "message": "초당 거래건수를 초과하였습니다."}, 502)
+        return JSONResponse({"cash_krw": 1234})
+
+    app = Starlette(routes=[Route("/api/reads/orderable-cash", cash)])
+
+    async def go():
+        with LoopbackServer(app) as srv:
+            client = remote.OwnerReadsClient(srv.url.replace("http://", "ws://"), TOKEN)
+            try:
+                first = await remote.RemoteAccount(client).orderable_cash()
+                with pytest.raises(RateLimited):
+                    await remote.RemoteAccount(client).orderable_cash()
+            finally:
+                await client.aclose()
+            return first
+
+    assert asyncio.run(go()) == 1234
+    assert len(answers) == 5  # 2 for the first read, then 3 refusals: bounded

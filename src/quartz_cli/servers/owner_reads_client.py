@@ -4,6 +4,7 @@ account leaves from the trading agent, inside its one rate budget."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -27,6 +28,8 @@ from quartz_cli.servers.trading_client import http_base
 # The owner paces every call of the account: at the paper limit (1 call/s) a batch of
 # quotes takes a while, so the client waits long for an answer.
 READ_TIMEOUT_S = 300.0
+# Waits before asking again when the owner answers that the broker refused a read for rate.
+RATE_LIMITED_WAITS_S = (1.0, 2.0, 4.0)
 
 _ERRORS: dict[str, type[QuartzError]] = {
     "InputError": InputError, "ConfigError": ConfigError, "RateLimited": RateLimited,
@@ -48,7 +51,16 @@ class OwnerReadsClient:
 
     async def get(self, route: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         """GET `/api/reads/<route>`; the owner's errors come back as the same Quartz
-        errors."""
+        errors. A read the broker still refused for rate after the owner's own retries is
+        waited out and asked again (bounded): reads change nothing."""
+        for wait in RATE_LIMITED_WAITS_S:
+            try:
+                return await self._get_once(route, params)
+            except RateLimited:
+                await asyncio.sleep(wait)
+        return await self._get_once(route, params)
+
+    async def _get_once(self, route: str, params: dict[str, str] | None) -> dict[str, Any]:
         url = f"{self.base_url}{PREFIX}/{route}"
         self.requests += 1
         try:
