@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from fakes.server import LoopbackServer
 from kis_harness import make_client, make_sim
-from quartz_cli.errors import RateLimited
+from quartz_cli.errors import ConfigError, RateLimited
 from quartz_cli.kis.ratelimit import FileBook, RateLimiter, account_tag, budget_path
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.protocol import fail
@@ -38,6 +38,8 @@ def test_simulator_limits_select_the_paper_accounts_limit_for_the_paper_protocol
     assert SimConfig.from_env({"QUARTZ_SIM_LIMITS": "paper"}).rest_limit_per_s() == 1.0
     with pytest.raises(ValueError, match="paper"):
         SimConfig(limits="fast")
+    with pytest.raises(ConfigError, match="QUARTZ_SIM_LIMITS"):
+        SimConfig.from_env({"QUARTZ_SIM_LIMITS": "fast"})
 
 
 def test_paper_simulator_refuses_a_second_call_within_the_second(tmp_path) -> None:
@@ -249,13 +251,17 @@ def test_readiness_reads_the_owner_state(in_session) -> None:
                     ok = await http.get("/health/ready")
                     env.rt.kis.unreachable = True
                     down = await http.get("/health/ready")
+                    # A blip after a recent answer: still ready (the owner re-checks itself).
+                    env.rt.kis.answered_at = time.monotonic() - 10
+                    blip = await http.get("/health/ready")
                     env.rt.kis.unreachable = False
-                return no_token, ok, down, reads.state()
+                return no_token, ok, down, blip, reads.state()
 
-    no_token, ok, down, state = asyncio.run(go())
+    no_token, ok, down, blip, state = asyncio.run(go())
     assert no_token.status_code == 503 and "token" in no_token.json()["reason"]
     assert ok.status_code == 200
     assert down.status_code == 503 and "no answer" in down.json()["reason"]
+    assert blip.status_code == 200
     assert state["token_valid"] and state["broker_reachable"]
     assert env.sim.state.counter("tokens_issued") == 1  # by the test, not by a probe
     assert env.sim.state.counter("requests") == 1

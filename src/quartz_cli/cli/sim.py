@@ -32,7 +32,8 @@ def serve(
     json_out: bool = typer.Option(False, "--json", help="Print the startup line as JSON."),
 ) -> None:
     """Serve the simulator over HTTP. Point Quartz at it with
-    QUARTZ_KIS_BASE_URL=http://127.0.0.1:PORT."""
+    QUARTZ_KIS_BASE_URL=http://127.0.0.1:PORT. With `--limits paper`, give the clients
+    QUARTZ_SIM_LIMITS=paper too, so `local` paces itself at the paper limit."""
     from dataclasses import replace
 
     import uvicorn

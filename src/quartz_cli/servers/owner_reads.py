@@ -14,7 +14,7 @@ token.
 
 Readiness (`ready`) reads the owner's own state, never the broker: a valid token in the
 token manager's cache, and whether the latest broker call got an answer (with the age of the
-last one). A token is fetched once at startup (`start`), not by the probe.
+last one). The owner keeps that state fresh itself (`start`), never on a probe's behalf.
 """
 
 from __future__ import annotations
@@ -46,8 +46,14 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/reads"
 # One quotes request names at most this many tickers (the client splits longer lists).
 MAX_TICKERS = 50
-# After a failed token warm-up, try again this much later.
+# How often the owner refreshes its own state (a no-op while the token is fresh and the
+# broker answers), and how soon after a failure.
+MAINTAIN_EVERY_S = 60.0
 WARM_UP_RETRY_S = 30.0
+# While the broker's latest call got no answer: not ready once the last answer is this old.
+STALE_ANSWER_S = 300.0
+# The inquiry the owner uses to see an unreachable broker back (a liquid listing).
+RECHECK_TICKER = "005930"
 
 
 class BrokerHealth(Protocol):
@@ -103,21 +109,26 @@ class OwnerReads:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Fetch the broker token in the background (from a cache, or issued once), so the
-        server becomes ready without its probe ever calling the broker."""
-        if self._warm_up is not None and self._task is None:
-            self._task = asyncio.create_task(self._warm())
+        """Keep the owner's own state fresh in the background, so that readiness can read it
+        and the probe never calls the broker: the token (from a cache, or issued once when
+        none is valid) and, only while the broker's latest call got no answer, one quote
+        inquiry a minute to see it back."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._maintain())
 
-    async def _warm(self) -> None:
-        assert self._warm_up is not None
+    async def _maintain(self) -> None:
         while True:
+            delay = MAINTAIN_EVERY_S
             try:
-                await self._warm_up()
-                return
+                if self._warm_up is not None:
+                    await self._warm_up()
+                if self.broker.unreachable:
+                    await self.market.quotes([RECHECK_TICKER])
             except QuartzError as exc:
-                log.warning("token warm-up failed, retrying in %.0f s: %s", WARM_UP_RETRY_S,
-                            redact(exc.message))
-                await asyncio.sleep(WARM_UP_RETRY_S)
+                log.warning("owner state refresh failed, retrying in %.0f s: %s",
+                            WARM_UP_RETRY_S, redact(exc.message))
+                delay = WARM_UP_RETRY_S
+            await asyncio.sleep(delay)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -139,12 +150,12 @@ class OwnerReads:
 
     async def ready(self) -> None:
         """Raise when the owner cannot serve: no valid token cached, or the broker's latest
-        call got no answer."""
+        call got no answer and the last answer is old (or there was none)."""
         state = await asyncio.to_thread(self.state)
         if not state["token_valid"]:
             raise BrokerUnavailable("no valid KIS token in the owner's cache yet")
-        if not state["broker_reachable"]:
-            age = state["broker_answer_age_s"]
+        age = state["broker_answer_age_s"]
+        if not state["broker_reachable"] and (age is None or age > STALE_ANSWER_S):
             since = "never" if age is None else f"{age:.0f} s ago"
             raise BrokerUnavailable(f"the broker's latest call got no answer (last answer "
                                     f"{since})")

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from quartz_cli.errors import ConfigError
+
 LIMITS = ("real", "paper")
 
 
@@ -72,4 +74,7 @@ class SimConfig:
                 values[f.name] = raw.strip()
             else:
                 values[f.name] = float(raw)
-        return replace(cls(), **values)
+        try:
+            return replace(cls(), **values)
+        except ValueError as exc:
+            raise ConfigError(f"QUARTZ_SIM_LIMITS: {exc}") from None
