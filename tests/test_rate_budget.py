@@ -115,11 +115,15 @@ def test_an_order_refused_for_rate_is_raised_not_resent(tmp_path) -> None:
 
 
 def test_account_tag_hides_the_account_number() -> None:
-    tag = account_tag("paper", "12345678", "01", "secret")
+    from quartz_cli.config import Account
+
+    one, other = Account("12345678", "01"), Account("12345679", "01")
+    tag = account_tag("paper", one, "secret")
     assert len(tag) == 12 and "12345678" not in tag
-    assert tag == account_tag("paper", "12345678", "01", "secret")
-    assert tag != account_tag("prod", "12345678", "01", "secret")
-    assert tag != account_tag("paper", "12345679", "01", "secret")
+    assert tag == account_tag("paper", Account("12345678", "01"), "secret")
+    assert tag != account_tag("prod", one, "secret")
+    assert tag != account_tag("paper", other, "secret")
+    assert tag != account_tag("paper", one, "another-secret")
     assert budget_path(Path("/h"), "paper", tag) == Path(f"/h/cache/ratelimit/paper-{tag}.budget")
 
 

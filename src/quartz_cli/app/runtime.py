@@ -105,8 +105,7 @@ def rate_limiter(config: Config, endpoint: KisEndpoint, app_secret: str,
     if endpoint.env is Env.LOCAL and config.settings.broker.rate_limit_per_s is None:
         simulated = (sim.config if sim is not None else SimConfig.from_env()).rest_limit_per_s()
         rate = simulated or rate
-    account = config.account()
-    tag = account_tag(config.env.value, account.cano, account.product, app_secret)
+    tag = account_tag(config.env.value, config.account(), app_secret)
     return RateLimiter(rate, config.settings.broker.rate_share,
                        book=FileBook(budget_path(config.home, config.env.value, tag)))
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from quartz_cli.config import Account
+
 # A small margin on the window absorbs the clock's granularity between processes.
 WINDOW_MARGIN_S = 0.05
 # Calls are at least half the average spacing apart: no bursts that queue at the server, yet
@@ -135,10 +137,10 @@ class FileBook:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
-def account_tag(env: str, cano: str, product: str, key: str) -> str:
+def account_tag(env: str, account: Account, key: str) -> str:
     """A short name for one account in file names and logs: an HMAC of env, account number
     and product keyed with `key` (the app secret), so the number cannot be guessed back."""
-    message = f"{env}:{cano}:{product}".encode()
+    message = f"{env}:{account.cano}:{account.product}".encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:12]
 
 
