@@ -105,12 +105,12 @@ async def direct(home: Path, n: int, concurrency: int) -> float:
     async with open_runtime(config) as rt:
         account = config.account()
         orders = requests(n + 1, "direct")
-        await place_cash_order(rt.kis, account, orders[0].action, orders[0].ticker, 1,
+        await place_cash_order(rt.kis, account, orders[0].side, orders[0].ticker, 1,
                                orders[0].order_type)
 
         async def one(req) -> None:
             async with gate:
-                await place_cash_order(rt.kis, account, req.action, req.ticker, 1,
+                await place_cash_order(rt.kis, account, req.side, req.ticker, 1,
                                        req.order_type)
 
         start = time.perf_counter()
