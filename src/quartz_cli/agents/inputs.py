@@ -26,7 +26,7 @@ from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.candidates import PREFIX as CANDIDATES_PREFIX
 from quartz_cli.domain.candidates import CandidatesDocument
 from quartz_cli.domain.decision import MacroBias, MacroSummaryView, TechnicalView
-from quartz_cli.domain.technical import TechnicalDocument
+from quartz_cli.domain.technical import TechnicalDocument, TechnicalResult
 from quartz_cli.ports import MarketData, Store
 
 #: Runs the macro agent once (`quartz macro run`).
@@ -123,15 +123,23 @@ class StoreInputs:
                 views[code], keys[code] = view, loaded.key
         if missing:
             self.progress(f"producing technical state of {len(missing)} ticker(s)")
+            # Each published analysis is read back as soon as it is stored, while the other
+            # tickers' bars are still coming.
+            reading: dict[str, asyncio.Future[Loaded[TechnicalDocument] | None]] = {}
+
+            def read_back(r: TechnicalResult) -> None:
+                if r.ok:
+                    reading[r.code] = asyncio.ensure_future(
+                        asyncio.to_thread(read_technical, self.store, r.code))
+
             results = await analyze_tickers(self.market, self.store, missing, [Period.DAY], now,
-                                            env=self.env, calendar=self.calendar)
-            done = [r.code for r in results if r.ok]
-            published = dict(zip(done, await self._read_technical(done), strict=True))
+                                            env=self.env, calendar=self.calendar,
+                                            on_done=read_back)
             for r in results:
                 if not r.ok:
                     failed[r.code] = r.error or "analysis failed"
                     continue
-                loaded = published[r.code]
+                loaded = await reading[r.code]
                 view = technical_view(loaded.document) if loaded else None
                 if loaded is None or view is None:
                     failed[r.code] = "no daily analysis was stored"
@@ -143,6 +151,6 @@ class StoreInputs:
     async def _read_technical(self, codes: Sequence[str]
                               ) -> list[Loaded[TechnicalDocument] | None]:
         """The stored analysis of each code, in order, read concurrently in worker threads
-        (each read is two store calls, a pointer then the document)."""
+        (each read is two store calls: the pointer, then the document)."""
         return list(await asyncio.gather(*(asyncio.to_thread(read_technical, self.store, code)
                                            for code in codes)))
