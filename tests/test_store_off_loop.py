@@ -11,13 +11,12 @@ import threading
 import time
 from datetime import timedelta
 
-from test_portfolio_agent import DictStore, FakeExecutor, deps
-
 from quartz_cli.agents.inputs import StoreInputs
 from quartz_cli.agents.portfolio import run_decide, run_rebalance
 from quartz_cli.domain.decision import DecisionInput, Position
 from quartz_cli.domain.engine import EngineAnswer
 from quartz_cli.domain.usage import Usage
+from test_portfolio_agent import DictStore, FakeExecutor, deps
 
 HELD = ("005930", "000660", "035420", "051910", "006400")
 
