@@ -23,7 +23,7 @@ from quartz_cli.servers.trading import create_app
 from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.store.local import LocalStore
 
-TOKEN = "test-internal-token-0123456789"
+TOKEN = "test-internal-token-0123456789-abcdef"
 
 # --- Store ----------------------------------------------------------------------------------
 

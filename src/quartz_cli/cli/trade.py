@@ -53,14 +53,14 @@ async def _submit(request: Any, server: str | None) -> Any:
 
         async with trading_client(config(), server) as client:
             return await client.submit(request)
-    from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.app.ownership import owned_executor
+    from quartz_cli.app.runtime import open_runtime
 
-    async with open_runtime(config()) as rt:
-        agent = trading_agent(rt)
-        outcome = await agent.submit(request)
+    async with open_runtime(config()) as rt, owned_executor(rt) as executor:
+        outcome = await executor.submit(request)
         if outcome.booked:
-            await agent.refresh()
-            outcome = await agent.outcome(request.request_id) or outcome
+            await executor.refresh()
+            outcome = await executor.outcome(request.request_id) or outcome
         return outcome
 
 
@@ -242,19 +242,25 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
     with --open the broker's cancellable orders."""
     srv = _server(server)
 
+    async def listed(client: Any) -> list[dict[str, Any]]:
+        if open_only:
+            return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
+        return [o.model_dump(mode="json")
+                for o in await client.orders(limit=limit, refresh=True)]
+
     async def go() -> list[dict[str, Any]]:
         if srv:
             from quartz_cli.app.runtime import trading_client
 
             async with trading_client(config(), srv) as client:
-                if open_only:
-                    return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
-                return [o.model_dump(mode="json")
-                        for o in await client.orders(limit=limit, refresh=True)]
-        from quartz_cli.app.runtime import open_runtime, trading_agent
+                return await listed(client)
+        from quartz_cli.app.ownership import owned_executor
+        from quartz_cli.app.runtime import open_runtime
+        from quartz_cli.servers.trading_client import TradingClient
 
-        async with open_runtime(config()) as rt:
-            agent = trading_agent(rt)
+        async with open_runtime(config()) as rt, owned_executor(rt) as agent:
+            if isinstance(agent, TradingClient):
+                return await listed(agent)
             if open_only:
                 return [o.model_dump(mode="json") for o in await agent.cancelable_orders()]
             await agent.refresh()
@@ -316,7 +322,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
+    from quartz_cli.app.ownership import advertised_url, take_ownership
     from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.ports import LeaseKind
+    from quartz_cli.servers.guards import uvicorn_options
     from quartz_cli.servers.trading import create_app, internal_token
 
     try:
@@ -326,8 +335,15 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     cfg = config()
     token = internal_token(cfg, create=True)
     rt = open_runtime(cfg)
-    agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
-                                          reconcile_delays_s=delays or (0.0,)))
+    # The account's lease for the server's lifetime: a second server refuses here.
+    owner = take_ownership(cfg, rt.store, LeaseKind.SERVER, advertised_url(cfg, host, port))
+    try:
+        agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
+                                              reconcile_delays_s=delays or (0.0,)))
+        agent.ledger.fence(owner.holder.epoch)
+    except BaseException:
+        owner.release()
+        raise
 
     async def ready() -> None:
         await rt.tokens.token()
@@ -335,11 +351,19 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
 
         await agent.broker.daily_orders(kst_date(cfg.market_now()))
 
+    async def shutdown() -> None:
+        owner.release()
+        await rt.aclose()
+
     app_ = create_app(agent, token, ready_check=ready, ping_interval_s=ping_interval,
-                      on_shutdown=rt.aclose)
+                      on_shutdown=shutdown)
     url = f"ws://{host}:{port}/ws/orders"
     if want_json(json_out):
         print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})
     else:
         typer.echo(f"trading agent ({cfg.env.value}) on {url}", err=True)
-    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None)
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None,
+                    **uvicorn_options())
+    finally:
+        owner.release()
