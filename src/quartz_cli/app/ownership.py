@@ -133,7 +133,13 @@ def take_ownership(config: Config, store: Store, kind: LeaseKind,
     """Take the account's lease for this process (LeaseHeld naming the holder if another
     process owns the account)."""
     lease = account_lease(config, store)
-    held = lease.acquire(me(kind, url))
+    try:
+        held = lease.acquire(me(kind, url))
+    except LeaseHeld as exc:
+        if kind is LeaseKind.SERVER and exc.hint is None:
+            exc.hint = ("one trading server per account: send orders through that one, or "
+                        "stop it before starting another")
+        raise
     renew = STORE_LEASE_TTL_S / 3 if isinstance(lease, StoreLease) else None
     return Ownership(lease, held, renew)
 

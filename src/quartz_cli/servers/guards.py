@@ -33,6 +33,10 @@ MIN_TOKEN_CHARS = 32
 class BodyTooLarge(InputError):
     """A request body over `MAX_BODY_BYTES` (answered 413)."""
 
+    def to_dict(self) -> dict[str, object]:
+        # On the wire it is an InputError: the name clients already know.
+        return {**super().to_dict(), "error": "InputError"}
+
 
 def check_internal_token(token: str | None, *, server: str) -> str:
     """`token` if it is long enough to be a shared secret; ConfigError otherwise."""
