@@ -14,9 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
-from fakes.server import free_port
 from quartz_cli.domain.account_id import account_key
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.errors import ConfigError
@@ -119,15 +117,6 @@ def test_the_trading_folder_must_be_private(tmp_path: Path):
 # --- store lease (a cluster) -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3_url():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path: Path):
     if request.param == "local":
@@ -200,7 +189,7 @@ def test_the_ledger_refuses_a_writer_whose_lease_was_taken_over(tmp_path: Path):
     path = tmp_path / "ledger.db"
     old, new = SqliteOrderLedger(path), SqliteOrderLedger(path)
     old.fence(1)
-    entry, created = old.claim(order("r-1"), "local", T0)
+    _, created = old.claim(order("r-1"), "local", T0)
     assert created
     new.fence(2)
     with pytest.raises(LeaseLost, match="epoch 2"):
@@ -236,3 +225,39 @@ def test_the_lease_epoch_fences_the_ledger_end_to_end(tmp_path: Path):
         first.claim(order("a-2"), "local", T0)
     assert {e.request.request_id for e in second.entries()} == {"a-1", "b-1"}
 
+
+
+def test_the_owner_renews_a_store_lease_and_notices_a_takeover(tmp_path: Path):
+    from quartz_cli.app.ownership import Ownership
+
+    store = LocalStore(tmp_path / "store")
+    lease = StoreLease(store, "acct", ttl_s=0.6)
+    owner = Ownership(lease, lease.acquire(holder(pid=1)), renew_every_s=0.1)
+    time.sleep(1.5)  # well past the TTL: still held because it is renewed
+    with pytest.raises(LeaseHeld, match="pid 1"):
+        StoreLease(store, "acct", ttl_s=0.6).acquire(holder(pid=2))
+    assert not owner.lost.is_set()
+    # A contender whose clock runs 10 s ahead sees the lease expired and takes it over.
+    ahead = StoreLease(store, "acct", ttl_s=0.6,
+                       clock=lambda: datetime.now(UTC) + timedelta(seconds=10))
+    assert ahead.acquire(holder(pid=3)).epoch == 2
+    assert owner.lost.wait(2)
+    owner.release()
+    assert json.loads(store.get("owners/acct/000000000002.json") or b"{}")["pid"] == 3
+
+
+def test_a_cluster_takes_the_lease_in_the_store_and_one_host_a_lock(quartz_home: Path,
+                                                                      s3_url: str):
+    from quartz_cli.app.ownership import account_lease, account_name
+    from quartz_cli.app.runtime import open_store
+    from quartz_cli.config import load_config
+
+    cluster = load_config(environ={
+        "QUARTZ_HOME": str(quartz_home), "QUARTZ_ENV": "paper", "S3_BUCKET_NAME": "quartz",
+        "QUARTZ_S3_ENDPOINT_URL": s3_url, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "HANSEC_INVESTMENT_APP_KEY": "k",
+        "HANSEC_INVESTMENT_APP_SECRET_KEY": "s", "HANSEC_INVESTMENT_CANO": "50123456"})
+    host = load_config(environ={"QUARTZ_HOME": str(quartz_home)})
+    assert isinstance(account_lease(cluster, open_store(cluster)), StoreLease)
+    assert isinstance(account_lease(host, open_store(host)), HostLease)
+    assert "50123456" not in account_name(cluster) and len(account_name(cluster)) == 12

@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fakes.server import free_port
-from trading_support import MARKET_TIME, calendar_cache, seed_calendar, trading_server  # noqa: F401
 
+from fakes.server import free_port
 from quartz_cli.config import LOCAL_CANO
 from quartz_cli.ports import LeaseHolder, LeaseKind
 from quartz_cli.sim import SimState
 from quartz_cli.store.lease import HostLease
+from trading_support import MARKET_TIME, seed_calendar, trading_server
 
 
 def quartz_env(home: Path, **extra: str) -> dict[str, str]:

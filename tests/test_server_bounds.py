@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.server import LoopbackServer, free_port
-from trading_support import calendar_cache, in_session, local  # noqa: F401
 from websockets.asyncio.client import connect
 
+from fakes.server import LoopbackServer, free_port
 from quartz_cli.config import load_config
 from quartz_cli.errors import ConfigError
 from quartz_cli.servers.guards import (
@@ -28,6 +27,7 @@ from quartz_cli.servers.guards import (
     uvicorn_options,
 )
 from quartz_cli.servers.trading import create_app, internal_token
+from trading_support import local
 
 TOKEN = "bounds-internal-token-0123456789-abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -87,9 +87,8 @@ def test_wrong_types_get_error_frames_and_the_socket_stays_up(served):
             for i, (field, value) in enumerate(BAD_VALUES):
                 await ws.send(json.dumps(message(f"w-{i}", **{field: value})))
             await ws.send(json.dumps(message("w-good")))
-            replies = [json.loads(await asyncio.wait_for(ws.recv(), 10))
-                       for _ in range(len(BAD_VALUES) + 1)]
-        return replies
+            return [json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    for _ in range(len(BAD_VALUES) + 1)]
 
     replies = asyncio.run(go())
     errors = [r for r in replies if r["type"] == "error"]

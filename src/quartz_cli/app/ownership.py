@@ -40,7 +40,6 @@ from quartz_cli.store.lease import HostLease, StoreLease, private_dir
 
 if TYPE_CHECKING:
     from quartz_cli.app.runtime import Runtime
-    from quartz_cli.servers.trading_client import TradingClient
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +168,8 @@ async def _server_answers(ws_url: str) -> bool:
         return False
 
 
-async def route_to_holder(config: Config, held: LeaseHeld) -> TradingClient:
+@contextlib.asynccontextmanager
+async def route_to_holder(config: Config, held: LeaseHeld) -> AsyncIterator[OrderExecutor]:
     """A client of the trading server that holds the account's lease; `held` (with a hint)
     when the holder is not a server, or cannot be reached, or no token is configured."""
     from quartz_cli.app.runtime import trading_client
@@ -183,10 +183,13 @@ async def route_to_holder(config: Config, held: LeaseHeld) -> TradingClient:
                      f"(pid {holder.pid} on {holder.host}) and run again")
         raise held
     try:
-        return trading_client(config, holder.url)
+        client = trading_client(config, holder.url)
     except ConfigError as exc:
         held.hint = f"cannot send through it: {exc.message}"
         raise held from None
+    log.info("account owned by %s: sending through it", holder.describe())
+    async with client:
+        yield client
 
 
 @contextlib.asynccontextmanager
@@ -197,16 +200,18 @@ async def owned_executor(rt: Runtime, policy: RetryPolicy | None = None
     its epoch), or, when a trading server owns the account, that server."""
     from quartz_cli.app.runtime import trading_agent
 
+    owner: Ownership | None = None
+    held: LeaseHeld | None = None
     try:
         owner = take_ownership(rt.config, rt.store, LeaseKind.CLI)
-    except LeaseHeld as held:
-        client = await route_to_holder(rt.config, held)
-        log.info("account owned by %s: sending through it", held.holder)
-        try:
+    except LeaseHeld as exc:
+        held = exc
+    if held is not None:
+        # Outside the `except`: errors of the caller's block are not chained to LeaseHeld.
+        async with route_to_holder(rt.config, held) as client:
             yield client
-        finally:
-            await client.aclose()
         return
+    assert owner is not None
     try:
         agent = trading_agent(rt, policy)
         agent.ledger.fence(owner.holder.epoch)

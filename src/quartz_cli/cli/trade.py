@@ -265,12 +265,13 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 
             async with trading_client(config(), srv) as client:
                 return await listed(client)
+        from quartz_cli.agents.trading import TradingAgent
         from quartz_cli.app.ownership import owned_executor
         from quartz_cli.app.runtime import open_runtime
-        from quartz_cli.servers.trading_client import TradingClient
 
         async with open_runtime(config()) as rt, owned_executor(rt) as agent:
-            if isinstance(agent, TradingClient):
+            if not isinstance(agent, TradingAgent):
+                # The trading server that owns the account answers instead.
                 return await listed(agent)
             if open_only:
                 return [o.model_dump(mode="json") for o in await agent.cancelable_orders()]
@@ -335,7 +336,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     from quartz_cli.agents.trading import RetryPolicy
     from quartz_cli.app.ownership import advertised_url, take_ownership
     from quartz_cli.app.runtime import open_runtime, trading_agent
-    from quartz_cli.ports import LeaseKind
+    from quartz_cli.ports import LeaseKind, LeaseLost
     from quartz_cli.servers.guards import uvicorn_options
     from quartz_cli.servers.trading import create_app, internal_token
 
@@ -357,6 +358,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
         raise
 
     async def ready() -> None:
+        if owner.lost.is_set():
+            raise LeaseLost("this server lost the account's lease: it no longer owns it")
         await rt.tokens.token()
         from quartz_cli.domain.krx import kst_date
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from quartz_cli.domain.orders import OrderRequest, OrderState
-from quartz_cli.ports import LedgerEntry, LedgerError, LeaseLost
+from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
 from quartz_cli.store.sqlite import immediate_transaction
 
 S = OrderState
