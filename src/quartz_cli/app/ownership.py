@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,9 +58,9 @@ def trading_dir(config: Config) -> Path:
 
 def account_name(config: Config) -> str:
     """The account's keyed hash: its name in lock files, leases and logs."""
-    account = config.account()
+    number, product = astuple(config.account())
     _, secret = config.broker_credentials()
-    return account_key(config.env.value, account.cano, account.product, secret)
+    return account_key(config.env.value, number, product, secret)
 
 
 def _in_cluster(config: Config) -> bool:

@@ -11,9 +11,9 @@ import hmac
 ACCOUNT_KEY_CHARS = 12
 
 
-def account_key(env: str, cano: str, product: str, secret: str) -> str:
+def account_key(env: str, number: str, product: str, secret: str) -> str:
     """12 hex characters naming (environment, account number, product code), keyed by
     `secret`. The same account gives the same key on every host that shares the secret."""
-    message = f"quartz-account:{env}:{cano}:{product}".encode()
+    message = f"quartz-account:{env}:{number}:{product}".encode()
     digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     return digest[:ACCOUNT_KEY_CHARS]
