@@ -101,7 +101,7 @@ def test_in_process_cli_refuses_naming_a_holder_it_cannot_go_through(home: Path,
     from quartz_cli.app.ownership import account_name
     from quartz_cli.config import load_config
 
-    env = quartz_env(home)
+    env = quartz_env(home, QUARTZ_INTERNAL_TOKEN="lease-cli-internal-token-0123456789-abcdef")
     if url == "dead":
         url = f"ws://127.0.0.1:{free_port()}/ws/orders"
     config = load_config(environ=env)

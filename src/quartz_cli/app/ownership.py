@@ -10,17 +10,17 @@ lease was taken over cannot write it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -144,27 +144,10 @@ def take_ownership(config: Config, store: Store, kind: LeaseKind,
     return Ownership(lease, held, renew)
 
 
-@contextlib.contextmanager
-def owning(config: Config, store: Store, kind: LeaseKind,
-           url: str | None = None) -> Iterator[Ownership]:
-    """`take_ownership` for the length of a block."""
-    owner = take_ownership(config, store, kind, url)
-    try:
-        yield owner
-    finally:
-        owner.release()
-
-
-def _http_base(ws_url: str) -> str:
-    parts = urlsplit(ws_url)
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-    return urlunsplit((scheme, parts.netloc, "", "", ""))
-
-
-async def _server_answers(ws_url: str) -> bool:
+async def _answers(http_url: str) -> bool:
     try:
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as http:
-            return (await http.get(_http_base(ws_url) + "/health/live")).is_success
+            return (await http.get(http_url + "/health/live")).is_success
     except httpx.HTTPError:
         return False
 
@@ -179,17 +162,17 @@ async def route_to_holder(config: Config, held: LeaseHeld) -> AsyncIterator[Orde
     if holder is None or holder.kind is not LeaseKind.SERVER or not holder.url:
         held.hint = "wait until it finishes, or send orders through a trading server"
         raise held
-    if not await _server_answers(holder.url):
-        held.hint = (f"the server does not answer at {holder.url}: if it is stuck, stop it "
-                     f"(pid {holder.pid} on {holder.host}) and run again")
-        raise held
     try:
         client = trading_client(config, holder.url)
     except ConfigError as exc:
         held.hint = f"cannot send through it: {exc.message}"
         raise held from None
-    log.info("account owned by %s: sending through it", holder.describe())
     async with client:
+        if not await _answers(client.http_url):
+            held.hint = (f"the server does not answer at {holder.url}: if it is stuck, stop "
+                         f"it (pid {holder.pid} on {holder.host}) and run again")
+            raise held
+        log.info("account owned by %s: sending through it", holder.describe())
         yield client
 
 
@@ -204,7 +187,8 @@ async def owned_executor(rt: Runtime, policy: RetryPolicy | None = None
     owner: Ownership | None = None
     held: LeaseHeld | None = None
     try:
-        owner = take_ownership(rt.config, rt.store, LeaseKind.CLI)
+        # A store lease is a few S3 calls: off the event loop.
+        owner = await asyncio.to_thread(take_ownership, rt.config, rt.store, LeaseKind.CLI)
     except LeaseHeld as exc:
         held = exc
     if held is not None:
@@ -218,4 +202,4 @@ async def owned_executor(rt: Runtime, policy: RetryPolicy | None = None
         agent.ledger.fence(owner.holder.epoch)
         yield agent
     finally:
-        owner.release()
+        await asyncio.to_thread(owner.release)

@@ -331,6 +331,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     """Serve the trading agent: WebSocket /ws/orders, HTTP /api/order, /api/cancel-order,
     /api/cancelable-orders, /health/live, /health/ready. Needs QUARTZ_INTERNAL_TOKEN
     (local creates one under $QUARTZ_HOME/trading/)."""
+    import asyncio
+
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
@@ -366,7 +368,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
         await agent.broker.daily_orders(kst_date(cfg.market_now()))
 
     async def shutdown() -> None:
-        owner.release()
+        await asyncio.to_thread(owner.release)
         await rt.aclose()
 
     app_ = create_app(agent, token, ready_check=ready, ping_interval_s=ping_interval,
