@@ -121,8 +121,10 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
     """The trading agent over `rt`'s broker account, with its ledger in
     `$QUARTZ_HOME/trading/<env>-ledger.db` and request claims in `rt.store`. In prod it
     refuses every order unless QUARTZ_LIVE_TRADING=true."""
+    from quartz_cli.app.ownership import trading_dir
+
     config = rt.config
-    ledger = SqliteOrderLedger(config.home / "trading" / f"{config.env.value}-ledger.db")
+    ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db")
     return TradingAgent(
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,
@@ -141,11 +143,15 @@ def trading_client(config: Config, ws_url: str) -> TradingClient:
 @contextlib.asynccontextmanager
 async def open_order_executor(rt: Runtime) -> AsyncIterator[OrderExecutor]:
     """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
-    when it is set, else a trading agent in this process over `rt`'s broker session. Both
-    execute each request_id at most once."""
+    when it is set, else this process as the account's owner (`ownership.owned_executor`:
+    the lease taken, or the trading server that holds it). Both execute each request_id at
+    most once."""
+    from quartz_cli.app.ownership import owned_executor
+
     url = rt.config.settings.servers.trading_agent_ws_url
     if not url:
-        yield trading_agent(rt)
+        async with owned_executor(rt) as executor:
+            yield executor
         return
     async with trading_client(rt.config, url) as client:
         yield client
