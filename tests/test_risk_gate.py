@@ -65,7 +65,7 @@ def test_a_non_finite_weight_is_dropped_not_clipped():
     props = [Proposal(ticker="005930", side=Side.BUY, target_weight=math.inf, confidence=0.9),
              Proposal(ticker="000660", side=Side.BUY, target_weight=math.nan, confidence=0.9)]
     r = run_gate(props, cash_only(), QUOTES, c, UNIVERSE)
-    assert r.orders == []
+    assert not r.orders
     for ticker in ("005930", "000660"):
         assert (NoteKind.DROPPED, Rule.INVALID_WEIGHT) in rules_of(r, ticker)
 
