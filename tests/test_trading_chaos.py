@@ -33,7 +33,7 @@ from trading_support import MARKET_TIME, seed_calendar
 
 N_ORDERS = 1000
 KILL_AT = (300, 650)
-TOKEN = "chaos-internal-token-0123456789"
+TOKEN = "chaos-internal-token-0123456789-abcdef"
 CONCURRENCY = 48
 
 FAULTS = {

@@ -111,8 +111,9 @@ def rate_limiter(config: Config, endpoint: KisEndpoint, app_secret: str,
 
 
 def open_runtime(config: Config, *, sim: Simulator | None = None,
-                 reads_via_owner: bool = False) -> Runtime:
-    """Wire the broker session for `config.env`; raises ConfigError for missing keys.
+                 store: Store | None = None, reads_via_owner: bool = False) -> Runtime:
+    """Wire the broker session for `config.env` (over `store`, else the configured one);
+    raises ConfigError for missing keys.
 
     With `reads_via_owner` (the jobs) and TRADING_AGENT_WS_URL set, quotes, bars and the
     account come through the trading agent's read API, so every KIS call of the account
@@ -124,7 +125,7 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
     http = http_client(config, endpoint, sim)
     limiter = rate_limiter(config, endpoint, app_secret, sim)
     raw = KisClient(endpoint, app_key, app_secret, None, http, limiter=limiter)
-    store = open_store(config)
+    store = store if store is not None else open_store(config)
     tokens = TokenManager(
         env=config.env.value,
         app_key=app_key,
@@ -158,8 +159,10 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
     """The trading agent over `rt`'s broker account, with its ledger in
     `$QUARTZ_HOME/trading/<env>-ledger.db` and request claims in `rt.store`. In prod it
     refuses every order unless QUARTZ_LIVE_TRADING=true."""
+    from quartz_cli.app.ownership import trading_dir
+
     config = rt.config
-    ledger = SqliteOrderLedger(config.home / "trading" / f"{config.env.value}-ledger.db")
+    ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db")
     return TradingAgent(
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,
@@ -178,11 +181,15 @@ def trading_client(config: Config, ws_url: str) -> TradingClient:
 @contextlib.asynccontextmanager
 async def open_order_executor(rt: Runtime) -> AsyncIterator[OrderExecutor]:
     """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
-    when it is set, else a trading agent in this process over `rt`'s broker session. Both
-    execute each request_id at most once."""
+    when it is set, else this process as the account's owner (`ownership.owned_executor`:
+    the lease taken, or the trading server that holds it). Both execute each request_id at
+    most once."""
+    from quartz_cli.app.ownership import owned_executor
+
     url = rt.config.settings.servers.trading_agent_ws_url
     if not url:
-        yield trading_agent(rt)
+        async with owned_executor(rt) as executor:
+            yield executor
         return
     async with trading_client(rt.config, url) as client:
         yield client

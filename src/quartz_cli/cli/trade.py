@@ -59,14 +59,14 @@ async def _submit(request: Any, server: str | None) -> Any:
 
         async with trading_client(config(), server) as client:
             return await client.submit(request)
-    from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.app.ownership import owned_executor
+    from quartz_cli.app.runtime import open_runtime
 
-    async with open_runtime(config()) as rt:
-        agent = trading_agent(rt)
-        outcome = await agent.submit(request)
+    async with open_runtime(config()) as rt, owned_executor(rt) as executor:
+        outcome = await executor.submit(request)
         if outcome.booked:
-            await agent.refresh()
-            outcome = await agent.outcome(request.request_id) or outcome
+            await executor.refresh()
+            outcome = await executor.outcome(request.request_id) or outcome
         return outcome
 
 
@@ -253,19 +253,26 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
     with --open the broker's cancellable orders."""
     srv = _server(server)
 
+    async def listed(client: Any) -> list[dict[str, Any]]:
+        if open_only:
+            return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
+        return [o.model_dump(mode="json")
+                for o in await client.orders(limit=limit, refresh=True)]
+
     async def go() -> list[dict[str, Any]]:
         if srv:
             from quartz_cli.app.runtime import trading_client
 
             async with trading_client(config(), srv) as client:
-                if open_only:
-                    return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
-                return [o.model_dump(mode="json")
-                        for o in await client.orders(limit=limit, refresh=True)]
-        from quartz_cli.app.runtime import open_runtime, trading_agent
+                return await listed(client)
+        from quartz_cli.agents.trading import TradingAgent
+        from quartz_cli.app.ownership import owned_executor
+        from quartz_cli.app.runtime import open_runtime
 
-        async with open_runtime(config()) as rt:
-            agent = trading_agent(rt)
+        async with open_runtime(config()) as rt, owned_executor(rt) as agent:
+            if not isinstance(agent, TradingAgent):
+                # The trading server that owns the account answers instead.
+                return await listed(agent)
             if open_only:
                 return [o.model_dump(mode="json") for o in await agent.cancelable_orders()]
             await agent.refresh()
@@ -324,10 +331,15 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     """Serve the trading agent: WebSocket /ws/orders, HTTP /api/order, /api/cancel-order,
     /api/cancelable-orders, /health/live, /health/ready. Needs QUARTZ_INTERNAL_TOKEN
     (local creates one under $QUARTZ_HOME/trading/)."""
+    import asyncio
+
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
+    from quartz_cli.app.ownership import advertised_url, take_ownership
     from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.ports import LeaseKind, LeaseLost
+    from quartz_cli.servers.guards import uvicorn_options
     from quartz_cli.servers.owner_reads import owner_reads
     from quartz_cli.servers.trading import create_app, internal_token
 
@@ -338,15 +350,37 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     cfg = config()
     token = internal_token(cfg, create=True)
     rt = open_runtime(cfg)
-    agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
-                                          reconcile_delays_s=delays or (0.0,)))
+    # The account's lease for the server's lifetime: a second server refuses here.
+    owner = take_ownership(cfg, rt.store, LeaseKind.SERVER, advertised_url(cfg, host, port))
+    try:
+        agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
+                                              reconcile_delays_s=delays or (0.0,)))
+        agent.ledger.fence(owner.holder.epoch)
+    except BaseException:
+        owner.release()
+        raise
 
     reads = owner_reads(rt)
-    app_ = create_app(agent, token, ready_check=reads.ready, ping_interval_s=ping_interval,
-                      on_shutdown=rt.aclose, reads=reads)
+
+    async def ready() -> None:
+        # The owner's own state only: the probe never calls the broker.
+        if owner.lost.is_set():
+            raise LeaseLost("this server lost the account's lease: it no longer owns it")
+        await reads.ready()
+
+    async def shutdown() -> None:
+        await asyncio.to_thread(owner.release)
+        await rt.aclose()
+
+    app_ = create_app(agent, token, ready_check=ready, ping_interval_s=ping_interval,
+                      on_shutdown=shutdown, reads=reads)
     url = f"ws://{host}:{port}/ws/orders"
     if want_json(json_out):
         print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})
     else:
         typer.echo(f"trading agent ({cfg.env.value}) on {url}", err=True)
-    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None)
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None,
+                    **uvicorn_options())
+    finally:
+        owner.release()

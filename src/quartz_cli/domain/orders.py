@@ -27,7 +27,8 @@ from pydantic_core import PydanticCustomError
 
 from quartz_cli.domain.krx import is_on_tick, normalize_ticker
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
+# Matched whole (fullmatch): `$` would also accept a trailing newline.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,79}")
 
 
 class Side(str, Enum):
@@ -133,23 +134,25 @@ class OrderRequest(_OrderMessage):
 
     A request either trades (`side` BUY or SELL) or cancels (`side` None, spelled `cancel`
     in the message): `order_no` names the broker order to cancel (`qty` 0 = all that
-    remains)."""
+    remains).
+
+    The numbers are strict: `true`, `"1"` and `1.0` are refused, never read as 1."""
 
     model_config = ConfigDict(frozen=True)
 
     request_id: str
     side: MessageAction = Field(alias="action")
     ticker: str = ""
-    qty: int = Field(default=0, ge=0)
+    qty: int = Field(default=0, ge=0, strict=True)
     order_type: OrderType = OrderType.MARKET
-    price: int = Field(default=0, ge=0)
+    price: int = Field(default=0, ge=0, strict=True)
     timestamp: datetime
     order_no: str | None = None
 
     @field_validator("request_id")
     @classmethod
     def _rid(cls, v: str) -> str:
-        if not _REQUEST_ID.match(v):
+        if not _REQUEST_ID.fullmatch(v):
             raise ValueError("must be 1-80 characters of letters, digits, '.', '_', ':' or '-'")
         return v
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import hashlib
-import hmac
 import math
 import os
 import secrets
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from quartz_cli.config import Account
+from quartz_cli.domain.account_id import account_key
 
 # A small margin on the window absorbs the clock's granularity between processes.
 WINDOW_MARGIN_S = 0.05
@@ -138,10 +137,9 @@ class FileBook:
 
 
 def account_tag(env: str, account: Account, key: str) -> str:
-    """A short name for one account in file names and logs: an HMAC of env, account number
-    and product keyed with `key` (the app secret), so the number cannot be guessed back."""
-    message = f"{env}:{account.cano}:{account.product}".encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:12]
+    """The account's name in the budget file's name: its keyed hash
+    (`domain.account_id.account_key`, keyed with the app secret), never its number."""
+    return account_key(env, account.cano, account.product, key)
 
 
 def budget_path(home: Path, env: str, tag: str) -> Path:

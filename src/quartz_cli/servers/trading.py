@@ -7,14 +7,16 @@ WebSocket protocol (JSON text frames):
   `{"type": "error", "request_id": ... or null, "error": <class>, "message": ...}`,
   `{"type": "ping", "at": ...}` every `ping_interval_s` (30 s), `{"type": "pong"}`.
 Orders on one socket run concurrently; answers carry their request_id. A malformed message
-gets an error answer and the connection stays up.
+(not JSON, nested too deeply, over 64 KiB, a field of the wrong type) gets an error answer and
+the connection stays up; the bounds are in `quartz_cli.servers.guards`.
 
 HTTP: `POST /api/order` (the same message), `POST /api/cancel-order`
 ({request_id, order_no, qty?}), `GET /api/cancelable-orders`, `GET /api/orders/{request_id}`,
 `GET /api/orders[?refresh=1]`, `GET /api/balance`; the owner's read API `/api/reads/...`
 (servers/owner_reads.py); `/health/live`, `/health/ready` (the owner's own state: a valid
 cached token and an answering broker; the probe never calls the broker).
-Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`.
+Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>` (at least 32
+characters). A body over 64 KiB gets a JSON 413; malformed JSON a JSON 422.
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ from quartz_cli.errors import (
     SafetyRefusal,
 )
 from quartz_cli.redaction import redact, register_secret
+from quartz_cli.servers.guards import (
+    MAX_FRAME_BYTES,
+    BodyTooLarge,
+    check_internal_token,
+    parse_json,
+    read_json,
+)
 from quartz_cli.servers.owner_reads import OwnerReads
 
 log = logging.getLogger(__name__)
@@ -67,6 +76,8 @@ def parse_order(raw: Any) -> OrderRequest:
 
 
 def _status_for(exc: QuartzError) -> int:
+    if isinstance(exc, BodyTooLarge):
+        return 413
     if isinstance(exc, InputError):
         return 422
     if isinstance(exc, SafetyRefusal):
@@ -85,11 +96,11 @@ def create_app(agent: TradingAgent, token: str, *,
                ping_interval_s: float = PING_INTERVAL_S,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
                reads: OwnerReads | None = None) -> Starlette:
-    """The ASGI app over `agent`. `token` is the shared bearer token (required, non-empty).
-    On startup it resolves requests a killed predecessor left `sent`/`unknown`. `reads` adds
-    the owner's read API (`servers.owner_reads`) and starts its token warm-up."""
-    if not token:
-        raise ValueError("the trading server needs a bearer token")
+    """The ASGI app over `agent`. `token` is the shared bearer token (ConfigError when it is
+    empty or short). On startup it resolves requests a killed predecessor left
+    `sent`/`unknown`. `reads` adds the owner's read API (`servers.owner_reads`) and starts
+    its upkeep of the owner's state."""
+    check_internal_token(token, server="trading server")
     expected = f"Bearer {token}".encode()
 
     def authorized(headers: Any) -> bool:
@@ -118,9 +129,9 @@ def create_app(agent: TradingAgent, token: str, *,
         if not authorized(request.headers):
             return unauthorized()
         try:
-            raw = await request.json()
-        except ValueError:
-            return JSONResponse(_error_body(InputError("body is not JSON"), None), 422)
+            raw = await read_json(request)
+        except InputError as exc:
+            return JSONResponse(_error_body(exc, None), _status_for(exc))
         if not isinstance(raw, dict):
             return JSONResponse(_error_body(InputError("body is not a JSON object"), None), 422)
         return raw
@@ -226,10 +237,14 @@ def create_app(agent: TradingAgent, token: str, *,
                 if text is None:
                     await send(_error_body(InputError("send JSON text frames"), None))
                     continue
+                if len(text) > MAX_FRAME_BYTES:
+                    await send(_error_body(InputError(
+                        f"message over the {MAX_FRAME_BYTES}-byte limit"), None))
+                    continue
                 try:
-                    raw = json.loads(text)
-                except json.JSONDecodeError:
-                    await send(_error_body(InputError("message is not JSON"), None))
+                    raw = parse_json(text)
+                except InputError as exc:
+                    await send(_error_body(exc, None))
                     continue
                 kind = raw.get("type") if isinstance(raw, dict) else None
                 if kind == "ping":
@@ -293,20 +308,22 @@ def internal_token(config: Config, *, create: bool = False) -> str:
     """The shared bearer token: QUARTZ_INTERNAL_TOKEN, or in `local` only a random one kept
     in `$QUARTZ_HOME/trading/internal-token` (0600) that `trade serve` creates and the CLI
     reads. Elsewhere a missing token is a ConfigError."""
+    from quartz_cli.app.ownership import trading_dir
+
     settings = config.settings.servers
     if settings.internal_token is not None:
-        return settings.internal_token.get_secret_value()
+        return check_internal_token(settings.internal_token.get_secret_value(),
+                                    server="trading server")
     if config.env is not Env.LOCAL:
         raise ConfigError("QUARTZ_INTERNAL_TOKEN is not set",
                           hint="the trading server and its clients share this bearer token")
-    path = config.home / "trading" / "internal-token"
+    path = trading_dir(config) / "internal-token"
     if path.exists():
-        token = path.read_text().strip()
+        token = check_internal_token(path.read_text().strip(), server="trading server")
     elif create:
         import os
         import secrets
 
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         token = secrets.token_urlsafe(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
