@@ -193,7 +193,7 @@ def test_remote_reads_refuse_a_wrong_token_and_name_bad_input(in_session) -> Non
             app = create_app(env.agent, TOKEN, reads=owner_reads(env.rt))
             with LoopbackServer(app) as srv:
                 ws = srv.url.replace("http://", "ws://") + "/ws/orders"
-                wrong = OwnerReadsClient(ws, "not-the-token-0123456789")
+                wrong = OwnerReadsClient(ws, "not-the-token-0123456789-abcdef-0123")
                 right = OwnerReadsClient(ws, TOKEN)
                 errors = []
                 for call in (RemoteAccount(wrong).orderable_cash(),

@@ -24,7 +24,7 @@ from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.protocol import fail
 from trading_support import MARKET_TIME, local, seed_calendar, trading_server
 
-TOKEN = "test-internal-token-0123456789"
+TOKEN = "test-internal-token-0123456789-abcdef"
 
 
 # --- the simulator's paper limit ----------------------------------------------------------

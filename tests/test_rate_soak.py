@@ -23,7 +23,7 @@ from fakes.server import free_port
 from quartz_cli.sim import SimState
 from trading_support import MARKET_TIME, seed_calendar, trading_server
 
-TOKEN = "test-internal-token-0123456789"
+TOKEN = "test-internal-token-0123456789-abcdef"
 SOAK_S = 120.0
 PROBE_EVERY_S = 10.0
 JOBS = {
