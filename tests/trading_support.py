@@ -25,7 +25,8 @@ from quartz_cli.app.runtime import Runtime, open_runtime, trading_agent
 
 # A Tuesday, 10:00 KST: inside the regular session.
 MARKET_TIME = "2026-11-24T10:00:00+09:00"
-FAST = RetryPolicy(retry_delay_s=0.01, reconcile_delays_s=(0.0, 0.01, 0.02))
+FAST = RetryPolicy(retry_delay_s=0.01, reconcile_delays_s=(0.0, 0.01, 0.02), backoff_s=0.05,
+                   backoff_max_s=0.2)
 
 
 def seed_calendar(home: Path, cache: Path) -> None:

@@ -120,11 +120,14 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
     `$QUARTZ_HOME/trading/<env>-ledger.db` and request claims in `rt.store`. In prod it
     refuses every order unless QUARTZ_LIVE_TRADING=true."""
     config = rt.config
+    from quartz_cli.calendars import krx_calendar
+
     ledger = SqliteOrderLedger(config.home / "trading" / f"{config.env.value}-ledger.db")
     return TradingAgent(
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,
-        live_trading_allowed=config.env is not Env.PROD or config.settings.broker.live_trading)
+        live_trading_allowed=config.env is not Env.PROD or config.settings.broker.live_trading,
+        calendar=lambda: krx_calendar(config.home / "cache"))
 
 
 def trading_client(config: Config, ws_url: str) -> TradingClient:

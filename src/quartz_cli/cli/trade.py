@@ -258,7 +258,7 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
             if open_only:
                 return [o.model_dump(mode="json") for o in await agent.cancelable_orders()]
             await agent.refresh()
-            return [o.model_dump(mode="json") for o in agent.orders(limit=limit)]
+            return [o.model_dump(mode="json") for o in await agent.orders(limit=limit)]
 
     data = {"open": open_only, "orders": run(go)}
     emit(data, _render_orders(data), json_out)
