@@ -2,7 +2,8 @@
 simulator served with `LoopbackServer`).
 
 Every call is forwarded at once, except cash orders (`POST .../trading/order-cash`): each is
-held for its delay (a number of seconds, scripted per order by `delays`) and THEN forwarded,
+held for its delay (seconds, scripted by `delays`: by arrival, or from the order's body) and
+THEN forwarded,
 whether or not the caller is still waiting, the way a real broker books an order the client
 gave up on. The answer goes back only to a caller that is still connected. A delay of None
 never forwards the order (the broker lost it: it is never booked).
@@ -15,10 +16,12 @@ counters say how many orders were forwarded late, answered, answered to nobody, 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -35,11 +38,11 @@ Delay = float | None
 
 @dataclass
 class LateBroker:
-    """The proxy. `delays(n)` is the delay of the n-th order (0-based); or give a sequence
-    (cycled) or one number for all."""
+    """The proxy. `delays(n, body)` is the delay of the n-th order (0-based) whose JSON body
+    is `body` (e.g. by its `PDNO`); or give a sequence (by arrival, cycled) or one number."""
 
     upstream: str
-    delays: Callable[[int], Delay] | Sequence[Delay] | float = 0.0
+    delays: Callable[[int, dict[str, Any]], Delay] | Sequence[Delay] | float = 0.0
     orders_seen: int = 0
     forwarded: int = 0
     forwarded_late: int = 0
@@ -51,9 +54,9 @@ class LateBroker:
     _client: httpx.AsyncClient | None = None
     _tasks: set[asyncio.Task[httpx.Response]] = field(default_factory=set)
 
-    def delay_for(self, n: int) -> Delay:
+    def delay_for(self, n: int, body: dict[str, Any]) -> Delay:
         if callable(self.delays):
-            return self.delays(n)
+            return self.delays(n, body)
         if isinstance(self.delays, (int, float)):
             return float(self.delays)
         return self.delays[n % len(self.delays)]
@@ -96,7 +99,7 @@ class LateBroker:
             with self._lock:
                 n = self.orders_seen
                 self.orders_seen += 1
-            delay = self.delay_for(n)
+            delay = self.delay_for(n, json.loads(body or b"{}"))
             if delay is None:
                 with self._lock:
                     self.lost += 1

@@ -447,6 +447,11 @@ class TradingAgent:
         if entry.state is S.SENT:
             entry = await self._adopt(entry.request.request_id) or entry
         if entry.state is S.UNKNOWN:
+            # A repeat of the request asks the broker only when its back-off allows: a
+            # client polling for the outcome must not spend the account's rate budget.
+            slot = self._backoff.get(entry.request.request_id)
+            if slot is not None and slot.due_at > self._monotonic():
+                return entry
             return await self._reconcile_now(entry, (0.0,))
         while entry.state is S.RECEIVED:
             if entry.attempts >= self.policy.max_attempts:
