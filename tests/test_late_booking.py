@@ -6,29 +6,23 @@ SIGKILLed mid-flight and restarted."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
+
 from fakes.late_broker import LateBroker
 from fakes.server import LoopbackServer, free_port
-from trading_support import FAST, MARKET_TIME, calendar_cache, in_session  # noqa: F401
-
 from quartz_cli.app.runtime import open_runtime, trading_agent
 from quartz_cli.config import load_config
-from quartz_cli.domain.krx import KST
 from quartz_cli.domain.orders import OrderOutcome, OrderRequest, OrderState
 from quartz_cli.errors import BrokerUnavailable
 from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import exchange_for
 from quartz_cli.store.order_ledger import SqliteOrderLedger
+from trading_support import FAST, ServerProcess
 
 S = OrderState
 TICKERS = ("005930", "000660", "373220", "207940", "005380", "000270", "068270", "005490")
@@ -111,53 +105,6 @@ def test_late_bookings_are_matched_and_never_sent_twice(in_session, monkeypatch)
     assert "17:00:00" in expired.message
 
 
-class Server:
-    """`quartz trade serve` as a child process that the test can SIGKILL and restart."""
-
-    def __init__(self, home: Path, port: int, env: dict[str, str]) -> None:
-        self.home = home
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.env = {**{k: v for k, v in os.environ.items()
-                       if not k.startswith(("QUARTZ_", "HANSEC_"))},
-                    "QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
-                    "QUARTZ_INTERNAL_TOKEN": TOKEN, "QUARTZ_RATE_LIMIT_PER_S": "1000", **env}
-
-    def start(self, **env: str) -> None:
-        self.env.update(env)
-        log = open(self.home / f"server-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "quartz_cli", "trade", "serve", "--port", str(self.port),
-             "--retry-delay", "0.2", "--reconcile-delays", "0,0.1"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.starts += 1
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health/live", timeout=1).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not come up")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_late_bookings_across_a_sigkill_of_the_trading_server(in_session):
@@ -172,9 +119,11 @@ def test_late_bookings_across_a_sigkill_of_the_trading_server(in_session):
         by_ticker = {TICKERS[i]: d for i, d in enumerate(delays)}
         late = LateBroker(upstream.url, lambda _, body: by_ticker[body["PDNO"]])
         with LoopbackServer(late.app) as proxy:
-            server = Server(in_session, free_port(), {
-                "QUARTZ_KIS_BASE_URL": proxy.url, "QUARTZ_HTTP_TIMEOUT_S": "10"})
-            url = f"ws://127.0.0.1:{server.port}/ws/orders"
+            server = ServerProcess(
+                in_session, free_port(), TOKEN,
+                {"QUARTZ_KIS_BASE_URL": proxy.url, "QUARTZ_HTTP_TIMEOUT_S": "10"},
+                ("--retry-delay", "0.2", "--reconcile-delays", "0,0.1"))
+            url = server.ws_url
             server.start()
             try:
                 final = asyncio.run(_drive_through_a_kill(server, late, url, requests))
@@ -203,7 +152,7 @@ def test_late_bookings_across_a_sigkill_of_the_trading_server(in_session):
             assert moves == ["received", "sent", "unknown", "reconciled"]
 
 
-async def _drive_through_a_kill(server: Server, late: LateBroker, url: str,
+async def _drive_through_a_kill(server: ServerProcess, late: LateBroker, url: str,
                                 requests: list[OrderRequest]) -> dict[str, OrderOutcome]:
     client = TradingClient(url, TOKEN, reply_timeout_s=5, deadline_s=30)
     try:

@@ -17,8 +17,8 @@ CLOSED = WindowCheck(at=datetime(2026, 11, 21, 1, 0, tzinfo=UTC), phase=Phase.CL
 
 
 def ctx(**over):
-    base = dict(listed=True, cash_krw=10_000_000, total_value=50_000_000, held_qty=10,
-                price=70_000, upper_limit=91_000, lower_limit=49_000, window=OPEN)
+    base = {"listed": True, "cash_krw": 10_000_000, "total_value": 50_000_000, "held_qty": 10,
+            "price": 70_000, "upper_limit": 91_000, "lower_limit": 49_000, "window": OPEN}
     return ManualOrderContext(**{**base, **over})
 
 

@@ -12,23 +12,17 @@ ledger calls booked and none for the others (no duplicates). The counts are prin
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
+
 from fakes.late_broker import LateBroker
 from fakes.server import LoopbackServer, free_port
-from trading_support import MARKET_TIME, calendar_cache, seed_calendar  # noqa: F401
-
 from quartz_cli.config import LOCAL_CANO, market_clock
 from quartz_cli.domain.krx import tick_size
 from quartz_cli.domain.orders import (
@@ -45,6 +39,7 @@ from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import SEED_POSITIONS, exchange_for
 from quartz_cli.store.order_ledger import SqliteOrderLedger
+from trading_support import MARKET_TIME, ServerProcess, seed_calendar
 
 S = OrderState
 N_ORDERS = 1000
@@ -59,54 +54,6 @@ AFTER_THE_SESSION = "2026-11-24T17:00:00+09:00"
 FAULTS = SimConfig(error_5xx_rate=0.10, drop_response_rate=0.05,
                    rate_limit_burst_rate=0.002, rate_limit_burst_s=0.1, latency_ms=5,
                    rate_limit_per_s=0, starting_cash=10_000_000_000, fault_seed=11)
-
-
-class Server:
-    """`quartz trade serve` as a child process that the test can SIGKILL and restart."""
-
-    def __init__(self, home: Path, port: int, kis_url: str) -> None:
-        self.home = home
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.env = {**{k: v for k, v in os.environ.items()
-                       if not k.startswith(("QUARTZ_", "HANSEC_"))},
-                    "QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
-                    "QUARTZ_INTERNAL_TOKEN": TOKEN, "QUARTZ_RATE_LIMIT_PER_S": "1000",
-                    "QUARTZ_KIS_BASE_URL": kis_url, "QUARTZ_HTTP_TIMEOUT_S": "1.2"}
-
-    def start(self, **env: str) -> None:
-        self.env.update(env)
-        log = open(self.home / f"server-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "quartz_cli", "trade", "serve", "--port", str(self.port),
-             "--retry-delay", "0.2", "--reconcile-delays", "0,0.1,0.3"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.starts += 1
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health/live", timeout=1).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not come up")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def make_orders(home: Path) -> list[OrderRequest]:
@@ -162,8 +109,11 @@ def test_chaos_no_duplicates_no_losses(quartz_home: Path, calendar_cache: Path):
     with LoopbackServer(sim.app) as upstream:
         late = LateBroker(upstream.url, late_delays(5))
         with LoopbackServer(late.app) as proxy:
-            server = Server(quartz_home, free_port(), proxy.url)
-            url = f"ws://127.0.0.1:{server.port}/ws/orders"
+            server = ServerProcess(
+                quartz_home, free_port(), TOKEN,
+                {"QUARTZ_KIS_BASE_URL": proxy.url, "QUARTZ_HTTP_TIMEOUT_S": "1.2"},
+                ("--retry-delay", "0.2", "--reconcile-delays", "0,0.1,0.3"))
+            url = server.ws_url
 
             async def drive() -> list[TradingClient]:
                 clients = [TradingClient(url, TOKEN, reply_timeout_s=20, deadline_s=60)

@@ -103,9 +103,10 @@ class LateBroker:
             if delay is None:
                 with self._lock:
                     self.lost += 1
-                # The caller waits for an answer that never comes, until it gives up.
-                while not await request.is_disconnected():
-                    await asyncio.sleep(0.05)
+                # The caller waits for an answer that never comes, until it gives up (the
+                # body is read: the next message is the disconnect).
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
                 return Response(status_code=504)
             with self._lock:
                 self._pending += 1

@@ -465,8 +465,8 @@ class TradingAgent:
                                          attempts=entry.attempts + 1,
                                          order_date=self._today().strftime("%Y%m%d"))
                 entry = await self._send(entry)
-        if entry.state is S.UNKNOWN:
-            return await self._reconcile_now(entry, self.policy.reconcile_delays_s)
+            if entry.state is S.UNKNOWN:
+                return await self._reconcile_now(entry, self.policy.reconcile_delays_s)
         return entry
 
     async def _move(self, entry: LedgerEntry, to: OrderState, *, note: str = "",
