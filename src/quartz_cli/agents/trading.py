@@ -7,7 +7,7 @@ The rules, in the order they apply:
    previous process stopped midway).
 2. The state moves to `sent` durably before each call. Up to `max_attempts` sends,
    `retry_delay_s` apart, and only when the previous one provably did not reach the broker or
-   was refused before booking: connection refused, a token error before the call, EGW00201.
+   was refused before booking: connection refused, a token error before the call, the rate limit.
 3. An ambiguous send (timeout after the request left, a dropped connection, a 5xx, or a
    `sent` row left by a killed process) makes the request `unknown`, and it is NEVER sent
    again. It counts as in flight at its full size (`in_flight()`) and is reconciled against
@@ -188,7 +188,7 @@ def claim_document(request: OrderRequest, owner: str, now: datetime) -> bytes:
 
 def _certainly_not_sent(exc: BrokerError) -> bool:
     """The broker provably did not take the order: it never left the process (connection
-    refused, a token error before the call) or was refused before booking (EGW00201)."""
+    refused, a token error before the call) or was refused before booking (the rate limit)."""
     if isinstance(exc, (RateLimited, TokenRejected, TokenIssueThrottled)):
         return True
     return isinstance(exc, BrokerUnavailable) and not exc.maybe_sent
