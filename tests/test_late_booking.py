@@ -191,3 +191,34 @@ async def _drive_through_a_kill(server: ServerProcess, late: LateBroker, url: st
             await asyncio.sleep(0.2)
     finally:
         await client.aclose()
+
+
+def test_an_answer_arriving_after_another_process_adopted_the_request(in_session,
+                                                                      monkeypatch):
+    """Process A sends; the broker holds the order 1.5 s; meanwhile process B's startup
+    recovery adopts A's `sent` row as unknown (nothing booked yet, so no match). A's answer
+    then arrives: the ticket is the match, and the order is booked once."""
+    sim = simulator(in_session)
+    with LoopbackServer(sim.app) as upstream:
+        late = LateBroker(upstream.url, 1.5)
+        with LoopbackServer(late.app) as proxy:
+            monkeypatch.setenv("QUARTZ_KIS_BASE_URL", proxy.url)
+            monkeypatch.setenv("QUARTZ_HTTP_TIMEOUT_S", "10")
+            rt = open_runtime(load_config())
+            a, b = trading_agent(rt, FAST), trading_agent(rt, FAST)
+
+            async def go():
+                async with rt:
+                    sending = asyncio.create_task(a.submit(buy("adopt-1", "005930", 2)))
+                    while late.orders_seen < 1:
+                        await asyncio.sleep(0.02)
+                    await b.recover()
+                    adopted = await b.outcome("adopt-1")
+                    return adopted, await sending
+
+            adopted, answered = asyncio.run(go())
+            late.drain()
+    booked = booked_at(sim)
+    assert adopted.state is S.UNKNOWN
+    assert answered.state is S.RECONCILED and answered.order_no == booked[0]
+    assert len(booked) == 1 and a.broker_calls == 1 and b.broker_calls == 0

@@ -488,30 +488,29 @@ class TradingAgent:
 
     async def _booked(self, entry: LedgerEntry, to: OrderState, order_no: str, org_no: str,
                       code: str | None, message: str, *, note: str) -> LedgerEntry:
+        rid = entry.request.request_id
         try:
             return await self._move(entry, to, note=note, order_no=order_no, org_no=org_no,
                                     code=code, message=message)
         except LedgerError:
-            current = await self._db.get(entry.request.request_id)
-            if current is not None and current.state is S.UNKNOWN and entry.state is S.SENT:
-                # Another process adopted the row while the answer was on its way: the
-                # ticket is the match.
-                try:
-                    return await self._move(current, S.RECONCILED, note="ticket after adoption",
-                                            order_no=order_no, org_no=org_no, code=code,
-                                            message=message)
-                except LedgerError:
-                    pass
+            current = await self._db.get(rid)
+        if current is not None and current.state is S.UNKNOWN and entry.state is S.SENT:
+            # Another process's recovery adopted the row while the answer was on its way:
+            # the ticket is the match.
+            try:
+                return await self._move(current, S.RECONCILED, note="answer after adoption",
+                                        order_no=order_no, org_no=org_no, code=code,
+                                        message=message)
+            except LedgerError:
+                current = await self._db.get(rid)
+        if current is not None and current.state is S.SENT:
             # The broker's order number is already another request's: the broker and the
             # ledger disagree. Leave it unknown for reconciliation rather than guess.
-            log.error("order %s answered for %s is owned by another request",
-                      order_no, entry.request.request_id)
-            current = current or entry
-            if current.state is S.SENT:
-                return await self._move(current, S.UNKNOWN, note="order number clash",
-                                        message=f"outcome unknown: broker order {order_no} "
-                                        "already belongs to another request")
-            return current
+            log.error("order %s answered for %s is owned by another request", order_no, rid)
+            return await self._move(current, S.UNKNOWN, note="order number clash",
+                                    message=f"outcome unknown: broker order {order_no} "
+                                    "already belongs to another request")
+        return current or entry
 
     async def _after_error(self, entry: LedgerEntry, exc: BrokerError) -> LedgerEntry:
         text = exc.message
