@@ -142,7 +142,7 @@ class MacroAgent:
 
         statuses: list[SourceStatus] = []
         series: list[SeriesData] = []
-        for collector, got in zip(self._collectors, results):
+        for collector, got in zip(self._collectors, results, strict=True):
             status, used = _source_status(collector, got, earlier, now)
             statuses.append(status)
             series.extend(used)
