@@ -210,7 +210,9 @@ def test_an_answer_arriving_after_another_process_adopted_the_request(in_session
             async def go():
                 async with rt:
                     sending = asyncio.create_task(a.submit(buy("adopt-1", "005930", 2)))
-                    while late.orders_seen < 1:
+                    deadline = time.monotonic() + 10
+                    while late.orders_seen < 1:     # the broker holds it
+                        assert time.monotonic() < deadline
                         await asyncio.sleep(0.02)
                     await b.recover()
                     adopted = await b.outcome("adopt-1")
