@@ -19,6 +19,7 @@ from quartz_cli.config import Config, EngineChoice, Env
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import ConfigError
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
+from quartz_cli.ports import Store
 
 
 def choose_engine(config: Config):
@@ -74,11 +75,12 @@ def store_inputs(config: Config, rt: Runtime, *, max_age: timedelta,
 
 @contextlib.asynccontextmanager
 async def open_portfolio(config: Config, *, dry_run: bool,
-                         progress: Callable[[str], None] = lambda s: None
-                         ) -> AsyncIterator[PortfolioDeps]:
-    """Everything `run_decide` / `run_rebalance` need, closed on exit."""
+                         progress: Callable[[str], None] = lambda s: None,
+                         store: Store | None = None) -> AsyncIterator[PortfolioDeps]:
+    """Everything `run_decide` / `run_rebalance` need (over `store`, else the configured
+    one), closed on exit."""
     engine, reason = choose_engine(config)
-    async with open_runtime(config) as rt, contextlib.AsyncExitStack() as stack:
+    async with open_runtime(config, store=store) as rt, contextlib.AsyncExitStack() as stack:
         executor = None if dry_run else await stack.enter_async_context(open_order_executor(rt))
         try:
             yield PortfolioDeps(

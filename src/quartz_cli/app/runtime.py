@@ -89,8 +89,10 @@ class Runtime:
         await self.aclose()
 
 
-def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
-    """Wire the broker session for `config.env`; raises ConfigError for missing keys."""
+def open_runtime(config: Config, *, sim: Simulator | None = None,
+                 store: Store | None = None) -> Runtime:
+    """Wire the broker session for `config.env` (over `store`, else the configured one);
+    raises ConfigError for missing keys."""
     endpoint = endpoint_for(config)
     app_key, app_secret = config.broker_credentials()
     if endpoint.in_process and sim is None:
@@ -98,7 +100,7 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
     http = http_client(config, endpoint, sim)
     limiter = RateLimiter(endpoint.rate_per_s, config.settings.broker.rate_share)
     raw = KisClient(endpoint, app_key, app_secret, None, http, limiter=limiter)
-    store = open_store(config)
+    store = store if store is not None else open_store(config)
     tokens = TokenManager(
         env=config.env.value,
         app_key=app_key,
