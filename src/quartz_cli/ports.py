@@ -199,6 +199,12 @@ class OrderLedger(Protocol):
              note: str = "", **fields: object) -> LedgerEntry:
         """Move from `expected` to `to` (LedgerError when the state moved meanwhile)."""
 
+    def note(self, request_id: str, now: datetime, note: str) -> None:
+        """Add an event to the request's history without moving it (evidence)."""
+
+    def history(self, request_id: str) -> list[tuple[str | None, str, str]]:
+        """(from, to, note) of every move and note of one request, oldest first."""
+
     def forget(self, request_id: str, expected: OrderState) -> None: ...
 
     def known_order_nos(self) -> set[str]: ...

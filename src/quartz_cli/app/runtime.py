@@ -162,11 +162,14 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
     from quartz_cli.app.ownership import trading_dir
 
     config = rt.config
+    from quartz_cli.calendars import krx_calendar
+
     ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db")
     return TradingAgent(
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,
-        live_trading_allowed=config.env is not Env.PROD or config.settings.broker.live_trading)
+        live_trading_allowed=config.env is not Env.PROD or config.settings.broker.live_trading,
+        calendar=lambda: krx_calendar(config.home / "cache"))
 
 
 def trading_client(config: Config, ws_url: str) -> TradingClient:

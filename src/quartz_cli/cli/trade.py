@@ -73,7 +73,8 @@ async def _submit(request: Any, server: str | None) -> Any:
 def _render_outcome(data: dict[str, Any]) -> Callable[[Console], None]:
     def render(con: Console) -> None:
         colour = {"accepted": "green", "filled": "green", "reconciled": "green",
-                  "cancelled": "yellow", "rejected": "red"}.get(data["state"], "magenta")
+                  "cancelled": "yellow", "rejected": "red",
+                  "expired": "red"}.get(data["state"], "magenta")
         rows = [("request_id", data["request_id"]),
                 ("state", f"[{colour}]{data['state']}[/]"),
                 ("action", data["action"]), ("ticker", data["ticker"] or "-"),
@@ -97,10 +98,14 @@ def _finish(outcome: Any) -> None:
     if outcome.state.value == "rejected":
         error = BrokerError(f"order {outcome.request_id} was rejected: {outcome.message}",
                             code=outcome.code)
+    elif outcome.state.value == "expired":
+        error = BrokerError(f"order {outcome.request_id} was not booked: {outcome.message}")
     elif not outcome.resolved:
-        error = BrokerError(f"order {outcome.request_id} is {outcome.state.value}",
-                            hint="run the same command with --request-id "
-                            f"{outcome.request_id} to resolve it; it is never sent twice")
+        error = BrokerError(f"order {outcome.request_id} is {outcome.state.value}: the broker "
+                            "may have booked it; it is never sent again",
+                            hint="`quartz trade orders` (or this command with --request-id "
+                            f"{outcome.request_id}) checks the broker's order inquiry; it "
+                            "stays in flight until matched or its session is over")
     if error is None:
         return
     if want_json():
@@ -249,8 +254,10 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
                                           "unfilled remainder, from the broker."),
            limit: int = typer.Option(50, "--limit", help="How many recent requests."),
            server: str = SERVER_OPT, json_out: bool = JSON_OPT) -> None:
-    """Recent order requests with their state and fills (refreshed from the broker), or
-    with --open the broker's cancellable orders."""
+    """Recent order requests with their state and fills, refreshed from the broker: requests
+    whose outcome is unknown are reconciled against the order inquiry first (matched, or
+    expired once their session is over; never sent again). With --open the broker's
+    cancellable orders."""
     srv = _server(server)
 
     async def listed(client: Any) -> list[dict[str, Any]]:
@@ -276,7 +283,7 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
             if open_only:
                 return [o.model_dump(mode="json") for o in await agent.cancelable_orders()]
             await agent.refresh()
-            return [o.model_dump(mode="json") for o in agent.orders(limit=limit)]
+            return [o.model_dump(mode="json") for o in await agent.orders(limit=limit)]
 
     data = {"open": open_only, "orders": run(go)}
     emit(data, _render_orders(data), json_out)

@@ -60,6 +60,7 @@ from quartz_cli.servers.owner_reads import OwnerReads
 log = logging.getLogger(__name__)
 
 PING_INTERVAL_S = 30.0
+RECONCILE_INTERVAL_S = 1.0
 WS_POLICY_VIOLATION = 1008
 
 
@@ -95,11 +96,14 @@ def create_app(agent: TradingAgent, token: str, *,
                ready_check: Callable[[], Awaitable[None]] | None = None,
                ping_interval_s: float = PING_INTERVAL_S,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
+               reconcile_interval_s: float = RECONCILE_INTERVAL_S,
                reads: OwnerReads | None = None) -> Starlette:
     """The ASGI app over `agent`. `token` is the shared bearer token (ConfigError when it is
-    empty or short). On startup it resolves requests a killed predecessor left
-    `sent`/`unknown`. `reads` adds the owner's read API (`servers.owner_reads`) and starts
-    its upkeep of the owner's state."""
+    empty or short). On startup it reconciles requests a killed predecessor left
+    `sent`/`unknown` (never re-sending them); then every `reconcile_interval_s` it runs the
+    agent's reconciliation pass (each unknown request is asked about on its own back-off).
+    `reads` adds the owner's read API (`servers.owner_reads`) and starts its upkeep of the
+    owner's state."""
     check_internal_token(token, server="trading server")
     expected = f"Bearer {token}".encode()
 
@@ -182,7 +186,7 @@ def create_app(agent: TradingAgent, token: str, *,
         raw_limit = request.query_params.get("limit", "200")
         limit = int(raw_limit) if raw_limit.isdigit() else 200
         return JSONResponse({"orders": [o.model_dump(mode="json")
-                                        for o in agent.orders(limit=limit)]})
+                                        for o in await agent.orders(limit=limit)]})
 
     async def get_balance(request: Request) -> Response:
         if not authorized(request.headers):
@@ -270,15 +274,23 @@ def create_app(agent: TradingAgent, token: str, *,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async def recover() -> None:
+        async def reconcile() -> None:
+            # Startup recovery (reconciles what a killed predecessor left, never sends),
+            # then the periodic pass over requests whose outcome is still unknown.
             try:
                 n = await agent.recover()
                 if n:
                     log.info("recovered %d interrupted orders", n)
             except QuartzError as exc:
                 log.warning("recovery deferred: %s", exc.message)
+            while True:
+                await asyncio.sleep(reconcile_interval_s)
+                try:
+                    await agent.reconcile_pending()
+                except QuartzError as exc:
+                    log.warning("reconciliation deferred: %s", exc.message)
 
-        task = asyncio.create_task(recover())
+        task = asyncio.create_task(reconcile())
         if reads is not None:
             await reads.start()
         try:

@@ -23,17 +23,19 @@ from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
 from quartz_cli.store.sqlite import immediate_transaction
 
 S = OrderState
-# Allowed moves. Back to `received` only when the request certainly did not reach the broker
-# (refused for rate, connection refused) or the order inquiry proved it was not booked.
+# Allowed moves. Back to `received` only from `sent`, when the request certainly did not reach
+# the broker (refused for rate, connection refused, a rejected token). `unknown` never goes
+# back: it ends matched (`reconciled`) or, once its session is over, `expired`.
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     S.RECEIVED: frozenset({S.SENT, S.REJECTED}),
     S.SENT: frozenset({S.ACCEPTED, S.REJECTED, S.UNKNOWN, S.RECEIVED, S.CANCELLED}),
-    S.UNKNOWN: frozenset({S.RECONCILED, S.RECEIVED, S.REJECTED}),
+    S.UNKNOWN: frozenset({S.RECONCILED, S.EXPIRED}),
     S.ACCEPTED: frozenset({S.FILLED, S.CANCELLED}),
     S.RECONCILED: frozenset({S.FILLED, S.CANCELLED}),
     S.REJECTED: frozenset(),
     S.FILLED: frozenset(),
     S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
 }
 
 SCHEMA = """
@@ -203,6 +205,15 @@ class SqliteOrderLedger:
                               "another request") from None
         return _entry(row)
 
+    def note(self, request_id: str, now: datetime, note: str) -> None:
+        """Add an event to a request's history without moving it (e.g. an order inquiry
+        that did not find it): the evidence behind its eventual outcome."""
+        stamp = now.astimezone(UTC).isoformat()
+        with self._tx() as db:
+            db.execute("INSERT INTO transitions(request_id, at, from_state, to_state, note) "
+                       "SELECT request_id, ?, state, state, ? FROM orders WHERE request_id = ?",
+                       (stamp, note, request_id))
+
     def forget(self, request_id: str, expected: OrderState) -> None:
         """Drop a row that was never sent (another replica owns the request)."""
         with self._tx() as db:
@@ -231,7 +242,7 @@ class SqliteOrderLedger:
         return [_entry(r) for r in rows]
 
     def history(self, request_id: str) -> list[tuple[str | None, str, str]]:
-        """(from, to, note) of every move of one request, oldest first."""
+        """(from, to, note) of every move (and note) of one request, oldest first."""
         with self._lock:
             rows = self._conn.execute("SELECT from_state, to_state, note FROM transitions "
                                       "WHERE request_id = ? ORDER BY seq",
