@@ -139,11 +139,13 @@ def trading_client(config: Config, ws_url: str) -> TradingClient:
 @contextlib.asynccontextmanager
 async def open_order_executor(rt: Runtime) -> AsyncIterator[OrderExecutor]:
     """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
-    when it is set, else a trading agent in this process over `rt`'s broker session. Both
-    execute each request_id at most once."""
+    when it is set, else the account's owner in this process (pre-trade risk around a
+    trading agent over `rt`'s broker session). Both execute each request_id at most once."""
     url = rt.config.settings.servers.trading_agent_ws_url
     if not url:
-        yield trading_agent(rt)
+        from quartz_cli.app.owner import account_owner
+
+        yield account_owner(rt)
         return
     async with trading_client(rt.config, url) as client:
         yield client

@@ -11,7 +11,8 @@ gets an error answer and the connection stays up.
 
 HTTP: `POST /api/order` (the same message), `POST /api/cancel-order`
 ({request_id, order_no, qty?}), `GET /api/cancelable-orders`, `GET /api/orders/{request_id}`,
-`GET /api/orders[?refresh=1]`, `GET /api/balance`; `/health/live`, `/health/ready`
+`GET /api/orders[?refresh=1]`, `GET /api/balance`, `GET|POST /api/trading-state`
+(servers/trading_admin.py); `/health/live`, `/health/ready`
 (token valid and broker reachable).
 Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`.
 """
@@ -34,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from quartz_cli.agents.trading import TradingAgent
+from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.config import Config, Env
 from quartz_cli.domain.orders import CANCEL_ACTION, OrderRequest
 from quartz_cli.errors import (
@@ -45,6 +46,7 @@ from quartz_cli.errors import (
     SafetyRefusal,
 )
 from quartz_cli.redaction import redact, register_secret
+from quartz_cli.servers.trading_admin import admin_routes
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +80,13 @@ def _error_body(exc: QuartzError, request_id: str | None) -> dict[str, Any]:
     return {"type": "error", "request_id": request_id, **exc.to_dict()}
 
 
-def create_app(agent: TradingAgent, token: str, *,
+def create_app(agent: AccountOwner, token: str, *,
                ready_check: Callable[[], Awaitable[None]] | None = None,
                ping_interval_s: float = PING_INTERVAL_S,
                on_shutdown: Callable[[], Awaitable[None]] | None = None) -> Starlette:
-    """The ASGI app over `agent`. `token` is the shared bearer token (required, non-empty).
-    On startup it resolves requests a killed predecessor left `sent`/`unknown`."""
+    """The ASGI app over `agent`, the account's owner (every order passes its pre-trade
+    stage). `token` is the shared bearer token (required, non-empty). On startup it resolves
+    requests a killed predecessor left `sent`/`unknown`."""
     if not token:
         raise ValueError("the trading server needs a bearer token")
     expected = f"Bearer {token}".encode()
@@ -277,6 +280,7 @@ def create_app(agent: TradingAgent, token: str, *,
         Route("/api/balance", get_balance, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
+        *admin_routes(agent, token),
     ], lifespan=lifespan)
 
 
