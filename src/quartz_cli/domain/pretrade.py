@@ -191,7 +191,8 @@ def check_order(order: OrderRequest, account: AccountState, market: MarketFacts,
         refuse(PretradeRule.LISTING, f"listing: {ticker} is not in the universe Quartz trades")
     limit = order.price if order.order_type is OrderType.LIMIT else 0
     price = worst_price(side, order.order_type, limit, q)
-    notional = qty * price
+    # A marketable limit sell fills at the market price, above its limit: count that.
+    notional = qty * (max(price, q.price) if side is Side.SELL else price)
     if not 1 <= qty <= limits.max_order_qty:
         refuse(PretradeRule.SANITY, f"sanity: {qty:,} shares is outside 1–"
                f"{limits.max_order_qty:,} for one order")
