@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import date, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "src/quartz_cli/data/macro/sample_snapshot.json"
@@ -41,7 +42,7 @@ def path(anchors: list[tuple[date, float]], d: date) -> float:
     """Linear interpolation between dated anchors (flat outside them)."""
     if d <= anchors[0][0]:
         return anchors[0][1]
-    for (d0, v0), (d1, v1) in zip(anchors, anchors[1:]):
+    for (d0, v0), (d1, v1) in pairwise(anchors):
         if d <= d1:
             span = (d1 - d0).days or 1
             return v0 + (v1 - v0) * (d - d0).days / span
@@ -126,7 +127,7 @@ def main() -> None:
 
     def wb(values: list[float | None]) -> list[list]:
         padded = [None] * (len(years) - len(values)) + values
-        return [[str(y), v] for y, v in zip(years, padded)]
+        return [[str(y), v] for y, v in zip(years, padded, strict=True)]
 
     snapshot = {
         "label": "SAMPLE DATA: synthetic series shaped like the real indicators (approximate "

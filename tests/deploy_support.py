@@ -147,7 +147,7 @@ def _field(spec: str, low: int, high: int) -> set[int]:
 
 
 def cron_times(schedule: str, days: int = 7,
-               start: datetime = datetime(2026, 11, 23)) -> Iterator[datetime]:
+               start: datetime = datetime(2026, 11, 23)) -> Iterator[datetime]:  # noqa: DTZ001 - cron wall time
     """Every minute a 5-field cron schedule fires in `days` days from `start` (a Monday).
     Day-of-month and month are `*` in every Quartz schedule; day of week 0 or 7 is Sunday."""
     minute, hour, dom, month, dow = schedule.split()

@@ -55,7 +55,8 @@ def test_routes(sim: Simulator) -> list[Route]:
                         output1=[{"page": str(page), "tr_cont_in": request.headers["tr_cont"]}])
 
     return [Route("/uapi/test/echo", echo), Route("/uapi/test/reject", reject),
-            Route("/uapi/test/broken", broken), Route("/uapi/test/throttled", throttled), Route("/uapi/test/pages", pages)]
+            Route("/uapi/test/broken", broken), Route("/uapi/test/throttled", throttled),
+            Route("/uapi/test/pages", pages)]
 
 
 def make_sim(**config) -> Simulator:

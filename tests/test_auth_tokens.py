@@ -145,7 +145,8 @@ def test_held_lease_makes_a_pod_wait_for_the_other_pods_token(tmp_path, clock):
     store = LocalStore(tmp_path / "store")
     issuer_pod = manager(sim, clock, tmp_path / "node-a", store=store)
     waiting_pod = manager(sim, clock, tmp_path / "node-b", store=store)
-    store.put(waiting_pod._lease_key, b'{"holder": "node-a:1", "expires_at": "2099-01-01T00:00:00+00:00"}')
+    store.put(waiting_pod._lease_key,
+              b'{"holder": "node-a:1", "expires_at": "2099-01-01T00:00:00+00:00"}')
 
     async def sleep_and_let_the_other_pod_issue(seconds):
         clock.slept.append(seconds)

@@ -7,8 +7,8 @@ import pytest
 
 from quartz_cli.config import EngineChoice, Env, Source, load_config, setting_specs
 from quartz_cli.errors import ConfigError
-from quartz_cli.redaction import redact
 from quartz_cli.kis.endpoints import PAPER_BASE_URL, REAL_BASE_URL, endpoint_for
+from quartz_cli.redaction import redact
 
 KEYS = {"HANSEC_INVESTMENT_APP_KEY": "PSabcdefghij", "HANSEC_INVESTMENT_APP_SECRET_KEY": "s" * 40,
         "HANSEC_INVESTMENT_CANO": "12345678-01"}
@@ -160,7 +160,7 @@ def test_no_default_file_is_fine_but_a_named_file_must_exist(tmp_path):
     missing = tmp_path / "nowhere.toml"
     for kwargs in ({"config_file": missing}, {"environ": {"QUARTZ_CONFIG": str(missing)}}):
         kwargs.setdefault("environ", {"QUARTZ_HOME": str(tmp_path)})
-        with pytest.raises(ConfigError, match="nowhere.toml does not exist") as err:
+        with pytest.raises(ConfigError, match=r"nowhere\.toml does not exist") as err:
             load_config(**kwargs)
         assert err.value.exit_code == 3
 

@@ -9,10 +9,10 @@ from importlib import resources
 
 import jsonschema
 import pytest
-from cli import quartz
-from trading_support import calendar_cache, seed_calendar, trading_server  # noqa: F401
 
+from cli import quartz
 from quartz_cli.domain.krx import is_on_tick
+from trading_support import seed_calendar, trading_server
 
 # A Tuesday inside the regular session, and a Saturday.
 IN_SESSION = "2026-11-24T10:00:00+09:00"
@@ -20,7 +20,7 @@ WEEKEND = "2026-11-28T10:00:00+09:00"
 
 
 @pytest.fixture
-def home(quartz_home, calendar_cache):  # noqa: F811 - a fixture
+def home(quartz_home, calendar_cache):
     """A fresh QUARTZ_HOME with the KRX calendar already cached (saves ~2 s per process)."""
     seed_calendar(quartz_home, calendar_cache)
     return quartz_home
@@ -117,8 +117,8 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(home):
     assert {o["ticker"] for o in reb["orders"]} <= sells
     sold = run_json("rebalance", env=tight)
     assert sold["outcome"] == "orders_sent" and sold["orders"], sold["gate"]
-    left = {p["ticker"]: p["qty"]
-            for p in json.loads(quartz("trade", "balance", "--json", env=tight).stdout)["positions"]}
+    balance = json.loads(quartz("trade", "balance", "--json", env=tight).stdout)
+    left = {p["ticker"]: p["qty"] for p in balance["positions"]}
     for o in sold["orders"]:
         assert left.get(o["ticker"], 0) == held_after[o["ticker"]] - o["qty"]
 

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+
 from fakes.openai import Delay, FakeOpenAI
 from fakes.server import LoopbackServer
-
 from quartz_cli.agents.decision_engine import (
     Fallback,
     StoreUsageLedger,
@@ -29,10 +29,10 @@ from quartz_cli.domain.decision import (
     TechnicalView,
 )
 from quartz_cli.domain.decision_input import build_decision_input
-from quartz_cli.domain.usage import Usage
 from quartz_cli.domain.krx import price_limits
 from quartz_cli.domain.orders import Side
 from quartz_cli.domain.risk import NoteKind, Rule, run_gate
+from quartz_cli.domain.usage import Usage
 from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
 from quartz_cli.llm.openai import OpenAIClient
@@ -124,7 +124,7 @@ def run(req, llm, ledger, budget=LLMBudget()):
 
 def good(decisions):
     return {"decisions": [dict(zip(("ticker", "action", "target_weight", "confidence",
-                                    "rationale"), d)) for d in decisions]}
+                                    "rationale"), d, strict=True)) for d in decisions]}
 
 
 def test_openai_answer_is_used_with_usage_and_cost_recorded(fake_openai, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from cli import quartz, quartz_json
-
 from quartz_cli.config import setting_specs
 
 GPT_KEY = "sk-doctor-file-secret-0123456789"

@@ -46,7 +46,7 @@ def pf_tickers(pf):
 
 
 def test_bad_thresholds_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="stop-loss must be below 0 %"):
         ExitRules(stop_loss_pct=Decimal("5"))
 
 

@@ -16,7 +16,7 @@ import pytest
 import talib
 
 from quartz_cli import _native
-from quartz_cli.errors import ConfigError, InputError
+from quartz_cli.errors import InputError
 from quartz_cli.indicators import native, reference
 from quartz_cli.indicators.fibonacci import retracement_levels
 from quartz_cli.indicators.spec import SERIES, first_defined_bar
@@ -250,8 +250,11 @@ def test_single_kernels_equal_the_batch(universe):
     assert np.array_equal(native.rsi(close), batch["rsi14"], equal_nan=True)
     m, s, h = native.macd(close)
     assert np.array_equal(m, batch["macd"], equal_nan=True)
+    assert np.array_equal(s, batch["macd_signal"], equal_nan=True)
     assert np.array_equal(h, batch["macd_hist"], equal_nan=True)
     u, mid, lo = native.bbands(close)
+    assert np.array_equal(u, batch["bb_upper"], equal_nan=True)
+    assert np.array_equal(mid, batch["bb_middle"], equal_nan=True)
     assert np.array_equal(lo, batch["bb_lower"], equal_nan=True)
     assert np.array_equal(native.sma(close, 10), batch["sma10"], equal_nan=True)
     assert np.array_equal(native.rolling_min(low, SWING), batch["swing_low"], equal_nan=True)

@@ -4,8 +4,8 @@ import pytest
 
 from fakes.server import LoopbackServer, free_port
 from kis_harness import PAGES, make_client, make_sim
-from quartz_cli.kis.client import RATE_LIMIT_RETRIES
 from quartz_cli.errors import BrokerError, BrokerUnavailable, RateLimited
+from quartz_cli.kis.client import RATE_LIMIT_RETRIES
 
 
 def run(coro):

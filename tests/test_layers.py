@@ -77,7 +77,7 @@ def test_help_and_small_commands_do_not_import_heavy_libraries(quartz_home):
     for args in (["--help"], ["auth", "status"], ["auth", "--help"]):
         proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
                               text=True)
-        line = [l for l in proc.stderr.splitlines() if l.startswith("HEAVY:")]
+        line = [x for x in proc.stderr.splitlines() if x.startswith("HEAVY:")]
         assert line == ["HEAVY: []"], (args, proc.stderr[-800:])
 
 

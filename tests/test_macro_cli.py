@@ -11,9 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from fakes.gemini import FakeGemini
 from fakes.server import LoopbackServer
-
 from quartz_cli.agents.macro import load_summary
 from quartz_cli.domain.macro import SUMMARY_SENTENCES, is_one_sentence
 from quartz_cli.sources import fakes

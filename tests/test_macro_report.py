@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fakes.gemini import FakeGemini
 from fakes.server import LoopbackServer
-
 from quartz_cli.agents.macro import MacroAgent, MacroRun, load_summary
 from quartz_cli.config import load_config
 from quartz_cli.domain.macro import MacroView
@@ -34,7 +34,7 @@ def view(n_sentences: int = 10, bias: str = "neutral") -> dict[str, Any]:
     }
 
 
-@pytest.fixture()
+@pytest.fixture
 def gemini():
     fake = FakeGemini()
     with LoopbackServer(fake.app) as srv:

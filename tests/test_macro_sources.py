@@ -10,12 +10,12 @@ from datetime import date
 
 import httpx
 import pytest
-from fakes.server import LoopbackServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from fakes.server import LoopbackServer
 from quartz_cli.redaction import register_secret, setup_logging
 from quartz_cli.sources import ecos, fakes, fred, worldbank
 from quartz_cli.sources.http import NoData, Retry, SeriesError
@@ -136,7 +136,7 @@ def test_failing_fakes_give_typed_errors_per_series() -> None:
                         await worldbank.WorldBankCollector(http, base_url=f"{w.url}/v2",
                                                            retry=FAST).collect(START, END))
         got = asyncio.run(go())
-    for result, code in zip(got, ("ERROR-500", "500", "105")):
+    for result, code in zip(got, ("ERROR-500", "500", "105"), strict=True):
         assert not result.series and result.errors
         assert all(err.code == code for err in result.errors.values())
     assert "FEDFUNDS" in got[1].errors["us.fed_funds"].message

@@ -29,9 +29,9 @@ def test_sma_matches_numpy_reference_and_warmup_is_nan():
 def test_short_series_is_all_nan_and_bad_period_is_rejected():
     out = _native.sma_batch(np.ones((2, 3)), 5)
     assert out.shape == (2, 3) and np.isnan(out).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="period must be >= 1"):
         _native.sma_batch(np.ones((2, 3)), 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected a 2-D array"):
         _native.sma_batch(np.ones(3), 2)
 
 

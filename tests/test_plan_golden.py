@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from cli import quartz
-from trading_support import calendar_cache, seed_calendar  # noqa: F401
+from trading_support import seed_calendar
 
 GOLDEN = Path(__file__).parent / "golden"
 # A Tuesday inside the regular session, at the start of a minute: the simulator's prices move
@@ -79,7 +80,7 @@ def dump(doc: dict) -> str:
 
 
 @pytest.fixture
-def home(quartz_home, calendar_cache):  # noqa: F811 - a fixture
+def home(quartz_home, calendar_cache):
     """A fresh QUARTZ_HOME with the KRX calendar already cached (saves ~2 s per process)."""
     seed_calendar(quartz_home, calendar_cache)
     return quartz_home

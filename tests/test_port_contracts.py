@@ -9,11 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from fakes.server import LoopbackServer
-from test_store_s3 import make as make_s3
-from test_store_s3 import s3_url  # noqa: F401
-from trading_support import calendar_cache, in_session, local  # noqa: F401
 
+from fakes.server import LoopbackServer
 from quartz_cli.domain.account import Balance
 from quartz_cli.domain.bars import Period
 from quartz_cli.domain.orders import OrderRequest, OrderState, OrderType
@@ -22,6 +19,8 @@ from quartz_cli.ports import Account, MarketData, OrderExecutor, Store
 from quartz_cli.servers.trading import create_app
 from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.store.local import LocalStore
+from test_store_s3 import make as make_s3
+from trading_support import local
 
 TOKEN = "test-internal-token-0123456789"
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from itertools import pairwise
 
 import pytest
 
+from quartz_cli.app.runtime import open_runtime
 from quartz_cli.config import load_config
 from quartz_cli.domain.bars import Period
 from quartz_cli.domain.krx import is_on_tick
 from quartz_cli.errors import InputError
 from quartz_cli.kis.quotations import UnknownTicker, daily_chart, inquire_price
-from quartz_cli.app.runtime import open_runtime
 
 MARKET_TIME = "2026-11-20T10:30:00+09:00"
 
@@ -54,7 +55,7 @@ def test_daily_chart_pages_through_a_long_range_completely(market):
     assert chart.name == "SK하이닉스"
     daily = sample.daily("000660", date(2026, 11, 20))
     assert [b.close for b in chart.bars] == [int(c) for c in daily.close]
-    for prev, bar in zip(chart.bars, chart.bars[1:]):
+    for prev, bar in pairwise(chart.bars):
         assert bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
         assert abs(bar.close - prev.close) <= prev.close * 0.30
 
@@ -116,7 +117,6 @@ def test_halts_and_missing_bars_are_served_as_configured(market, monkeypatch):
 
 def test_chart_over_loopback_http(market):
     from fakes.server import LoopbackServer
-
     from quartz_cli.app.runtime import local_simulator
 
     sim = local_simulator(load_config())

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.server import LoopbackServer, free_port
 
+from fakes.server import LoopbackServer, free_port
 from quartz_cli.agents.documents import publish
+from quartz_cli.app.runtime import open_store
 from quartz_cli.config import load_config
 from quartz_cli.domain.documents import Document
 from quartz_cli.servers.read_api import create_app
-from quartz_cli.app.runtime import open_store
 
 
 class MacroSummary(Document):

@@ -75,7 +75,7 @@ def test_turnover_cash_and_min_order_cut_in_that_order():
 def test_max_buy_candidates_keeps_the_most_confident():
     c = Constraints(max_turnover_ratio=Decimal("1"))
     props = [Proposal(ticker=t, side=Side.BUY, target_weight=0.1, confidence=conf)
-             for t, conf in zip(UNIVERSE[:5], (0.5, 0.9, 0.7, 0.8, 0.6))]
+             for t, conf in zip(UNIVERSE[:5], (0.5, 0.9, 0.7, 0.8, 0.6), strict=True)]
     r = run_gate(props, cash_only(), QUOTES, c, UNIVERSE)
     assert sorted(o.ticker for o in r.orders) == sorted(["000660", "051910", "035420"])
     assert (NoteKind.DROPPED, Rule.MAX_BUY_CANDIDATES) in rules_of(r, "005930")

@@ -7,7 +7,6 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-from trading_support import MARKET_TIME, calendar_cache, in_session, local  # noqa: F401
 
 from quartz_cli.domain.krx import kst_date, tick_size
 from quartz_cli.domain.orders import OrderType, Side
@@ -16,6 +15,7 @@ from quartz_cli.errors import BrokerError
 from quartz_cli.kis.account import inquire_balance, inquire_buyable, inquire_daily_orders
 from quartz_cli.kis.orders import cancelable_orders, place_cash_order, revise_or_cancel
 from quartz_cli.sim.exchange import SEED_POSITIONS
+from trading_support import MARKET_TIME, local
 
 BUY, SELL, MKT, LMT = Side.BUY, Side.SELL, OrderType.MARKET, OrderType.LIMIT
 

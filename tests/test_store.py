@@ -111,5 +111,5 @@ def test_corrupt_or_dangling_pointer_is_a_store_error(tmp_path):
 
 
 def test_document_requires_aware_time():
-    with pytest.raises(ValueError):
-        Note(produced_at=datetime(2026, 1, 1), env="local", text="x")
+    with pytest.raises(ValueError, match="produced_at must be timezone-aware"):
+        Note(produced_at=datetime(2026, 1, 1), env="local", text="x")  # noqa: DTZ001 - the point

@@ -1,21 +1,11 @@
 """The S3 backend against moto's server mode on loopback (a real S3 HTTP endpoint)."""
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from fakes.server import free_port
 from quartz_cli.errors import StoreError
 from quartz_cli.store.s3 import S3Store
 from test_store import exercise
-
-
-@pytest.fixture(scope="module")
-def s3_url():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 def make(url, bucket, create=True):

@@ -12,12 +12,12 @@ import pytest
 import talib
 
 from quartz_cli.agents.technical import analyse_bars, analyze_tickers, read_technical
+from quartz_cli.app.runtime import open_runtime
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import load_config
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.errors import InputError
 from quartz_cli.kis.quotations import daily_chart
-from quartz_cli.app.runtime import open_runtime
 
 MARKET_TIME = "2026-11-20T10:30:00+09:00"
 NOW = datetime.fromisoformat(MARKET_TIME)

@@ -9,12 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from trading_support import (  # noqa: F401
-    MARKET_TIME,
-    calendar_cache,
-    seed_calendar,
-    trading_server,
-)
+
+from trading_support import MARKET_TIME, seed_calendar, trading_server
 
 
 def quartz_env(home: Path, **extra: str) -> dict[str, str]:

@@ -10,19 +10,19 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from fakes.server import LoopbackServer
-from trading_support import FAST, calendar_cache, in_session, local  # noqa: F401
 
-from quartz_cli.ports import LedgerError
-from quartz_cli.store.order_ledger import SqliteOrderLedger
+from fakes.server import LoopbackServer
+from quartz_cli.app.runtime import open_runtime, trading_agent
 from quartz_cli.config import load_config
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.errors import InputError, SafetyRefusal
 from quartz_cli.kis.orders import place_cash_order
+from quartz_cli.ports import LedgerError
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import exchange_for
-from quartz_cli.app.runtime import open_runtime, trading_agent
+from quartz_cli.store.order_ledger import SqliteOrderLedger
+from trading_support import FAST, local
 
 S = OrderState
 

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.server import free_port
-from trading_support import MARKET_TIME, calendar_cache, seed_calendar  # noqa: F401
 
-from quartz_cli.store.order_ledger import SqliteOrderLedger
+from fakes.server import free_port
 from quartz_cli.domain.krx import tick_size
 from quartz_cli.domain.orders import BOOKED_STATES, OrderOutcome, OrderRequest
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import BrokerUnavailable
 from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.sim import SimConfig, SimState, Simulator
+from quartz_cli.store.order_ledger import SqliteOrderLedger
+from trading_support import MARKET_TIME, seed_calendar
 
 N_ORDERS = 1000
 KILL_AT = (300, 650)
@@ -61,11 +61,12 @@ class Server:
                     "QUARTZ_INTERNAL_TOKEN": TOKEN, "QUARTZ_RATE_LIMIT_PER_S": "1000", **FAULTS}
 
     def start(self) -> None:
-        log = open(self.home / f"server-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "quartz_cli", "trade", "serve", "--port", str(self.port),
-             "--retry-delay", "0.2", "--reconcile-delays", "0,0.1,0.3"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # The child keeps its own copy of the log's descriptor; ours can close at once.
+        with open(self.home / f"server-{self.starts}.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "quartz_cli", "trade", "serve", "--port", str(self.port),
+                 "--retry-delay", "0.2", "--reconcile-delays", "0,0.1,0.3"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.starts += 1
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

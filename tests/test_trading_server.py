@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from fakes.server import LoopbackServer, free_port
-from trading_support import calendar_cache, in_session, local  # noqa: F401
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from fakes.server import LoopbackServer, free_port
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.errors import BrokerUnavailable
 from quartz_cli.servers.trading import create_app
 from quartz_cli.servers.trading_client import TradingClient
+from trading_support import local
 
 TOKEN = "test-internal-token-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}

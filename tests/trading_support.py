@@ -1,5 +1,6 @@
-"""Helpers shared by the trading tests: a market clock inside a KRX session, the KRX
-calendar cached once per test session, and a simulator + runtime wired like `local`."""
+"""Helpers shared by the trading tests: a market time inside a KRX session, seeding a
+QUARTZ_HOME with the cached KRX calendar, and a simulator + runtime wired like `local`.
+The fixtures built on them (`calendar_cache`, `in_session`) live in conftest.py."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
-from fakes.server import free_port
 
+from fakes.server import free_port
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.app.runtime import Runtime, open_runtime, trading_agent
 from quartz_cli.config import Config, load_config
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import Exchange, exchange_for
-from quartz_cli.app.runtime import Runtime, open_runtime, trading_agent
 
 # A Tuesday, 10:00 KST: inside the regular session.
 MARKET_TIME = "2026-11-24T10:00:00+09:00"
@@ -62,25 +62,6 @@ def local(home: Path, policy: RetryPolicy = FAST, clock: Callable[[], float] | N
                     cache_dir=home / "cache")
     rt = open_runtime(config, sim=sim)
     return Local(config, sim, rt, trading_agent(rt, policy))
-
-
-@pytest.fixture(scope="session")
-def calendar_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The KRX calendar built once per session (exchange-calendars takes ~2 s)."""
-    from quartz_cli.calendars import krx_calendar
-
-    cache = tmp_path_factory.mktemp("krx-calendar")
-    krx_calendar(cache)
-    return cache
-
-
-@pytest.fixture
-def in_session(quartz_home: Path, calendar_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`local` with the market clock inside a KRX session and a fast client throttle."""
-    monkeypatch.setenv("QUARTZ_MARKET_TIME", MARKET_TIME)
-    monkeypatch.setenv("QUARTZ_RATE_LIMIT_PER_S", "1000")
-    seed_calendar(quartz_home, calendar_cache)
-    return quartz_home
 
 
 @contextmanager

@@ -5,10 +5,10 @@ Prints the wall time, the broker requests the run made, requests/s as a fraction
 (goal ≥ 0.9, with zero EGW00201), and the decide process's peak RSS (goal < 256 MB). The
 request rate is measured where the limit applies, at the simulator: the steady rate from the
 first request's arrival to the last (see `arrival_rate`); the process's start-up and rendering
-are reported apart. The
-reference, measured in the same run against the same simulator, is a bare burst of
-`inquire-price` calls through the same client and limiter. The candidates document is seeded (30 tickers); macro is produced beforehand so the
-timed run's broker work is the balance, the technical state (daily bars) and the quotes.
+are reported apart. The reference, measured in the same run against the same simulator, is a
+bare burst of `inquire-price` calls through the same client and limiter. The candidates document
+is seeded (30 tickers); macro is produced beforehand so the timed run's broker work is the
+balance, the technical state (daily bars) and the quotes.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-from pathlib import Path
 
 BIN = Path(sys.executable).parent
 QUARTZ = str(BIN / "quartz")

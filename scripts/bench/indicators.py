@@ -57,7 +57,7 @@ def talib_loop(close, high, low, out) -> None:
     both methods must leave the universe's indicators in memory, not just compute them."""
     import talib
 
-    for i, (c, h, lo) in enumerate(zip(close, high, low)):
+    for i, (c, h, lo) in enumerate(zip(close, high, low, strict=True)):
         out[0, i] = talib.SMA(c, 5)
         out[1, i] = talib.SMA(c, 10)
         out[2, i] = talib.SMA(c, 20)

@@ -25,8 +25,8 @@ def main() -> None:
     for rows in (16, 1000):
         values = 100 + rng.normal(size=(rows, 240)).cumsum(axis=1)
         values[:, :12] = np.nan
-        native = best_of(lambda: native_stats(values, MONTHLY))
-        ref = best_of(lambda: reference_stats(values, MONTHLY), repeat=3 if rows > 100 else 5)
+        native = best_of(lambda v=values: native_stats(v, MONTHLY))
+        ref = best_of(lambda v=values: reference_stats(v, MONTHLY), repeat=3 if rows > 100 else 5)
         got, _ = native_stats(values, MONTHLY)
         want, _ = reference_stats(values, MONTHLY)
         assert np.allclose(got, want, rtol=0, atol=1e-9, equal_nan=True)

@@ -96,9 +96,9 @@ async def direct(home: Path, n: int, concurrency: int) -> float:
     os.environ.update({"QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
                        "QUARTZ_RATE_LIMIT_PER_S": "100000", "QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
                        "QUARTZ_SIM_STARTING_CASH": "100000000000"})
+    from quartz_cli.app.runtime import open_runtime
     from quartz_cli.config import load_config
     from quartz_cli.kis.orders import place_cash_order
-    from quartz_cli.app.runtime import open_runtime
 
     config = load_config()
     gate = asyncio.Semaphore(concurrency)

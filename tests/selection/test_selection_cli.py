@@ -8,11 +8,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_selection_master import kospi_line
 from typer.testing import CliRunner
 
 from quartz_cli.cli.main import app
 from quartz_cli.errors import InputError
-from test_selection_master import kospi_line
 
 
 def quartz(*args: str) -> tuple[int, object, Exception | None]:
@@ -83,7 +83,7 @@ def test_store_unreachable_keeps_a_local_file_uploaded_next_run(
 
 
 def test_show_without_candidates_is_an_input_error() -> None:
-    code, _, exc = quartz("select", "show", "--json")
+    _, _, exc = quartz("select", "show", "--json")
     assert isinstance(exc, InputError) and exc.exit_code == 4
 
 

@@ -6,13 +6,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from fakes.news_sites import all_sites_app, art, failing_app, garbage_app, sources_at
-from fakes.server import LoopbackServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fakes.news_sites import all_sites_app, art, failing_app, garbage_app, sources_at
+from fakes.server import LoopbackServer
 from quartz_cli.sources.news import fakes
 from quartz_cli.sources.news.crawl import crawl_all
 from quartz_cli.sources.news.dedup import canonical_url
@@ -183,7 +183,7 @@ def test_no_source_at_all_is_an_error_and_nothing_is_published(tmp_path) -> None
 
     from quartz_cli.errors import SourceError
 
-    with LoopbackServer(failing_app(500)) as bad:
-        with pytest.raises(SourceError, match="no news source produced articles"):
+    with LoopbackServer(failing_app(500)) as bad, \
+            pytest.raises(SourceError, match="no news source produced articles"):
             _run(tmp_path, sources_at(bad.url))
     assert not (tmp_path / "store").exists()

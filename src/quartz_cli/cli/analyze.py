@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
 from quartz_cli.cli.context import config, console, emit, run
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from quartz_cli.agents.technical import TechnicalAgent, TechnicalResult
 
 app = typer.Typer()
 
@@ -19,17 +26,19 @@ def _fmt(v: float | None, digits: int = 0) -> str:
     return f"{v:,.{digits}f}"
 
 
-def _render(results: list, source: str):
-    def render(con) -> None:
+def _render(results: list[TechnicalResult], source: str) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
         from rich import box
         from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=f"technical analysis · {source}", title_justify="left",
                       box=box.SIMPLE_HEAD, show_lines=False)
-        for col, just in (("ticker", "left"), ("per", "center"), ("as of", "left"),
+        columns: tuple[tuple[str, Literal["left", "center", "right"]], ...] = (
+            ("ticker", "left"), ("per", "center"), ("as of", "left"),
                           ("close", "right"), ("RSI", "right"), ("MACD h", "right"),
-                          ("%B", "right")):
+            ("%B", "right"))
+        for col, just in columns:
             table.add_column(col, justify=just, no_wrap=True)
         table.add_column("signals", ratio=1, overflow="fold")
         notes: list[str] = []
@@ -104,7 +113,7 @@ def analyze(
         raise InputError(f"--chart {chart}: the file must end in .png")
     cfg = config()
 
-    async def go():
+    async def go() -> tuple[list[TechnicalResult], TechnicalAgent]:
         import diskcache
 
         cache = None if no_cache else diskcache.Cache(str(cfg.home / "cache" / "technical"))
@@ -138,8 +147,8 @@ def analyze(
 
     results, agent = run(go)
     source = results[0].data_source if results else ""
-    data = {"data_source": source, "periods": [p.value for p in periods],
-            "results": [r.model_dump(mode="json") for r in results]}
+    data: dict[str, Any] = {"data_source": source, "periods": [p.value for p in periods],
+                            "results": [r.model_dump(mode="json") for r in results]}
     if chart is not None:
         from quartz_cli.cli.technical_chart import draw
 

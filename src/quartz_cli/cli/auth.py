@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from quartz_cli.cli.context import config, emit, run, want_json
 from quartz_cli.cli.format import duration, key_value_table, kst
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(help="KIS access token: issue, cache (disk 0600 + shared store), refresh, "
                   "status. Tokens are refreshed after 23h55m or when under 5 minutes remain.",
@@ -20,7 +24,7 @@ JSON_OPT = typer.Option(False, "--json", help="Machine-readable JSON on stdout."
 
 
 def _render_status(data: dict) -> Callable[[Any], None]:
-    def render(con) -> None:
+    def render(con: Console) -> None:
         rows = [
             ("environment", data["env"]),
             ("valid", "[green]yes[/]" if data["valid"] else "[red]no[/]"),
@@ -39,9 +43,7 @@ def _render_status(data: dict) -> Callable[[Any], None]:
     return render
 
 
-def _dt(text: str):
-    from datetime import datetime
-
+def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 

@@ -26,7 +26,8 @@ DETAILED_OPT = typer.Option(False, "--detailed-exit-codes", help=EXIT_CODES_HELP
     "cut and why, orders, weights before/after, session state) and sends nothing.\n\n"
     "Outside the KRX order window a real run prints 'market closed' and exits 0."))
 def decide(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: send nothing, store nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Plan only: send nothing, store nothing."),
     json_out: bool = JSON_OPT,
     detailed: bool = DETAILED_OPT,
 ) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 KST = ZoneInfo("Asia/Seoul")
 
@@ -27,7 +31,7 @@ def duration(seconds: float | None) -> str:
     return f"{s}s"
 
 
-def key_value_table(title: str, rows: list[tuple[str, str]]):
+def key_value_table(title: str, rows: list[tuple[str, str]]) -> Table:
     """A two-column rich table."""
     from rich.table import Table
 

@@ -28,7 +28,8 @@ def render_root_help(ctx: Any, group: Any, commands: dict[str, tuple[str | None,
         longs = ", ".join(o for o in param.opts if o.startswith("--"))
         shorts = ", ".join(o for o in param.opts if not o.startswith("--"))
         metavar = "" if param.is_flag or param.count else (param.metavar or param.type.name.upper())
-        options.add_row(longs, shorts, (param.help or "") + (f" [dim]{metavar}[/]" if metavar else ""))
+        hint = f" [dim]{metavar}[/]" if metavar else ""
+        options.add_row(longs, shorts, (param.help or "") + hint)
     con.print(Panel(options, title="Options", title_align="left", border_style="dim",
                     box=box.ROUNDED))
 

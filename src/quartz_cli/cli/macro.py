@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from quartz_cli.cli.context import config, emit, run, want_json
 from quartz_cli.cli.format import duration, kst
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from quartz_cli.agents.macro import MacroRun
+    from quartz_cli.domain.macro import MacroReport, MacroSummary
 
 app = typer.Typer(help="Macro view: collect ECOS (Bank of Korea), FRED and World Bank series, "
                   "compute their statistics in the native core, and write a report with a "
@@ -39,7 +47,7 @@ def run_cmd(
     cfg = config()
     store = open_store(cfg)
 
-    async def go():
+    async def go() -> MacroRun:
         async with open_macro(cfg, store) as agent:
             with _progress() as track:
                 return await agent.run(track)
@@ -91,7 +99,8 @@ def show(
     emit(data, _render(data, full=full), json_out)
 
 
-def _show_data(summary, key, report, age, stale, note) -> dict[str, Any]:
+def _show_data(summary: MacroSummary, key: str | None, report: MacroReport | None,
+               age: timedelta | None, stale: bool, note: str | None) -> dict[str, Any]:
     data = summary.model_dump(mode="json")
     data["summary_key"] = key
     data["summary_text"] = summary.summary_text
@@ -111,7 +120,7 @@ def _show_data(summary, key, report, age, stale, note) -> dict[str, Any]:
 class _progress:
     """One rich progress line per source on stderr while the collectors run."""
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[str, str, str], None]:
         from rich.progress import Progress, SpinnerColumn, TextColumn
 
         from quartz_cli.cli.context import console
@@ -133,8 +142,9 @@ class _progress:
         self._bar.update(self._tasks[source], completed=1,
                          description=f"{title}: {mark} ({detail})")
 
-    def __exit__(self, *exc: object) -> None:
-        self._bar.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._bar.__exit__(exc_type, exc, tb)
 
 
 def _fmt(v: float | None, digits: int = 2) -> str:
@@ -152,8 +162,8 @@ def _num(v: float | None) -> str:
     return f"{v:,.3f}" if abs(v) < 1 else f"{v:,.2f}"
 
 
-def _render(data: dict[str, Any], *, full: bool):
-    def render(con) -> None:
+def _render(data: dict[str, Any], *, full: bool) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
         from datetime import datetime
 
         from rich.markdown import Markdown

@@ -15,7 +15,8 @@ EXIT_ORDERS = 10            # orders planned (dry run) or sent
 EXIT_NOTHING = 11           # no order passed the gate
 
 EXIT_CODES_HELP = (
-    "Exit with a code that says what the run did: 10 orders planned/sent, 11 nothing to do, 12 market closed, "
+    "Exit with a code that says what the run did: 10 orders planned/sent, 11 nothing to do, "
+    "12 market closed, "
     "13 the LLM failed or answered badly and rules decided, 14 LLM budget exhausted and rules "
     "decided, 15 the broker refused or failed an order (first match in the order 15, 12, 14, "
     "13, 10/11). Errors keep the usual codes (3 config, 5 broker, 6 store, ...). Without the "

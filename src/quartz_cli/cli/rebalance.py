@@ -19,7 +19,8 @@ app = typer.Typer(add_completion=False)
     "shorter when the held tickers trade busily).\n\n"
     "Outside the KRX order window a real run prints 'market closed' and exits 0."))
 def rebalance(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: send nothing, store nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Plan only: send nothing, store nothing."),
     json_out: bool = typer.Option(False, "--json", help="The plan as one JSON document on stdout; "
                                   "a summary on stderr."),
     detailed: bool = typer.Option(False, "--detailed-exit-codes", help=EXIT_CODES_HELP),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from quartz_cli.cli.context import config, console, emit, run, want_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from quartz_cli.agents.selection import SelectionResult
 
 app = typer.Typer(
     help="Candidates from the news: crawl Naver Finance, Hankyung and Maeil Business, match "
@@ -31,8 +37,8 @@ KOSDAQ_OPT = typer.Option(None, "--kosdaq", exists=True, dir_okay=False,
                           help="kosdaq_code.mst or kosdaq_code.mst.zip from KIS.")
 
 
-def _render_candidates(data: dict[str, Any], title: str):
-    def render(con) -> None:
+def _render_candidates(data: dict[str, Any], title: str) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
         from datetime import datetime
 
         from rich import box
@@ -95,7 +101,7 @@ def _select(limit: int, hours: float, watch: list[str] | None, json_out: bool) -
             tasks[name] = bar.add_task(name, total=total, note="")
         bar.update(tasks[name], completed=done, total=total)
 
-    async def go():
+    async def go() -> SelectionResult:
         async with open_selection(cfg) as rt:
             for name in rt.deps.news.names:
                 progress(name, 0, 1)
@@ -109,7 +115,7 @@ def _select(limit: int, hours: float, watch: list[str] | None, json_out: bool) -
     data["fallback_file"] = str(result.fallback_path) if result.fallback_path else None
     data["uploaded_pending"] = result.uploaded_pending
 
-    def render(con) -> None:
+    def render(con: Console) -> None:
         _render_candidates(data, "candidates")(con)
         if result.key:
             con.print(f"[dim]stored at {result.key}[/]")
@@ -145,8 +151,8 @@ def run_cmd(limit: int = LIMIT_OPT, hours: float = HOURS_OPT, watch: list[str] =
 def show(json_out: bool = JSON_OPT) -> None:
     """Show the latest candidates (from the store, else the local fallback file)."""
     from quartz_cli.agents.selection import latest_candidates, newest_pending
-    from quartz_cli.errors import InputError, StoreError
     from quartz_cli.app.runtime import open_store
+    from quartz_cli.errors import InputError, StoreError
 
     cfg = config()
     pending = cfg.home / "pending" / cfg.env.value / "candidates"

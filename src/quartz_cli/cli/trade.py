@@ -11,14 +11,20 @@ is the account's owner for the order, under the account's run lock. `halt`, `red
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from quartz_cli.cli.context import config, console, emit, print_json, run, want_json
 from quartz_cli.cli.format import key_value_table
 from quartz_cli.errors import BrokerError, InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from quartz_cli.domain.orders import Side
 
 app = typer.Typer(help="Orders on KIS: buy, sell, cancel, list; serve the order WebSocket. "
                   "In prod every order needs QUARTZ_LIVE_TRADING=true and a confirmation "
@@ -76,8 +82,8 @@ async def _submit(request: Any, server: str | None) -> tuple[Any, str]:
             return outcome, owner.trading_status().state.value
 
 
-def _render_outcome(data: dict[str, Any]):
-    def render(con) -> None:
+def _render_outcome(data: dict[str, Any]) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
         colour = {"accepted": "green", "filled": "green", "reconciled": "green",
                   "cancelled": "yellow", "rejected": "red"}.get(data["state"], "magenta")
         rows = [("request_id", data["request_id"]),
@@ -123,21 +129,22 @@ def _finish(result: tuple[Any, str]) -> None:
     raise error
 
 
-def _order(action: str, ticker: str, qty: int, limit: int | None, request_id: str | None,
+def _order(side: Side, ticker: str, qty: int, limit: int | None, request_id: str | None,
            yes: bool, server: str | None) -> None:
     from pydantic import ValidationError
 
-    from quartz_cli.domain.orders import OrderRequest
+    from quartz_cli.domain.orders import OrderRequest, action_word
 
     try:
         request = OrderRequest(
-            request_id=request_id or f"cli-{uuid.uuid4().hex}", action=action, ticker=ticker,
+            request_id=request_id or f"cli-{uuid.uuid4().hex}", side=side, ticker=ticker,
             qty=qty, order_type="limit" if limit is not None else "market",
             price=limit or 0, timestamp=datetime.now(UTC))
     except ValidationError as err:
         raise InputError("; ".join(str(e["msg"]).removeprefix("Value error, ")
                                    for e in err.errors())) from None
-    what = f"{action} {qty} x {request.ticker} " + (f"limit {limit:,} KRW" if limit else "market")
+    price = f"limit {limit:,} KRW" if limit else "market"
+    what = f"{action_word(side)} {qty} x {request.ticker} {price}"
     _confirm(what, yes)
     _finish(run(lambda: _submit(request, _server(server))))
 
@@ -150,8 +157,10 @@ def buy(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
         request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
         json_out: bool = JSON_OPT) -> None:
     """Buy shares (a cash order: no margin)."""
+    from quartz_cli.domain.orders import Side
+
     want_json(json_out)
-    _order("buy", ticker, qty, limit, request_id, yes, server)
+    _order(Side.BUY, ticker, qty, limit, request_id, yes, server)
 
 
 @app.command()
@@ -161,8 +170,10 @@ def sell(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
          request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
          json_out: bool = JSON_OPT) -> None:
     """Sell shares (a cash order)."""
+    from quartz_cli.domain.orders import Side
+
     want_json(json_out)
-    _order("sell", ticker, qty, limit, request_id, yes, server)
+    _order(Side.SELL, ticker, qty, limit, request_id, yes, server)
 
 
 @app.command()
@@ -178,7 +189,7 @@ def cancel(order_no: str = typer.Argument(..., help="The broker's order number."
     want_json(json_out)
     try:
         request = OrderRequest(request_id=request_id or f"cli-{uuid.uuid4().hex}",
-                               action="cancel", order_no=order_no.strip(), qty=max(qty, 0),
+                               side=None, order_no=order_no.strip(), qty=max(qty, 0),
                                timestamp=datetime.now(UTC))
     except ValidationError as err:
         raise InputError("; ".join(str(e["msg"]).removeprefix("Value error, ")
@@ -187,8 +198,8 @@ def cancel(order_no: str = typer.Argument(..., help="The broker's order number."
     _finish(run(lambda: _submit(request, _server(server))))
 
 
-def _render_orders(data: dict[str, Any]):
-    def render(con) -> None:
+def _render_orders(data: dict[str, Any]) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
         from rich import box
         from rich.table import Table
 
@@ -264,7 +275,7 @@ def balance(json_out: bool = JSON_OPT) -> None:
 
     data = run(go)
 
-    def render(con) -> None:
+    def render(con: Console) -> None:
         from rich import box
         from rich.table import Table
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 import numpy as np
 
@@ -54,7 +55,8 @@ ANNUAL = StatParams(pop_lag=0, yoy_lag=1, slope_windows=(3, 6, 12), z_window=5, 
                     turn_window=1)
 
 
-def native_stats(values: np.ndarray, p: StatParams, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def native_stats(values: np.ndarray, p: StatParams,
+                 threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The C++ kernel (GIL released, rows spread over `threads`, 0 = all cores)."""
     from quartz_cli import _native
 
@@ -171,7 +173,8 @@ def compute_stats(grids: list[tuple[SeriesSpec, list[Observation], bool]], today
     """Statistics for each (spec, gridded observations, reused?) triple, monthly and annual
     series batched separately. Series without any value are left out."""
     out: dict[str, SeriesStats] = {}
-    for frequency, params in (("M", MONTHLY), ("A", ANNUAL)):
+    groups: tuple[tuple[Literal["M", "A"], StatParams], ...] = (("M", MONTHLY), ("A", ANNUAL))
+    for frequency, params in groups:
         group = [(s, obs, reused) for s, obs, reused in grids
                  if (s.frequency == "A") == (frequency == "A") and obs]
         if not group:

@@ -146,7 +146,7 @@ class TickerMatcher:
 
     def _find_folded(self, text: str, claimed: list[bool]) -> list[tuple[int, int, str]]:
         """Latin names in other letter cases ("Samsung electronics", "naver")."""
-        hits = []
+        hits: list[tuple[int, int, str]] = []
         folded = text.casefold()
         if len(folded) != len(text):
             return hits

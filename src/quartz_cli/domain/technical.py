@@ -189,7 +189,7 @@ def derive_signals(series: dict[str, list[float]], close: float, fib_levels: dic
     _, s5 = last2("sma5")
     _, s10 = last2("sma10")
     _, s20 = last2("sma20")
-    if None not in (s5, s10, s20):
+    if s5 is not None and s10 is not None and s20 is not None:
         sig.ma_alignment = ("bullish" if s5 > s10 > s20 else
                             "bearish" if s5 < s10 < s20 else "mixed")
     if fib_levels:

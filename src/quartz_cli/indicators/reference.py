@@ -6,6 +6,8 @@ written for clarity, not speed; tests hold the native core and TA-Lib to them. I
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -115,7 +117,8 @@ def bbands(close: np.ndarray, period: int = 20,
     return _shape_like(upper, one_d), _shape_like(middle, one_d), _shape_like(lower, one_d)
 
 
-def _rolling(values: np.ndarray, period: int, reduce) -> np.ndarray:
+def _rolling(values: np.ndarray, period: int,
+             reduce: Callable[..., np.ndarray]) -> np.ndarray:
     x, one_d = _rows(values)
     out = np.full_like(x, np.nan)
     if x.shape[1] >= period:

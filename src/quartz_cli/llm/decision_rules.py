@@ -122,8 +122,9 @@ class RulesDecisionEngine:
         c = request.constraints
         cap = float(c.max_single_ticker_weight)
         scored = [(e, *score_entry(e, bias)) for e in request.universe]
-        buy_rank = sorted((x for x in scored if x[1] >= BUY_AT and Side.BUY in x[0].allowed.sides),
-                          key=lambda x: (-x[1], x[0].ticker))
+        buy_rank = sorted(
+            (x for x in scored if x[1] >= BUY_AT and Side.BUY in x[0].allowed.sides),
+            key=lambda x: (-x[1], x[0].ticker))
         buyers = {e.ticker for e, _, _ in buy_rank[: c.max_buy_candidates]}
         out = []
         for e, score, why in scored:

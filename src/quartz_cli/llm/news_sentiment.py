@@ -129,8 +129,8 @@ class GeminiSentiment:
         by_id = {r.article_id: r for r in batch}
         seen: set[tuple[str, str]] = set()
         for v in answer.results:
-            req = by_id.get(v.article_id)
-            if req is None or v.ticker not in req.tickers or (v.article_id, v.ticker) in seen:
+            asked = by_id.get(v.article_id)
+            if asked is None or v.ticker not in asked.tickers or (v.article_id, v.ticker) in seen:
                 out.dropped += 1
                 continue
             seen.add((v.article_id, v.ticker))

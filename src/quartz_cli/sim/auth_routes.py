@@ -42,7 +42,7 @@ def routes(sim: Simulator) -> list[Route]:
             "access_token": tok.token,
             "access_token_token_expired": expired,
             "token_type": "Bearer",
-            "expires_in": int(round(tok.expires_at - sim.clock())),
+            "expires_in": round(tok.expires_at - sim.clock()),
         })
 
     async def revoke_p(request: Request) -> Response:

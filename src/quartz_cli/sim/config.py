@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class SimConfig:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SimConfig:
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"QUARTZ_SIM_{f.name.upper()}")
             if raw is None:

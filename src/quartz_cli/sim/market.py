@@ -130,6 +130,8 @@ class SampleMarket:
         self.calendar = calendar
         self.seed = seed
         self.label = SYNTHETIC_LABEL
+        # A cache per instance: functools.lru_cache on the method would keep every market alive.
+        self._path = lru_cache(maxsize=256)(self._build_path)
 
     def listing(self, code: str) -> Listing | None:
         return self.universe.get(code)
@@ -137,8 +139,7 @@ class SampleMarket:
     def sessions_until(self, last: date) -> list[date]:
         return self.calendar.between(HISTORY_START, last)
 
-    @lru_cache(maxsize=256)
-    def _path(self, code: str, last: date) -> DailyBars:
+    def _build_path(self, code: str, last: date) -> DailyBars:
         listing = self.universe.get(code)
         if listing is None:
             raise KeyError(code)

@@ -65,7 +65,8 @@ def check_gateway(sim: Simulator, request: Request, allowed_tr_ids: set[str]) ->
     sim.state.bump("requests")
     if not sim.limiter.allow(app_key or "-"):
         sim.state.bump("rate_limited")
-        return Gate(error=fail("EGW00201", "초당 거래건수를 초과하였습니다.", status=500, tr_id=tr_id))
+        return Gate(error=fail("EGW00201", "초당 거래건수를 초과하였습니다.", status=500,
+                               tr_id=tr_id))
     auth = headers.get("authorization", "")
     if not auth.startswith("Bearer "):
         return Gate(error=fail("EGW00205", "credentials_type이 유효하지 않습니다.(Bearer)",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 
 
 class SlidingWindow:
     """Allows at most `per_second` calls per key in any one-second window; 0 means no limit."""
 
-    def __init__(self, per_second: float, clock=time.monotonic) -> None:
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_second = per_second
         self._clock = clock
         self._calls: dict[str, deque[float]] = defaultdict(deque)

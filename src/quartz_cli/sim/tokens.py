@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from quartz_cli.sim.config import SimConfig
@@ -38,7 +39,8 @@ def _jwt_like(app_key: str, issued_at: float, expires_at: float) -> str:
 class TokenAuthority:
     """Issues and checks tokens, persisted in the shared SimState."""
 
-    def __init__(self, state: SimState, config: SimConfig, clock=time.time) -> None:
+    def __init__(self, state: SimState, config: SimConfig,
+                 clock: Callable[[], float] = time.time) -> None:
         self.state = state
         self.config = config
         self.clock = clock

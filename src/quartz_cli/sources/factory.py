@@ -32,7 +32,7 @@ class KeyMissing:
 
     async def collect(self, start: date, end: date) -> Collected:
         err = SeriesError(self.source, "all series", f"{self._variable} is not set")
-        return Collected(series={}, errors={sid: err for sid in self.series_ids()})
+        return Collected(series={}, errors=dict.fromkeys(self.series_ids(), err))
 
 
 @dataclass

@@ -28,11 +28,6 @@ def sample_snapshot() -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def sample_label() -> str:
-    """The snapshot's own description (it says it is sample data)."""
-    return str(sample_snapshot()["label"])
-
-
 def _ecos_result(code: str, message: str) -> JSONResponse:
     return JSONResponse({"RESULT": {"CODE": code, "MESSAGE": message}})
 

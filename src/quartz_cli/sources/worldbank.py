@@ -40,7 +40,8 @@ SERIES: dict[str, tuple[str, str]] = {
 _RETRYABLE = {"105"}
 
 
-def parse_indicator(status: int, body: Any, indicator: str) -> tuple[dict, dict[str, list[Observation]]]:
+def parse_indicator(status: int, body: Any,
+                    indicator: str) -> tuple[dict, dict[str, list[Observation]]]:
     """One page → (paging, observations per ISO3 country, oldest first). Raises SeriesError
     for the message envelope or an HTTP error."""
     if isinstance(body, list) and len(body) == 1 and isinstance(body[0], dict) \
@@ -65,7 +66,8 @@ def parse_indicator(status: int, body: Any, indicator: str) -> tuple[dict, dict[
             iso3 = str(row["countryiso3code"])
             obs = Observation(date=date(int(row["date"][:4]), 1, 1), value=float(row["value"]))
         except (KeyError, TypeError, ValueError):
-            raise SeriesError(SOURCE, indicator, f"unreadable row date={row.get('date')!r}") from None
+            raise SeriesError(SOURCE, indicator,
+                              f"unreadable row date={row.get('date')!r}") from None
         out.setdefault(iso3, []).append(obs)
     return body[0], {k: sorted(v, key=lambda o: o.date) for k, v in out.items()}
 
@@ -114,7 +116,7 @@ class WorldBankCollector:
         indicators = sorted({SERIES[s][0] for s in ids})
         results = await asyncio.gather(*(self.fetch(i, start, end) for i in indicators),
                                        return_exceptions=True)
-        by_indicator = dict(zip(indicators, results))
+        by_indicator = dict(zip(indicators, results, strict=True))
         collected = Collected(series={}, errors={})
         for sid in ids:
             indicator, iso3 = SERIES[sid]

@@ -71,7 +71,8 @@ class LocalStore:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise StoreError(f"cannot delete {key} from {self.description}: {exc.strerror}") from None
+            raise StoreError(
+                f"cannot delete {key} from {self.description}: {exc.strerror}") from None
 
     def list(self, prefix: str) -> list[str]:
         if not self.root.exists():

@@ -122,7 +122,7 @@ def rss_xml(title: str, link: str, items: list[tuple[FakeArticle, str]], now: da
             f"<language>ko</language>{''.join(out)}</channel></rss>")
 
 
-def _robots(robots: str):
+def _robots(robots: str) -> Route:
     async def handler(request: Request) -> Response:
         return Response(robots, media_type="text/plain")
     return Route("/robots.txt", handler)
@@ -160,7 +160,7 @@ def hankyung_app(articles: list[FakeArticle], clock: Clock, base: str,
     """www.hankyung.com: `/feed/finance` and `/feed/economy`."""
     mine = [a for a in articles if a.site == "hankyung"]
 
-    def feed(section: str):
+    def feed(section: str) -> Route:
         async def handler(request: Request) -> Response:
             chosen = [(a, f"{base}/article/{a.slug}") for a in mine
                       if (a.feed or "finance") == section]
@@ -176,7 +176,7 @@ def maeil_app(articles: list[FakeArticle], clock: Clock, base: str,
     """www.mk.co.kr: `/rss/50200011/` (증권) and `/rss/30100041/` (경제)."""
     mine = [a for a in articles if a.site == "maeil"]
 
-    def feed(code: str):
+    def feed(code: str) -> Route:
         async def handler(request: Request) -> Response:
             chosen = [(a, f"{base}/news/stock/{a.path}") for a in mine
                       if (a.feed or "50200011") == code]

@@ -51,8 +51,9 @@ def parse_feed(content: bytes, source: str) -> list[Article]:
         root = etree.fromstring(content, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise SourceError(f"{source} feed is not well-formed XML ({exc.msg})") from None
-    if root.tag != "rss" or root.find("channel") is None:
-        raise SourceError(f"{source} feed is not RSS 2.0 (root <{root.tag}>)")
+    tag = str(root.tag)  # an element's tag is text; lxml's types also allow bytes
+    if tag != "rss" or root.find("channel") is None:
+        raise SourceError(f"{source} feed is not RSS 2.0 (root <{tag}>)")
     out = []
     for item in root.iter("item"):
         title = clean_text(item.findtext("title") or "")
