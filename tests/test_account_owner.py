@@ -22,22 +22,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.server import LoopbackServer
-from trading_support import (  # noqa: F401
-    FAST,
-    MARKET_TIME,
-    calendar_cache,
-    in_session,
-    local,
-    seed_calendar,
-    trading_server,
-)
 from websockets.asyncio.client import connect
 
+from fakes.server import LoopbackServer
 from quartz_cli.app.owner import account_owner, account_states
 from quartz_cli.config import load_config
 from quartz_cli.servers.trading import create_app
 from quartz_cli.sim.state import SimState
+from trading_support import FAST, MARKET_TIME, local, seed_calendar, trading_server
 
 TOKEN = "test-internal-token-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -121,7 +113,7 @@ def check_promises(home: Path, env: dict[str, str], before: dict) -> dict:
 
 
 @pytest.fixture
-def home(quartz_home: Path, calendar_cache: Path) -> Path:  # noqa: F811 - a fixture
+def home(quartz_home: Path, calendar_cache: Path) -> Path:
     seed_calendar(quartz_home, calendar_cache)
     return quartz_home
 
@@ -129,7 +121,7 @@ def home(quartz_home: Path, calendar_cache: Path) -> Path:  # noqa: F811 - a fix
 # --- the trading server's own endpoints ---------------------------------------------------
 
 
-def test_server_endpoints_refuse_what_breaks_a_cap_and_book_nothing(in_session):  # noqa: F811
+def test_server_endpoints_refuse_what_breaks_a_cap_and_book_nothing(in_session):
     env = local(in_session)
     owner = account_owner(env.rt, FAST)
     url = None

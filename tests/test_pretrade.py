@@ -4,10 +4,10 @@ its rule and numbers, and properties that hold for any account and any order."""
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from cli import quartz, quartz_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli import quartz, quartz_json
 from quartz_cli.domain.decision import Constraints, Quote
 from quartz_cli.domain.krx import Phase, floor_to_tick, price_limits
 from quartz_cli.domain.order_window import WindowCheck, WindowRefusal
@@ -41,14 +41,14 @@ def order(side: str = "buy", qty: int = 10, limit: int | None = None,
 
 
 def account(**over) -> AccountState:
-    base = dict(cash_krw=10_000_000, positions=(HeldPosition("005930", 10, 70_000),),
-                in_flight=(), start_of_day_value=50_000_000, filled_today_krw=0)
+    base = {"cash_krw": 10_000_000, "positions": (HeldPosition("005930", 10, 70_000),),
+                "in_flight": (), "start_of_day_value": 50_000_000, "filled_today_krw": 0}
     # 10,000,000 cash + 700,000 held; most tests give a larger total through cash.
     return AccountState(**{**base, **over})
 
 
 def facts(**over) -> MarketFacts:
-    return MarketFacts(**{**dict(quote=QUOTE, listed=True, window=OPEN), **over})
+    return MarketFacts(**{"quote": QUOTE, "listed": True, "window": OPEN, **over})
 
 
 def rules(o, a, f=None, c: Constraints | None = None) -> list[PretradeRule]:
@@ -100,7 +100,8 @@ def test_in_flight_orders_are_counted_at_their_worst_case():
     a = account(cash_krw=10_000_000, in_flight=(flying,),
                 positions=(HeldPosition("000660", 1_000, 100_000),))
     [cash] = check_order(order(qty=2, limit=70_000), a, facts(), Limits())
-    assert cash.rule is PretradeRule.CASH and f"{buy_cost(9_900_000, Constraints()):,}" in cash.detail
+    reserved = buy_cost(9_900_000, Constraints())
+    assert cash.rule is PretradeRule.CASH and f"{reserved:,}" in cash.detail
     # A buy in flight of the same ticker counts toward its weight.
     # 10 held × 70,000 + 250 × 71,000 in flight = 18,450,000 of 100,700,000 (cap 20,140,000).
     a = account(cash_krw=100_000_000, start_of_day_value=200_000_000,
@@ -162,7 +163,8 @@ def test_an_accepted_order_keeps_every_promise_with_everything_in_flight_filled(
     buys = [f for f in a.in_flight if f.side is Side.BUY]
     # Cash never goes negative, fees included.
     if o.side is Side.BUY:
-        assert a.cash_krw - sum(buy_cost(f.notional, c) for f in buys) - buy_cost(o.qty * px, c) >= 0
+        reserved = sum(buy_cost(f.notional, c) for f in buys)
+        assert a.cash_krw - reserved - buy_cost(o.qty * px, c) >= 0
         value = max(q.price, limit)
         held = a.position(o.ticker).qty if a.position(o.ticker) else 0
         mine = sum(f.qty * max(f.worst_price, value) for f in buys if f.ticker == o.ticker)

@@ -66,7 +66,8 @@ TRADED_STATES = (S.ACCEPTED, S.RECONCILED, S.FILLED, S.CANCELLED)
 
 def _entry_day(entry: LedgerEntry) -> date:
     if entry.order_date:
-        return datetime.strptime(entry.order_date, "%Y%m%d").date()
+        d = entry.order_date
+        return date(int(d[:4]), int(d[4:6]), int(d[6:8]))
     return entry.updated_at.astimezone(KST).date()
 
 

@@ -12,7 +12,9 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 from filelock import FileLock, Timeout
 
 from quartz_cli.agents.owner import AccountOwner
@@ -20,8 +22,8 @@ from quartz_cli.agents.trading import RetryPolicy
 from quartz_cli.app.runtime import Runtime, trading_agent
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config
-from quartz_cli.domain.pretrade import Limits
-from quartz_cli.errors import QuartzError, SafetyRefusal
+from quartz_cli.domain.pretrade import Limits, TradingState
+from quartz_cli.errors import BrokerUnavailable, QuartzError, SafetyRefusal
 from quartz_cli.store.owner_state import SqliteAccountStateStore
 
 #: How long a run waits for the previous run on the same account to finish.
@@ -58,6 +60,30 @@ def account_owner(rt: Runtime, policy: RetryPolicy | None = None) -> AccountOwne
         daily_loss_limit_pct=config.settings.exits.daily_loss_limit_pct)
 
 
+async def trading_state_over_http(ws_url: str, token: str, state: TradingState | None = None,
+                                  reason: str = "") -> dict[str, Any]:
+    """Read (or with `state`, set) the trading state of the trading server at `ws_url`
+    (`servers/trading_admin.py`)."""
+    base = ws_url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+    url = base.removesuffix("/ws/orders").rstrip("/") + "/api/trading-state"
+    headers = {"authorization": f"Bearer {token}"}
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            if state is None:
+                resp = await http.get(url, headers=headers)
+            else:
+                resp = await http.post(url, headers=headers,
+                                       json={"state": state.value, "reason": reason})
+    except httpx.HTTPError as exc:
+        raise BrokerUnavailable(f"trading server unreachable: {type(exc).__name__}") from None
+    if resp.status_code != 200:
+        raise QuartzError(f"trading server answered {resp.status_code}: {resp.text[:200]}")
+    body = resp.json()
+    if not isinstance(body, dict):
+        raise QuartzError("trading server answered something other than a JSON object")
+    return body
+
+
 async def trading_state_note(config: Config) -> str:
     """The plan note naming the account's trading state, from the trading server when
     TRADING_AGENT_WS_URL is set, else from this host's owner file."""
@@ -65,7 +91,6 @@ async def trading_state_note(config: Config) -> str:
     try:
         if url:
             from quartz_cli.servers.trading import internal_token
-            from quartz_cli.servers.trading_admin import trading_state_over_http
 
             doc = await trading_state_over_http(url, internal_token(config))
             state, reason = str(doc["state"]), str(doc.get("reason") or "")

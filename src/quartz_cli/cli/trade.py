@@ -60,9 +60,9 @@ async def _submit(request: Any, server: str | None) -> tuple[Any, str]:
     """(the outcome, the account's trading state) through the server or this process's
     account owner; in-process, under the account's run lock so runs never interleave."""
     if server:
+        from quartz_cli.app.owner import trading_state_over_http
         from quartz_cli.app.runtime import trading_client
         from quartz_cli.servers.trading import internal_token
-        from quartz_cli.servers.trading_admin import trading_state_over_http
 
         async with trading_client(config(), server) as client:
             outcome = await client.submit(request)
@@ -356,8 +356,8 @@ def _trading_state(state: str | None, reason: str, server: str | None,
     srv = _server(server)
     target = TradingState(state) if state else None
     if srv:
+        from quartz_cli.app.owner import trading_state_over_http
         from quartz_cli.servers.trading import internal_token
-        from quartz_cli.servers.trading_admin import trading_state_over_http
 
         data = run(lambda: trading_state_over_http(srv, internal_token(cfg), target, reason))
     else:
@@ -375,7 +375,7 @@ def _trading_state(state: str | None, reason: str, server: str | None,
         data = status_json(status)
     data = {"env": cfg.env.value, **data}
 
-    def render(con) -> None:
+    def render(con: Console) -> None:
         colour = {"active": "green", "reduce_only": "yellow", "halted": "red"}[data["state"]]
         con.print(key_value_table("trading state", [
             ("state", f"[{colour}]{data['state']}[/]"), ("reason", data["reason"] or "-"),

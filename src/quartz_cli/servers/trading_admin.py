@@ -4,22 +4,21 @@
 - `POST /api/trading-state` with `{"state": ..., "reason": "..."}` sets it (kept across
   restarts).
 
-Both need `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`. `trading_state_over_http` is the
-client side `quartz trade halt|reduce-only|resume|state --server` uses."""
+Both need `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`. The client side is
+`app.owner.trading_state_over_http` (`quartz trade halt|reduce-only|resume|state --server`)."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.domain.pretrade import TradingState
-from quartz_cli.errors import BrokerUnavailable, InputError, QuartzError
+from quartz_cli.errors import InputError
 from quartz_cli.ports import TradingStatus
 
 PATH = "/api/trading-state"
@@ -51,34 +50,9 @@ def admin_routes(owner: AccountOwner, token: str) -> list[Route]:
         if not isinstance(raw, dict) or raw.get("state") not in states:
             err = InputError(f"body is {{\"state\": one of {states}, \"reason\": text}}")
             return JSONResponse({"type": "error", **err.to_dict()}, status_code=422)
-        reason = raw.get("reason") if isinstance(raw.get("reason"), str) else ""
-        status = owner.set_trading_state(TradingState(raw["state"]), reason[:500])
+        reason = raw.get("reason")
+        text = reason[:500] if isinstance(reason, str) else ""
+        status = owner.set_trading_state(TradingState(raw["state"]), text)
         return JSONResponse(status_json(status))
 
     return [Route(PATH, trading_state, methods=["GET", "POST"])]
-
-
-def _http_base(ws_url: str) -> str:
-    base = ws_url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
-    return base.removesuffix("/ws/orders").rstrip("/")
-
-
-async def trading_state_over_http(ws_url: str, token: str, state: TradingState | None = None,
-                                  reason: str = "") -> dict[str, Any]:
-    """Read (or with `state`, set) the trading state of the server at `ws_url`."""
-    url = _http_base(ws_url) + PATH
-    headers = {"authorization": f"Bearer {token}"}
-    try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            if state is None:
-                resp = await http.get(url, headers=headers)
-            else:
-                resp = await http.post(url, headers=headers,
-                                       json={"state": state.value, "reason": reason})
-    except httpx.HTTPError as exc:
-        raise BrokerUnavailable(f"trading server unreachable: {type(exc).__name__}") from None
-    if resp.status_code != 200:
-        raise QuartzError(f"trading server answered {resp.status_code}: {resp.text[:200]}")
-    body = resp.json()
-    assert isinstance(body, dict)
-    return body

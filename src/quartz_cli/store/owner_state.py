@@ -72,9 +72,10 @@ class SqliteAccountStateStore:
         return TradingStatus(state, reason, now.astimezone(UTC))
 
     def start_of_day(self, day: date, value: int, now: datetime) -> int:
+        stamp = now.astimezone(UTC).isoformat()
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO start_of_day(day, value, recorded_at) "
-                       "VALUES (?, ?, ?)", (day.isoformat(), value, now.astimezone(UTC).isoformat()))
+                       "VALUES (?, ?, ?)", (day.isoformat(), value, stamp))
             row = db.execute("SELECT value FROM start_of_day WHERE day = ?",
                              (day.isoformat(),)).fetchone()
         return int(row["value"])
