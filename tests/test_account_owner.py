@@ -146,6 +146,10 @@ def test_server_endpoints_refuse_what_breaks_a_cap_and_book_nothing(in_session):
     with LoopbackServer(create_app(owner, TOKEN, ping_interval_s=0.2)) as srv:
         url = srv.url
         by_http, replies = asyncio.run(go(url))
+        # The trading-state endpoint is behind the same token.
+        anonymous = httpx.post(url + "/api/trading-state", json={"state": "halted"})
+        state = httpx.get(url + "/api/trading-state", headers=AUTH).json()
+    assert anonymous.status_code == 401 and state["state"] == "active"
     big = [by_http["outcome"], replies["ws-big"]]
     assert all(o["state"] == "rejected" and o["code"] == "pretrade:weight_cap" for o in big)
     assert "weight cap: 005930 would be" in big[0]["message"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import httpx
 from filelock import FileLock, Timeout
 
 from quartz_cli.agents.owner import AccountOwner
-from quartz_cli.agents.trading import RetryPolicy
+from quartz_cli.agents.trading import RetryPolicy, TradingAgent
 from quartz_cli.app.runtime import Runtime, trading_agent
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config
@@ -31,9 +32,13 @@ RUN_LOCK_WAIT_S = 600.0
 
 
 def account_hash(config: Config) -> str:
-    """A short stable name for the account (env, number, product) that reveals neither."""
+    """A short name for the account (env, number, product), keyed with the broker app secret:
+    an 8-digit number is easy to recover from a plain hash, so only those who could trade the
+    account can tell which one it is."""
     a = config.account()
-    return hashlib.sha256(f"{config.env.value}:{a.cano}:{a.product}".encode()).hexdigest()[:12]
+    _, secret = config.broker_credentials()
+    message = f"quartz-account:{config.env.value}:{a.cano}:{a.product}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:12]
 
 
 def trading_dir(config: Config) -> Path:
@@ -47,14 +52,16 @@ def account_states(config: Config) -> SqliteAccountStateStore:
     return SqliteAccountStateStore(trading_dir(config) / f"{account_hash(config)}-owner.db")
 
 
-def account_owner(rt: Runtime, policy: RetryPolicy | None = None) -> AccountOwner:
-    """The owner of `rt`'s account: pre-trade risk and trading state around its trading agent."""
+def account_owner(rt: Runtime, policy: RetryPolicy | None = None, *,
+                  agent: TradingAgent | None = None) -> AccountOwner:
+    """The owner of `rt`'s account: pre-trade risk and trading state around `agent` (by
+    default a new trading agent over `rt` with `policy`)."""
     from quartz_cli.agents.selection import selection_universe
 
     config = rt.config
     universe = selection_universe(config.home)
     return AccountOwner(
-        trading_agent(rt, policy), market=rt.market, states=account_states(config),
+        agent or trading_agent(rt, policy), market=rt.market, states=account_states(config),
         calendar=krx_calendar(config.home / "cache"), limits=Limits(config.constraints()),
         listed=lambda code: code in universe,
         daily_loss_limit_pct=config.settings.exits.daily_loss_limit_pct)
