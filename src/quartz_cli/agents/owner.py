@@ -1,29 +1,33 @@
 """The account owner: the one place an account's orders pass on their way to the broker.
 
 `AccountOwner` implements the `OrderExecutor` port around the `TradingAgent` (the
-per-request state machine and its ledger). For each new buy or sell it, under one lock per
-account:
+per-request state machine and its ledger). For each new buy or sell it:
 
-1. builds the account as it will be when everything in flight fills at the worst case:
-   the broker's cash and holdings (`Broker.balance`, read fresh for each order, after the
-   ledger caught up with the broker's fills), the ledger's in-flight requests, today's
-   fills, the start-of-day value and the trading state;
-2. runs the pre-trade stage (`domain.pretrade.check_order`);
+1. reads the account outside any lock (so orders being checked at once read in parallel):
+   the ledger's in-flight requests first, then the broker's cash and holdings
+   (`Broker.balance`) and the quotes it needs;
+2. under one lock per account, adds every request the ledger gained since that snapshot
+   (at full size: the balance may predate them), runs the pre-trade stage
+   (`domain.pretrade.check_order`) and claims the request in the ledger: from then on the
+   next order's check counts it in flight;
 3. records a refusal in the ledger (state `rejected`, code `pretrade:<rule>`; the broker
-   never sees it) or hands the order to the trading agent, still under the lock, so the
-   next order's check sees this one in flight.
+   never sees it), or hands the claimed order to the trading agent.
 
-Cancels, and request_ids the ledger already knows, go straight to the trading agent (a
-cancel only reduces exposure; a known request returns its stored outcome). The daily loss
-limit moves the account to reduce-only by itself."""
+Cancels, and request_ids the ledger already knows (past their claim), go straight to the
+trading agent (a cancel only reduces exposure; a known request returns its stored outcome).
+The daily loss limit moves the account to reduce-only by itself. When the account cannot be
+read the order is not sent (`BrokerUnavailable`: ask again with the same request_id)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from quartz_cli.agents.trading import TradingAgent
 from quartz_cli.domain.account import Balance
@@ -45,7 +49,7 @@ from quartz_cli.domain.pretrade import (
     daily_loss_breached,
     worst_price,
 )
-from quartz_cli.errors import BrokerError
+from quartz_cli.errors import BrokerError, BrokerUnavailable
 from quartz_cli.ports import (
     AccountStateStore,
     LedgerEntry,
@@ -56,12 +60,21 @@ from quartz_cli.ports import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 S = OrderState
-# A request in one of these states may still (partly) fill at the broker.
-IN_FLIGHT_STATES = (S.SENT, S.UNKNOWN, S.ACCEPTED, S.RECONCILED, S.RECEIVED)
+# A request in one of these states may still (partly) fill at the broker. `received` counts
+# once claimed: the owner claims before it hands the request to the trading agent.
+IN_FLIGHT_STATES = (S.RECEIVED, S.SENT, S.UNKNOWN, S.ACCEPTED, S.RECONCILED)
 # States whose fills (if any) count in today's turnover.
 TRADED_STATES = (S.ACCEPTED, S.RECONCILED, S.FILLED, S.CANCELLED)
+ALL_STATES = tuple(OrderState)
+# Reads of the account before a check: attempts, and the pause before the next one.
+READ_ATTEMPTS = 3
+READ_PAUSE_S = 0.2
+# Fills are pulled from the broker at most this often for the checks (each pull is a paged
+# order inquiry); a fill not pulled yet only makes a check stricter.
+REFRESH_EVERY_S = 1.0
 
 
 def _entry_day(entry: LedgerEntry) -> date:
@@ -71,29 +84,57 @@ def _entry_day(entry: LedgerEntry) -> date:
     return entry.updated_at.astimezone(KST).date()
 
 
-def ledger_in_flight(ledger: OrderLedger, today: date, *,
-                     exclude: str = "") -> list[LedgerEntry]:
-    """Today's buy and sell requests that may still fill: sent, unknown (counted whole until
-    reconciled), booked with a remainder, or received and already attempted. Orders are day
-    orders at KRX, so earlier days' requests are no longer live. (The one place in-flight is
-    derived from the ledger, so a ledger query can replace it.)"""
-    out = []
-    for e in ledger.in_states(*IN_FLIGHT_STATES):
-        r = e.request
-        if r.is_cancel or r.request_id == exclude or _entry_day(e) != today:
+def _remaining(e: LedgerEntry) -> int:
+    return e.request.qty - e.filled_qty
+
+
+def ledger_today(ledger: OrderLedger, today: date) -> dict[str, LedgerEntry]:
+    """Today's buy and sell requests, by request_id. (The one place the owner reads the
+    ledger's requests, so a ledger query can replace it.)"""
+    return {e.request.request_id: e for e in ledger.in_states(*ALL_STATES)
+            if not e.request.is_cancel and _entry_day(e) == today}
+
+
+def in_flight(entries: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
+    """The requests that may still fill: claimed or sent, unknown (counted whole until
+    reconciled), booked with a remainder. Orders are day orders at KRX, so only today's."""
+    return {rid: e for rid, e in entries.items()
+            if e.state in IN_FLIGHT_STATES and _remaining(e) > 0}
+
+
+def exposure(before: dict[str, LedgerEntry], now: dict[str, LedgerEntry],
+             exclude: str) -> list[tuple[LedgerEntry, int]]:
+    """(request, shares that may still fill) for the check: requests in flight when the
+    balance was read count their remainder then; requests the ledger gained since count
+    whole, since the balance cannot show them (a fill counted twice is safe, none is not)."""
+    flying = in_flight(before)
+    out = [(e, _remaining(e)) for rid, e in flying.items() if rid != exclude]
+    for rid, e in now.items():
+        if rid in before or rid == exclude:
             continue
-        if e.state is S.RECEIVED and e.attempts == 0:
+        if e.state is S.REJECTED:
             continue
-        if r.qty - e.filled_qty > 0:
-            out.append(e)
+        out.append((e, e.request.qty))
     return out
 
 
-def ledger_filled_today(ledger: OrderLedger, today: date) -> int:
+def filled_today(entries: dict[str, LedgerEntry]) -> int:
     """Won traded today by fills the ledger knows of (filled quantity × average price)."""
     return sum(e.filled_qty * (e.avg_fill_price or e.request.price)
-               for e in ledger.in_states(*TRADED_STATES)
-               if not e.request.is_cancel and e.filled_qty and _entry_day(e) == today)
+               for e in entries.values() if e.state in TRADED_STATES and e.filled_qty)
+
+
+@dataclass(frozen=True)
+class _View:
+    """What one check read before taking the lock."""
+
+    today: date
+    entries: dict[str, LedgerEntry]
+    balance: Balance
+    quotes: dict[str, Quote]
+    failed: dict[str, str]
+    # Earlier quotes of today (for the day's limits of tickers in flight).
+    day_quotes: dict[str, Quote]
 
 
 class AccountOwner:
@@ -111,6 +152,9 @@ class AccountOwner:
         self.listed = listed
         self.daily_loss_limit_pct = daily_loss_limit_pct
         self._lock = asyncio.Lock()
+        self._refreshed_at = -REFRESH_EVERY_S
+        self._day_limits: dict[date, dict[str, Quote]] = {}
+        self._start_of_day: dict[date, int] = {}
 
     @property
     def ledger(self) -> OrderLedger:
@@ -123,16 +167,22 @@ class AccountOwner:
 
     async def submit(self, request: OrderRequest) -> OrderOutcome:
         """Check `request` against the account and send it, or record why not."""
-        if request.is_cancel or not self.agent.live_trading_allowed:
+        if request.is_cancel or not self.agent.live_trading_allowed or self._past_claim(request):
             return await self.agent.submit(request)
+        view = await self._read(request.ticker)
         async with self._lock:
-            known = self.ledger.get(request.request_id)
-            if known is not None and not (known.state is S.RECEIVED and known.attempts == 0):
-                return await self.agent.submit(request)
-            refusals = await self._check(request)
-            if refusals:
-                return self._refuse(request, refusals)
-            return await self.agent.submit(request)
+            # Nothing under the lock waits on the broker: a slow send never holds up checks.
+            if not self._past_claim(request):
+                refusals = self._check(request, view)
+                if refusals:
+                    return self._refuse(request, refusals)
+                # The claim is the reservation: from here on every check counts it in flight.
+                self.ledger.claim(request, self.agent.env, self._now())
+        return await self.agent.submit(request)
+
+    def _past_claim(self, request: OrderRequest) -> bool:
+        known = self.ledger.get(request.request_id)
+        return known is not None and not (known.state is S.RECEIVED and known.attempts == 0)
 
     async def outcome(self, request_id: str) -> OrderOutcome | None:
         return await self.agent.outcome(request_id)
@@ -164,68 +214,102 @@ class AccountOwner:
 
     # --- the check --------------------------------------------------------------------------
 
-    async def account_state(self, tickers: list[str]) -> tuple[AccountState, dict[str, Quote],
-                                                                dict[str, str]]:
-        """The account before one more order, with quotes of `tickers` and of every market
-        order in flight (and the tickers whose quote failed, with why)."""
+    async def _read(self, ticker: str) -> _View:
+        """The account as the broker and the ledger show it now (outside the lock)."""
         now = self._now()
         today = now.astimezone(KST).date()
-        flying = ledger_in_flight(self.ledger, today)
-        if any(e.state in (S.ACCEPTED, S.RECONCILED) for e in flying):
-            # Fills the broker booked must not count twice: once in the balance and once
-            # in flight. The ledger is read again after the refresh, and before the balance,
-            # so a fill landing in between counts twice (safe) but never zero times.
+        entries = ledger_today(self.ledger, today)
+        booked = [e for e in in_flight(entries).values() if e.state in (S.ACCEPTED, S.RECONCILED)]
+        if booked and time.monotonic() - self._refreshed_at > REFRESH_EVERY_S:
+            # Fills the broker booked would otherwise count twice: in the balance and in
+            # flight. The ledger is read after the refresh and before the balance.
+            self._refreshed_at = time.monotonic()
             try:
                 await self.agent.refresh()
             except BrokerError as exc:
                 log.info("fills not refreshed before a check: %s", exc.message)
-            flying = ledger_in_flight(self.ledger, today)
-        filled = ledger_filled_today(self.ledger, today)
-        balance = await self.agent.balance()
-        wanted = list(dict.fromkeys(tickers + [e.request.ticker for e in flying
-                                               if e.request.order_type is OrderType.MARKET]))
-        quotes, failed = await self.market.quotes(wanted) if wanted else ({}, {})
-        positions = tuple(HeldPosition(p.ticker, p.qty, quotes[p.ticker].price
-                                       if p.ticker in quotes else p.current_price)
-                          for p in balance.positions if p.qty > 0)
-        in_flight = tuple(self._in_flight(e, quotes, balance) for e in flying)
+            entries = ledger_today(self.ledger, today)
+        balance = await self._retrying("the balance", self.agent.balance)
+        # A market order in flight is reserved at its ticker's upper limit, which is fixed
+        # for the day: one quote per ticker and day is enough for those.
+        limits = self._day_limits.setdefault(today, {})
+        wanted = list(dict.fromkeys([ticker] + [
+            e.request.ticker for e in in_flight(entries).values()
+            if e.request.order_type is OrderType.MARKET and e.request.ticker not in limits]))
+
+        async def quotes() -> tuple[dict[str, Quote], dict[str, str]]:
+            return await self.market.quotes(wanted)
+
+        got, failed = await self._retrying("quotes", quotes)
+        limits.update(got)
+        return _View(today, entries, balance, got, failed, dict(limits))
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return await call()
+            except BrokerError as exc:
+                if attempt == READ_ATTEMPTS:
+                    raise BrokerUnavailable(f"the account owner could not read {what} "
+                                            f"({exc.message}); the order was not sent",
+                                            hint="ask again with the same request_id") from None
+                await asyncio.sleep(READ_PAUSE_S * attempt)
+        raise AssertionError("unreachable")
+
+    def account_state(self, view: _View, exclude: str = "") -> AccountState:
+        """The account before one more order: the view's balance and quotes, with the orders
+        in flight as the ledger has them now (see `exposure`)."""
+        now = self._now()
+        today = view.today
+        entries_now = ledger_today(self.ledger, today)
+        flying = exposure(view.entries, entries_now, exclude)
+        positions = tuple(HeldPosition(p.ticker, p.qty, view.quotes[p.ticker].price
+                                       if p.ticker in view.quotes else p.current_price)
+                          for p in view.balance.positions if p.qty > 0)
+        in_flight_orders = tuple(self._in_flight(e, qty, view) for e, qty in flying)
         status = self.states.trading_status()
-        total = balance.cash_krw + sum(p.qty * p.price for p in positions)
+        total = view.balance.cash_krw + sum(p.qty * p.price for p in positions)
         trading_day = self.calendar.is_trading_day(today)
-        sod = self.states.start_of_day(today, total, now) if trading_day else total
+        sod = total
+        if trading_day:
+            if today not in self._start_of_day:
+                self._start_of_day[today] = self.states.start_of_day(today, total, now)
+            sod = self._start_of_day[today]
         state = status.state
         if state is TradingState.ACTIVE and trading_day:
             breach = daily_loss_breached(total, sod, self.daily_loss_limit_pct)
             if breach is not None and self.states.first_loss_trip(today, now):
                 state = self.set_trading_state(TradingState.REDUCE_ONLY, breach).state
-        account = AccountState(cash_krw=balance.cash_krw, positions=positions,
-                               in_flight=in_flight, start_of_day_value=sod,
-                               filled_today_krw=filled, trading_state=state)
-        return account, quotes, failed
+        return AccountState(cash_krw=view.balance.cash_krw, positions=positions,
+                            in_flight=in_flight_orders, start_of_day_value=sod,
+                            filled_today_krw=filled_today(entries_now), trading_state=state)
 
     @staticmethod
-    def _in_flight(e: LedgerEntry, quotes: dict[str, Quote], balance: Balance) -> InFlight:
+    def _in_flight(e: LedgerEntry, qty: int, view: _View) -> InFlight:
         r = e.request
         assert r.side is not None
-        q = quotes.get(r.ticker)
+        q = view.quotes.get(r.ticker)
+        day = view.day_quotes.get(r.ticker)
         if r.order_type is OrderType.LIMIT:
             price = r.price
         elif q is not None:
             price = worst_price(r.side, r.order_type, 0, q)
+        elif day is not None:
+            price = day.upper
         else:
             # No quote for a market order in flight: the broker's last price plus the
             # widest daily move, so the reservation errs high.
-            held = balance.position(r.ticker)
+            held = view.balance.position(r.ticker)
             price = (held.current_price if held else 0) * 13 // 10
-        return InFlight(r.request_id, r.side, r.ticker, r.qty - e.filled_qty, price)
+        return InFlight(r.request_id, r.side, r.ticker, qty, price)
 
-    async def _check(self, request: OrderRequest) -> list[Refusal]:
-        account, quotes, failed = await self.account_state([request.ticker])
-        quote = quotes.get(request.ticker)
+    def _check(self, request: OrderRequest, view: _View) -> list[Refusal]:
+        quote = view.quotes.get(request.ticker)
         if quote is None:
-            why = failed.get(request.ticker, "no quote")
+            why = view.failed.get(request.ticker, "no quote")
             return [Refusal(PretradeRule.LISTING, f"listing: no quote for {request.ticker} "
                             f"({why})")]
+        account = self.account_state(view, exclude=request.request_id)
         facts = MarketFacts(quote=quote, listed=self.listed(request.ticker),
                             window=check_order_window(self._now(), self.calendar))
         return check_order(request, account, facts, self.limits)
