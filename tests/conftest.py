@@ -19,9 +19,14 @@ _SCRUB = [k for k in os.environ if k.startswith(("QUARTZ_", "HANSEC_", "GPT_", "
 
 @pytest.fixture(autouse=True)
 def quartz_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test runs against its own QUARTZ_HOME and no inherited Quartz settings."""
+    """Every test runs against its own QUARTZ_HOME and no inherited Quartz settings. HOME
+    moves too, so a developer's ~/.quartz/config.toml (read when a test's environment names
+    no QUARTZ_HOME) never reaches a test."""
     for key in [*_SCRUB, "IS_PRODUCTION"]:
         monkeypatch.delenv(key, raising=False)
+    user_home = tmp_path / "user-home"
+    user_home.mkdir()
+    monkeypatch.setenv("HOME", str(user_home))
     home = tmp_path / "quartz-home"
     monkeypatch.setenv("QUARTZ_HOME", str(home))
     return home

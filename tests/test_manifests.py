@@ -415,6 +415,8 @@ def test_pods_are_locked_down(rendered, overlay) -> None:
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] == UID, name
         assert pod["securityContext"]["fsGroup"] == UID, name
+        # Else each start re-chmods the volume and the private trading/ folder is refused.
+        assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch", name
         assert pod["automountServiceAccountToken"] is False, name
         volumes = {v["name"]: v for v in pod["volumes"]}
         for c in pod["containers"]:

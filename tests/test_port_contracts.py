@@ -23,7 +23,7 @@ from quartz_cli.store.local import LocalStore
 from test_store_s3 import make as make_s3
 from trading_support import FAST, local
 
-TOKEN = "test-internal-token-0123456789"
+TOKEN = "test-internal-token-0123456789-abcdef"
 
 # --- Store ----------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -57,6 +58,16 @@ def test_buy_is_clipped_to_the_single_ticker_cap_and_not_redistributed():
     assert by["005930"].qty == 28 and by["005930"].limit_price == 71_000
     assert by["000660"].qty == 2
     assert (NoteKind.CUT, Rule.MAX_SINGLE_TICKER_WEIGHT) in rules_of(r, "005930")
+
+
+def test_a_non_finite_weight_is_dropped_not_clipped():
+    c = Constraints(max_turnover_ratio=Decimal("1"))
+    props = [Proposal(ticker="005930", side=Side.BUY, target_weight=math.inf, confidence=0.9),
+             Proposal(ticker="000660", side=Side.BUY, target_weight=math.nan, confidence=0.9)]
+    r = run_gate(props, cash_only(), QUOTES, c, UNIVERSE)
+    assert not r.orders
+    for ticker in ("005930", "000660"):
+        assert (NoteKind.DROPPED, Rule.INVALID_WEIGHT) in rules_of(r, ticker)
 
 
 def test_turnover_cash_and_min_order_cut_in_that_order():
@@ -261,11 +272,13 @@ def test_orders_satisfy_every_constraint(props, mkt):
 @settings(max_examples=100, deadline=None)
 @given(props=proposals(), mkt=market())
 def test_clipping_never_raises_another_tickers_order(props, mkt):
-    """Lowering one buy's weight (what clipping does) never enlarges a different order."""
+    """Lowering one buy's weight (what clipping does) never enlarges a different order. A
+    non-finite weight is not clipped but dropped as malformed, so it is not lowered here."""
     pf, quotes, c = mkt
     r = run_gate(props, pf, quotes, c, UNIVERSE)
     for i, p in enumerate(props):
-        if p.side is Side.BUY and p.target_weight > float(c.max_single_ticker_weight):
+        if (p.side is Side.BUY and math.isfinite(p.target_weight)
+                and p.target_weight > float(c.max_single_ticker_weight)):
             lowered = list(props)
             lowered[i] = p.model_copy(update={"target_weight": float(c.max_single_ticker_weight)})
             r2 = run_gate(lowered, pf, quotes, c, UNIVERSE)

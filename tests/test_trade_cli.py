@@ -6,10 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from quartz_cli.domain.orders import OrderRequest, OrderState
+from quartz_cli.sim import SimState
+from quartz_cli.store.order_ledger import SqliteOrderLedger
 from trading_support import MARKET_TIME, seed_calendar, trading_server
 
 
@@ -100,3 +104,27 @@ def test_prod_needs_the_live_opt_in_and_a_confirmation(home: Path):
     refused = quartz(env, "trade", "buy", "005930", "1", "--yes")
     assert refused.returncode == 9 and "QUARTZ_LIVE_TRADING" in refused.stderr
     assert "12345678" not in refused.stdout + refused.stderr
+
+
+def test_orders_reconciles_an_interrupted_send_and_never_sends_it(home: Path):
+    """A process died after marking an order sent; `quartz trade orders` asks the broker
+    about it (never sends it) and, once its session is over, closes it as not booked."""
+    ledger = SqliteOrderLedger(home / "trading" / "local-ledger.db")
+    at = datetime.fromisoformat(MARKET_TIME)
+    ledger.claim(OrderRequest(request_id="died-1", action="buy", ticker="005930", qty=3,
+                              timestamp=datetime.now(UTC)), "local", at)
+    ledger.move("died-1", OrderState.RECEIVED, OrderState.SENT, at, attempts=1,
+                order_date="20261124")
+    during = quartz(quartz_env(home, QUARTZ_MARKET_TIME="2026-11-24T10:05:00+09:00"),
+                    "trade", "orders", "--json")
+    after = quartz(quartz_env(home, QUARTZ_MARKET_TIME="2026-11-24T17:00:00+09:00"),
+                   "trade", "orders", "--json")
+    assert during.returncode == 0 and after.returncode == 0, during.stderr + after.stderr
+    [mid] = json.loads(during.stdout)["orders"]
+    [end] = json.loads(after.stdout)["orders"]
+    assert mid["state"] == "unknown" and mid["attempts"] == 1
+    assert end["state"] == "expired" and end["order_no"] is None
+    assert "not booked: the 2026-11-24 session is over" in end["message"]
+    assert "2 order inquiries without a match (KST 10:05:0" in end["message"]
+    sim = SimState(home / "sim" / "local.db")
+    assert sim.query("SELECT COUNT(*) AS n FROM sim_orders")[0]["n"] == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -15,7 +17,7 @@ from fakes.server import LoopbackServer
 from quartz_cli.app.runtime import open_runtime, trading_agent
 from quartz_cli.config import load_config
 from quartz_cli.domain.krx import KST
-from quartz_cli.domain.orders import OrderRequest, OrderState
+from quartz_cli.domain.orders import OrderRequest, OrderState, OrderType, Side
 from quartz_cli.errors import InputError, SafetyRefusal
 from quartz_cli.kis.orders import place_cash_order
 from quartz_cli.ports import LedgerError
@@ -82,22 +84,160 @@ def test_dropped_response_is_reconciled_not_resent(in_session):
     assert moves == ["received", "sent", "unknown", "reconciled"]
 
 
-def test_5xx_before_booking_is_checked_then_sent_again(in_session):
+def after_the_session(env) -> None:
+    """Move the agent's market clock past its order date's session close and margin."""
+    later = datetime(2026, 11, 24, 17, 0, tzinfo=KST)
+    env.agent.market_now = lambda: later
+
+
+def test_a_5xx_is_never_resent_and_expires_after_the_session(in_session):
     env = local(in_session, error_5xx_rate=1.0)
 
     async def go():
         async with env.rt:
-            stuck = await env.agent.submit(order("5xx-1"))
-            # The broker recovers: asking again resolves the same request.
+            stuck = await env.agent.submit(order("5xx-1", qty=2))
+            exposure = await env.agent.in_flight()
+            # The broker recovers, the client asks again: an inquiry, never a second send.
             env.sim.config = replace(env.sim.config, error_5xx_rate=0.0)
-            done = await env.agent.submit(order("5xx-1"))
-            return stuck, done
+            again = await env.agent.submit(order("5xx-1", qty=2))
+            still = await env.agent.reconcile_pending(force=True)
+            after_the_session(env)
+            closed = await env.agent.reconcile_pending(force=True)
+            return stuck, exposure, again, still, closed, await env.agent.outcome("5xx-1")
 
-    stuck, done = asyncio.run(go())
-    # Every inquiry failed too, so nothing proves the order absent: it stays unknown.
+    stuck, exposure, again, still, closed, final = asyncio.run(go())
     assert stuck.state is S.UNKNOWN and not stuck.resolved
-    assert done.state is S.ACCEPTED and done.attempts == 2
-    assert len(env.booked()) == 1
+    # Unknown counts as in flight at its full size.
+    assert [(x.request_id, x.side.value, x.ticker, x.open_qty, x.state) for x in exposure] == [
+        ("5xx-1", "BUY", "005930", 2, S.UNKNOWN)]
+    assert again.state is S.UNKNOWN and again.attempts == 1
+    assert (still, closed) == (0, 1)
+    assert final.state is S.EXPIRED and final.resolved and not final.booked
+    assert final.message.startswith("not booked: the 2026-11-24 session is over")
+    # The evidence: the inquiries that answered, and when.
+    assert re.search(r"\d order inquiries without a match \(KST [\d:, ]+, 17:00:00\), "
+                     r"3 more inquiries failed", final.message), final.message
+    assert "HTTP 503" in final.message
+    assert env.agent.broker_calls == 1 and env.booked() == []
+    moves = [t for f, t, _ in env.agent.ledger.history("5xx-1") if f != t]
+    assert moves == ["received", "sent", "unknown", "expired"]
+
+
+def test_unknown_before_the_session_ends_is_not_expired(in_session):
+    env = local(in_session, error_5xx_rate=1.0)
+
+    async def go():
+        async with env.rt:
+            await env.agent.submit(order("5xx-2"))
+            env.sim.config = replace(env.sim.config, error_5xx_rate=0.0)
+            # 16:29 KST: a CSAT-day session could still book it.
+            late = datetime(2026, 11, 24, 16, 29, tzinfo=KST)
+            env.agent.market_now = lambda: late
+            await env.agent.reconcile_pending(force=True)
+            return await env.agent.outcome("5xx-2")
+
+    assert asyncio.run(go()).state is S.UNKNOWN
+
+
+def test_recovery_reconciles_and_never_sends(in_session):
+    env = local(in_session)
+
+    async def go():
+        async with env.rt:
+            ledger = env.agent.ledger
+            now = env.config.market_now()
+            day = now.astimezone(KST).strftime("%Y%m%d")
+            # Killed after the claim and the `sent` mark; this one never reached the broker.
+            ledger.claim(order("lost-1", qty=5), "local", now)
+            ledger.move("lost-1", S.RECEIVED, S.SENT, now, attempts=1, order_date=day)
+            resolved = await env.agent.recover()
+            state = (await env.agent.outcome("lost-1")).state
+            # A repeat of the request by its client is an inquiry too, not a send.
+            again = await env.agent.submit(order("lost-1", qty=5))
+            return resolved, state, again
+
+    resolved, state, again = asyncio.run(go())
+    assert resolved == 0 and state is S.UNKNOWN and again.state is S.UNKNOWN
+    assert env.agent.broker_calls == 0 and env.booked() == []
+    assert env.agent.inquiries >= 1
+
+
+def test_one_broker_order_never_satisfies_two_requests(in_session):
+    """Two unknown requests for the same order, one booked order, two agents (as two
+    processes) reconciling at once over one ledger file: exactly one takes it."""
+    env = local(in_session)
+    second = trading_agent(env.rt, FAST)
+
+    async def go():
+        async with env.rt:
+            ledger = env.agent.ledger
+            now = env.config.market_now()
+            day = now.astimezone(KST).strftime("%Y%m%d")
+            for rid in ("twin-a", "twin-b"):
+                ledger.claim(order(rid, qty=3), "local", now)
+                ledger.move(rid, S.RECEIVED, S.SENT, now, attempts=1, order_date=day)
+                ledger.move(rid, S.SENT, S.UNKNOWN, now)
+            ticket = await place_cash_order(env.rt.kis, env.config.account(), Side.BUY,
+                                            "005930", 3, OrderType.MARKET)
+            await asyncio.gather(env.agent.reconcile_pending(force=True),
+                                 second.reconcile_pending(force=True))
+            return ticket, [await env.agent.outcome(r) for r in ("twin-a", "twin-b")]
+
+    ticket, outs = asyncio.run(go())
+    assert sorted(o.state.value for o in outs) == ["reconciled", "unknown"]
+    assert [o.order_no for o in outs if o.order_no] == [ticket.order_no]
+
+
+def test_in_flight_counts_pending_and_unfilled_orders(in_session):
+    env = local(in_session)
+
+    async def go():
+        async with env.rt:
+            q = env.sim.market.quote("000660", env.config.market_now())
+            await env.agent.submit(order("open-1", ticker="000660", qty=4,
+                                         order_type="limit", price=q.limits.lower))
+            await env.agent.submit(order("done-1", qty=1))
+            await env.agent.refresh()
+            return await env.agent.in_flight()
+
+    flights = asyncio.run(go())
+    # The market order filled; the resting limit order is in flight for its whole size.
+    assert [(f.request_id, f.state, f.open_qty, f.price) for f in flights] == [
+        ("open-1", S.ACCEPTED, 4, flights[0].price)]
+    assert flights[0].order_no
+
+
+def test_ledger_waits_do_not_block_the_event_loop(in_session):
+    """Another process holds the ledger's write lock for a while: the order waits for it,
+    and the event loop keeps serving meanwhile."""
+    env = local(in_session)
+    path = in_session / "trading" / "local-ledger.db"
+
+    async def go():
+        async with env.rt:
+            await env.agent.orders()          # the ledger file exists
+            blocker = sqlite3.connect(str(path), isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.02)
+                    ticks += 1
+
+            beat = asyncio.create_task(ticker())
+            submit = asyncio.create_task(env.agent.submit(order("busy-1")))
+            await asyncio.sleep(0.5)
+            blocker.execute("COMMIT")
+            blocker.close()
+            out = await submit
+            beat.cancel()
+            return out, ticks
+
+    out, ticks = asyncio.run(go())
+    assert out.state is S.ACCEPTED
+    assert ticks >= 10
 
 
 def test_rate_limit_bursts_are_retried(in_session):

@@ -18,7 +18,7 @@ from quartz_cli.servers.trading import create_app
 from quartz_cli.servers.trading_client import TradingClient
 from trading_support import local
 
-TOKEN = "test-internal-token-0123456789"
+TOKEN = "test-internal-token-0123456789-abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import Enum
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from quartz_cli.domain.account import Balance
@@ -34,7 +35,7 @@ from quartz_cli.domain.orders import (
 )
 from quartz_cli.domain.pretrade import TradingState
 from quartz_cli.domain.usage import Usage
-from quartz_cli.errors import QuartzError
+from quartz_cli.errors import QuartzError, SafetyRefusal
 
 T = TypeVar("T")
 
@@ -199,6 +200,12 @@ class OrderLedger(Protocol):
              note: str = "", **fields: object) -> LedgerEntry:
         """Move from `expected` to `to` (LedgerError when the state moved meanwhile)."""
 
+    def note(self, request_id: str, now: datetime, note: str) -> None:
+        """Add an event to the request's history without moving it (evidence)."""
+
+    def history(self, request_id: str) -> list[tuple[str | None, str, str]]:
+        """(from, to, note) of every move and note of one request, oldest first."""
+
     def forget(self, request_id: str, expected: OrderState) -> None: ...
 
     def known_order_nos(self) -> set[str]: ...
@@ -206,6 +213,74 @@ class OrderLedger(Protocol):
     def in_states(self, *states: OrderState) -> list[LedgerEntry]: ...
 
     def entries(self, *, limit: int = 500) -> list[LedgerEntry]: ...
+
+    def fence(self, epoch: int) -> None:
+        """Write from now on as the holder of the account's lease at `epoch`; LeaseLost when
+        a later epoch already wrote (every later write checks it again)."""
+
+
+# --- the account's lease ----------------------------------------------------------------------
+
+
+class LeaseKind(str, Enum):
+    """Who holds an account's lease: a trading server, or one CLI run."""
+
+    SERVER = "server"
+    CLI = "cli"
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who owns an account (its lease holder record). `url` is a server's order WebSocket;
+    `epoch` the lease's fencing number, given by `AccountLease.acquire`."""
+
+    kind: LeaseKind
+    pid: int
+    host: str
+    started_at: datetime
+    url: str | None = None
+    epoch: int = 0
+
+    def describe(self) -> str:
+        """'a trading server (pid 4242 on host-a, since 2026-11-24T01:00:00+00:00, at ws://…)'."""
+        what = "a trading server" if self.kind is LeaseKind.SERVER else "a quartz CLI run"
+        at = f", at {self.url}" if self.url else ""
+        return (f"{what} (pid {self.pid} on {self.host}, since "
+                f"{self.started_at.isoformat(timespec='seconds')}{at})")
+
+
+class LeaseHeld(SafetyRefusal):
+    """Another process owns the account: only one may write its ledger."""
+
+    def __init__(self, holder: LeaseHolder | None, account: str, *,
+                 hint: str | None = None) -> None:
+        who = holder.describe() if holder else "another process (its record is not written yet)"
+        super().__init__(f"account {account} is owned by {who}", hint=hint)
+        self.holder = holder
+
+
+class LeaseLost(SafetyRefusal):
+    """This process no longer holds the account's lease (another took it after it expired):
+    it must not write the ledger or send orders."""
+
+
+@runtime_checkable
+class AccountLease(Protocol):
+    """The right to own one account (`account`: its keyed hash): one holder at a time, each
+    acquisition with a larger fencing epoch. On one host a lock under `$QUARTZ_HOME/trading/`,
+    in a cluster a lease in the store (`quartz_cli.store.lease`)."""
+
+    account: str
+
+    def acquire(self, holder: LeaseHolder) -> LeaseHolder:
+        """Take the lease for `holder`; returns the record with its epoch. LeaseHeld naming
+        the current holder when another owns it."""
+
+    def renew(self) -> None:
+        """Keep the lease (a store lease expires unless renewed); LeaseLost if it is gone."""
+
+    def release(self) -> None:
+        """Give the lease up (idempotent)."""
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ def free_port() -> int:
 class LoopbackServer:
     """`with LoopbackServer(app) as srv: srv.url` — a real HTTP/WebSocket server on 127.0.0.1."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off", ws_ping_interval=None)
+                                lifespan="off", ws_ping_interval=None, **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

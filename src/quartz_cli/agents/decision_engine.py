@@ -7,6 +7,7 @@ process and pod of a deployment shares the per-day budget without read-modify-wr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ class Fallback(str, Enum):
 
 
 class UsageLedger(Protocol):
+    """Where LLM spending is kept. Its calls may block (a store); `decide_with_fallback`
+    runs them in a worker thread."""
+
     def spent_on(self, day: date) -> float:
         """USD spent on LLM calls on `day` (KST)."""
 
@@ -108,7 +112,7 @@ async def decide_with_fallback(
         return EngineOutcome(rules(reason).decide_now(request), Fallback.CONFIGURED,
                              reason, attempted=None)
     check = check_budget(budget, estimate_usd=llm.estimate_usd(request), spent_run_usd=0.0,
-                         spent_today_usd=ledger.spent_on(today))
+                         spent_today_usd=await asyncio.to_thread(ledger.spent_on, today))
     if not check.allowed:
         reason = f"LLM budget exhausted ({check.detail})"
         return EngineOutcome(rules(reason).decide_now(request), Fallback.BUDGET,
@@ -119,13 +123,13 @@ async def decide_with_fallback(
         usage = getattr(exc, "usage", None)
         spent: tuple[Usage, ...] = (usage,) if usage else ()
         for u in spent:
-            ledger.record(today, u, run_id)
+            await asyncio.to_thread(ledger.record, today, u, run_id)
         kind = Fallback.BAD_ANSWER if isinstance(exc, LLMBadAnswer) else Fallback.LLM_FAILED
         reason = f"{exc.message}; the rule engine decided instead"
         log.warning("%s", reason)
         return EngineOutcome(rules(reason).decide_now(request), kind, reason,
                              usage=spent, budget=check, attempted=llm.name)
     for u in answer.usage:
-        ledger.record(today, u, run_id)
+        await asyncio.to_thread(ledger.record, today, u, run_id)
     return EngineOutcome(answer, None, f"decided by {answer.engine}", usage=answer.usage,
                          budget=check, attempted=llm.name)

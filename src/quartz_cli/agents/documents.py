@@ -1,5 +1,10 @@
 """Publishing and reading agents' documents over the `Store` port: a dated copy, then a
-`latest` pointer. Logic over the port, not an adapter, so every layer may use it."""
+`latest` pointer. Logic over the port, not an adapter, so every layer may use it.
+
+These functions block, as the store's calls do (boto3 is synchronous; the local folder does
+file I/O). Async code runs them in a worker thread, `await asyncio.to_thread(publish, ...)`,
+so the event loop keeps serving broker calls meanwhile; the same goes for any other
+function that calls the store."""
 
 from __future__ import annotations
 

@@ -8,10 +8,11 @@ the macro and selection agents (they own adapters that are opened and closed per
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from quartz_cli.agents.documents import read_latest
+from quartz_cli.agents.documents import Loaded, read_latest
 from quartz_cli.agents.macro import load_summary
 from quartz_cli.agents.portfolio import (
     CandidateInfo,
@@ -25,7 +26,7 @@ from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.candidates import PREFIX as CANDIDATES_PREFIX
 from quartz_cli.domain.candidates import CandidatesDocument
 from quartz_cli.domain.decision import MacroBias, MacroSummaryView, TechnicalView
-from quartz_cli.domain.technical import TechnicalDocument
+from quartz_cli.domain.technical import TechnicalDocument, TechnicalResult
 from quartz_cli.ports import MarketData, Store
 
 #: Runs the macro agent once (`quartz macro run`).
@@ -67,12 +68,13 @@ class StoreInputs:
         self.produced: list[str] = []
 
     async def macro(self, now: datetime) -> MacroRead:
-        outlook = load_summary(self.store, max_age=self.macro_max_age)
+        outlook = await asyncio.to_thread(load_summary, self.store, max_age=self.macro_max_age)
         if outlook.summary is None and self.produce_macro is not None:
             self.progress("producing the macro summary (quartz macro run)")
             await self.produce_macro()
             self.produced.append("macro")
-            outlook = load_summary(self.store, max_age=self.macro_max_age)
+            outlook = await asyncio.to_thread(load_summary, self.store,
+                                              max_age=self.macro_max_age)
         if outlook.summary is None:
             return MacroRead(MacroSummaryView(), None, None)
         doc = outlook.summary
@@ -84,13 +86,15 @@ class StoreInputs:
                          if doc.sample_data else None)
 
     async def candidates(self, now: datetime) -> CandidatesRead:
-        loaded = read_latest(self.store, CANDIDATES_PREFIX, CandidatesDocument)
+        loaded = await asyncio.to_thread(read_latest, self.store, CANDIDATES_PREFIX,
+                                         CandidatesDocument)
         if ((loaded is None or loaded.is_stale(self.max_age))
                 and self.produce_candidates is not None):
             self.progress("producing candidates (quartz select)")
             await self.produce_candidates(now)
             self.produced.append("candidates")
-            loaded = read_latest(self.store, CANDIDATES_PREFIX, CandidatesDocument)
+            loaded = await asyncio.to_thread(read_latest, self.store, CANDIDATES_PREFIX,
+                                             CandidatesDocument)
         if loaded is None or loaded.is_stale(self.max_age):
             return CandidatesRead([], loaded.key if loaded else None)
         return CandidatesRead([CandidateInfo(ticker=c.code, name=c.name, score=c.score,
@@ -108,8 +112,7 @@ class StoreInputs:
         keys: dict[str, str] = {}
         failed: dict[str, str] = {}
         missing = []
-        for code in tickers:
-            loaded = read_technical(self.store, code)
+        for code, loaded in zip(tickers, await self._read_technical(tickers), strict=True):
             if loaded is None or loaded.is_stale(self.max_age):
                 missing.append(code)
                 continue
@@ -120,13 +123,23 @@ class StoreInputs:
                 views[code], keys[code] = view, loaded.key
         if missing:
             self.progress(f"producing technical state of {len(missing)} ticker(s)")
+            # Each published analysis is read back as soon as it is stored, while the other
+            # tickers' bars are still coming.
+            reading: dict[str, asyncio.Future[Loaded[TechnicalDocument] | None]] = {}
+
+            def read_back(r: TechnicalResult) -> None:
+                if r.ok:
+                    reading[r.code] = asyncio.ensure_future(
+                        asyncio.to_thread(read_technical, self.store, r.code))
+
             results = await analyze_tickers(self.market, self.store, missing, [Period.DAY], now,
-                                            env=self.env, calendar=self.calendar)
+                                            env=self.env, calendar=self.calendar,
+                                            on_done=read_back)
             for r in results:
                 if not r.ok:
                     failed[r.code] = r.error or "analysis failed"
                     continue
-                loaded = read_technical(self.store, r.code)
+                loaded = await reading[r.code]
                 view = technical_view(loaded.document) if loaded else None
                 if loaded is None or view is None:
                     failed[r.code] = "no daily analysis was stored"
@@ -134,3 +147,10 @@ class StoreInputs:
                     views[r.code], keys[r.code] = view, loaded.key
             self.produced.append("technical")
         return TechnicalRead(views, keys, failed)
+
+    async def _read_technical(self, codes: Sequence[str]
+                              ) -> list[Loaded[TechnicalDocument] | None]:
+        """The stored analysis of each code, in order, read concurrently in worker threads
+        (each read is two store calls: the pointer, then the document)."""
+        return list(await asyncio.gather(*(asyncio.to_thread(read_technical, self.store, code)
+                                           for code in codes)))

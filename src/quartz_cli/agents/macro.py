@@ -133,7 +133,7 @@ class MacroAgent:
         notes: list[str] = []
         previous = None
         try:
-            previous = load_report(self._store, now=now)
+            previous = await asyncio.to_thread(load_report, self._store, now=now)
         except StoreError as exc:
             notes.append(f"earlier report unreadable, nothing reused ({exc.message})")
         earlier = {s.id: s for s in previous.document.series} if previous else {}
@@ -142,7 +142,7 @@ class MacroAgent:
 
         statuses: list[SourceStatus] = []
         series: list[SeriesData] = []
-        for collector, got in zip(self._collectors, results):
+        for collector, got in zip(self._collectors, results, strict=True):
             status, used = _source_status(collector, got, earlier, now)
             statuses.append(status)
             series.extend(used)
@@ -181,7 +181,8 @@ class MacroAgent:
                              engine=result.engine, engine_notes=engine_notes, llm_usage=usage,
                              view=view,
                              cited_sources=cited, sources=statuses, stats=stats, series=series)
-        full_key = publish(self._store, PREFIX, report, name="full", latest_name=FULL_LATEST)
+        full_key = await asyncio.to_thread(publish, self._store, PREFIX, report, name="full",
+                                           latest_name=FULL_LATEST)
         summary = MacroSummary(
             produced_at=now, env=self._env, sample_data=self._sample, engine=result.engine,
             engine_notes=engine_notes, market_bias_hint=view.market_bias_hint,
@@ -189,8 +190,8 @@ class MacroAgent:
             summary=view.summary, sources=statuses,
             missing_sources=[st.source for st in statuses if st.state == "failed"],
             cited_sources=cited, full_report_key=full_key)
-        summary_key = publish(self._store, PREFIX, summary, name="summary",
-                              latest_name=SUMMARY_LATEST)
+        summary_key = await asyncio.to_thread(publish, self._store, PREFIX, summary,
+                                              name="summary", latest_name=SUMMARY_LATEST)
         return MacroRun(report, summary, full_key, summary_key, usable)
 
 

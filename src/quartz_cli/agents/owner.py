@@ -112,7 +112,7 @@ def exposure(before: dict[str, LedgerEntry], now: dict[str, LedgerEntry],
     for rid, e in now.items():
         if rid in before or rid == exclude:
             continue
-        if e.state is S.REJECTED:
+        if e.state in (S.REJECTED, S.EXPIRED):
             continue
         out.append((e, e.request.qty))
     return out
@@ -198,11 +198,14 @@ class AccountOwner:
     async def balance(self) -> Balance:
         return await self.agent.balance()
 
-    def orders(self, *, limit: int = 200) -> list[OrderOutcome]:
-        return self.agent.orders(limit=limit)
+    async def orders(self, *, limit: int = 200) -> list[OrderOutcome]:
+        return await self.agent.orders(limit=limit)
 
     async def recover(self) -> int:
         return await self.agent.recover()
+
+    async def reconcile_pending(self, *, force: bool = False) -> int:
+        return await self.agent.reconcile_pending(force=force)
 
     def trading_status(self) -> TradingStatus:
         return self.states.trading_status()

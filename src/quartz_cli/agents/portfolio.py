@@ -200,16 +200,25 @@ class _Gathered:
 
 
 async def _gather(deps: PortfolioDeps, now: datetime, *, full: bool) -> _Gathered:
-    """Inputs, in dependency order; `full` False (rebalance) reads only the account and
-    prices of held positions."""
-    macro = cands = None
-    if full:
+    """Inputs: the macro and candidates documents alongside the balance, then the technical
+    state and quotes of the tickers they name; `full` False (rebalance) reads only the
+    account and prices of held positions."""
+
+    async def documents() -> tuple[MacroRead | None, CandidatesRead | None]:
+        if not full:
+            return None, None
         deps.progress("macro summary")
         macro = await deps.inputs.macro(now)
         deps.progress("candidates")
-        cands = await deps.inputs.candidates(now)
-    deps.progress("balance")
-    portfolio = await deps.account.portfolio()
+        return macro, await deps.inputs.candidates(now)
+
+    async def balance() -> PortfolioView:
+        deps.progress("balance")
+        return await deps.account.portfolio()
+
+    # The documents come from the store, the balance from the broker: neither waits for the
+    # other.
+    (macro, cands), portfolio = await asyncio.gather(documents(), balance())
     held = [p.ticker for p in portfolio.positions]
     tickers = list(dict.fromkeys([c.ticker for c in (cands.items if cands else [])] + held))
     technical = TechnicalRead({}, {}, {})
@@ -403,7 +412,7 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
     if not dry_run:
         deps.progress("store")
         plan.notes.append(f"decision stored at {dated_key(PREFIX, plan.produced_at, kind)}")
-        publish(deps.store, PREFIX, plan, name=kind)
+        await asyncio.to_thread(publish, deps.store, PREFIX, plan, name=kind)
     return plan
 
 

@@ -5,6 +5,7 @@ Runs are scheduled at 00:00 and 12:00 KST (the CronJob belongs to the deployment
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -158,7 +159,7 @@ async def run_selection(deps: SelectionDeps, *, now: datetime, window_hours: flo
                                   error=r.error, notes=sorted(set(r.notes))[:5])
                  for r in crawl.reports],
         candidates=candidates, synthetic_news=deps.synthetic_news, notes=notes)
-    return publish_with_fallback(deps.store, doc, deps.pending_dir)
+    return await asyncio.to_thread(publish_with_fallback, deps.store, doc, deps.pending_dir)
 
 
 def _pending_files(pending_dir: Path) -> list[Path]:

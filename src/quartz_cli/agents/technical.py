@@ -134,7 +134,8 @@ class TechnicalAgent:
 
     async def analyze(self, code: str, periods: Sequence[Period], now: datetime, *,
                       want_chart: bool = False) -> TechnicalResult:
-        """One ticker, every period; a failure is returned as a failed result, not raised."""
+        """One ticker, every period (not yet published: see `publish`); a failure is
+        returned as a failed result, not raised."""
         today = kst_date(now)
         source = self.market.source
         try:
@@ -146,18 +147,24 @@ class TechnicalAgent:
                 name = name or name_p
                 cached = cached and hit
                 out[period.value] = analysis
-            result = TechnicalResult(code=code, name=name, ok=True, periods=out,
-                                     data_source=source, cached=cached)
+            return TechnicalResult(code=code, name=name, ok=True, periods=out,
+                                   data_source=source, cached=cached)
         except QuartzError as exc:
             log.info("technical analysis of %s failed: %s", code, exc.message)
             return TechnicalResult(code=code, ok=False, error=exc.message,
                                    error_type=type(exc).__name__,
                                    error_code=getattr(exc, "code", None), data_source=source)
-        if self.store is not None:
-            doc = TechnicalDocument(produced_at=utcnow(), env=self.env, code=code, name=name,
-                                    market_time=now, data_source=source, periods=out)
-            publish(self.store, document_prefix(code), doc)
-        return result
+
+    async def publish(self, result: TechnicalResult, now: datetime) -> None:
+        """Publish a successful `result` (analysed at market time `now`) under
+        `technical/<CODE>/`, in a worker thread (the store's calls block); nothing without a
+        store or for a failed result."""
+        if self.store is None or not result.ok:
+            return
+        doc = TechnicalDocument(produced_at=utcnow(), env=self.env, code=result.code,
+                                name=result.name, market_time=now,
+                                data_source=result.data_source, periods=result.periods)
+        await asyncio.to_thread(publish, self.store, document_prefix(result.code), doc)
 
 
 async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequence[str],
@@ -180,6 +187,9 @@ async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequ
     async def one(code: str) -> TechnicalResult:
         async with gate:
             result = await agent.analyze(code, periods, now, want_chart=want_chart)
+        # Published outside the gate: the store's latency does not hold up the next ticker's
+        # bars.
+        await agent.publish(result, now)
         if on_done is not None:
             on_done(result)
         return result

@@ -22,8 +22,10 @@ def macro_reporter(config: Config) -> tuple[MacroReporter | None, str]:
     from quartz_cli.llm.gemini import GeminiClient
     from quartz_cli.llm.macro_report import GeminiMacroReporter
 
+    # A grounded report takes longer than a broker call: never less than a minute.
+    timeout_s = max(60.0, config.settings.broker.http_timeout_s)
     client = GeminiClient(s.gemini_api_key.get_secret_value(), s.gemini_model,
-                          base_url=s.gemini_base_url, timeout_s=max(60.0, config.settings.broker.http_timeout_s))
+                          base_url=s.gemini_base_url, timeout_s=timeout_s)
     return GeminiMacroReporter(client), ""
 
 

@@ -20,6 +20,7 @@ from quartz_cli.config import Config, EngineChoice, Env
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import ConfigError
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
+from quartz_cli.ports import Store
 
 
 def choose_engine(config: Config):
@@ -75,15 +76,16 @@ def store_inputs(config: Config, rt: Runtime, *, max_age: timedelta,
 
 @contextlib.asynccontextmanager
 async def open_portfolio(config: Config, *, dry_run: bool,
-                         progress: Callable[[str], None] = lambda s: None
-                         ) -> AsyncIterator[PortfolioDeps]:
-    """Everything `run_decide` / `run_rebalance` need, closed on exit."""
+                         progress: Callable[[str], None] = lambda s: None,
+                         store: Store | None = None) -> AsyncIterator[PortfolioDeps]:
+    """Everything `run_decide` / `run_rebalance` need (over `store`, else the configured
+    one), closed on exit."""
     engine, reason = choose_engine(config)
     async with contextlib.AsyncExitStack() as stack:
         if not dry_run:
             # Held for the whole read-plan-send: the next run plans after these orders.
             stack.enter_context(run_lock(config, "the portfolio run"))
-        rt = await stack.enter_async_context(open_runtime(config))
+        rt = await stack.enter_async_context(open_runtime(config, store=store))
         executor = None if dry_run else await stack.enter_async_context(open_order_executor(rt))
         state_note = await trading_state_note(config)
         try:

@@ -89,8 +89,10 @@ class Runtime:
         await self.aclose()
 
 
-def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
-    """Wire the broker session for `config.env`; raises ConfigError for missing keys."""
+def open_runtime(config: Config, *, sim: Simulator | None = None,
+                 store: Store | None = None) -> Runtime:
+    """Wire the broker session for `config.env` (over `store`, else the configured one);
+    raises ConfigError for missing keys."""
     endpoint = endpoint_for(config)
     app_key, app_secret = config.broker_credentials()
     if endpoint.in_process and sim is None:
@@ -98,7 +100,7 @@ def open_runtime(config: Config, *, sim: Simulator | None = None) -> Runtime:
     http = http_client(config, endpoint, sim)
     limiter = RateLimiter(endpoint.rate_per_s, config.settings.broker.rate_share)
     raw = KisClient(endpoint, app_key, app_secret, None, http, limiter=limiter)
-    store = open_store(config)
+    store = store if store is not None else open_store(config)
     tokens = TokenManager(
         env=config.env.value,
         app_key=app_key,
@@ -119,12 +121,17 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
     """The trading agent over `rt`'s broker account, with its ledger in
     `$QUARTZ_HOME/trading/<env>-ledger.db` and request claims in `rt.store`. In prod it
     refuses every order unless QUARTZ_LIVE_TRADING=true."""
+    from quartz_cli.app.ownership import trading_dir
+
     config = rt.config
-    ledger = SqliteOrderLedger(config.home / "trading" / f"{config.env.value}-ledger.db")
+    from quartz_cli.calendars import krx_calendar
+
+    ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db")
     return TradingAgent(
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,
-        live_trading_allowed=config.env is not Env.PROD or config.settings.broker.live_trading)
+        live_trading_allowed=config.env is not Env.PROD or config.settings.broker.live_trading,
+        calendar=lambda: krx_calendar(config.home / "cache"))
 
 
 def trading_client(config: Config, ws_url: str) -> TradingClient:
@@ -139,13 +146,15 @@ def trading_client(config: Config, ws_url: str) -> TradingClient:
 @contextlib.asynccontextmanager
 async def open_order_executor(rt: Runtime) -> AsyncIterator[OrderExecutor]:
     """Where the portfolio agent sends orders: the trading server at TRADING_AGENT_WS_URL
-    when it is set, else the account's owner in this process (pre-trade risk around a
-    trading agent over `rt`'s broker session). Both execute each request_id at most once."""
+    when it is set, else this process as the account's owner (`ownership.owned_executor`:
+    the lease taken, or the trading server that holds it). Both execute each request_id at
+    most once."""
+    from quartz_cli.app.ownership import owned_executor
+
     url = rt.config.settings.servers.trading_agent_ws_url
     if not url:
-        from quartz_cli.app.owner import account_owner
-
-        yield account_owner(rt)
+        async with owned_executor(rt) as executor:
+            yield executor
         return
     async with trading_client(rt.config, url) as client:
         yield client

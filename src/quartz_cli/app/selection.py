@@ -10,15 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+
 from quartz_cli.agents.selection import SelectionDeps, selection_universe
 from quartz_cli.app.runtime import open_store
 from quartz_cli.config import Config, Env
 from quartz_cli.llm.news_sentiment import GeminiSentiment, LexiconSentiment
-from quartz_cli.ports import Store
+from quartz_cli.ports import SentimentScorer, Store
 from quartz_cli.sources.news import rss
+from quartz_cli.sources.news.crawl import NewsSource
 from quartz_cli.sources.news.feed import CrawlingFeed
 from quartz_cli.sources.news.fetch import PoliteFetcher
 from quartz_cli.sources.news.naver import NaverFinanceSource
+
 
 @dataclass
 class SelectionRuntime:
@@ -48,6 +51,7 @@ def open_selection(config: Config, *, store: Store | None = None) -> SelectionRu
     else:
         http = httpx.AsyncClient(timeout=timeout)
         fetcher = PoliteFetcher(http, per_host_delay_s=s.delay_s)
+    all_sources: dict[str, NewsSource]
     if s.base_url and not local:
         b = s.base_url
         all_sources = {"naver": NaverFinanceSource(finance_base=b, article_base=b),
@@ -57,6 +61,7 @@ def open_selection(config: Config, *, store: Store | None = None) -> SelectionRu
         all_sources = {"naver": NaverFinanceSource(), "hankyung": rss.hankyung(),
                        "maeil": rss.maeil()}
     key = config.settings.llm.gemini_api_key
+    sentiment: SentimentScorer
     if local:
         sentiment = LexiconSentiment("the local environment uses no LLM")
     elif key is None:

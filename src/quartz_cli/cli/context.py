@@ -8,10 +8,15 @@ import sys
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from quartz_cli.errors import QuartzError
 from quartz_cli.redaction import redact
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from quartz_cli.config import Config
 
 T = TypeVar("T")
 
@@ -48,7 +53,7 @@ def want_json(flag: bool = False) -> bool:
     return globals_of().json
 
 
-def config():
+def config() -> Config:
     """The resolved configuration (loaded once per process)."""
     from quartz_cli.config import load_config
 
@@ -86,11 +91,13 @@ class _RedactingStream:
         return getattr(self._stream, "encoding", "utf-8")
 
 
-def console(stderr: bool = False):
+def console(stderr: bool = False) -> Console:
     """A rich console on stdout (or stderr) that masks secrets."""
     from rich.console import Console
 
-    return Console(file=_RedactingStream(sys.stderr if stderr else sys.stdout),
+    # The wrapper quacks like the text stream rich writes to (write, flush, isatty).
+    stream = cast("IO[str]", _RedactingStream(sys.stderr if stderr else sys.stdout))
+    return Console(file=stream,
                    stderr=stderr, highlight=False)
 
 

@@ -7,11 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from quartz_cli.cli.context import config, emit, run
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer()
 
@@ -51,10 +54,9 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
     """Show every setting with its value and where it came from (default, file, environment;
     secrets masked) and check that the broker and the store answer. Exits 5 if the broker
     fails, 6 if the store fails, 3 on a config error."""
-    from quartz_cli.app.runtime import open_runtime
+    from quartz_cli.app.runtime import open_runtime, open_store
     from quartz_cli.errors import BrokerError, ConfigError, QuartzError, StoreError
     from quartz_cli.kis.endpoints import endpoint_for
-    from quartz_cli.app.runtime import open_store
 
     cfg = config()
     settings = settings_report(cfg)
@@ -81,18 +83,19 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
         checks["broker"] = {"ok": False, "detail": exc.message}
         failure = exc if isinstance(exc, ConfigError) else failure or exc
 
+    broker_info = {"base_url": endpoint.base_url, "in_process_simulator": endpoint.in_process,
+                   "tr_ids": "real (T...)" if endpoint.real_tr_ids else "paper (V...)",
+                   "rate_limit_per_s": endpoint.rate_per_s * cfg.settings.broker.rate_share}
     data = {
         "env": cfg.env.value,
         "config_file": {"path": str(cfg.config_file) if cfg.config_file else None,
                         "read": cfg.config_file_read},
-        "broker": {"base_url": endpoint.base_url, "in_process_simulator": endpoint.in_process,
-                   "tr_ids": "real (T...)" if endpoint.real_tr_ids else "paper (V...)",
-                   "rate_limit_per_s": endpoint.rate_per_s * cfg.settings.broker.rate_share},
+        "broker": broker_info,
         "settings": settings,
         "checks": checks,
     }
 
-    def render(con) -> None:
+    def render(con: Console) -> None:
         from rich.markup import escape
         from rich.table import Table
 
@@ -102,8 +105,8 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
         con.print(key_value_table(f"environment: {cfg.env.value}", [
             ("broker", endpoint.base_url + (" (in-process simulator)" if endpoint.in_process
                                             else "")),
-            ("TR_IDs", data["broker"]["tr_ids"]),
-            ("rate limit", f"{data['broker']['rate_limit_per_s']:g} calls/s"),
+            ("TR_IDs", str(broker_info["tr_ids"])),
+            ("rate limit", f"{broker_info['rate_limit_per_s']:g} calls/s"),
             ("config file", f"{cfg.config_file}{file_note}"),
         ]))
         # Three columns fit 80: the longest key is 32 characters, values wrap.

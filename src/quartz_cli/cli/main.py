@@ -22,9 +22,11 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "macro": ("quartz_cli.cli.macro", "Macro view: ECOS, FRED, World Bank → statistics → "
               "report."),
 
-    "select": ("quartz_cli.cli.select", "Candidates from the news: crawl, match tickers, sentiment, score."),
+    "select": ("quartz_cli.cli.select",
+               "Candidates from the news: crawl, match tickers, sentiment, score."),
 
-    "analyze": ("quartz_cli.cli.analyze", "Technical state of tickers: RSI, MACD, Bollinger, Fibonacci, MAs."),
+    "analyze": ("quartz_cli.cli.analyze",
+                "Technical state of tickers: RSI, MACD, Bollinger, Fibonacci, MAs."),
 
     "decide": ("quartz_cli.cli.decide", "Decide and trade: gather, decide, risk gate, orders "
                "(--dry-run plans)."),

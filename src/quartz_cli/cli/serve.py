@@ -26,6 +26,7 @@ def serve(
     $QUARTZ_INTERNAL_TOKEN` when that variable is set. Stop with Ctrl-C."""
     import uvicorn
 
+    from quartz_cli.servers.guards import uvicorn_options
     from quartz_cli.servers.read_api import create_app
 
     cfg = config()
@@ -41,4 +42,4 @@ def serve(
         console(stderr=True).print("[yellow]warning:[/] serving beyond loopback without "
                                    "QUARTZ_INTERNAL_TOKEN: anyone who can reach the port can "
                                    "read the documents", soft_wrap=True)
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    uvicorn.run(api, host=host, port=port, log_level="warning", **uvicorn_options())

@@ -68,24 +68,33 @@ async def _submit(request: Any, server: str | None) -> tuple[Any, str]:
             outcome = await client.submit(request)
         state = await trading_state_over_http(server, internal_token(config()))
         return outcome, state["state"]
-    from quartz_cli.app.owner import account_owner, run_lock
+    from quartz_cli.agents.owner import AccountOwner
+    from quartz_cli.app.owner import account_states, run_lock
+    from quartz_cli.app.ownership import owned_executor
     from quartz_cli.app.runtime import open_runtime
     from quartz_cli.domain.orders import action_word
 
     with run_lock(config(), f"trade {action_word(request.side)}"):
-        async with open_runtime(config()) as rt:
-            owner = account_owner(rt)
-            outcome = await owner.submit(request)
+        async with open_runtime(config()) as rt, owned_executor(rt) as executor:
+            outcome = await executor.submit(request)
             if outcome.booked:
-                await owner.refresh()
-                outcome = await owner.outcome(request.request_id) or outcome
-            return outcome, owner.trading_status().state.value
+                await executor.refresh()
+                outcome = await executor.outcome(request.request_id) or outcome
+            if isinstance(executor, AccountOwner):
+                return outcome, executor.trading_status().state.value
+    # Routed through the trading server that holds the lease: same host, same owner file.
+    states = account_states(config())
+    try:
+        return outcome, states.trading_status().state.value
+    finally:
+        states.close()
 
 
 def _render_outcome(data: dict[str, Any]) -> Callable[[Console], None]:
     def render(con: Console) -> None:
         colour = {"accepted": "green", "filled": "green", "reconciled": "green",
-                  "cancelled": "yellow", "rejected": "red"}.get(data["state"], "magenta")
+                  "cancelled": "yellow", "rejected": "red",
+                  "expired": "red"}.get(data["state"], "magenta")
         rows = [("request_id", data["request_id"]),
                 ("state", f"[{colour}]{data['state']}[/]"),
                 ("action", data["action"]), ("ticker", data["ticker"] or "-"),
@@ -116,10 +125,14 @@ def _finish(result: tuple[Any, str]) -> None:
     elif outcome.state.value == "rejected":
         error = BrokerError(f"order {outcome.request_id} was rejected: {outcome.message}",
                             code=outcome.code)
+    elif outcome.state.value == "expired":
+        error = BrokerError(f"order {outcome.request_id} was not booked: {outcome.message}")
     elif not outcome.resolved:
-        error = BrokerError(f"order {outcome.request_id} is {outcome.state.value}",
-                            hint="run the same command with --request-id "
-                            f"{outcome.request_id} to resolve it; it is never sent twice")
+        error = BrokerError(f"order {outcome.request_id} is {outcome.state.value}: the broker "
+                            "may have booked it; it is never sent again",
+                            hint="`quartz trade orders` (or this command with --request-id "
+                            f"{outcome.request_id}) checks the broker's order inquiry; it "
+                            "stays in flight until matched or its session is over")
     if error is None:
         return
     if want_json():
@@ -237,27 +250,36 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
                                           "unfilled remainder, from the broker."),
            limit: int = typer.Option(50, "--limit", help="How many recent requests."),
            server: str = SERVER_OPT, json_out: bool = JSON_OPT) -> None:
-    """Recent order requests with their state and fills (refreshed from the broker), or
-    with --open the broker's cancellable orders."""
+    """Recent order requests with their state and fills, refreshed from the broker: requests
+    whose outcome is unknown are reconciled against the order inquiry first (matched, or
+    expired once their session is over; never sent again). With --open the broker's
+    cancellable orders."""
     srv = _server(server)
+
+    async def listed(client: Any) -> list[dict[str, Any]]:
+        if open_only:
+            return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
+        return [o.model_dump(mode="json")
+                for o in await client.orders(limit=limit, refresh=True)]
 
     async def go() -> list[dict[str, Any]]:
         if srv:
             from quartz_cli.app.runtime import trading_client
 
             async with trading_client(config(), srv) as client:
-                if open_only:
-                    return [o.model_dump(mode="json") for o in await client.cancelable_orders()]
-                return [o.model_dump(mode="json")
-                        for o in await client.orders(limit=limit, refresh=True)]
-        from quartz_cli.app.runtime import open_runtime, trading_agent
+                return await listed(client)
+        from quartz_cli.agents.trading import TradingAgent
+        from quartz_cli.app.ownership import owned_executor
+        from quartz_cli.app.runtime import open_runtime
 
-        async with open_runtime(config()) as rt:
-            agent = trading_agent(rt)
+        async with open_runtime(config()) as rt, owned_executor(rt) as agent:
+            if not isinstance(agent, TradingAgent):
+                # The trading server that owns the account answers instead.
+                return await listed(agent)
             if open_only:
                 return [o.model_dump(mode="json") for o in await agent.cancelable_orders()]
             await agent.refresh()
-            return [o.model_dump(mode="json") for o in agent.orders(limit=limit)]
+            return [o.model_dump(mode="json") for o in await agent.orders(limit=limit)]
 
     data = {"open": open_only, "orders": run(go)}
     emit(data, _render_orders(data), json_out)
@@ -312,11 +334,16 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     """Serve the trading agent: WebSocket /ws/orders, HTTP /api/order, /api/cancel-order,
     /api/cancelable-orders, /health/live, /health/ready. Needs QUARTZ_INTERNAL_TOKEN
     (local creates one under $QUARTZ_HOME/trading/)."""
+    import asyncio
+
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
     from quartz_cli.app.owner import account_owner
-    from quartz_cli.app.runtime import open_runtime
+    from quartz_cli.app.ownership import advertised_url, take_ownership
+    from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.ports import LeaseKind, LeaseLost
+    from quartz_cli.servers.guards import uvicorn_options
     from quartz_cli.servers.trading import create_app, internal_token
 
     try:
@@ -326,23 +353,41 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     cfg = config()
     token = internal_token(cfg, create=True)
     rt = open_runtime(cfg)
-    owner = account_owner(rt, RetryPolicy(retry_delay_s=retry_delay,
-                                          reconcile_delays_s=delays or (0.0,)))
+    # The account's lease for the server's lifetime: a second server refuses here.
+    owner = take_ownership(cfg, rt.store, LeaseKind.SERVER, advertised_url(cfg, host, port))
+    try:
+        agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
+                                              reconcile_delays_s=delays or (0.0,)))
+        agent.ledger.fence(owner.holder.epoch)
+    except BaseException:
+        owner.release()
+        raise
 
     async def ready() -> None:
+        if owner.lost.is_set():
+            raise LeaseLost("this server lost the account's lease: it no longer owns it")
         await rt.tokens.token()
         from quartz_cli.domain.krx import kst_date
 
-        await owner.agent.broker.daily_orders(kst_date(cfg.market_now()))
+        await agent.broker.daily_orders(kst_date(cfg.market_now()))
 
-    app_ = create_app(owner, token, ready_check=ready, ping_interval_s=ping_interval,
-                      on_shutdown=rt.aclose)
+    async def shutdown() -> None:
+        await asyncio.to_thread(owner.release)
+        await rt.aclose()
+
+    # Every order the server takes passes the account owner's pre-trade stage.
+    app_ = create_app(account_owner(rt, agent=agent), token, ready_check=ready,
+                      ping_interval_s=ping_interval, on_shutdown=shutdown)
     url = f"ws://{host}:{port}/ws/orders"
     if want_json(json_out):
         print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})
     else:
         typer.echo(f"trading agent ({cfg.env.value}) on {url}", err=True)
-    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None)
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None,
+                    **uvicorn_options())
+    finally:
+        owner.release()
 
 
 def _trading_state(state: str | None, reason: str, server: str | None,

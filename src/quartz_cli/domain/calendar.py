@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from quartz_cli.domain.krx import Phase, kst_date, phase_at
+from quartz_cli.domain.krx import KST, REGULAR_CLOSE, Phase, kst_date, phase_at
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,16 @@ class KrxCalendar:
     def phase(self, moment: datetime) -> Phase:
         """Session phase at `moment` (KRX holidays and weekends are CLOSED)."""
         return phase_at(moment, self.is_trading_day(kst_date(moment)))
+
+
+def last_booking_moment(order_day: date, calendar: KrxCalendar | None,
+                        margin: timedelta) -> datetime:
+    """The latest moment a regular order sent on `order_day` (KST) could still be booked:
+    the close of that day's session plus `margin`. A day the calendar knows has no session
+    is bounded by the next session's close, which is conservative: a day order cannot
+    outlive the first session after it was sent. Without a calendar, the day's own close."""
+    day = order_day
+    if calendar is not None and calendar.first <= day <= calendar.last \
+            and not calendar.is_trading_day(day):
+        day = calendar.next(day) or day
+    return datetime.combine(day, REGULAR_CLOSE, KST) + margin

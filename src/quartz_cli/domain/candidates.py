@@ -60,7 +60,7 @@ class NewsSourceStatus(_Model):
     status: str
     articles: int
     error: str | None = None
-    notes: list[str] = []
+    notes: list[str] = Field(default_factory=list)
 
 
 class CandidatesDocument(Document):
@@ -77,4 +77,4 @@ class CandidatesDocument(Document):
     sources: list[NewsSourceStatus]
     candidates: list[Candidate]
     synthetic_news: bool = False
-    notes: list[str] = []
+    notes: list[str] = Field(default_factory=list)

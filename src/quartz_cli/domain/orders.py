@@ -27,7 +27,8 @@ from pydantic_core import PydanticCustomError
 
 from quartz_cli.domain.krx import is_on_tick, normalize_ticker
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
+# Matched whole (fullmatch): `$` would also accept a trailing newline.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,79}")
 
 
 class Side(str, Enum):
@@ -104,10 +105,13 @@ class OrderType(str, Enum):
 
 
 class OrderState(str, Enum):
-    """received → sent → accepted / rejected / unknown → filled / cancelled / reconciled.
+    """received → sent → accepted / rejected / unknown; accepted → filled / cancelled;
+    unknown → reconciled (found at the broker) / expired (provably never booked).
 
-    `unknown` means the request may have reached the broker (a timeout after send); it is
-    resolved only by the broker's daily order inquiry, never by sending again."""
+    `unknown` means the request may have reached the broker (a timeout after send, a 5xx, a
+    process killed mid-call); it counts as in flight at its full size and is resolved only by
+    the broker's daily order inquiry, never by sending again. `expired` closes it as not
+    booked once its session is over and an inquiry made after that found no match."""
 
     RECEIVED = "received"
     SENT = "sent"
@@ -117,11 +121,12 @@ class OrderState(str, Enum):
     FILLED = "filled"
     CANCELLED = "cancelled"
     RECONCILED = "reconciled"
+    EXPIRED = "expired"
 
 
 # A request in one of these states has a known result at the broker (booked or not).
 RESOLVED_STATES = frozenset({OrderState.ACCEPTED, OrderState.REJECTED, OrderState.FILLED,
-                             OrderState.CANCELLED, OrderState.RECONCILED})
+                             OrderState.CANCELLED, OrderState.RECONCILED, OrderState.EXPIRED})
 # Booked at the broker (an order number exists).
 BOOKED_STATES = frozenset({OrderState.ACCEPTED, OrderState.FILLED, OrderState.CANCELLED,
                            OrderState.RECONCILED})
@@ -133,23 +138,25 @@ class OrderRequest(_OrderMessage):
 
     A request either trades (`side` BUY or SELL) or cancels (`side` None, spelled `cancel`
     in the message): `order_no` names the broker order to cancel (`qty` 0 = all that
-    remains)."""
+    remains).
+
+    The numbers are strict: `true`, `"1"` and `1.0` are refused, never read as 1."""
 
     model_config = ConfigDict(frozen=True)
 
     request_id: str
     side: MessageAction = Field(alias="action")
     ticker: str = ""
-    qty: int = Field(default=0, ge=0)
+    qty: int = Field(default=0, ge=0, strict=True)
     order_type: OrderType = OrderType.MARKET
-    price: int = Field(default=0, ge=0)
+    price: int = Field(default=0, ge=0, strict=True)
     timestamp: datetime
     order_no: str | None = None
 
     @field_validator("request_id")
     @classmethod
     def _rid(cls, v: str) -> str:
-        if not _REQUEST_ID.match(v):
+        if not _REQUEST_ID.fullmatch(v):
             raise ValueError("must be 1-80 characters of letters, digits, '.', '_', ':' or '-'")
         return v
 
@@ -225,6 +232,23 @@ class OrderOutcome(_OrderMessage):
     @property
     def booked(self) -> bool:
         return self.state in BOOKED_STATES
+
+
+@dataclass(frozen=True)
+class InFlightOrder:
+    """A request that may still trade: sent or unknown (at its full size), or booked today
+    with an unfilled remainder (`open_qty`, per the fills the ledger last saw)."""
+
+    request_id: str
+    state: OrderState
+    side: Side
+    ticker: str
+    qty: int
+    open_qty: int
+    order_type: OrderType
+    price: int
+    order_no: str | None
+    order_date: str | None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,7 @@ from quartz_cli.errors import (
 )
 from quartz_cli.ports import Store
 from quartz_cli.redaction import redact
+from quartz_cli.servers.guards import BodyTooLarge, check_internal_token, read_json
 
 if TYPE_CHECKING:
     from quartz_cli.app.runtime import Runtime
@@ -188,12 +188,11 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         return _document(documents, CANDIDATES_PREFIX)
 
     async def technical(request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_QUERY_BYTES:
-            return _error(413, "InputError", f"the body is over {MAX_QUERY_BYTES} bytes")
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = await read_json(request, MAX_QUERY_BYTES)
+        except BodyTooLarge:
+            return _error(413, "InputError", f"the body is over {MAX_QUERY_BYTES} bytes")
+        except InputError:
             return _error(400, "InputError", 'the body must be JSON: {"ticker": "005930"}')
         ticker = body.get("ticker") if isinstance(body, dict) else None
         if not isinstance(ticker, str):
@@ -246,6 +245,8 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
     )
     app.state.token_status = token_status
     token = config.settings.servers.internal_token
-    if token is not None and token.get_secret_value():
-        app.add_middleware(BearerAuth, token=token.get_secret_value())
+    if token is not None:
+        # Set means required: an empty or short token is a configuration error, not "open".
+        app.add_middleware(BearerAuth, token=check_internal_token(token.get_secret_value(),
+                                                                  server="read API"))
     return app

@@ -7,14 +7,16 @@ WebSocket protocol (JSON text frames):
   `{"type": "error", "request_id": ... or null, "error": <class>, "message": ...}`,
   `{"type": "ping", "at": ...}` every `ping_interval_s` (30 s), `{"type": "pong"}`.
 Orders on one socket run concurrently; answers carry their request_id. A malformed message
-gets an error answer and the connection stays up.
+(not JSON, nested too deeply, over 64 KiB, a field of the wrong type) gets an error answer and
+the connection stays up; the bounds are in `quartz_cli.servers.guards`.
 
 HTTP: `POST /api/order` (the same message), `POST /api/cancel-order`
 ({request_id, order_no, qty?}), `GET /api/cancelable-orders`, `GET /api/orders/{request_id}`,
 `GET /api/orders[?refresh=1]`, `GET /api/balance`, `GET|POST /api/trading-state`
 (servers/trading_admin.py); `/health/live`, `/health/ready`
 (token valid and broker reachable).
-Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`.
+Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>` (at least 32
+characters). A body over 64 KiB gets a JSON 413; malformed JSON a JSON 422.
 """
 
 from __future__ import annotations
@@ -46,11 +48,19 @@ from quartz_cli.errors import (
     SafetyRefusal,
 )
 from quartz_cli.redaction import redact, register_secret
+from quartz_cli.servers.guards import (
+    MAX_FRAME_BYTES,
+    BodyTooLarge,
+    check_internal_token,
+    parse_json,
+    read_json,
+)
 from quartz_cli.servers.trading_admin import admin_routes
 
 log = logging.getLogger(__name__)
 
 PING_INTERVAL_S = 30.0
+RECONCILE_INTERVAL_S = 1.0
 WS_POLICY_VIOLATION = 1008
 
 
@@ -67,6 +77,8 @@ def parse_order(raw: Any) -> OrderRequest:
 
 
 def _status_for(exc: QuartzError) -> int:
+    if isinstance(exc, BodyTooLarge):
+        return 413
     if isinstance(exc, InputError):
         return 422
     if isinstance(exc, SafetyRefusal):
@@ -83,12 +95,14 @@ def _error_body(exc: QuartzError, request_id: str | None) -> dict[str, Any]:
 def create_app(agent: AccountOwner, token: str, *,
                ready_check: Callable[[], Awaitable[None]] | None = None,
                ping_interval_s: float = PING_INTERVAL_S,
-               on_shutdown: Callable[[], Awaitable[None]] | None = None) -> Starlette:
+               on_shutdown: Callable[[], Awaitable[None]] | None = None,
+               reconcile_interval_s: float = RECONCILE_INTERVAL_S) -> Starlette:
     """The ASGI app over `agent`, the account's owner (every order passes its pre-trade
-    stage). `token` is the shared bearer token (required, non-empty). On startup it resolves
-    requests a killed predecessor left `sent`/`unknown`."""
-    if not token:
-        raise ValueError("the trading server needs a bearer token")
+    stage). `token` is the shared bearer token (ConfigError when it is
+    empty or short). On startup it reconciles requests a killed predecessor left
+    `sent`/`unknown` (never re-sending them); then every `reconcile_interval_s` it runs the
+    agent's reconciliation pass (each unknown request is asked about on its own back-off)."""
+    check_internal_token(token, server="trading server")
     expected = f"Bearer {token}".encode()
 
     def authorized(headers: Any) -> bool:
@@ -117,9 +131,9 @@ def create_app(agent: AccountOwner, token: str, *,
         if not authorized(request.headers):
             return unauthorized()
         try:
-            raw = await request.json()
-        except ValueError:
-            return JSONResponse(_error_body(InputError("body is not JSON"), None), 422)
+            raw = await read_json(request)
+        except InputError as exc:
+            return JSONResponse(_error_body(exc, None), _status_for(exc))
         if not isinstance(raw, dict):
             return JSONResponse(_error_body(InputError("body is not a JSON object"), None), 422)
         return raw
@@ -170,7 +184,7 @@ def create_app(agent: AccountOwner, token: str, *,
         raw_limit = request.query_params.get("limit", "200")
         limit = int(raw_limit) if raw_limit.isdigit() else 200
         return JSONResponse({"orders": [o.model_dump(mode="json")
-                                        for o in agent.orders(limit=limit)]})
+                                        for o in await agent.orders(limit=limit)]})
 
     async def get_balance(request: Request) -> Response:
         if not authorized(request.headers):
@@ -225,10 +239,14 @@ def create_app(agent: AccountOwner, token: str, *,
                 if text is None:
                     await send(_error_body(InputError("send JSON text frames"), None))
                     continue
+                if len(text) > MAX_FRAME_BYTES:
+                    await send(_error_body(InputError(
+                        f"message over the {MAX_FRAME_BYTES}-byte limit"), None))
+                    continue
                 try:
-                    raw = json.loads(text)
-                except json.JSONDecodeError:
-                    await send(_error_body(InputError("message is not JSON"), None))
+                    raw = parse_json(text)
+                except InputError as exc:
+                    await send(_error_body(exc, None))
                     continue
                 kind = raw.get("type") if isinstance(raw, dict) else None
                 if kind == "ping":
@@ -254,15 +272,23 @@ def create_app(agent: AccountOwner, token: str, *,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async def recover() -> None:
+        async def reconcile() -> None:
+            # Startup recovery (reconciles what a killed predecessor left, never sends),
+            # then the periodic pass over requests whose outcome is still unknown.
             try:
                 n = await agent.recover()
                 if n:
                     log.info("recovered %d interrupted orders", n)
             except QuartzError as exc:
                 log.warning("recovery deferred: %s", exc.message)
+            while True:
+                await asyncio.sleep(reconcile_interval_s)
+                try:
+                    await agent.reconcile_pending()
+                except QuartzError as exc:
+                    log.warning("reconciliation deferred: %s", exc.message)
 
-        task = asyncio.create_task(recover())
+        task = asyncio.create_task(reconcile())
         try:
             yield
         finally:
@@ -288,20 +314,22 @@ def internal_token(config: Config, *, create: bool = False) -> str:
     """The shared bearer token: QUARTZ_INTERNAL_TOKEN, or in `local` only a random one kept
     in `$QUARTZ_HOME/trading/internal-token` (0600) that `trade serve` creates and the CLI
     reads. Elsewhere a missing token is a ConfigError."""
+    from quartz_cli.app.ownership import trading_dir
+
     settings = config.settings.servers
     if settings.internal_token is not None:
-        return settings.internal_token.get_secret_value()
+        return check_internal_token(settings.internal_token.get_secret_value(),
+                                    server="trading server")
     if config.env is not Env.LOCAL:
         raise ConfigError("QUARTZ_INTERNAL_TOKEN is not set",
                           hint="the trading server and its clients share this bearer token")
-    path = config.home / "trading" / "internal-token"
+    path = trading_dir(config) / "internal-token"
     if path.exists():
-        token = path.read_text().strip()
+        token = check_internal_token(path.read_text().strip(), server="trading server")
     elif create:
         import os
         import secrets
 
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         token = secrets.token_urlsafe(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:

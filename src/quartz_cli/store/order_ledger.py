@@ -1,33 +1,41 @@
 """The idempotency ledger: one row per request_id, claimed durably before the broker is
 called, moved through the order states by compare-and-set so two processes sharing the file
 can never both send the same request. SQLite in WAL mode with synchronous=FULL: a state
-written before a call survives the process being killed during it."""
+written before a call survives the process being killed during it.
+
+Fencing: the owner of the account's lease calls `fence(epoch)`; the ledger keeps the largest
+epoch that fenced it (`meta.epoch`) and refuses, inside each write transaction, a writer whose
+epoch is older or that holds no lease at all, so a process whose lease was taken over cannot
+write another request's state even if it still runs."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import uuid
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from quartz_cli.domain.orders import OrderRequest, OrderState
-from quartz_cli.ports import LedgerEntry, LedgerError
+from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
 from quartz_cli.store.sqlite import immediate_transaction
 
 S = OrderState
-# Allowed moves. Back to `received` only when the request certainly did not reach the broker
-# (refused for rate, connection refused) or the order inquiry proved it was not booked.
+# Allowed moves. Back to `received` only from `sent`, when the request certainly did not reach
+# the broker (refused for rate, connection refused, a rejected token). `unknown` never goes
+# back: it ends matched (`reconciled`) or, once its session is over, `expired`.
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     S.RECEIVED: frozenset({S.SENT, S.REJECTED}),
     S.SENT: frozenset({S.ACCEPTED, S.REJECTED, S.UNKNOWN, S.RECEIVED, S.CANCELLED}),
-    S.UNKNOWN: frozenset({S.RECONCILED, S.RECEIVED, S.REJECTED}),
+    S.UNKNOWN: frozenset({S.RECONCILED, S.EXPIRED}),
     S.ACCEPTED: frozenset({S.FILLED, S.CANCELLED}),
     S.RECONCILED: frozenset({S.FILLED, S.CANCELLED}),
     S.REJECTED: frozenset(),
     S.FILLED: frozenset(),
     S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
 }
 
 SCHEMA = """
@@ -87,19 +95,50 @@ class SqliteOrderLedger:
                                      check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self.epoch: int | None = None
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=60000")
         with self._lock:
             self._conn.executescript(SCHEMA)
-        with self._tx() as db:
+        with immediate_transaction(self._conn, self._lock) as db:
             db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('instance', ?)",
                        (uuid.uuid4().hex,))
         self.instance_id = str(self._conn.execute(
             "SELECT value FROM meta WHERE name = 'instance'").fetchone()["value"])
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return immediate_transaction(self._conn, self._lock)
+    @staticmethod
+    def _fenced_at(db: sqlite3.Connection) -> int | None:
+        row = db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
+        return int(row["value"]) if row else None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, refused (LeaseLost) unless this writer holds the latest
+        lease epoch that fenced the ledger (a ledger never fenced takes any writer)."""
+        with immediate_transaction(self._conn, self._lock) as db:
+            fenced = self._fenced_at(db)
+            if fenced is not None and fenced != self.epoch:
+                held = ("no lease" if self.epoch is None
+                        else f"the lease of epoch {self.epoch}")
+                raise LeaseLost(f"the order ledger {self.path.name} belongs to the owner of "
+                                f"lease epoch {fenced}; this writer holds {held}",
+                                hint="only the account's owner writes its ledger: send "
+                                "orders through it")
+            yield db
+
+    def fence(self, epoch: int) -> None:
+        """Write from now on as the lease holder of `epoch`: LeaseLost if a later epoch
+        already fenced the ledger."""
+        with immediate_transaction(self._conn, self._lock) as db:
+            fenced = self._fenced_at(db)
+            if fenced is not None and fenced > epoch:
+                raise LeaseLost(f"the order ledger {self.path.name} was fenced by lease epoch "
+                                f"{fenced}, later than this writer's {epoch}",
+                                hint="another process took the account's lease after this one")
+            db.execute("INSERT OR REPLACE INTO meta(name, value) VALUES ('epoch', ?)",
+                       (str(epoch),))
+        self.epoch = epoch
 
     def close(self) -> None:
         with self._lock:
@@ -166,6 +205,15 @@ class SqliteOrderLedger:
                               "another request") from None
         return _entry(row)
 
+    def note(self, request_id: str, now: datetime, note: str) -> None:
+        """Add an event to a request's history without moving it (e.g. an order inquiry
+        that did not find it): the evidence behind its eventual outcome."""
+        stamp = now.astimezone(UTC).isoformat()
+        with self._tx() as db:
+            db.execute("INSERT INTO transitions(request_id, at, from_state, to_state, note) "
+                       "SELECT request_id, ?, state, state, ? FROM orders WHERE request_id = ?",
+                       (stamp, note, request_id))
+
     def forget(self, request_id: str, expected: OrderState) -> None:
         """Drop a row that was never sent (another replica owns the request)."""
         with self._tx() as db:
@@ -194,7 +242,7 @@ class SqliteOrderLedger:
         return [_entry(r) for r in rows]
 
     def history(self, request_id: str) -> list[tuple[str | None, str, str]]:
-        """(from, to, note) of every move of one request, oldest first."""
+        """(from, to, note) of every move (and note) of one request, oldest first."""
         with self._lock:
             rows = self._conn.execute("SELECT from_state, to_state, note FROM transitions "
                                       "WHERE request_id = ? ORDER BY seq",
