@@ -31,7 +31,7 @@ from quartz_cli.servers.trading import create_app
 from quartz_cli.sim.state import SimState
 from trading_support import FAST, MARKET_TIME, local, seed_calendar, trading_server
 
-TOKEN = "test-internal-token-0123456789"
+TOKEN = "test-internal-token-0123456789-abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 CAP = Decimal("0.2")
 TURNOVER = Decimal("0.3")

@@ -268,12 +268,12 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 
             async with trading_client(config(), srv) as client:
                 return await listed(client)
-        from quartz_cli.agents.trading import TradingAgent
+        from quartz_cli.agents.owner import AccountOwner
         from quartz_cli.app.ownership import owned_executor
         from quartz_cli.app.runtime import open_runtime
 
         async with open_runtime(config()) as rt, owned_executor(rt) as agent:
-            if not isinstance(agent, TradingAgent):
+            if not isinstance(agent, AccountOwner):
                 # The trading server that owns the account answers instead.
                 return await listed(agent)
             if open_only:
