@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import hmac
 from collections.abc import Iterator
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,9 @@ def account_hash(config: Config) -> str:
     """A short name for the account (env, number, product), keyed with the broker app secret:
     an 8-digit number is easy to recover from a plain hash, so only those who could trade the
     account can tell which one it is."""
-    a = config.account()
+    number, product = astuple(config.account())
     _, secret = config.broker_credentials()
-    message = f"quartz-account:{config.env.value}:{a.cano}:{a.product}".encode()
+    message = f"quartz-account:{config.env.value}:{number}:{product}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:12]
 
 
