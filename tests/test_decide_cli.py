@@ -105,8 +105,9 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(home):
     assert any("stale" in n for n in stale["notes"])
     assert "macro" not in stale["inputs"]["produced"]
 
-    # Tight thresholds make any move an exit; the interval is the seed's 5–10 minutes.
-    tight = {**env, "QUARTZ_MARKET_TIME": "2026-11-24T13:00:00+09:00",
+    # Tight thresholds make any move an exit; the interval is the seed's 5–10 minutes. The
+    # next trading day: the decide above used the day's turnover cap.
+    tight = {**env, "QUARTZ_MARKET_TIME": "2026-11-25T13:00:00+09:00",
              "QUARTZ_STOP_LOSS_PCT": "-0.01", "QUARTZ_TAKE_PROFIT_PCT": "0.01"}
     reb = run_json("rebalance", "--dry-run", env=tight)
     assert 5 <= reb["next_check_minutes"] <= 10

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from fakes.server import LoopbackServer
+from quartz_cli.app.owner import account_owner
 from quartz_cli.domain.account import Balance
 from quartz_cli.domain.bars import Period
 from quartz_cli.domain.orders import OrderRequest, OrderState, OrderType
@@ -22,7 +23,7 @@ from quartz_cli.servers.trading import create_app
 from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.store.local import LocalStore
 from test_store_s3 import make as make_s3
-from trading_support import local
+from trading_support import FAST, local
 
 TOKEN = "test-internal-token-0123456789-abcdef"
 
@@ -65,13 +66,18 @@ async def _executor(kind: str, home) -> AsyncIterator[tuple[OrderExecutor, objec
         if kind == "in-process":
             yield env.agent, env
             return
-        with LoopbackServer(create_app(env.agent, TOKEN, ping_interval_s=0.2)) as srv:
+        owner = account_owner(env.rt, FAST)
+        if kind == "owner":
+            yield owner, env
+            return
+        # The trading server as `quartz trade serve` builds it: around the account owner.
+        with LoopbackServer(create_app(owner, TOKEN, ping_interval_s=0.2)) as srv:
             async with TradingClient(srv.url.replace("http://", "ws://") + "/ws/orders",
                                      TOKEN, deadline_s=10) as client:
                 yield client, env
 
 
-@pytest.mark.parametrize("kind", ["in-process", "remote"])
+@pytest.mark.parametrize("kind", ["in-process", "owner", "remote"])
 def test_order_executor_contract(kind: str, in_session) -> None:
     async def go():
         async with _executor(kind, in_session) as (executor, env):
@@ -103,9 +109,10 @@ def test_order_executor_contract(kind: str, in_session) -> None:
 
 
 def test_both_executors_implement_the_whole_port() -> None:
+    from quartz_cli.agents.owner import AccountOwner
     from quartz_cli.agents.trading import TradingAgent
 
-    for cls in (TradingAgent, TradingClient):
+    for cls in (TradingAgent, AccountOwner, TradingClient):
         for name in ("submit", "outcome", "refresh", "cancelable_orders"):
             assert asyncio.iscoroutinefunction(getattr(cls, name)), (cls.__name__, name)
 

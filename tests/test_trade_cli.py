@@ -83,12 +83,14 @@ def test_bad_orders_fail_clearly(home: Path, args, code, text):
 
 
 def test_orders_outside_the_session_are_refused_before_the_broker(home: Path):
-    """The manual risk gate refuses first; the simulator's own session rejection is covered in
-    test_sim_exchange."""
+    """The account owner's pre-trade stage refuses first and records why; the simulator's own
+    session rejection is covered in test_sim_exchange."""
     env = quartz_env(home, QUARTZ_MARKET_TIME="2026-11-24T20:00:00+09:00")
     result = quartz(env, "trade", "buy", "005930", "1", "--json")
     assert result.returncode == 9 and "market closed" in result.stderr
-    assert json.loads(quartz(env, "trade", "orders", "--json").stdout)["orders"] == []
+    assert json.loads(result.stdout)["code"] == "pretrade:order_window"
+    [refused] = json.loads(quartz(env, "trade", "orders", "--json").stdout)["orders"]
+    assert refused["state"] == "rejected" and refused["order_no"] is None
 
 
 def test_prod_needs_the_live_opt_in_and_a_confirmation(home: Path):

@@ -207,7 +207,7 @@ def test_ready_reports_an_unreachable_broker(in_session):
 
 
 def test_order_executor_picks_the_server_when_configured(in_session, monkeypatch):
-    from quartz_cli.agents.trading import TradingAgent
+    from quartz_cli.agents.owner import AccountOwner
     from quartz_cli.app.runtime import open_order_executor, open_runtime
     from quartz_cli.config import load_config
     from quartz_cli.ports import OrderExecutor
@@ -220,6 +220,6 @@ def test_order_executor_picks_the_server_when_configured(in_session, monkeypatch
     monkeypatch.setenv("TRADING_AGENT_WS_URL", "ws://127.0.0.1:8005/ws/orders")
     monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", TOKEN)
     remote = asyncio.run(pick())
-    assert isinstance(in_proc, TradingAgent) and isinstance(remote, TradingClient)
+    assert isinstance(in_proc, AccountOwner) and isinstance(remote, TradingClient)
     assert isinstance(in_proc, OrderExecutor) and isinstance(remote, OrderExecutor)
     assert remote.http_url == "http://127.0.0.1:8005"

@@ -162,7 +162,8 @@ class ConstraintSettings(_Section):
                                            "ConfigMap: most of the portfolio in one ticker",
                                            gt=0, le=1)
     max_turnover_ratio: float = _key("MAX_TURNOVER_RATIO", 0.3,
-                                     "ConfigMap: most of the portfolio traded per run",
+                                     "ConfigMap: most of the start-of-day value traded "
+                                     "per KRX trading day",
                                      gt=0, le=1)
     max_buy_candidates: int = _key("QUARTZ_MAX_BUY_CANDIDATES", 3, "most buy orders per run",
                                    ge=0, le=20)
@@ -187,8 +188,11 @@ class ExitSettings(_Section):
                                   "sell at or below this P&L %", lt=0)
     take_profit_pct: Decimal = _key("QUARTZ_TAKE_PROFIT_PCT", Decimal("15"),
                                     "sell at or above this P&L %", gt=0)
+    daily_loss_limit_pct: Decimal = _key("QUARTZ_DAILY_LOSS_LIMIT_PCT", Decimal("3"),
+                                         "reduce-only once the account is this % below its "
+                                         "start-of-day value", gt=0, le=100)
 
-    @field_validator("stop_loss_pct", "take_profit_pct", mode="before")
+    @field_validator("stop_loss_pct", "take_profit_pct", "daily_loss_limit_pct", mode="before")
     @classmethod
     def _decimal(cls, v: object) -> object:
         return _decimal_text(v)

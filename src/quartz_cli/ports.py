@@ -33,6 +33,7 @@ from quartz_cli.domain.orders import (
     OrderType,
     Side,
 )
+from quartz_cli.domain.pretrade import TradingState
 from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import QuartzError, SafetyRefusal
 
@@ -211,6 +212,9 @@ class OrderLedger(Protocol):
 
     def in_states(self, *states: OrderState) -> list[LedgerEntry]: ...
 
+    def updated_since(self, since: datetime) -> list[LedgerEntry]:
+        """Entries moved or created at or after `since` (a superset of a day's requests)."""
+
     def entries(self, *, limit: int = 500) -> list[LedgerEntry]: ...
 
     def fence(self, epoch: int) -> None:
@@ -280,6 +284,32 @@ class AccountLease(Protocol):
 
     def release(self) -> None:
         """Give the lease up (idempotent)."""
+
+
+@dataclass(frozen=True)
+class TradingStatus:
+    """The account's trading state, why, and when it was set (None: never set, active)."""
+
+    state: TradingState
+    reason: str = ""
+    updated_at: datetime | None = None
+
+
+class AccountStateStore(Protocol):
+    """The account owner's durable state: the trading state and each KST trading day's
+    start-of-day value (`store.owner_state.SqliteAccountStateStore`)."""
+
+    def trading_status(self) -> TradingStatus: ...
+
+    def set_trading_state(self, state: TradingState, reason: str,
+                          now: datetime) -> TradingStatus: ...
+
+    def start_of_day(self, day: date, value: int, now: datetime) -> int:
+        """The value recorded for `day`, recording `value` if none was (first writer wins)."""
+
+    def first_loss_trip(self, day: date, now: datetime) -> bool:
+        """True the first time it is asked for `day`: the daily loss limit trips once a day,
+        so a `resume` by hand after a trip holds until the next trading day."""
 
 
 # --- auth -------------------------------------------------------------------------------------

@@ -154,6 +154,8 @@ class PortfolioDeps:
     configured_reason: str = "rules engine configured"
     executor: OrderExecutor | None = None
     progress: Callable[[str], None] = lambda step: None
+    # Shown first in every plan's notes (the account's trading state).
+    status_notes: list[str] = field(default_factory=list)
 
 
 def new_run_id(kind: str, now: datetime) -> str:
@@ -184,7 +186,7 @@ def closed_plan(deps: PortfolioDeps, kind: str, window: WindowCheck) -> Decision
         engine=None, inputs=None, decisions=[], gate=[], orders=[], held_back=[],
         weights_before={}, weights_after={}, cash_before_krw=0, cash_after_krw=0,
         executions=[], next_check_minutes=None,
-        notes=[f"market closed: {window.detail}; nothing was sent"])
+        notes=[*deps.status_notes, f"market closed: {window.detail}; nothing was sent"])
 
 
 @dataclass
@@ -349,6 +351,11 @@ async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], decided_at: dat
 
 def _execution(o: PlanOrder, result: OrderOutcome) -> Execution:
     message = result.message
+    if result.state is OrderState.REJECTED and (result.code or "").startswith("pretrade:"):
+        # The account owner cut further than the gate: say so, with its rule.
+        rule = (result.code or "").removeprefix("pretrade:")
+        return Execution(request_id=o.request_id, ticker=o.ticker, side=o.side, qty=o.qty,
+                         status=f"refused by the owner: {rule}", order_no=None, message=message)
     if result.filled_qty:
         message = (f"filled {result.filled_qty} at {result.avg_fill_price or 0:,}; {message}"
                    .rstrip("; "))
@@ -401,7 +408,7 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
         cash_before_krw=g.portfolio.cash_krw, cash_after_krw=cash_after,
         executions=executions,
         next_check_minutes=int(next_check / timedelta(minutes=1)) if next_check else None,
-        notes=notes)
+        notes=[*deps.status_notes, *notes])
     if not dry_run:
         deps.progress("store")
         plan.notes.append(f"decision stored at {dated_key(PREFIX, plan.produced_at, kind)}")

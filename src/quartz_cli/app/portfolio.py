@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from quartz_cli.agents.inputs import StoreInputs
 from quartz_cli.agents.portfolio import PortfolioDeps
 from quartz_cli.app.macro import open_macro
+from quartz_cli.app.owner import run_lock, trading_state_note
 from quartz_cli.app.runtime import Runtime, open_order_executor, open_runtime
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, EngineChoice, Env
@@ -80,9 +81,14 @@ async def open_portfolio(config: Config, *, dry_run: bool,
     """Everything `run_decide` / `run_rebalance` need (over `store`, else the configured
     one), closed on exit."""
     engine, reason = choose_engine(config)
-    async with open_runtime(config, store=store, reads_via_owner=True) as rt, \
-            contextlib.AsyncExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
+        if not dry_run:
+            # Held for the whole read-plan-send: the next run plans after these orders.
+            stack.enter_context(run_lock(config, "the portfolio run"))
+        rt = await stack.enter_async_context(
+            open_runtime(config, store=store, reads_via_owner=True))
         executor = None if dry_run else await stack.enter_async_context(open_order_executor(rt))
+        state_note = await trading_state_note(config)
         try:
             yield PortfolioDeps(
                 env=config.env.value, store=rt.store,
@@ -94,7 +100,7 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                 now=config.market_now, constraints=config.constraints(),
                 exit_rules=config.exit_rules(), names=name_of, rules=RulesDecisionEngine,
                 budget=config.llm_budget(), engine=engine, configured_reason=reason,
-                executor=executor, progress=progress)
+                executor=executor, progress=progress, status_notes=[state_note])
         finally:
             if engine is not None:
                 await engine.client.aclose()

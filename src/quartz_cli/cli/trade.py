@@ -1,9 +1,12 @@
 """`quartz trade`: manual orders, the order list, and the trading agent's server.
 
-Manual orders do not pass the portfolio risk gate, but they are validated (ticker, tick size,
-whole shares; the broker enforces the ±30 % limits) and go through the same idempotency
-ledger as the agent's orders. With `--server` (or TRADING_AGENT_WS_URL) they go through a
-running `quartz trade serve`; otherwise this process executes them itself."""
+Manual orders do not pass the portfolio risk gate; like every order they pass the account
+owner's pre-trade stage (`domain/pretrade.py`: trading state, order window, listing, tick and
+daily limits, cash and held quantity net of orders in flight, the weight cap, the day's
+turnover) and the same idempotency ledger as the agent's orders. With `--server` (or
+TRADING_AGENT_WS_URL) they go through a running `quartz trade serve`; otherwise this process
+is the account's owner for the order, under the account's run lock. `halt`, `reduce-only`,
+`resume` and `state` set and show the account's trading state."""
 
 from __future__ import annotations
 
@@ -53,21 +56,38 @@ def _confirm(text: str, yes: bool) -> None:
         typer.confirm(f"REAL MONEY ({cfg.env.value}): {text}. Send?", abort=True)
 
 
-async def _submit(request: Any, server: str | None) -> Any:
+async def _submit(request: Any, server: str | None) -> tuple[Any, str]:
+    """(the outcome, the account's trading state) through the server or this process's
+    account owner; in-process, under the account's run lock so runs never interleave."""
     if server:
+        from quartz_cli.app.owner import trading_state_over_http
         from quartz_cli.app.runtime import trading_client
+        from quartz_cli.servers.trading import internal_token
 
         async with trading_client(config(), server) as client:
-            return await client.submit(request)
+            outcome = await client.submit(request)
+        state = await trading_state_over_http(server, internal_token(config()))
+        return outcome, state["state"]
+    from quartz_cli.agents.owner import AccountOwner
+    from quartz_cli.app.owner import account_states, run_lock
     from quartz_cli.app.ownership import owned_executor
     from quartz_cli.app.runtime import open_runtime
+    from quartz_cli.domain.orders import action_word
 
-    async with open_runtime(config()) as rt, owned_executor(rt) as executor:
-        outcome = await executor.submit(request)
-        if outcome.booked:
-            await executor.refresh()
-            outcome = await executor.outcome(request.request_id) or outcome
-        return outcome
+    with run_lock(config(), f"trade {action_word(request.side)}"):
+        async with open_runtime(config()) as rt, owned_executor(rt) as executor:
+            outcome = await executor.submit(request)
+            if outcome.booked:
+                await executor.refresh()
+                outcome = await executor.outcome(request.request_id) or outcome
+            if isinstance(executor, AccountOwner):
+                return outcome, executor.trading_status().state.value
+    # Routed through the trading server that holds the lease: same host, same owner file.
+    states = account_states(config())
+    try:
+        return outcome, states.trading_status().state.value
+    finally:
+        states.close()
 
 
 def _render_outcome(data: dict[str, Any]) -> Callable[[Console], None]:
@@ -87,15 +107,22 @@ def _render_outcome(data: dict[str, Any]) -> Callable[[Console], None]:
                 ("attempts", str(data["attempts"])),
                 ("message", data.get("message") or "-"),
                 ("environment", data.get("env") or "-")]
+        if data.get("trading_state"):
+            rows.append(("trading state", data["trading_state"]))
         con.print(key_value_table("order", rows))
     return render
 
 
-def _finish(outcome: Any) -> None:
-    data = outcome.model_dump(mode="json")
+def _finish(result: tuple[Any, str]) -> None:
+    from quartz_cli.errors import SafetyRefusal
+
+    outcome, trading_state = result
+    data = outcome.model_dump(mode="json") | {"trading_state": trading_state}
     emit(data, _render_outcome(data))
-    error = None
-    if outcome.state.value == "rejected":
+    error: BrokerError | SafetyRefusal | None = None
+    if outcome.state.value == "rejected" and (outcome.code or "").startswith("pretrade:"):
+        error = SafetyRefusal(outcome.message)
+    elif outcome.state.value == "rejected":
         error = BrokerError(f"order {outcome.request_id} was rejected: {outcome.message}",
                             code=outcome.code)
     elif outcome.state.value == "expired":
@@ -115,36 +142,6 @@ def _finish(outcome: Any) -> None:
     raise error
 
 
-async def _manual_gate(request: Any) -> None:
-    """A manual order passes the manual risk gate (domain/manual_gate.py) before anything is
-    sent: order window, listing, tick and daily limits, cash, held quantity, weight cap."""
-    from quartz_cli.agents.selection import selection_universe
-    from quartz_cli.app.runtime import open_runtime
-    from quartz_cli.calendars import krx_calendar
-    from quartz_cli.domain.manual_gate import ManualOrderContext, check_manual_order
-    from quartz_cli.domain.order_window import check_order_window
-    from quartz_cli.errors import SafetyRefusal
-    from quartz_cli.kis.account import inquire_balance
-    from quartz_cli.kis.quotations import inquire_price
-
-    cfg = config()
-    async with open_runtime(cfg) as rt:
-        quote = await inquire_price(rt.kis, request.ticker)
-        balance = await inquire_balance(rt.kis, cfg.account())
-    held = balance.position(request.ticker)
-    ctx = ManualOrderContext(
-        listed=request.ticker in selection_universe(cfg.home),
-        cash_krw=balance.cash_krw, total_value=balance.total_value,
-        held_qty=held.qty if held else 0, price=quote.price,
-        upper_limit=quote.upper_limit, lower_limit=quote.lower_limit,
-        window=check_order_window(cfg.market_now(), krx_calendar(cfg.home / "cache")))
-    reasons = check_manual_order(request.side, request.qty,
-                                 request.price if request.order_type.value == "limit" else None,
-                                 ctx, cfg.constraints())
-    if reasons:
-        raise SafetyRefusal("the risk gate refused the order: " + "; ".join(reasons))
-
-
 def _order(side: Side, ticker: str, qty: int, limit: int | None, request_id: str | None,
            yes: bool, server: str | None) -> None:
     from pydantic import ValidationError
@@ -162,7 +159,6 @@ def _order(side: Side, ticker: str, qty: int, limit: int | None, request_id: str
     price = f"limit {limit:,} KRW" if limit else "market"
     what = f"{action_word(side)} {qty} x {request.ticker} {price}"
     _confirm(what, yes)
-    run(lambda: _manual_gate(request))
     _finish(run(lambda: _submit(request, _server(server))))
 
 
@@ -272,12 +268,12 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 
             async with trading_client(config(), srv) as client:
                 return await listed(client)
-        from quartz_cli.agents.trading import TradingAgent
+        from quartz_cli.agents.owner import AccountOwner
         from quartz_cli.app.ownership import owned_executor
         from quartz_cli.app.runtime import open_runtime
 
         async with open_runtime(config()) as rt, owned_executor(rt) as agent:
-            if not isinstance(agent, TradingAgent):
+            if not isinstance(agent, AccountOwner):
                 # The trading server that owns the account answers instead.
                 return await listed(agent)
             if open_only:
@@ -343,6 +339,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
+    from quartz_cli.app.owner import account_owner
     from quartz_cli.app.ownership import advertised_url, take_ownership
     from quartz_cli.app.runtime import open_runtime, trading_agent
     from quartz_cli.ports import LeaseKind, LeaseLost
@@ -379,8 +376,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
         await asyncio.to_thread(owner.release)
         await rt.aclose()
 
-    app_ = create_app(agent, token, ready_check=ready, ping_interval_s=ping_interval,
-                      on_shutdown=shutdown, reads=reads)
+    # Every order the server takes passes the account owner's pre-trade stage.
+    app_ = create_app(account_owner(rt, agent=agent), token, ready_check=ready,
+                      ping_interval_s=ping_interval, on_shutdown=shutdown, reads=reads)
     url = f"ws://{host}:{port}/ws/orders"
     if want_json(json_out):
         print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})
@@ -391,3 +389,70 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
                     **uvicorn_options())
     finally:
         owner.release()
+
+
+def _trading_state(state: str | None, reason: str, server: str | None,
+                   json_out: bool) -> None:
+    """Set (or with `state` None, show) the account's trading state, at the server when one
+    is named (or TRADING_AGENT_WS_URL is set), else in this host's owner file."""
+    from quartz_cli.domain.pretrade import TradingState
+
+    want_json(json_out)
+    cfg = config()
+    srv = _server(server)
+    target = TradingState(state) if state else None
+    if srv:
+        from quartz_cli.app.owner import trading_state_over_http
+        from quartz_cli.servers.trading import internal_token
+
+        data = run(lambda: trading_state_over_http(srv, internal_token(cfg), target, reason))
+    else:
+        from quartz_cli.app.owner import account_states
+        from quartz_cli.servers.trading_admin import status_json
+
+        states = account_states(cfg)
+        try:
+            if target is None:
+                status = states.trading_status()
+            else:
+                status = states.set_trading_state(target, reason, cfg.market_now())
+        finally:
+            states.close()
+        data = status_json(status)
+    data = {"env": cfg.env.value, **data}
+
+    def render(con: Console) -> None:
+        colour = {"active": "green", "reduce_only": "yellow", "halted": "red"}[data["state"]]
+        con.print(key_value_table("trading state", [
+            ("state", f"[{colour}]{data['state']}[/]"), ("reason", data["reason"] or "-"),
+            ("since", data["updated_at"] or "-"), ("environment", data["env"])]))
+
+    emit(data, render, json_out)
+
+
+REASON_OPT = typer.Option("", "--reason", help="Why (kept with the state).")
+
+
+@app.command()
+def halt(reason: str = REASON_OPT, server: str = SERVER_OPT, json_out: bool = JSON_OPT) -> None:
+    """Stop all new orders on the account (cancels still pass); kept across restarts."""
+    _trading_state("halted", reason or "halted by hand", server, json_out)
+
+
+@app.command("reduce-only")
+def reduce_only(reason: str = REASON_OPT, server: str = SERVER_OPT,
+                json_out: bool = JSON_OPT) -> None:
+    """Allow sells only (the daily loss limit sets this by itself)."""
+    _trading_state("reduce_only", reason or "reduce-only by hand", server, json_out)
+
+
+@app.command()
+def resume(reason: str = REASON_OPT, server: str = SERVER_OPT, json_out: bool = JSON_OPT) -> None:
+    """Allow buys and sells again."""
+    _trading_state("active", reason or "resumed by hand", server, json_out)
+
+
+@app.command()
+def state(server: str = SERVER_OPT, json_out: bool = JSON_OPT) -> None:
+    """Show the account's trading state: active, reduce_only or halted."""
+    _trading_state(None, "", server, json_out)

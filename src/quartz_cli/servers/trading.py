@@ -12,9 +12,10 @@ the connection stays up; the bounds are in `quartz_cli.servers.guards`.
 
 HTTP: `POST /api/order` (the same message), `POST /api/cancel-order`
 ({request_id, order_no, qty?}), `GET /api/cancelable-orders`, `GET /api/orders/{request_id}`,
-`GET /api/orders[?refresh=1]`, `GET /api/balance`; the owner's read API `/api/reads/...`
-(servers/owner_reads.py); `/health/live`, `/health/ready` (the owner's own state: a valid
-cached token and an answering broker; the probe never calls the broker).
+`GET /api/orders[?refresh=1]`, `GET /api/balance`, `GET|POST /api/trading-state`
+(servers/trading_admin.py); the owner's read API `/api/reads/...` (servers/owner_reads.py);
+`/health/live`, `/health/ready` (the owner's own state: a valid cached token and an answering
+broker; the probe never calls the broker).
 Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>` (at least 32
 characters). A body over 64 KiB gets a JSON 413; malformed JSON a JSON 422.
 """
@@ -37,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from quartz_cli.agents.trading import TradingAgent
+from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.config import Config, Env
 from quartz_cli.domain.orders import CANCEL_ACTION, OrderRequest
 from quartz_cli.errors import (
@@ -56,6 +57,7 @@ from quartz_cli.servers.guards import (
     read_json,
 )
 from quartz_cli.servers.owner_reads import OwnerReads
+from quartz_cli.servers.trading_admin import admin_routes
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +94,14 @@ def _error_body(exc: QuartzError, request_id: str | None) -> dict[str, Any]:
     return {"type": "error", "request_id": request_id, **exc.to_dict()}
 
 
-def create_app(agent: TradingAgent, token: str, *,
+def create_app(agent: AccountOwner, token: str, *,
                ready_check: Callable[[], Awaitable[None]] | None = None,
                ping_interval_s: float = PING_INTERVAL_S,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
                reconcile_interval_s: float = RECONCILE_INTERVAL_S,
                reads: OwnerReads | None = None) -> Starlette:
-    """The ASGI app over `agent`. `token` is the shared bearer token (ConfigError when it is
+    """The ASGI app over `agent`, the account's owner (every order passes its pre-trade
+    stage). `token` is the shared bearer token (ConfigError when it is
     empty or short). On startup it reconciles requests a killed predecessor left
     `sent`/`unknown` (never re-sending them); then every `reconcile_interval_s` it runs the
     agent's reconciliation pass (each unknown request is asked about on its own back-off).
@@ -313,6 +316,7 @@ def create_app(agent: TradingAgent, token: str, *,
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         *(reads.routes(token) if reads is not None else []),
+        *admin_routes(agent, token),
     ], lifespan=lifespan)
 
 

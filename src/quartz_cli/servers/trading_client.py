@@ -30,8 +30,10 @@ from quartz_cli.errors import (
 
 log = logging.getLogger(__name__)
 
+# BrokerUnavailable: the server could not read the account before a check, and sent nothing.
 _ERRORS: dict[str, type[QuartzError]] = {"InputError": InputError,
-                                         "SafetyRefusal": SafetyRefusal}
+                                         "SafetyRefusal": SafetyRefusal,
+                                         "BrokerUnavailable": BrokerUnavailable}
 
 
 def http_base(ws_url: str) -> str:

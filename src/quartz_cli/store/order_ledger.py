@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE UNIQUE INDEX IF NOT EXISTS orders_by_order_no ON orders (order_no)
     WHERE order_no IS NOT NULL AND order_no != '';
 CREATE INDEX IF NOT EXISTS orders_by_state ON orders (state);
+CREATE INDEX IF NOT EXISTS orders_by_updated ON orders (updated_at);
 CREATE TABLE IF NOT EXISTS transitions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL,
@@ -234,6 +235,14 @@ class SqliteOrderLedger:
                 tuple(s.value for s in states)).fetchall()
         return [_entry(r) for r in rows]
 
+    def updated_since(self, since: datetime) -> list[LedgerEntry]:
+        """Entries moved (or created) at or after `since`, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM orders WHERE updated_at >= ? ORDER BY created_at",
+                (since.astimezone(UTC).isoformat(),)).fetchall()
+        return [_entry(r) for r in rows]
+
     def entries(self, *, limit: int = 500) -> list[LedgerEntry]:
         """The most recent entries, newest first."""
         with self._lock:
@@ -248,9 +257,3 @@ class SqliteOrderLedger:
                                       "WHERE request_id = ? ORDER BY seq",
                                       (request_id,)).fetchall()
         return [(r["from_state"], r["to_state"], r["note"]) for r in rows]
-
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._conn.execute("SELECT state, COUNT(*) AS n FROM orders "
-                                      "GROUP BY state").fetchall()
-        return {r["state"]: int(r["n"]) for r in rows}
