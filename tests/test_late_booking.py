@@ -19,7 +19,7 @@ from quartz_cli.app.runtime import open_runtime, trading_agent
 from quartz_cli.config import load_config
 from quartz_cli.domain.orders import OrderOutcome, OrderRequest, OrderState
 from quartz_cli.errors import BrokerUnavailable
-from quartz_cli.servers.trading_client import TradingClient
+from quartz_cli.remote.trading_client import TradingClient
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import exchange_for
 from quartz_cli.store.order_ledger import SqliteOrderLedger

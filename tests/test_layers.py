@@ -13,7 +13,7 @@ ROOT = ("quartz_cli.app",)
 AGENTS = ("quartz_cli.agents",)
 PORTS = ("quartz_cli.ports",)
 ADAPTERS = ("quartz_cli.kis", "quartz_cli.store", "quartz_cli.llm", "quartz_cli.sources",
-            "quartz_cli.sim", "quartz_cli.calendars")
+            "quartz_cli.sim", "quartz_cli.calendars", "quartz_cli.remote")
 DOMAIN = ("quartz_cli.domain", "quartz_cli.indicators")
 
 FORBIDDEN = {

@@ -17,10 +17,10 @@ from quartz_cli.domain.bars import Period
 from quartz_cli.domain.orders import OrderRequest, OrderState, OrderType
 from quartz_cli.kis.market import KisAccount, KisMarketData, orderable_cash
 from quartz_cli.ports import Account, MarketData, OrderExecutor, Store
+from quartz_cli.remote.owner_reads_client import OwnerReadsClient, RemoteAccount, RemoteMarketData
+from quartz_cli.remote.trading_client import TradingClient
 from quartz_cli.servers.owner_reads import owner_reads
-from quartz_cli.servers.owner_reads_client import OwnerReadsClient, RemoteAccount, RemoteMarketData
 from quartz_cli.servers.trading import create_app
-from quartz_cli.servers.trading_client import TradingClient
 from quartz_cli.store.local import LocalStore
 from test_store_s3 import make as make_s3
 from trading_support import FAST, local

@@ -17,16 +17,16 @@ import pytest
 from websockets.asyncio.client import connect
 
 from fakes.server import LoopbackServer, free_port
+from quartz_cli.app.internal_token import MIN_TOKEN_CHARS, internal_token
 from quartz_cli.config import load_config
 from quartz_cli.errors import ConfigError
 from quartz_cli.servers.guards import (
     MAX_BODY_BYTES,
     MAX_FRAME_BYTES,
-    MIN_TOKEN_CHARS,
     HeaderTimeoutH11Protocol,
     uvicorn_options,
 )
-from quartz_cli.servers.trading import create_app, internal_token
+from quartz_cli.servers.trading import create_app
 from trading_support import local
 
 TOKEN = "bounds-internal-token-0123456789-abcdef"

@@ -35,7 +35,7 @@ from quartz_cli.domain.orders import (
 )
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import BrokerUnavailable
-from quartz_cli.servers.trading_client import TradingClient
+from quartz_cli.remote.trading_client import TradingClient
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import SEED_POSITIONS, exchange_for
 from quartz_cli.store.order_ledger import SqliteOrderLedger

@@ -14,8 +14,8 @@ from websockets.exceptions import InvalidStatus
 from fakes.server import LoopbackServer, free_port
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.errors import BrokerUnavailable
+from quartz_cli.remote.trading_client import TradingClient
 from quartz_cli.servers.trading import create_app
-from quartz_cli.servers.trading_client import TradingClient
 from trading_support import local
 
 TOKEN = "test-internal-token-0123456789-abcdef"

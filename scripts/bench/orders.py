@@ -70,7 +70,7 @@ def requests(n: int, tag: str) -> list:
 
 async def through_server(port: int, n: int, tag: str,
                          concurrency: int) -> tuple[float, list[float]]:
-    from quartz_cli.servers.trading_client import TradingClient
+    from quartz_cli.remote.trading_client import TradingClient
 
     orders = requests(n, tag)
     latencies: list[float] = []

@@ -550,7 +550,8 @@ def load_config(env: Env | str | None = None, environ: Mapping[str, str] | None 
         try:
             chosen = Env(env)
         except ValueError:
-            raise ConfigError(f"unknown environment '{env}' (choose local, paper or prod)") from None
+            raise ConfigError(f"unknown environment '{env}' "
+                              "(choose local, paper or prod)") from None
     elif settings.general.env_name is not None:
         chosen = settings.general.env_name
     elif settings.general.is_production:

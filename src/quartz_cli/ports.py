@@ -117,7 +117,7 @@ class Account(Protocol):
 @runtime_checkable
 class OrderExecutor(Protocol):
     """Executes orders at most once per request_id. The trading agent implements it
-    in-process; `quartz_cli.servers.trading_client.TradingClient` over the trading server."""
+    in-process; `quartz_cli.remote.trading_client.TradingClient` over the trading server."""
 
     async def submit(self, request: OrderRequest) -> OrderOutcome:
         """Execute `request` (or return the stored outcome of its request_id)."""

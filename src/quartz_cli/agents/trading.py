@@ -29,7 +29,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -46,7 +46,6 @@ from quartz_cli.domain.orders import (
     OrderRequest,
     OrderState,
     OrderType,
-    Side,
     action_word,
 )
 from quartz_cli.errors import (
@@ -90,6 +89,11 @@ class RetryPolicy:
     # A request first seen this long after its timestamp (wall clock) is refused unsent: a
     # decision delayed by an outage must not trade on stale prices. None = no limit.
     max_request_age_s: float | None = 600.0
+
+
+def _order_date(yyyymmdd: str) -> date:
+    """A ledger's order date (YYYYMMDD, a KST trading day) as a date."""
+    return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
 
 
 class _KeyedLocks:
@@ -226,7 +230,7 @@ class TradingAgent:
                  market_now: Callable[[], datetime], store: Store | None = None,
                  policy: RetryPolicy | None = None, live_trading_allowed: bool = True,
                  calendar: Callable[[], KrxCalendar] | None = None,
-                 sleep: Callable[[float], object] = asyncio.sleep,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.broker = broker
         self.ledger = ledger
@@ -371,8 +375,8 @@ class TradingAgent:
         days = sorted({e.order_date or self._today().strftime("%Y%m%d") for e in entries})
         rows: dict[str, OrderReport] = {}
         for day in days:
-            for row in await self.broker.daily_orders(datetime.strptime(day, "%Y%m%d").date()):
-                rows[row.order_no] = row
+            for report in await self.broker.daily_orders(_order_date(day)):
+                rows[report.order_no] = report
         for e in entries:
             row = rows.get(e.order_no or "")
             if row is None:
@@ -596,7 +600,7 @@ class TradingAgent:
 
     def _order_day(self, entry: LedgerEntry) -> date:
         if entry.order_date:
-            return datetime.strptime(entry.order_date, "%Y%m%d").date()
+            return _order_date(entry.order_date)
         return entry.updated_at.astimezone(KST).date()
 
     def _live_until(self, day: date) -> datetime:

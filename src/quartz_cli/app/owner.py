@@ -98,7 +98,7 @@ async def trading_state_note(config: Config) -> str:
     url = config.settings.servers.trading_agent_ws_url
     try:
         if url:
-            from quartz_cli.servers.trading import internal_token
+            from quartz_cli.app.internal_token import internal_token
 
             doc = await trading_state_over_http(url, internal_token(config))
             state, reason = str(doc["state"]), str(doc.get("reason") or "")

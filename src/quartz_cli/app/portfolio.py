@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from quartz_cli.agents.inputs import StoreInputs
 from quartz_cli.agents.portfolio import PortfolioDeps
@@ -22,8 +23,11 @@ from quartz_cli.errors import ConfigError
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
 from quartz_cli.ports import Store
 
+if TYPE_CHECKING:
+    from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
 
-def choose_engine(config: Config):
+
+def choose_engine(config: Config) -> tuple[OpenAIDecisionEngine | None, str]:
     """(OpenAI engine or None, the reason rules decide when None)."""
     ds = config.settings.llm
     if ds.decision_engine is EngineChoice.RULES:
@@ -106,4 +110,4 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                 await engine.client.aclose()
 
 
-__all__ = ["open_portfolio", "choose_engine"]
+__all__ = ["choose_engine", "open_portfolio"]

@@ -26,8 +26,8 @@ from quartz_cli.sim.faults import SimTransport
 from quartz_cli.store.order_ledger import SqliteOrderLedger
 
 if TYPE_CHECKING:
-    from quartz_cli.servers.owner_reads_client import OwnerReadsClient
-    from quartz_cli.servers.trading_client import TradingClient
+    from quartz_cli.remote.owner_reads_client import OwnerReadsClient
+    from quartz_cli.remote.trading_client import TradingClient
 
 
 def open_store(config: Config) -> Store:
@@ -139,12 +139,12 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
     kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
     url = config.settings.servers.trading_agent_ws_url
     if reads_via_owner and url:
-        from quartz_cli.servers.owner_reads_client import (
+        from quartz_cli.app.internal_token import internal_token
+        from quartz_cli.remote.owner_reads_client import (
             OwnerReadsClient,
             RemoteAccount,
             RemoteMarketData,
         )
-        from quartz_cli.servers.trading import internal_token
 
         reads = OwnerReadsClient(url, internal_token(config))
         return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
@@ -175,8 +175,8 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
 def trading_client(config: Config, ws_url: str) -> TradingClient:
     """The remote order executor: the trading server at `ws_url` (WebSocket, HTTP
     fallback), authenticated with the internal bearer token. Close it with `aclose()`."""
-    from quartz_cli.servers.trading import internal_token
-    from quartz_cli.servers.trading_client import TradingClient
+    from quartz_cli.app.internal_token import internal_token
+    from quartz_cli.remote.trading_client import TradingClient
 
     return TradingClient(ws_url, internal_token(config))
 

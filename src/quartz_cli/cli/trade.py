@@ -60,9 +60,9 @@ async def _submit(request: Any, server: str | None) -> tuple[Any, str]:
     """(the outcome, the account's trading state) through the server or this process's
     account owner; in-process, under the account's run lock so runs never interleave."""
     if server:
+        from quartz_cli.app.internal_token import internal_token
         from quartz_cli.app.owner import trading_state_over_http
         from quartz_cli.app.runtime import trading_client
-        from quartz_cli.servers.trading import internal_token
 
         async with trading_client(config(), server) as client:
             outcome = await client.submit(request)
@@ -339,13 +339,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
+    from quartz_cli.app.internal_token import internal_token
     from quartz_cli.app.owner import account_owner
     from quartz_cli.app.ownership import advertised_url, take_ownership
     from quartz_cli.app.runtime import open_runtime, trading_agent
     from quartz_cli.ports import LeaseKind, LeaseLost
     from quartz_cli.servers.guards import uvicorn_options
     from quartz_cli.servers.owner_reads import owner_reads
-    from quartz_cli.servers.trading import create_app, internal_token
+    from quartz_cli.servers.trading import create_app
 
     try:
         delays = tuple(float(x) for x in reconcile_delays.split(",") if x.strip())
@@ -402,8 +403,8 @@ def _trading_state(state: str | None, reason: str, server: str | None,
     srv = _server(server)
     target = TradingState(state) if state else None
     if srv:
+        from quartz_cli.app.internal_token import internal_token
         from quartz_cli.app.owner import trading_state_over_http
-        from quartz_cli.servers.trading import internal_token
 
         data = run(lambda: trading_state_over_http(srv, internal_token(cfg), target, reason))
     else:

@@ -95,7 +95,8 @@ class _OrderMessage(BaseModel):
         for key, value in data.items():
             out[key] = value
             if key == "request_id":
-                out["action"] = action_word(getattr(self, "side"))
+                # Each subclass declares `side`; this base class has no such field.
+                out["action"] = action_word(getattr(self, "side"))  # noqa: B009
         return out
 
 

@@ -93,7 +93,8 @@ class KisClient:
         return headers
 
     async def _send_once(self, method: str, path: str, headers: dict[str, str],
-                         params: dict[str, str] | None, body: dict[str, Any] | None) -> httpx.Response:
+                         params: dict[str, str] | None,
+                         body: dict[str, Any] | None) -> httpx.Response:
         slot = await self.limiter.acquire()
         self.requests_sent += 1
         try:

@@ -20,14 +20,13 @@ import h11
 from starlette.requests import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from quartz_cli.errors import ConfigError, InputError
+from quartz_cli.errors import InputError
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FRAME_BYTES = 64 * 1024
 WS_MAX_SIZE = 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024
 HEADER_TIMEOUT_S = 10.0
-MIN_TOKEN_CHARS = 32
 
 
 class BodyTooLarge(InputError):
@@ -36,21 +35,6 @@ class BodyTooLarge(InputError):
     def to_dict(self) -> dict[str, object]:
         # On the wire it is an InputError: the name clients already know.
         return {**super().to_dict(), "error": "InputError"}
-
-
-def check_internal_token(token: str | None, *, server: str) -> str:
-    """`token` if it is long enough to be a shared secret; ConfigError otherwise."""
-    if not token:
-        raise ConfigError(f"QUARTZ_INTERNAL_TOKEN is empty: the {server} will not serve "
-                          "without a bearer token",
-                          hint="set it to a long random string, e.g. `python3 -c 'import "
-                          "secrets; print(secrets.token_urlsafe(32))'`")
-    if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"QUARTZ_INTERNAL_TOKEN is too short ({len(token)} characters; "
-                          f"the {server} needs at least {MIN_TOKEN_CHARS})",
-                          hint="`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'` "
-                          "makes one")
-    return token
 
 
 def parse_json(text: str | bytes) -> Any:

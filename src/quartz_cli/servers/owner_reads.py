@@ -37,15 +37,13 @@ from quartz_cli.domain.krx import normalize_ticker
 from quartz_cli.errors import BrokerError, BrokerUnavailable, InputError, QuartzError
 from quartz_cli.ports import Account, MarketData
 from quartz_cli.redaction import redact
+from quartz_cli.remote.owner_reads_client import MAX_TICKERS, PREFIX
 
 if TYPE_CHECKING:
     from quartz_cli.app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/api/reads"
-# One quotes request names at most this many tickers (the client splits longer lists).
-MAX_TICKERS = 50
 # How often the owner refreshes its own state (a no-op while the token is fresh and the
 # broker answers), and how soon after a failure.
 MAINTAIN_EVERY_S = 60.0

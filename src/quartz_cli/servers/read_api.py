@@ -34,6 +34,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quartz_cli.agents.documents import read_latest
+from quartz_cli.app.internal_token import check_internal_token
 from quartz_cli.config import Config
 from quartz_cli.domain.documents import Document
 from quartz_cli.domain.krx import normalize_ticker
@@ -46,7 +47,7 @@ from quartz_cli.errors import (
 )
 from quartz_cli.ports import Store
 from quartz_cli.redaction import redact
-from quartz_cli.servers.guards import BodyTooLarge, check_internal_token, read_json
+from quartz_cli.servers.guards import BodyTooLarge, read_json
 
 if TYPE_CHECKING:
     from quartz_cli.app.runtime import Runtime

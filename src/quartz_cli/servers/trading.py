@@ -39,20 +39,18 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from quartz_cli.agents.owner import AccountOwner
-from quartz_cli.config import Config, Env
+from quartz_cli.app.internal_token import check_internal_token
 from quartz_cli.domain.orders import CANCEL_ACTION, OrderRequest
 from quartz_cli.errors import (
     BrokerError,
-    ConfigError,
     InputError,
     QuartzError,
     SafetyRefusal,
 )
-from quartz_cli.redaction import redact, register_secret
+from quartz_cli.redaction import redact
 from quartz_cli.servers.guards import (
     MAX_FRAME_BYTES,
     BodyTooLarge,
-    check_internal_token,
     parse_json,
     read_json,
 )
@@ -124,7 +122,7 @@ def create_app(agent: AccountOwner, token: str, *,
             outcome = await agent.submit(order)
         except QuartzError as exc:
             return _status_for(exc), _error_body(exc, request_id)
-        except Exception as exc:  # noqa: BLE001 - the server boundary: answer, stay up
+        except Exception as exc:
             log.exception("order %s failed unexpectedly", request_id)
             return 500, {"type": "error", "request_id": request_id, "error": "InternalError",
                          "message": redact(f"{type(exc).__name__}: {exc}")}
@@ -320,32 +318,3 @@ def create_app(agent: AccountOwner, token: str, *,
     ], lifespan=lifespan)
 
 
-def internal_token(config: Config, *, create: bool = False) -> str:
-    """The shared bearer token: QUARTZ_INTERNAL_TOKEN, or in `local` only a random one kept
-    in `$QUARTZ_HOME/trading/internal-token` (0600) that `trade serve` creates and the CLI
-    reads. Elsewhere a missing token is a ConfigError."""
-    from quartz_cli.app.ownership import trading_dir
-
-    settings = config.settings.servers
-    if settings.internal_token is not None:
-        return check_internal_token(settings.internal_token.get_secret_value(),
-                                    server="trading server")
-    if config.env is not Env.LOCAL:
-        raise ConfigError("QUARTZ_INTERNAL_TOKEN is not set",
-                          hint="the trading server and its clients share this bearer token")
-    path = trading_dir(config) / "internal-token"
-    if path.exists():
-        token = check_internal_token(path.read_text().strip(), server="trading server")
-    elif create:
-        import os
-        import secrets
-
-        token = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(token)
-    else:
-        raise ConfigError("no trading server token: set QUARTZ_INTERNAL_TOKEN or start "
-                          "`quartz trade serve` first (it creates one for local)")
-    register_secret(token)
-    return token

@@ -22,11 +22,14 @@ from quartz_cli.errors import (
     RateLimited,
 )
 from quartz_cli.ports import DailyBars
-from quartz_cli.servers.owner_reads import MAX_TICKERS, PREFIX
-from quartz_cli.servers.trading_client import http_base
+from quartz_cli.remote.trading_client import http_base
 
 # The owner paces every call of the account: at the paper limit (1 call/s) a batch of
 # quotes takes a while, so the client waits long for an answer.
+# The owner's read API: its path prefix, and the most tickers one quotes request names
+# (longer lists are split).
+PREFIX = "/api/reads"
+MAX_TICKERS = 50
 READ_TIMEOUT_S = 300.0
 # Waits before asking again when the owner answers that the broker refused a read for rate.
 RATE_LIMITED_WAITS_S = (1.0, 2.0, 4.0)

@@ -56,7 +56,9 @@ class _Retry(Exception):
 
 
 class TradingClient:
-    """Implements the `OrderExecutor` port remotely. Use as `async with TradingClient(...) as c:`."""
+    """Implements the `OrderExecutor` port remotely.
+
+    Use as `async with TradingClient(...) as c:`."""
 
     def __init__(self, ws_url: str, token: str, *, http_url: str | None = None,
                  reply_timeout_s: float = 60.0, deadline_s: float = 120.0,
