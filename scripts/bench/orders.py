@@ -8,7 +8,10 @@ sends market orders over the WebSocket with `TradingClient`:
    server, no ledger);
 2. the real account's limit on (simulator 18 calls/s, client throttle 18/s): orders/s as a
    fraction of the limit, and how many EGW00201 refusals the simulator handed out (goal:
-   >= 0.9 of the limit with zero).
+   >= 0.9 of the limit with zero). Every order passes the account owner's pre-trade stage;
+3. the latency that stage adds: the same kind of orders in-process, through the account owner
+   and straight to its trading agent (same simulator, same run, rate limit off), p50/p99 of
+   each and of the difference.
 
     .venv/bin/python scripts/bench/orders.py [--orders 400] [--limited-orders 180]
 """
@@ -29,7 +32,7 @@ from pathlib import Path
 import httpx
 
 MARKET_TIME = "2026-11-24T10:00:00+09:00"
-TOKEN = "bench-internal-token-0123456789"
+TOKEN = "bench-internal-token-0123456789-abcdef"
 
 
 def free_port() -> int:
@@ -118,6 +121,43 @@ async def direct(home: Path, n: int, concurrency: int) -> float:
         return time.perf_counter() - start
 
 
+async def owner_vs_agent(home: Path, n: int, concurrency: int
+                         ) -> tuple[list[float], list[float]]:
+    """Latencies of `n` orders through the account owner and of `n` straight to its trading
+    agent, interleaved in rounds so both see the same simulator and ledger sizes."""
+    os.environ.update({"QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
+                       "QUARTZ_RATE_LIMIT_PER_S": "100000", "QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
+                       "QUARTZ_SIM_STARTING_CASH": "100000000000"})
+    from quartz_cli.app.owner import account_owner
+    from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.config import load_config
+
+    config = load_config()
+    owned: list[float] = []
+    bare: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+    async with open_runtime(config) as rt:
+        agent = trading_agent(rt)
+        owner = account_owner(rt, agent=agent)
+        await owner.submit(requests(1, "warm-owner")[0])
+        await agent.submit(requests(1, "warm-agent")[0])
+
+        async def one(executor, req, into: list[float]) -> None:
+            async with gate:
+                t0 = time.perf_counter()
+                out = await executor.submit(req)
+                into.append(time.perf_counter() - t0)
+                if not out.booked:
+                    raise SystemExit(f"{req.request_id}: {out.state.value} {out.message}")
+
+        rounds = 4
+        for r in range(rounds):
+            size = n // rounds
+            await asyncio.gather(*(one(owner, q, owned) for q in requests(size, f"o{r}")))
+            await asyncio.gather(*(one(agent, q, bare) for q in requests(size, f"a{r}")))
+    return owned, bare
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -168,6 +208,11 @@ def main() -> None:
 
         counters = SimState(homes["limited"] / "sim" / "local.db").counters()
         rate_l = args.limited_orders / took_l
+        (root / "owner" / "cache").mkdir(parents=True)
+        for f in (root / "shared-cache").glob("xkrx-*.json"):
+            (root / "owner" / "cache" / f.name).write_bytes(f.read_bytes())
+        owned, bare = asyncio.run(owner_vs_agent(root / "owner", args.orders,
+                                                 args.concurrency))
 
     print("orders through the trading WebSocket server (simulator, SYNTHETIC market)")
     print(f"  reference: straight to the simulator, no server/ledger: {ref_rate:8.1f} orders/s")
@@ -177,6 +222,12 @@ def main() -> None:
     print(f"  real-account limit 18/s: {args.limited_orders} orders: {rate_l:.2f} orders/s = "
           f"{rate_l / 18:.2f} of the limit, EGW00201 refusals {counters.get('rate_limited', 0)}, "
           f"p50 {statistics.median(lat_l) * 1000:.0f} ms, p99 {pct(lat_l, 0.99) * 1000:.0f} ms")
+    p50o, p99o = statistics.median(owned) * 1000, pct(owned, 0.99) * 1000
+    p50a, p99a = statistics.median(bare) * 1000, pct(bare, 0.99) * 1000
+    print(f"  pre-trade stage, in-process, {len(owned)} orders each, concurrency "
+          f"{args.concurrency}: through the owner p50 {p50o:.1f} ms, p99 {p99o:.1f} ms; "
+          f"straight to the trading agent p50 {p50a:.1f} ms, p99 {p99a:.1f} ms; "
+          f"the stage adds p50 {p50o - p50a:+.1f} ms, p99 {p99o - p99a:+.1f} ms")
 
 
 if __name__ == "__main__":
