@@ -79,7 +79,9 @@ async def through_server(port: int, n: int, tag: str,
     latencies: list[float] = []
     gate = asyncio.Semaphore(concurrency)
     async with TradingClient(f"ws://127.0.0.1:{port}/ws/orders", TOKEN) as client:
-        await client.submit(requests(1, f"{tag}-warm")[0])
+        # One untimed order per ticker first: the owner then holds each ticker's quote (for
+        # `QUOTE_MAX_AGE_S`), so the timed orders measure its steady state.
+        await asyncio.gather(*(client.submit(r) for r in requests(71, f"{tag}-warm")))
 
         async def one(req) -> None:
             async with gate:
@@ -139,7 +141,7 @@ async def owner_vs_agent(home: Path, n: int, concurrency: int
     async with open_runtime(config) as rt:
         agent = trading_agent(rt)
         owner = account_owner(rt, agent=agent)
-        await owner.submit(requests(1, "warm-owner")[0])
+        await asyncio.gather(*(owner.submit(r) for r in requests(71, "warm-owner")))
         await agent.submit(requests(1, "warm-agent")[0])
 
         async def one(executor, req, into: list[float]) -> None:
@@ -222,6 +224,8 @@ def main() -> None:
     print(f"  real-account limit 18/s: {args.limited_orders} orders: {rate_l:.2f} orders/s = "
           f"{rate_l / 18:.2f} of the limit, EGW00201 refusals {counters.get('rate_limited', 0)}, "
           f"p50 {statistics.median(lat_l) * 1000:.0f} ms, p99 {pct(lat_l, 0.99) * 1000:.0f} ms")
+    served = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("served:")}
+    print(f"    broker calls served during that run, by TR_ID: {served}")
     p50o, p99o = statistics.median(owned) * 1000, pct(owned, 0.99) * 1000
     p50a, p99a = statistics.median(bare) * 1000, pct(bare, 0.99) * 1000
     print(f"  pre-trade stage, in-process, {len(owned)} orders each, concurrency "

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
@@ -79,8 +79,15 @@ REFRESH_EVERY_S = 1.0
 # How long one reading of the account serves the checks. Safe at any age: every request the
 # ledger gained since counts whole (see `exposure`); the age only bounds how stale prices
 # and the broker's own view (fills, cancels) may be, which only makes checks stricter.
-SNAPSHOT_MAX_AGE_S = 2.0
-QUOTE_MAX_AGE_S = 2.0
+SNAPSHOT_MAX_AGE_S = 5.0
+# Past this age a check waits for the new reading instead of using the old one.
+SNAPSHOT_WAIT_AGE_S = 30.0
+# A quote serves a ticker's checks this long: its daily limits are fixed for the day, and its
+# price only values the order (a limit order at the higher of its limit and that price).
+QUOTE_MAX_AGE_S = 30.0
+# The ledger is asked for what changed since a snapshot from this long before it was read,
+# so a clock step between the owner's reads and the ledger's stamps cannot hide a request.
+LEDGER_OVERLAP = timedelta(seconds=2)
 
 
 def _entry_day(entry: LedgerEntry) -> date:
@@ -131,11 +138,19 @@ def filled_today(entries: dict[str, LedgerEntry]) -> int:
                for e in entries.values() if e.state in TRADED_STATES and e.filled_qty)
 
 
+def _renewal_done(task: asyncio.Task[_Snapshot]) -> None:
+    """A background reading that failed: the checks keep the older snapshot (and read for
+    themselves once it is too old), so the failure is only logged."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.info("the account could not be read in the background: %s", exc)
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     """One reading of the account: the ledger's requests, then the broker's balance."""
 
     taken_at: float          # time.monotonic()
+    read_at: datetime        # the market clock just before the ledger was read
     today: date
     entries: dict[str, LedgerEntry]
     balance: Balance
@@ -146,6 +161,7 @@ class _View:
     """What one check read before taking the lock."""
 
     today: date
+    read_at: datetime
     entries: dict[str, LedgerEntry]
     balance: Balance
     quotes: dict[str, Quote]
@@ -171,6 +187,7 @@ class AccountOwner:
         self._lock = asyncio.Lock()
         self._snapshot_lock = asyncio.Lock()
         self._snapshot: _Snapshot | None = None
+        self._renewal: asyncio.Task[_Snapshot] | None = None
         self._quotes: dict[str, tuple[float, Quote]] = {}
         self._refreshed_at = -REFRESH_EVERY_S
         self._day_limits: dict[date, dict[str, Quote]] = {}
@@ -267,18 +284,35 @@ class AccountOwner:
             self._quotes.update({t: (stamp, q) for t, q in new.items()})
             got.update(new)
         limits.update(got)
-        return _View(today, entries, snap.balance, got, failed, dict(limits))
+        return _View(today, snap.read_at, entries, snap.balance, got, failed, dict(limits))
 
     async def _current_snapshot(self) -> _Snapshot:
-        """The account's snapshot, read anew when it is older than `SNAPSHOT_MAX_AGE_S` or
-        of another day (one reader at a time; the others wait for its reading)."""
+        """The account's snapshot. One older than `SNAPSHOT_MAX_AGE_S` is read anew in the
+        background while checks go on with it (any age is safe, see `SNAPSHOT_MAX_AGE_S`),
+        so the checks never stall behind the broker; a check waits only when there is no
+        snapshot of the day, or the one there is `SNAPSHOT_WAIT_AGE_S` old."""
+        today = self._now().astimezone(KST).date()
+        snap = self._snapshot
+        age = time.monotonic() - snap.taken_at if snap is not None else None
+        if snap is not None and snap.today == today and age is not None:
+            if age <= SNAPSHOT_MAX_AGE_S:
+                return snap
+            if age <= SNAPSHOT_WAIT_AGE_S:
+                if self._renewal is None or self._renewal.done():
+                    self._renewal = asyncio.create_task(self._renew(today))
+                    self._renewal.add_done_callback(_renewal_done)
+                return snap
+        return await self._renew(today)
+
+    async def _renew(self, today: date) -> _Snapshot:
+        """Read the account anew (one reader at a time; the others reuse its reading)."""
         async with self._snapshot_lock:
-            today = self._now().astimezone(KST).date()
             snap = self._snapshot
             if (snap is not None and snap.today == today
                     and time.monotonic() - snap.taken_at <= SNAPSHOT_MAX_AGE_S):
                 return snap
             taken_at = time.monotonic()
+            read_at = self._now()
             entries = await asyncio.to_thread(ledger_today, self.ledger, today)
             booked = [e for e in in_flight(entries).values()
                       if e.state in (S.ACCEPTED, S.RECONCILED)]
@@ -292,7 +326,7 @@ class AccountOwner:
                     log.info("fills not refreshed before a check: %s", exc.message)
                 entries = await asyncio.to_thread(ledger_today, self.ledger, today)
             balance = await self._retrying("the balance", self.agent.balance)
-            self._snapshot = _Snapshot(taken_at, today, entries, balance)
+            self._snapshot = _Snapshot(taken_at, read_at, today, entries, balance)
             return self._snapshot
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -313,7 +347,12 @@ class AccountOwner:
         state store): call it in a thread."""
         now = self._now()
         today = view.today
-        entries_now = ledger_today(self.ledger, today)
+        # The snapshot's requests brought up to date with what the ledger changed since
+        # (a whole day's ledger is not read again for every check).
+        entries_now = dict(view.entries)
+        entries_now.update({e.request.request_id: e
+                            for e in self.ledger.updated_since(view.read_at - LEDGER_OVERLAP)
+                            if not e.request.is_cancel and _entry_day(e) == today})
         flying = exposure(view.entries, entries_now, exclude)
         positions = tuple(HeldPosition(p.ticker, p.qty, view.quotes[p.ticker].price
                                        if p.ticker in view.quotes else p.current_price)
