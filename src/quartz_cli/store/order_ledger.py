@@ -20,7 +20,7 @@ from pathlib import Path
 
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
-from quartz_cli.store.sqlite import immediate_transaction
+from quartz_cli.store.sqlite import immediate_transaction, open_durable
 
 S = OrderState
 # Allowed moves. Back to `received` only from `sent`, when the request certainly did not reach
@@ -91,15 +91,9 @@ class SqliteOrderLedger:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
+        self._conn = open_durable(self.path)
         self._lock = threading.RLock()
         self.epoch: int | None = None
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=60000")
         with self._lock:
             self._conn.executescript(SCHEMA)
         with immediate_transaction(self._conn, self._lock) as db:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from quartz_cli.domain.pretrade import TradingState
 from quartz_cli.ports import TradingStatus
-from quartz_cli.store.sqlite import immediate_transaction
+from quartz_cli.store.sqlite import immediate_transaction, open_durable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trading_state (
@@ -33,14 +33,8 @@ class SqliteAccountStateStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
+        self._conn = open_durable(self.path)
         self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=60000")
         with self._lock:
             self._conn.executescript(SCHEMA)
 
