@@ -277,7 +277,7 @@ def test_remote_reads_wait_out_a_read_refused_for_rate(monkeypatch) -> None:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
 
-    from quartz_cli.servers import owner_reads_client as remote
+    from quartz_cli.remote import owner_reads_client as remote
 
     monkeypatch.setattr(remote, "RATE_LIMITED_WAITS_S", (0.01, 0.01))
     answers: list[str] = []

@@ -2,7 +2,7 @@
 
 In a cluster every KIS call of one account leaves from the trading agent (the owner), inside
 its one rate budget: the jobs (decide, rebalance, analyze) read quotes, daily bars and the
-account through these routes (`servers.owner_reads_client`), behind the internal bearer
+account through these routes (`remote.owner_reads_client`), behind the internal bearer
 token.
 
 - `GET /api/reads/quotes?tickers=005930,000660` → {"source", "quotes": {code: Quote},
