@@ -407,7 +407,8 @@ class AccountOwner:
 
     def _refuse(self, request: OrderRequest, refusals: list[Refusal]) -> OrderOutcome:
         message = "refused by the owner: " + "; ".join(str(r) for r in refusals)
-        log.warning("order %s %s", request.request_id, message)
+        # The caller reports the refusal and the ledger records it: not a warning.
+        log.info("order %s %s", request.request_id, message)
         now = self._now()
         entry, _ = self.ledger.claim(request, self.agent.env, now)
         if entry.state is S.RECEIVED and entry.attempts == 0:
