@@ -270,7 +270,7 @@ def test_notice_flags_tell_acks_fills_refusals_and_cancels_apart(flags: dict[str
 
 
 def test_known_layouts_split_and_others_are_refused() -> None:
-    older = _record()[:18] + ["name", "10", "", "삼성전자", "000070100"]
+    older = [*_record()[:18], "name", "10", "", "삼성전자", "000070100"]
     assert len(split_records("^".join(older * 2), 2)) == 2          # python-kis's 23
     assert len(split_records("^".join(_record()), 1)[0]) == 26
     with pytest.raises(NoticeLayoutError, match="25 fields"):
