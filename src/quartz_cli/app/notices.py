@@ -26,7 +26,7 @@ class NoticePlan:
     enabled: bool
     reason: str
     ws_url: str = ""
-    tr_id: str = ""
+    real_tr_ids: bool = False
 
 
 def notice_plan(config: Config) -> NoticePlan:
@@ -34,8 +34,6 @@ def notice_plan(config: Config) -> NoticePlan:
     have one; `local`'s in-process simulator has none unless QUARTZ_KIS_WS_URL names a
     `quartz sim serve`) and an HTS ID (QUARTZ_KIS_HTS_ID; any in `local`). `on` without
     them is a ConfigError; `off` turns them off."""
-    from quartz_cli.kis.realtime import notice_tr_id
-
     choice = config.settings.broker.fill_notices
     if choice is NoticeChoice.OFF:
         return NoticePlan(False, "off (QUARTZ_FILL_NOTICES=off): fills come from polling")
@@ -50,16 +48,16 @@ def notice_plan(config: Config) -> NoticePlan:
         if choice is NoticeChoice.ON:
             raise ConfigError("QUARTZ_FILL_NOTICES=on but " + " and ".join(missing))
         return NoticePlan(False, "off: " + "; ".join(missing) + "; fills come from polling")
-    tr_id = notice_tr_id(endpoint.real_tr_ids)
-    return NoticePlan(True, f"on: {tr_id} at {endpoint.ws_url}", endpoint.ws_url, tr_id)
+    account = "real" if endpoint.real_tr_ids else "paper"
+    return NoticePlan(True, f"on: {account}-account order notices at {endpoint.ws_url}",
+                      endpoint.ws_url, endpoint.real_tr_ids)
 
 
 def fill_notices(rt: Runtime, agent: TradingAgent) -> FillNotices | None:
     """The listener that feeds KIS's order notices into `agent`'s ledger, or None when the
     plan says off."""
     from quartz_cli.agents.fill_notices import FillNotices
-    from quartz_cli.kis.oauth import approval_key
-    from quartz_cli.kis.realtime import KisNoticeStream
+    from quartz_cli.kis.realtime import notice_stream
 
     config = rt.config
     plan = notice_plan(config)
@@ -67,12 +65,8 @@ def fill_notices(rt: Runtime, agent: TradingAgent) -> FillNotices | None:
         return None
     hts = config.settings.broker.hts_id
     app_key, app_secret = config.broker_credentials()
-
-    async def approval() -> str:
-        return await approval_key(rt.kis, app_key, app_secret)
-
-    stream = KisNoticeStream(plan.ws_url, approval,
-                             hts_id=hts.get_secret_value() if hts else LOCAL_HTS_ID,
-                             tr_id=plan.tr_id, account=config.account(),
-                             clock=config.market_now)
+    stream = notice_stream(rt.kis, app_key, app_secret, ws_url=plan.ws_url,
+                           real_tr_ids=plan.real_tr_ids,
+                           hts_id=hts.get_secret_value() if hts else LOCAL_HTS_ID,
+                           account=config.account(), clock=config.market_now)
     return FillNotices(agent, stream)

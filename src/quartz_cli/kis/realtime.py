@@ -35,6 +35,8 @@ from quartz_cli.domain.krx import KST
 from quartz_cli.domain.notices import OrderNotice
 from quartz_cli.errors import BrokerError
 from quartz_cli.kis import codes
+from quartz_cli.kis.client import KisClient
+from quartz_cli.kis.oauth import approval_key
 
 log = logging.getLogger(__name__)
 
@@ -321,3 +323,16 @@ def _is_pingpong(text: str) -> bool:
         return False
     header = body.get("header") if isinstance(body, dict) else None
     return isinstance(header, dict) and header.get("tr_id") == PINGPONG
+
+
+def notice_stream(kis: KisClient, app_key: str, app_secret: str, *, ws_url: str,
+                  real_tr_ids: bool, hts_id: str, account: Account,
+                  clock: Callable[[], datetime]) -> KisNoticeStream:
+    """The order-notice stream of `account` at `ws_url`, its approval key issued through
+    `kis` (H0STCNI0 on a real account, H0STCNI9 on a paper one)."""
+
+    async def approval() -> str:
+        return await approval_key(kis, app_key, app_secret)
+
+    return KisNoticeStream(ws_url, approval, hts_id=hts_id, tr_id=notice_tr_id(real_tr_ids),
+                           account=account, clock=clock)
