@@ -150,7 +150,7 @@ def test_notices_arrive_encrypted_and_decrypt_to_the_booked_order(served: Served
         return out.order_no, reply, frames
 
     order_no, reply, frames = asyncio.run(go())
-    assert reply["body"]["msg_cd"] == "OPSP0000"
+    assert reply["body"]["msg_cd"] == "OPSP0000" and reply["header"]["encrypt"] == "Y"
     key, iv = reply["body"]["output"]["key"], reply["body"]["output"]["iv"]
     records = []
     for frame in frames:
@@ -291,3 +291,32 @@ def test_notices_are_off_without_a_websocket_and_on_needs_one(
     monkeypatch.setenv("QUARTZ_KIS_WS_URL", "ws://127.0.0.1:9")
     plan = notice_plan(load_config())
     assert plan.enabled and not plan.real_tr_ids and "paper" in plan.reason
+
+
+def test_the_trading_server_listens_for_its_lifetime(served: Served) -> None:
+    import time
+
+    from starlette.testclient import TestClient
+
+    from quartz_cli.servers.trading import create_app
+
+    token = "test-internal-token-0123456789-abcdef"
+    rt = open_runtime(load_config())
+    agent = trading_agent(rt, FAST)
+    notices = fill_notices(rt, agent)
+    assert notices is not None
+    app = create_app(agent, token, notices=notices, reconcile_interval_s=3600,
+                     on_shutdown=rt.aclose)
+    auth = {"authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        body = {"request_id": "srv-1", "action": "buy", "ticker": "005930", "qty": 2,
+                "order_type": "market", "price": 0, "timestamp": datetime.now(KST).isoformat()}
+        assert client.post("/api/order", json=body, headers=auth).status_code == 200
+        deadline = time.monotonic() + 20
+        while client.get("/api/orders/srv-1",
+                         headers=auth).json()["outcome"]["state"] != "filled":
+            assert time.monotonic() < deadline, "the fill never reached the ledger"
+            time.sleep(0.01)
+    assert notices.counts.fills == 1 and notices.counts.reconciliations >= 1
+    order_no = agent.ledger.get("srv-1").order_no  # type: ignore[union-attr]
+    assert any(n.odno == order_no and n.cntg_yn == "2" for n in notice_hub(served.sim).sent)

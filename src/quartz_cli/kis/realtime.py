@@ -10,7 +10,8 @@ The protocol, as confirmed against KIS's official samples (docs/external-apis.md
    characters) and `iv` (16) of this subscription;
 4. notices: `<enc>|<tr_id>|<count>|<payload>`, `enc` 1 = the payload is Base64 of AES-256-CBC
    (PKCS#7) of `count` records of `^`-separated fields;
-5. PINGPONG: a JSON frame whose header `tr_id` is PINGPONG; answered by sending it back.
+5. PINGPONG: a JSON frame whose header `tr_id` is PINGPONG; answered by sending it back as
+   text (python-kis, mojito) and as a pong frame (KIS's current sample).
 
 Each record's field count must be a layout Quartz knows (`NOTICE_LAYOUTS`); anything else
 raises `NoticeLayoutError` and stops the stream (the fills are still found by the order
@@ -251,7 +252,9 @@ class KisNoticeStream:
             async for frame in ws:
                 text = frame if isinstance(frame, str) else frame.decode()
                 if text[:1] == "{" and _is_pingpong(text):
+                    # KIS's clients answer either way (a text echo, a pong frame): send both.
                     await ws.send(text)
+                    await ws.pong(text.encode())
                     self.status.pongs += 1
                     continue
                 frames.put_nowait((text, time.monotonic()))

@@ -80,7 +80,9 @@ def _reply(tr_id: str, tr_key: str, rt_cd: str, msg_cd: str, msg1: str,
     body: dict[str, Any] = {"rt_cd": rt_cd, "msg_cd": msg_cd, "msg1": msg1}
     if output is not None:
         body["output"] = output
-    return json.dumps({"header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N"},
+    # KIS's official client decrypts a stream only when its reply says encrypt Y.
+    encrypt = "Y" if output is not None else "N"
+    return json.dumps({"header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": encrypt},
                        "body": body}, ensure_ascii=False)
 
 
