@@ -320,3 +320,14 @@ def test_the_trading_server_listens_for_its_lifetime(served: Served) -> None:
     assert notices.counts.fills == 1 and notices.counts.reconciliations >= 1
     order_no = agent.ledger.get("srv-1").order_no  # type: ignore[union-attr]
     assert any(n.odno == order_no and n.cntg_yn == "2" for n in notice_hub(served.sim).sent)
+
+
+def test_notices_are_off_on_a_kis_domain_without_an_hts_id(
+        quartz_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUARTZ_ENV", "paper")
+    plan = notice_plan(load_config())
+    assert not plan.enabled and "QUARTZ_KIS_HTS_ID" in plan.reason
+    monkeypatch.setenv("QUARTZ_KIS_HTS_ID", "someone")
+    plan = notice_plan(load_config())
+    assert plan.enabled and plan.ws_url == "ws://ops.koreainvestment.com:31000"
+    assert "someone" not in plan.reason
