@@ -331,3 +331,82 @@ def test_notices_are_off_on_a_kis_domain_without_an_hts_id(
     plan = notice_plan(load_config())
     assert plan.enabled and plan.ws_url == "ws://ops.koreainvestment.com:31000"
     assert "someone" not in plan.reason
+
+
+class ScriptedStream:
+    """A `NoticeStream` that subscribes once and then delivers the notices a test hands it."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    async def run(self, on_notice, on_connected) -> None:
+        await on_connected()
+        while True:
+            await on_notice(await self.queue.get())
+            self.queue.task_done()
+
+
+def test_partial_fills_weigh_the_price_cap_at_the_quantity_and_a_refusal_cancels(
+        in_session: Path) -> None:
+    from quartz_cli.domain.krx import round_to_tick
+    from quartz_cli.domain.notices import OrderNotice
+    from quartz_cli.domain.orders import Side
+    from trading_support import local
+
+    env = local(in_session)
+    quote = env.exchange.market.quote("005930", env.config.market_now())
+    limit = round_to_tick(quote.price * 0.9)
+
+    def notice(kind: NoticeKind, order_no: str, qty: int, price: int) -> OrderNotice:
+        return OrderNotice(kind=kind, order_no=order_no, side=Side.BUY, ticker="005930",
+                           qty=qty, price=price, at=TODAY, received_at=1e12)
+
+    async def go() -> None:
+        stream = ScriptedStream()
+        listener = FillNotices(env.agent, stream)
+        task = asyncio.create_task(listener.run())
+        a = await env.agent.submit(order("part-1", qty=5, order_type="limit", price=limit))
+        b = await env.agent.submit(order("part-2", qty=2, order_type="limit", price=limit))
+        assert a.state is b.state is OrderState.ACCEPTED and a.order_no and b.order_no
+        for n in (notice(NoticeKind.ACK, a.order_no, 5, limit),
+                  notice(NoticeKind.FILL, a.order_no, 2, limit),
+                  notice(NoticeKind.FILL, a.order_no, 3, limit - 100),
+                  notice(NoticeKind.FILL, a.order_no, 1, limit),       # beyond the quantity
+                  notice(NoticeKind.REJECT, b.order_no, 2, limit)):
+            stream.queue.put_nowait(n)
+        await stream.queue.join()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        first = env.agent.ledger.get("part-1")
+        second = env.agent.ledger.get("part-2")
+        assert first is not None and second is not None
+        assert (first.state, first.filled_qty) == (OrderState.FILLED, 5)
+        assert first.avg_fill_price == round((2 * limit + 3 * (limit - 100)) / 5)
+        assert second.state is OrderState.CANCELLED and "refused" in second.message
+        assert listener.counts.fills == 2 and listener.counts.acks == 1
+        await env.rt.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_notice_older_than_the_reconciliation_is_not_counted_twice(in_session: Path) -> None:
+    from quartz_cli.domain.notices import OrderNotice
+    from quartz_cli.domain.orders import Side
+    from trading_support import local
+
+    env = local(in_session)
+
+    async def go() -> None:
+        listener = FillNotices(env.agent, ScriptedStream())
+        out = await env.agent.submit(order("old-1", qty=1))          # filled when booked
+        assert out.order_no
+        await listener.on_connected()                                # the inquiry counts it
+        late = OrderNotice(kind=NoticeKind.FILL, order_no=out.order_no, side=Side.BUY,
+                           ticker="005930", qty=1, price=70000, at=TODAY, received_at=1.0)
+        await listener.on_notice(late)
+        entry = env.agent.ledger.get("old-1")
+        assert entry is not None and entry.filled_qty == 1
+        assert listener.counts.dropped_covered == 1 and listener.counts.fills == 0
+        await env.rt.aclose()
+
+    asyncio.run(go())
