@@ -384,10 +384,13 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
                       ping_interval_s=ping_interval, on_shutdown=shutdown, reads=reads,
                       notices=notices)
     url = f"ws://{host}:{port}/ws/orders"
+    heard = "on" if notices is not None else "off (see quartz doctor)"
     if want_json(json_out):
-        print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})
+        print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}",
+                    "fill_notices": notices is not None})
     else:
-        typer.echo(f"trading agent ({cfg.env.value}) on {url}", err=True)
+        typer.echo(f"trading agent ({cfg.env.value}) on {url}; real-time fill notices {heard}",
+                   err=True)
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None,
                     **uvicorn_options())
