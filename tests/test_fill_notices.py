@@ -32,6 +32,7 @@ from quartz_cli.kis.realtime import (
     split_records,
     subscription,
 )
+from quartz_cli.redaction import redact
 from quartz_cli.sim import SimConfig, SimState, Simulator
 from quartz_cli.sim.exchange import exchange_for
 from quartz_cli.sim.realtime import notice_hub
@@ -182,6 +183,9 @@ def test_a_fill_reaches_the_ledger_from_its_notice_before_any_poll(served: Serve
         assert served.counter(DAILY_CCLD) == polls          # no order inquiry was needed
         notes = [n for _, to, n in x.agent.ledger.history("rt-1") if to == "filled"]
         assert notes == ["fill notice: 3 at " + str(entry.avg_fill_price)]
+        # The approval key opens the account's stream: masked wherever text is printed.
+        [key] = notice_hub(served.sim).approval_keys
+        assert redact(f"key {key}") == "key ***"
         await stop(x)
 
     asyncio.run(go())

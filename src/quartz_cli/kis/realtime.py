@@ -38,6 +38,7 @@ from quartz_cli.errors import BrokerError
 from quartz_cli.kis import codes
 from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.oauth import approval_key
+from quartz_cli.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,7 @@ class KisNoticeStream:
             if len(key) != 32 or len(iv) != 16:
                 raise NoticeProtocolError("the subscription reply's AES key/iv have the wrong "
                                           "length")
+            register_secret(key)
             sub.key, sub.iv = key, iv
         if sub.live:
             return False
