@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,8 +66,8 @@ class FillNotices:
         self._waiters: set[asyncio.Task[None]] = set()
         self._covered_until = 0.0
         self.counts = NoticeCounts()
-        # (request_id, monotonic time the ledger took the fill) of each applied fill notice.
-        self.applied: list[tuple[str, OrderNotice, float]] = []
+        # (request_id, notice, monotonic time the ledger took it) of the latest fill notices.
+        self.applied: deque[tuple[str, OrderNotice, float]] = deque(maxlen=1000)
 
     async def run(self) -> None:
         """Consume notices until cancelled (or the stream stops on a layout it does not

@@ -27,7 +27,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -161,7 +161,6 @@ class _Subscription:
     key: str = ""
     iv: str = ""
     live: bool = False
-    pending: list[str] = field(default_factory=list)
 
 
 class KisNoticeStream:
