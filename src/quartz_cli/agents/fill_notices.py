@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 S = OrderState
 _OPEN = (S.ACCEPTED, S.RECONCILED)
 # Waits between looks for the order number of a notice that came before its order's answer.
-_PARK_WAITS_S = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+# The answer usually lands within milliseconds of the notice, so look often at first.
+_PARK_WAITS_S = (*(0.001,) * 20, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 @dataclass
