@@ -163,6 +163,45 @@ def test_server_endpoints_refuse_what_breaks_a_cap_and_book_nothing(in_session):
     assert Decimal(pos.value) / (balance.cash_krw + balance.securities_value) <= CAP
 
 
+def test_copies_of_one_request_sent_together_get_one_outcome(in_session):
+    """Three producers sending the same request_id at once (and a broker failing most
+    calls, so some checks refuse for want of a quote): every copy of a request gets the
+    same answer, none an error, and the simulator books at most one order per request_id.
+    A copy is never checked on its own while the first is on its way: its refusal would
+    reject the claim the first was about to send."""
+    from quartz_cli.domain.orders import OrderRequest
+    from quartz_cli.domain.universe import bundled_universe
+    from quartz_cli.errors import BrokerUnavailable
+
+    env = local(in_session, error_5xx_rate=0.5, fault_seed=7)
+    owner = account_owner(env.rt, FAST)
+    # One ticker per request: each request's copies read its quote afresh, and one copy's
+    # read can fail where the other's succeeds.
+    requests = [OrderRequest.model_validate(message(f"twin-{i:02d}", ticker=code))
+                for i, code in enumerate(bundled_universe().codes()[:20])]
+
+    async def go() -> list[object]:
+        copies = [owner.submit(r) for r in requests for _ in range(3)]
+        return await asyncio.gather(*copies, return_exceptions=True)
+
+    answers = asyncio.run(go())
+    by_request: dict[str, set[tuple[str, str | None]]] = {}
+    for i, answer in enumerate(answers):
+        rid = requests[i // 3].request_id
+        if isinstance(answer, BrokerUnavailable):
+            continue        # "ask again with the same request_id": not an answer
+        assert not isinstance(answer, BaseException), (rid, answer)
+        by_request.setdefault(rid, set()).add((answer.state.value, answer.order_no))
+    assert by_request, "every copy failed to read the account"
+    assert all(len(seen) == 1 for seen in by_request.values()), by_request
+    booked = env.booked()
+    assert len({b["odno"] for b in booked}) == len(booked)
+    accepted = {next(iter(seen))[1] for seen in by_request.values()
+                if next(iter(seen))[0] == "accepted"}
+    assert accepted <= {b["odno"] for b in booked}
+    assert len(booked) <= len(requests)
+
+
 # --- concurrent runs through the real CLI -------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-from quartz_cli.agents.trading import TradingAgent
+from quartz_cli.agents.trading import KeyedLocks, TradingAgent
 from quartz_cli.domain.account import Balance
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.decision import Quote
@@ -185,6 +185,7 @@ class AccountOwner:
         self.listed = listed
         self.daily_loss_limit_pct = daily_loss_limit_pct
         self._lock = asyncio.Lock()
+        self._requests = KeyedLocks()
         self._snapshot_lock = asyncio.Lock()
         self._snapshot: _Snapshot | None = None
         self._renewal: asyncio.Task[_Snapshot] | None = None
@@ -204,20 +205,27 @@ class AccountOwner:
 
     async def submit(self, request: OrderRequest) -> OrderOutcome:
         """Check `request` against the account and send it, or record why not."""
-        if (request.is_cancel or not self.agent.live_trading_allowed
-                or await asyncio.to_thread(self._past_claim, request)):
+        if request.is_cancel or not self.agent.live_trading_allowed:
             return await self.agent.submit(request)
-        view = await self._read(request.ticker)
-        async with self._lock:
-            # Nothing under the lock waits on the broker: a slow send never holds up checks.
-            if not await asyncio.to_thread(self._past_claim, request):
-                refusals = await self._check(request, view)
-                if refusals:
-                    return await asyncio.to_thread(self._refuse, request, refusals)
-                # The claim is the reservation: from here on every check counts it in flight.
-                await asyncio.to_thread(self.ledger.claim, request, self.agent.env,
-                                        self._now())
-        return await self.agent.submit(request)
+        # One pass per request_id at a time: a second copy of a request (two producers, a
+        # client's retry) waits for the first and gets its outcome. Checked on its own, it
+        # could refuse, and so reject, the claim the first is about to send.
+        async with self._requests.hold(request.request_id):
+            if await asyncio.to_thread(self._past_claim, request):
+                return await self.agent.submit(request)
+            view = await self._read(request.ticker)
+            async with self._lock:
+                # Nothing under the lock waits on the broker: a slow send never holds up
+                # the other requests' checks.
+                if not await asyncio.to_thread(self._past_claim, request):
+                    refusals = await self._check(request, view)
+                    if refusals:
+                        return await asyncio.to_thread(self._refuse, request, refusals)
+                    # The claim is the reservation: from here on every check counts it in
+                    # flight.
+                    await asyncio.to_thread(self.ledger.claim, request, self.agent.env,
+                                            self._now())
+            return await self.agent.submit(request)
 
     def _past_claim(self, request: OrderRequest) -> bool:
         known = self.ledger.get(request.request_id)

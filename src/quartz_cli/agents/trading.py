@@ -96,7 +96,7 @@ def _order_date(yyyymmdd: str) -> date:
     return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
 
 
-class _KeyedLocks:
+class KeyedLocks:
     """asyncio locks by key, dropped when nobody holds or waits for them."""
 
     def __init__(self) -> None:
@@ -244,8 +244,8 @@ class TradingAgent:
         self._sleep = sleep
         self._monotonic = monotonic
         self._db = _AsyncLedger(ledger)
-        self._request_locks = _KeyedLocks()
-        self._signature_locks = _KeyedLocks()
+        self._request_locks = KeyedLocks()
+        self._signature_locks = KeyedLocks()
         self._backoff: dict[str, _Backoff] = {}
         self.broker_calls = 0
         self.inquiries = 0

@@ -128,9 +128,13 @@ class TradingClient:
             from websockets.exceptions import InvalidHandshake, InvalidStatus
 
             try:
-                self._ws = await asyncio.wait_for(connect(
-                    self.ws_url, additional_headers={"authorization": f"Bearer {self._token}"},
-                    ping_interval=None, max_size=2**22, open_timeout=3.0), timeout=5.0)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the connection completes, and the caller then never stops.
+                async with asyncio.timeout(5.0):
+                    self._ws = await connect(
+                        self.ws_url,
+                        additional_headers={"authorization": f"Bearer {self._token}"},
+                        ping_interval=None, max_size=2**22, open_timeout=3.0)
             except InvalidStatus as exc:
                 if exc.response.status_code in (401, 403):
                     raise BrokerError("the trading agent refused the bearer token",
@@ -190,7 +194,8 @@ class TradingClient:
         try:
             await ws.send(json.dumps(message))
             self.sent_ws += 1
-            return await asyncio.wait_for(fut, self.reply_timeout_s)
+            async with asyncio.timeout(self.reply_timeout_s):
+                return await fut
         except (ConnectionClosed, OSError) as exc:
             raise _Retry(f"websocket failed: {type(exc).__name__}") from None
         except TimeoutError:
