@@ -150,7 +150,9 @@ def report_usage(exc: Any) -> None:
     from typer import rich_utils
 
     g = globals_of()
-    if g.json and not g.printed_json:
+    # A bare group (`quartz --json trade`) prints its help, which is the answer.
+    asked_for_help = type(exc).__name__ == "NoArgsIsHelpError"
+    if g.json and not g.printed_json and not asked_for_help:
         print_json({"error": "UsageError", "message": exc.format_message(),
                     "exit_code": exc.exit_code})
     rich_utils.rich_format_error(exc)
