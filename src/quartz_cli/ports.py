@@ -482,11 +482,11 @@ class Article:
 
 @dataclass
 class SourceReport:
-    """How one source's crawl went: `ok`, `failed` (reason in `error`) or `blocked`
-    (robots.txt forbids the path)."""
+    """How one source's crawl went: a `domain.candidates.SourceState` value (fresh, stale,
+    unreachable, forbidden, failed), the reason in `error`."""
 
     source: str
-    status: str = "ok"
+    status: str = "fresh"
     articles: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)

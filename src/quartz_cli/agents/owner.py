@@ -406,7 +406,11 @@ class AccountOwner:
         quote = view.quotes.get(request.ticker)
         if quote is None:
             why = view.failed.get(request.ticker, "no quote")
-            return [Refusal(PretradeRule.LISTING, f"listing: no quote for {request.ticker} "
+            # A ticker Quartz does not trade is bad input; a listed one without a quote is not.
+            if not self.listed(request.ticker):
+                return [Refusal(PretradeRule.LISTING, f"listing: {request.ticker} is not in "
+                                f"the universe Quartz trades ({why})")]
+            return [Refusal(PretradeRule.QUOTE, f"quote: no quote for {request.ticker} "
                             f"({why})")]
         account = await asyncio.to_thread(self.account_state, view, request.request_id)
         facts = MarketFacts(quote=quote, listed=self.listed(request.ticker),

@@ -11,7 +11,7 @@ from typing import Any
 
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.krx import normalize_ticker
-from quartz_cli.errors import BrokerError
+from quartz_cli.errors import BrokerError, UnknownTicker
 from quartz_cli.kis import codes
 from quartz_cli.kis.client import KisClient
 
@@ -22,10 +22,6 @@ CHART_TR_ID = "FHKST03010100"
 CHART_ROWS_PER_CALL = 100
 # A safety stop for a broker that keeps answering full pages: 100 calls = 10,000 bars.
 MAX_CHART_CALLS = 100
-
-
-class UnknownTicker(BrokerError):
-    """The broker does not know the code (an error answer, or KIS's zero-price answer)."""
 
 
 @dataclass(frozen=True)
