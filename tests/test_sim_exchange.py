@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from quartz_cli.domain.costs import commission
 from quartz_cli.domain.krx import kst_date, tick_size
 from quartz_cli.domain.orders import OrderType, Side
 from quartz_cli.domain.universe import bundled_universe
@@ -61,7 +62,9 @@ def test_market_buy_fills_at_the_current_price_with_slippage(in_session):
     # 50 bps against the buyer, on the tick grid (the clock may have moved a minute).
     assert row.avg_fill_price > quote.price * 0.99
     assert row.avg_fill_price % tick_size(row.avg_fill_price) == 0
-    assert bal.cash_krw == 100_000_000 - row.filled_amount
+    # The deposit moves at settlement (T+2); the D+2 figure shows the buy and its commission.
+    assert bal.cash_krw == bal.d1_cash_krw == 100_000_000
+    assert bal.d2_cash_krw == 100_000_000 - row.filled_amount - commission(row.filled_amount)
     assert bal.position("005930").qty == 123
 
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from quartz_cli.sim import fields
 from quartz_cli.sim.exchange import BUY, LIMIT, SELL, Booked, Rejected, exchange_for
 from quartz_cli.sim.faults import faults_for
 from quartz_cli.sim.protocol import check_gateway, envelope, fail, json_body
@@ -45,8 +46,10 @@ def _account(body: dict[str, Any]) -> str:
 
 
 def _ok(sim: Simulator, booked: Booked, msg_cd: str, msg1: str, tr_id: str) -> Response:
-    return envelope(msg_cd, msg1, tr_id=tr_id, output={
-        "KRX_FWDG_ORD_ORGNO": booked.orgno, "ODNO": booked.odno, "ORD_TMD": booked.ord_tmd})
+    output = dict(zip(fields.ORDER, (booked.orgno, booked.odno, booked.ord_tmd), strict=True))
+    if sim.config.order_output_case == "lower":
+        output = {k.lower(): v for k, v in output.items()}
+    return envelope(msg_cd, msg1, tr_id=tr_id, output=output)
 
 
 def routes(sim: Simulator) -> list[Route]:

@@ -3,6 +3,7 @@ checks every `/uapi` call passes (headers, token, TR_ID family, per-second limit
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -14,9 +15,10 @@ if TYPE_CHECKING:
 
 def envelope(msg_cd: str, msg1: str, *, rt_cd: str = "0", status: int = 200,
              tr_id: str = "", tr_cont: str = "", **payload: Any) -> JSONResponse:
-    """A REST answer: `rt_cd`, `msg_cd`, `msg1` and the payload; paging in header `tr_cont`."""
+    """A REST answer: `rt_cd`, `msg_cd`, `msg1` and the payload; paging in header `tr_cont`,
+    and a fresh global transaction id in `gt_uid`, as KIS sends."""
     body = {"rt_cd": rt_cd, "msg_cd": msg_cd, "msg1": msg1, **payload}
-    headers = {"tr_id": tr_id, "tr_cont": tr_cont}
+    headers = {"tr_id": tr_id, "tr_cont": tr_cont, "gt_uid": uuid.uuid4().hex}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
