@@ -168,7 +168,7 @@ def test_orders_outside_the_session_are_refused(in_session, monkeypatch):
             return err.value
 
     err = asyncio.run(go())
-    assert err.code == "40580000" and "장운영시간" in err.message
+    assert err.code == "40580000" and "장종료" in err.message    # the paper host's words
 
 
 def test_balance_and_daily_orders_follow_paging(in_session):
@@ -203,7 +203,8 @@ def test_cancelable_inquiry_is_real_domain_only(in_session):
             return err.value
 
     err = asyncio.run(go())
-    assert err.code == "EGW00203" and err.status == 500
+    # A real-account TR_ID on the paper host, answered as KIS's paper host answers it.
+    assert err.code == "EGW02006" and err.status == 500
 
 
 def test_audit_records_each_booking(in_session):

@@ -2,10 +2,12 @@
 cancels and revisions, balances, the day's orders, and an audit of everything booked.
 
 Rules as simulated (SYNTHETIC prices; see sim/market.py):
-- Orders are accepted 09:00–15:30 KST on KRX sessions; otherwise a business error.
+- Orders are accepted 09:00–15:30 KST on KRX sessions; otherwise each domain's
+  out-of-hours answer.
 - `ORD_DVSN` 01 (market) fills at once at the current price moved by `slippage_bps` against
   the orderer; 00 (limit) fills at once at the current price if marketable, else rests and
-  fills at its limit when the price crosses it. Whole fills only.
+  fills at its limit when the price crosses it. Whole fills only. The other divisions KIS
+  defines map onto these (sim/order_divisions.py); paper takes 00–04 only.
 - A buy reserves cash (market orders at the upper limit price, as KIS does); a sell needs
   the shares not already committed to open sells. Limit prices must be on the tick grid and
   inside the day's ±30 % limits.
@@ -33,8 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 from quartz_cli.config import LOCAL_CANO
 from quartz_cli.domain import costs
-from quartz_cli.domain.krx import KST, Phase, is_on_tick, kst_date, round_to_tick
+from quartz_cli.domain.krx import (
+    KST,
+    REGULAR_OPEN,
+    Phase,
+    is_on_tick,
+    kst_date,
+    round_to_tick,
+)
 from quartz_cli.sim import fields
+from quartz_cli.sim.order_divisions import BAD_DIVISION, DIVISIONS, NOT_ON_PAPER, division_name
 
 if TYPE_CHECKING:
     from quartz_cli.sim.market import SampleMarket, SimQuote
@@ -80,12 +90,14 @@ ORG_NO_PAPER, ORG_NO_REAL = "00950", "06010"
 
 
 class Rejected(Exception):
-    """A business rejection: answered on HTTP 200 with rt_cd 1."""
+    """A business rejection: answered with rt_cd 1, on HTTP 200 unless KIS's gateway
+    answers it (`status` 500)."""
 
-    def __init__(self, msg_cd: str, msg1: str) -> None:
+    def __init__(self, msg_cd: str, msg1: str, status: int = 200) -> None:
         super().__init__(msg1)
         self.msg_cd = msg_cd
         self.msg1 = msg1
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -278,9 +290,22 @@ class Exchange:
         except KeyError:
             raise Rejected("APBK0656", "해당 종목정보가 없습니다.") from None
 
+    def _out_of_hours(self, now: datetime) -> Rejected:
+        """The refusal of an order outside the regular session, in each domain's words: the
+        real domain's `APBK0918`; the paper domain's before-open, after-close and
+        non-business-day codes (third-party logs of both hosts; docs/external-apis.md)."""
+        if self.sim.config.real_tr_ids:
+            return Rejected("APBK0918", "장운영시간이 아닙니다.(단,주간거래시간이면 전용화면 "
+                            "주문가능, 주문시간 외 불가)")
+        if not self.market.calendar.is_trading_day(kst_date(now)):
+            return Rejected("40100000", "모의투자 영업일이 아닙니다.")
+        if now.astimezone(KST).time() < REGULAR_OPEN:
+            return Rejected("40570000", "모의투자 장시작전 입니다.")
+        return Rejected("40580000", "모의투자 장종료 입니다.")
+
     def _check_session(self, now: datetime) -> None:
         if self.market.calendar.phase(now) not in (Phase.CONTINUOUS, Phase.CLOSING_AUCTION):
-            raise Rejected("40580000", "장운영시간이 아닙니다. (KRX 정규장 09:00~15:30)")
+            raise self._out_of_hours(now)
 
     def _fill_price(self, quote: SimQuote, side: str) -> int:
         bps = self.sim.config.slippage_bps / 10_000
@@ -327,30 +352,41 @@ class Exchange:
 
     def place(self, cano: str, side: str, pdno: str, ord_dvsn: str, qty: int, price: int,
               now: datetime) -> Booked:
-        """Book a cash order (and fill it if it can); raises Rejected for business errors."""
-        if ord_dvsn not in (MARKET, LIMIT):
-            raise Rejected("APBK1269", f"시뮬레이터는 주문구분 00(지정가), 01(시장가)만 "
-                           f"지원합니다 (ORD_DVSN {ord_dvsn}).")
+        """Book a cash order (and fill it if it can); raises Rejected for business errors.
+        Every division KIS defines is taken as `sim/order_divisions.py` says."""
+        division = DIVISIONS.get(ord_dvsn)
+        if division is None:
+            raise Rejected(*BAD_DIVISION, status=500)
+        if not self.sim.config.real_tr_ids and not division.paper:
+            raise Rejected(*NOT_ON_PAPER)
         if qty <= 0:
             raise Rejected("APBK0400", "주문수량을 확인하세요.")
         self._check_session(now)
+        if division.fill == "window":
+            raise self._out_of_hours(now)
         quote = self._quote(pdno, now)
-        if ord_dvsn == LIMIT:
+        if division.priced:
             if not is_on_tick(price):
                 raise Rejected("APBK0506", f"주문단가({price})가 호가단위에 맞지 않습니다.")
             if not quote.limits.contains(price):
                 raise Rejected("APBK0507", f"주문단가({price})가 상하한가 범위"
                                f"({quote.limits.lower}~{quote.limits.upper})를 벗어났습니다.")
         elif price != 0:
-            raise Rejected("APBK0508", "시장가 주문은 주문단가 0으로 입력하세요.")
+            raise Rejected("APBK0508", f"{division.name} 주문은 주문단가 0으로 입력하세요.")
+        at_market = division.fill == "market"
+        # Divisions without a price of their own are priced by the exchange: the current
+        # price in the simulator's one-price market.
+        if not division.priced and not at_market:
+            price = quote.price
         ord_dt, ord_tmd = _stamp(now)
-        marketable = ord_dvsn == MARKET or (side == BUY and quote.price <= price) or \
+        marketable = at_market or (side == BUY and quote.price <= price) or \
             (side == SELL and quote.price >= price)
-        fill_price = self._fill_price(quote, side) if ord_dvsn == MARKET else quote.price
+        killed = division.fill in ("ioc", "fok") and not marketable
+        fill_price = self._fill_price(quote, side) if at_market else quote.price
         with self.state.tx() as db:
             self._open(db, cano, now)
             if side == BUY:
-                notional = qty * (quote.limits.upper if ord_dvsn == MARKET else price)
+                notional = qty * (quote.limits.upper if at_market else price)
                 if self._cash_free(db, cano, now) < notional + costs.commission(notional):
                     raise Rejected("APBK0952", "주문가능금액을 초과 했습니다.")
             elif self._shares_free(db, cano, pdno) < qty:
@@ -367,6 +403,11 @@ class Exchange:
             self.state.bump("orders_booked", conn=db)
             if marketable:
                 self._apply_fill(db, cano, odno, pdno, side, qty, fill_price, now)
+            elif killed:
+                # IOC/FOK with nothing executable: the exchange cancels it at once.
+                db.execute("UPDATE sim_orders SET cancelled_qty = qty, status = 'cancelled' "
+                           "WHERE odno = ?", (odno,))
+                self._audit(db, cano, "killed", odno, qty=qty)
         return Booked(odno, self.org_no, ord_tmd)
 
     def revise_or_cancel(self, cano: str, orgn_odno: str, cancel: bool, all_qty: bool,
@@ -554,8 +595,8 @@ class Exchange:
             listing = self.market.listing(o["pdno"])
             out.append(fields.complete(fields.DAILY_CCLD_ROW, {
                 "ord_dt": o["ord_dt"], "ord_gno_brno": o["orgno"], "odno": o["odno"],
-                "orgn_odno": o["orgn_odno"], "ord_dvsn_name": "시장가" if o["ord_dvsn"] == MARKET
-                else "지정가", "sll_buy_dvsn_cd": o["side"],
+                "orgn_odno": o["orgn_odno"], "ord_dvsn_name": division_name(o["ord_dvsn"]),
+                "sll_buy_dvsn_cd": o["side"],
                 "sll_buy_dvsn_cd_name": "매수" if o["side"] == BUY else "매도",
                 "pdno": o["pdno"], "prdt_name": listing.name if listing else o["pdno"],
                 "ord_qty": str(qty), "ord_unpr": str(o["price"]), "ord_tmd": o["ord_tmd"],
