@@ -446,3 +446,15 @@ def test_the_client_works_against_the_real_domain_simulator(cache, tmp_path):
 
     ticket, balance = run(go())
     assert ticket.code == "APBK0013" and balance.position("005930").qty == 1
+
+
+def test_search_info_on_the_real_domain_only(cache):
+    info = "/uapi/domestic-stock/v1/quotations/search-info"
+    real = Raw(simulator(cache, real_tr_ids=True))
+    found = real.get(info, "CTPF1604R", PDNO="005930", PRDT_TYPE_CD="300").json()
+    _strings(found["output"], fields.SEARCH_INFO)
+    assert found["output"]["std_pdno"] == "KR7005930003"
+    unknown = real.get(info, "CTPF1604R", PDNO="999999", PRDT_TYPE_CD="300").json()
+    assert unknown["rt_cd"] == "0" and unknown["output"]["pdno"] == ""
+    paper = Raw(simulator(cache)).get(info, "CTPF1604R", PDNO="005930", PRDT_TYPE_CD="300")
+    assert paper.status_code == 500 and paper.json()["msg_cd"] == "EGW02006"
