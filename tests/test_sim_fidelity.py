@@ -331,6 +331,17 @@ def test_exchange_codes_are_checked_per_domain(cache, real, exchange, code):
     assert body["rt_cd" if code == "0" else "msg_cd"] == code, body
 
 
+@pytest.mark.parametrize("real,exchange,code", [
+    (False, "KRX", "0"), (False, "ALL", "90000000"), (True, "ALL", "0"), (True, "XYZ", "OPSQ2002"),
+])
+def test_the_daily_orders_inquiry_checks_its_exchange_code(cache, real, exchange, code):
+    raw = Raw(simulator(cache, real_tr_ids=real))
+    body = raw.get(f"{TRADING}/inquire-daily-ccld", "TTTC0081R" if real else "VTTC0081R",
+                   CANO=ACCOUNT.cano, ACNT_PRDT_CD="01", INQR_STRT_DT="20261124",
+                   INQR_END_DT="20261124", EXCG_ID_DVSN_CD=exchange).json()
+    assert body["rt_cd" if code == "0" else "msg_cd"] == code, body
+
+
 @pytest.mark.parametrize("real,tr_id,code", [
     (False, "TTTC8434R", "EGW02006"), (True, "VTTC8434R", "EGW02005"),
     (False, "FHKST01010100", "EGW00203"),

@@ -14,6 +14,12 @@ from quartz_cli.domain.krx import kst_date
 from quartz_cli.sim import fields
 from quartz_cli.sim.exchange import MARKET, Rejected, exchange_for
 from quartz_cli.sim.faults import faults_for
+from quartz_cli.sim.order_divisions import (
+    BAD_EXCHANGE,
+    NOT_ON_PAPER,
+    PAPER_EXCHANGES,
+    REAL_INQUIRY_EXCHANGES,
+)
 from quartz_cli.sim.protocol import Gate, check_gateway, envelope, fail, param
 
 if TYPE_CHECKING:
@@ -89,6 +95,11 @@ def routes(sim: Simulator) -> list[Route]:
         end = param(request, "INQR_END_DT") or today
         if not (start.isdigit() and end.isdigit() and len(start) == len(end) == 8):
             return fail("OPSQ2002", "조회일자는 YYYYMMDD 입니다.", tr_id=gate.tr_id)
+        exchange_code = param(request, "EXCG_ID_DVSN_CD").strip().upper()
+        if exchange_code not in REAL_INQUIRY_EXCHANGES:
+            return fail(*BAD_EXCHANGE, tr_id=gate.tr_id)
+        if not sim.config.real_tr_ids and exchange_code not in PAPER_EXCHANGES:
+            return fail(*NOT_ON_PAPER, tr_id=gate.tr_id)
         rows = exchange.daily(cano, start, end, pdno=param(request, "PDNO"),
                               side=param(request, "SLL_BUY_DVSN_CD", "00"),
                               ccld=param(request, "CCLD_DVSN", "00"),
