@@ -469,3 +469,15 @@ def test_search_info_on_the_real_domain_only(cache):
     assert unknown["rt_cd"] == "0" and unknown["output"]["pdno"] == ""
     paper = Raw(simulator(cache)).get(info, "CTPF1604R", PDNO="005930", PRDT_TYPE_CD="300")
     assert paper.status_code == 500 and paper.json()["msg_cd"] == "EGW02006"
+
+
+def test_the_unconfirmed_behaviours_are_switches_of_the_environment():
+    from quartz_cli.errors import ConfigError
+
+    cfg = SimConfig.from_env({"QUARTZ_SIM_BAR_DATING": "last",
+                              "QUARTZ_SIM_ORDER_OUTPUT_CASE": "lower",
+                              "QUARTZ_SIM_CANCEL_REPORT": "cancel_row"})
+    assert (cfg.bar_dating, cfg.order_output_case, cfg.cancel_report) == \
+        ("last", "lower", "cancel_row")
+    with pytest.raises(ConfigError, match="QUARTZ_SIM_BAR_DATING"):
+        SimConfig.from_env({"QUARTZ_SIM_BAR_DATING": "middle"})

@@ -63,13 +63,12 @@ class SimConfig:
     cancel_report: str = "both"
 
     def __post_init__(self) -> None:
-        if self.limits not in LIMITS:
-            raise ValueError(f"simulator limits {self.limits!r}: choose {' or '.join(LIMITS)}")
-        for name, choices in (("bar_dating", BAR_DATINGS), ("order_output_case", KEY_CASES),
+        for name, choices in (("limits", LIMITS), ("bar_dating", BAR_DATINGS),
+                              ("order_output_case", KEY_CASES),
                               ("cancel_report", CANCEL_REPORTS)):
             if getattr(self, name) not in choices:
-                raise ValueError(f"simulator {name} {getattr(self, name)!r}: choose "
-                                 f"{' or '.join(choices)}")
+                raise ValueError(f"QUARTZ_SIM_{name.upper()}: simulator {name} "
+                                 f"{getattr(self, name)!r}: choose {' or '.join(choices)}")
 
     def rest_limit_per_s(self) -> float:
         """The per-app-key REST limit this simulator enforces: the paper account's when it
@@ -95,4 +94,4 @@ class SimConfig:
         try:
             return replace(cls(), **values)
         except ValueError as exc:
-            raise ConfigError(f"QUARTZ_SIM_*: {exc}") from None
+            raise ConfigError(str(exc)) from None
