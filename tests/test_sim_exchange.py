@@ -152,7 +152,7 @@ def test_cash_and_holdings_are_enforced(in_session):
             return cash.value, shares.value, buyable
 
     cash, shares, buyable = asyncio.run(go())
-    assert cash.code == "APBK0952" and shares.code == "APBK0986"
+    assert cash.code == "40250000" and shares.code == "APBK0986"    # the paper host's code
     assert buyable.cash_krw == 1_000_000
     assert buyable.qty == 1_000_000 // buyable.price_used   # market: reserved at the upper limit
 

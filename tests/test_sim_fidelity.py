@@ -481,3 +481,10 @@ def test_the_unconfirmed_behaviours_are_switches_of_the_environment():
         ("last", "lower", "cancel_row")
     with pytest.raises(ConfigError, match="QUARTZ_SIM_BAR_DATING"):
         SimConfig.from_env({"QUARTZ_SIM_BAR_DATING": "middle"})
+
+
+@pytest.mark.parametrize("real,rt_cd,code", [(False, "1", "40250000"), (True, "7", "APBK0952")])
+def test_a_buy_beyond_the_cash_is_refused_in_each_domains_words(cache, real, rt_cd, code):
+    raw = Raw(simulator(cache, real_tr_ids=real, starting_cash=10_000))
+    body = raw.order("TTTC0012U" if real else "VTTC0012U", ORD_DVSN="01").json()
+    assert (body["rt_cd"], body["msg_cd"]) == (rt_cd, code)

@@ -93,11 +93,12 @@ class Rejected(Exception):
     """A business rejection: answered with rt_cd 1, on HTTP 200 unless KIS's gateway
     answers it (`status` 500)."""
 
-    def __init__(self, msg_cd: str, msg1: str, status: int = 200) -> None:
+    def __init__(self, msg_cd: str, msg1: str, status: int = 200, rt_cd: str = "1") -> None:
         super().__init__(msg1)
         self.msg_cd = msg_cd
         self.msg1 = msg1
         self.status = status
+        self.rt_cd = rt_cd
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,13 @@ class Exchange:
             return Rejected("40570000", "모의투자 장시작전 입니다.")
         return Rejected("40580000", "모의투자 장종료 입니다.")
 
+    def _no_cash(self) -> Rejected:
+        """A buy beyond the orderable cash, in each domain's words (third-party logs: the
+        real host answers `rt_cd` 7, not 1; docs/external-apis.md)."""
+        if self.sim.config.real_tr_ids:
+            return Rejected("APBK0952", "주문가능금액을 초과 했습니다", rt_cd="7")
+        return Rejected("40250000", "모의투자 주문가능금액이 부족합니다.")
+
     def _check_session(self, now: datetime) -> None:
         if self.market.calendar.phase(now) not in (Phase.CONTINUOUS, Phase.CLOSING_AUCTION):
             raise self._out_of_hours(now)
@@ -388,7 +396,7 @@ class Exchange:
             if side == BUY:
                 notional = qty * (quote.limits.upper if at_market else price)
                 if self._cash_free(db, cano, now) < notional + costs.commission(notional):
-                    raise Rejected("APBK0952", "주문가능금액을 초과 했습니다.")
+                    raise self._no_cash()
             elif self._shares_free(db, cano, pdno) < qty:
                 raise Rejected("APBK0986", "주문가능수량을 초과 했습니다.")
             odno = self._next_odno(db)
@@ -435,7 +443,7 @@ class Exchange:
                 if o["side"] == BUY and self._cash_free(db, cano, now) \
                         + released + costs.commission(released) \
                         < n * price + costs.commission(n * price):
-                    raise Rejected("APBK0952", "주문가능금액을 초과 했습니다.")
+                    raise self._no_cash()
             odno = self._next_odno(db)
             db.execute("UPDATE sim_orders SET cancelled_qty = cancelled_qty + ?, "
                        "status = CASE WHEN filled_qty + cancelled_qty + ? >= qty "

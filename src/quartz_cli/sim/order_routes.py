@@ -91,8 +91,8 @@ def routes(sim: Simulator) -> list[Route]:
                                     _int(body, "ORD_QTY"), _int(body, "ORD_UNPR"), sim.now())
         except Rejected as rej:
             sim.state.bump("orders_rejected")
-            return faults.after(fail(rej.msg_cd, rej.msg1, status=rej.status,
-                                     tr_id=gate.tr_id))
+            return faults.after(envelope(rej.msg_cd, rej.msg1, rt_cd=rej.rt_cd,
+                                         status=rej.status, tr_id=gate.tr_id))
         word = "매수" if side == BUY else "매도"
         if real:
             resp = _ok(sim, booked, "APBK0013", "주문 전송 완료 되었습니다.", gate.tr_id)
@@ -123,8 +123,8 @@ def routes(sim: Simulator) -> list[Route]:
                 price=_int(body, "ORD_UNPR"), ord_dvsn=str(body.get("ORD_DVSN") or LIMIT),
                 now=sim.now())
         except Rejected as rej:
-            return faults.after(fail(rej.msg_cd, rej.msg1, status=rej.status,
-                                     tr_id=gate.tr_id))
+            return faults.after(envelope(rej.msg_cd, rej.msg1, rt_cd=rej.rt_cd,
+                                         status=rej.status, tr_id=gate.tr_id))
         if real:
             resp = _ok(sim, booked, "APBK0013", "주문 전송 완료 되었습니다.", gate.tr_id)
         else:

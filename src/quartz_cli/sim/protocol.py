@@ -59,11 +59,12 @@ class Gate:
         self.error = error
 
 
-def _wrong_tr_id(sim: Simulator, tr_id: str) -> JSONResponse:
-    """A TR_ID this API does not take. A real-account TR_ID on the paper host and a paper one
-    on the real host are answered as KIS's hosts answer them (EGW02006 / EGW02005, HTTP 500,
-    from third-party logs: docs/external-apis.md); any other with EGW00203."""
-    if not sim.config.real_tr_ids and tr_id[:1] in ("T", "J", "C"):
+def _wrong_tr_id(sim: Simulator, tr_id: str, allowed: set[str]) -> JSONResponse:
+    """A TR_ID this API does not take. A real-account TR_ID on the paper host (or any TR_ID
+    of an API the paper host does not have) and a paper one on the real host are answered
+    as KIS's hosts answer them (EGW02006 / EGW02005, HTTP 500, from third-party logs:
+    docs/external-apis.md); any other with EGW00203."""
+    if not sim.config.real_tr_ids and (tr_id[:1] in ("T", "J", "C") or not allowed):
         return fail("EGW02006", "모의투자 TR 이 아닙니다.", status=500, tr_id=tr_id)
     if sim.config.real_tr_ids and tr_id[:1] == "V":
         return fail("EGW02005", "실전투자 TR 이 아닙니다.", status=500, tr_id=tr_id)
@@ -93,6 +94,6 @@ def check_gateway(sim: Simulator, request: Request, allowed_tr_ids: set[str]) ->
     if verdict != "ok":
         return Gate(error=fail("EGW00121", "유효하지 않은 token 입니다.", status=500, tr_id=tr_id))
     if tr_id not in allowed_tr_ids:
-        return Gate(error=_wrong_tr_id(sim, tr_id))
+        return Gate(error=_wrong_tr_id(sim, tr_id, allowed_tr_ids))
     sim.state.bump(f"served:{tr_id}")
     return Gate(app_key=app_key, tr_id=tr_id)
