@@ -90,8 +90,8 @@ ORG_NO_PAPER, ORG_NO_REAL = "00950", "06010"
 
 
 class Rejected(Exception):
-    """A business rejection: answered with rt_cd 1, on HTTP 200 unless KIS's gateway
-    answers it (`status` 500)."""
+    """A business rejection: answered with `rt_cd` 1 (or KIS's 7 where it sends that), on
+    HTTP 200 unless KIS's gateway answers it (`status` 500)."""
 
     def __init__(self, msg_cd: str, msg1: str, status: int = 200, rt_cd: str = "1") -> None:
         super().__init__(msg1)
