@@ -61,6 +61,11 @@ class SimConfig:
     # cancel quantity, nothing remaining) and a cancel row, or on the "cancel_row" only
     # (unconfirmed which KIS does; the client must reconcile either way).
     cancel_report: str = "both"
+    # Real-time order notices (sim/realtime.py): seconds between PINGPONG frames, and the
+    # field count of each notice record (26 is KIS's current layout; tests set another to
+    # drill a layout change).
+    pingpong_s: float = 100.0
+    notice_fields: float = 26
 
     def __post_init__(self) -> None:
         for name, choices in (("limits", LIMITS), ("bar_dating", BAR_DATINGS),

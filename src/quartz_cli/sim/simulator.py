@@ -31,6 +31,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.account_routes",
     "quartz_cli.sim.quote_routes",
     "quartz_cli.sim.info_routes",
+    "quartz_cli.sim.realtime",
 )
 
 
