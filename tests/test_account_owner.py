@@ -94,8 +94,9 @@ def start_of_day(home: Path) -> int:
 def check_promises(home: Path, env: dict[str, str], before: dict) -> dict:
     """The promises, from the simulator's final account; returns the final balance."""
     after = sim_balance(env)
-    total = after["cash_krw"] + after["securities_value"]
-    assert after["cash_krw"] >= 0
+    # Trades settle T+2: the D+2 cash is what the account holds once today's trades settle.
+    total = after["d2_cash_krw"] + after["securities_value"]
+    assert after["d2_cash_krw"] >= 0
     for p in after["positions"]:
         weight = Decimal(p["value"]) / total
         assert weight <= CAP, f"{p['ticker']} at {weight:.2%} of {total:,}"
@@ -160,7 +161,7 @@ def test_server_endpoints_refuse_what_breaks_a_cap_and_book_nothing(in_session):
     balance = asyncio.run(owner.balance())
     pos = balance.position("005930")
     assert pos is not None
-    assert Decimal(pos.value) / (balance.cash_krw + balance.securities_value) <= CAP
+    assert Decimal(pos.value) / (balance.d2_cash_krw + balance.securities_value) <= CAP
 
 
 def test_copies_of_one_request_sent_together_get_one_outcome(in_session):
@@ -284,7 +285,7 @@ def test_the_daily_loss_limit_moves_the_account_to_reduce_only(home: Path):
     env = env_for(home)
     # The account was worth far more this morning: as if it had since lost 10 %.
     value = sim_balance(env)
-    total = value["cash_krw"] + value["securities_value"]
+    total = value["d2_cash_krw"] + value["securities_value"]
     states = account_states(load_config())
     states.start_of_day(DAY, total * 10 // 9, datetime.now(UTC))
     states.close()

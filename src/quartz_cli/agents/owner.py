@@ -367,7 +367,8 @@ class AccountOwner:
                           for p in view.balance.positions if p.qty > 0)
         in_flight_orders = tuple(self._in_flight(e, qty, view) for e, qty in flying)
         status = self.states.trading_status()
-        total = view.balance.cash_krw + sum(p.qty * p.price for p in positions)
+        # Valued as KIS values the account: holdings plus the D+2 cash (trades settle T+2).
+        total = view.balance.d2_cash_krw + sum(p.qty * p.price for p in positions)
         trading_day = self.calendar.is_trading_day(today)
         sod = total
         if trading_day:
@@ -379,7 +380,7 @@ class AccountOwner:
             breach = daily_loss_breached(total, sod, self.daily_loss_limit_pct)
             if breach is not None and self.states.first_loss_trip(today, now):
                 state = self.set_trading_state(TradingState.REDUCE_ONLY, breach).state
-        return AccountState(cash_krw=view.balance.cash_krw, positions=positions,
+        return AccountState(cash_krw=view.balance.spendable_krw, positions=positions,
                             in_flight=in_flight_orders, start_of_day_value=sod,
                             filled_today_krw=filled_today(entries_now), trading_state=state)
 

@@ -47,6 +47,8 @@ from quartz_cli.domain.orders import (
     OrderState,
     OrderType,
     action_word,
+    cancelled_quantities,
+    is_cancelled,
 )
 from quartz_cli.errors import (
     BrokerError,
@@ -377,6 +379,7 @@ class TradingAgent:
         for day in days:
             for report in await self.broker.daily_orders(_order_date(day)):
                 rows[report.order_no] = report
+        cancelled_by_rows = cancelled_quantities(rows.values())
         for e in entries:
             row = rows.get(e.order_no or "")
             if row is None:
@@ -385,7 +388,7 @@ class TradingAgent:
                       "avg_fill_price": row.avg_fill_price or None}
             if row.filled_qty >= e.request.qty:
                 to = S.FILLED
-            elif row.remaining_qty == 0 and row.cancel_confirmed_qty > 0:
+            elif is_cancelled(row, cancelled_by_rows.get(row.order_no, 0)):
                 to = S.CANCELLED
             elif row.filled_qty != e.filled_qty:
                 to = e.state

@@ -60,7 +60,9 @@ def serve(
                     "rate_limit_per_s": cfg.rest_limit_per_s(), "limits": cfg.limits})
     else:
         typer.echo(f"KIS simulator on http://{host}:{port} (state {_db(db)})", err=True)
-    uvicorn.run(sim.app, host=host, port=port, log_level="warning")
+    # The simulator writes `Date` itself, in KIS's casing (sim/header_case.py).
+    uvicorn.run(sim.app, host=host, port=port, log_level="warning", server_header=False,
+                date_header=False)
 
 
 @app.command()

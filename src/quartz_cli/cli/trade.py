@@ -323,6 +323,7 @@ def balance(json_out: bool = JSON_OPT) -> None:
 
         con.print(key_value_table("account", [
             ("cash", f"{data['cash_krw']:,} KRW"),
+            ("cash D+2", f"{data['d2_cash_krw']:,} KRW (after today's trades settle)"),
             ("securities", f"{data['securities_value']:,} KRW"),
             ("total", f"{data['total_value']:,} KRW"),
             ("P/L", f"{data['pnl_total']:,} KRW")]))
