@@ -110,6 +110,18 @@ def rate_limiter(config: Config, endpoint: KisEndpoint, app_secret: str,
                        book=FileBook(budget_path(config.home, config.env.value, tag)))
 
 
+def with_bar_store(config: Config, store: Store, market: MarketData) -> MarketData:
+    """`market` with its daily bars kept in `store` and updated incrementally
+    (`quartz_cli.store.bars`): every run analyses fresh bars for the cost of the new
+    sessions only."""
+    from quartz_cli.calendars import krx_calendar
+    from quartz_cli.store.bars import BarStore
+
+    cache = config.home / "cache"
+    return BarStore(store, market, clock=config.market_now,
+                    calendar=lambda: krx_calendar(cache))
+
+
 def open_runtime(config: Config, *, sim: Simulator | None = None,
                  store: Store | None = None, reads_via_owner: bool = False) -> Runtime:
     """Wire the broker session for `config.env` (over `store`, else the configured one);
@@ -148,10 +160,12 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
 
         reads = OwnerReadsClient(url, internal_token(config))
         return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
-                       market=RemoteMarketData(reads), account=RemoteAccount(reads), sim=sim,
+                       market=with_bar_store(config, store, RemoteMarketData(reads)),
+                       account=RemoteAccount(reads), sim=sim,
                        reads=reads)
     return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
-                   market=KisMarketData(kis), account=KisAccount(kis, config.account()),
+                   market=with_bar_store(config, store, KisMarketData(kis)),
+                   account=KisAccount(kis, config.account()),
                    sim=sim)
 
 

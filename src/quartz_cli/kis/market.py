@@ -58,7 +58,8 @@ class KisMarketData:
             if p.halted:
                 raise BrokerError(f"{code} is halted (temp_stop_yn=Y)")
             return Quote(ticker=code, price=p.price, base=p.base, upper=p.upper_limit,
-                         lower=p.lower_limit, volume=p.volume)
+                         lower=p.lower_limit, volume=p.volume, open=p.open or None,
+                         high=p.high or None, low=p.low or None)
 
         return await gather_quotes(one, tickers)
 

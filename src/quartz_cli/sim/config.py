@@ -48,6 +48,9 @@ class SimConfig:
     # trading halts (flat zero-volume bars) and sessions missing from the chart answers.
     halts: str = ""
     missing_bars: str = ""
+    # Price adjustments served by the chart, `CODE:YYYY-MM-DD:RATIO` joined by `;`
+    # (sim/adjustments.py): bars before the date scaled by the ratio, as after a split.
+    adjustments: str = ""
 
     def __post_init__(self) -> None:
         if self.limits not in LIMITS:
