@@ -174,7 +174,7 @@ class BarStore(StoredBars):
         self.source = broker.source
         self._memo: dict[str, BarSeries] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._partial: dict[tuple[str, date], Bar] = {}
+        self._partial: dict[tuple[str, date], tuple[datetime, Bar]] = {}
         self._quotes: dict[str, tuple[datetime, Quote]] = {}
         self._asking: dict[str, asyncio.Future[Quote | None]] = {}
 
@@ -241,7 +241,7 @@ class BarStore(StoredBars):
 
     def _keep_partial(self, code: str, bars: Sequence[Bar], today: date | None) -> None:
         if today is not None and bars and bars[-1].day == today:
-            self._partial[(code, today)] = bars[-1]
+            self._partial[(code, today)] = (self.clock(), bars[-1])
 
     async def pull(self, codes: Sequence[str], want_from: date | None = None, *,
                    on_done: Callable[[str, Update, str], None] | None = None,
@@ -292,11 +292,12 @@ class BarStore(StoredBars):
                          ) -> tuple[Bar | None, bool]:
         """Today's partial bar (None when halted or unquoted: no trade, no bar), and whether
         the quote's base price contradicts the last stored close (an adjustment)."""
-        bar = self._partial.get((code, today))
-        if bar is not None:
-            return bar, False
         now = self.clock()
         seen = self._quotes.get(code)
+        charted = self._partial.get((code, today))
+        if (charted is not None and (now - charted[0]).total_seconds() <= QUOTE_REUSE_S
+                and (seen is None or seen[0] <= charted[0])):
+            return charted[1], False
         if seen is None or (now - seen[0]).total_seconds() > QUOTE_REUSE_S:
             asking = self._asking.get(code)
             if asking is not None:
@@ -337,7 +338,8 @@ class BarStore(StoredBars):
                 log.info("%s: the quote's base price differs from the stored close (an "
                          "adjustment): fetching its history again", code)
                 series = await self._refetch(code, series, now)
-                partial = self._partial.get((code, today))
+                charted = self._partial.get((code, today))
+                partial = charted[1] if charted else None
         bars = [b for b in series.bars if start <= b.day <= end]
         if partial is not None:
             bars.append(partial)
