@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -63,7 +63,14 @@ def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) ->
     timeout = httpx.Timeout(config.settings.broker.http_timeout_s, connect=5.0)
     if endpoint.in_process:
         assert sim is not None
-        return httpx.AsyncClient(transport=SimTransport(sim.app), timeout=timeout)
+        simulator = sim
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            # The simulator's routes (and its market, numpy included) are built on the first
+            # request: a command that only reads the token cache never builds them.
+            await simulator.app(scope, receive, send)
+
+        return httpx.AsyncClient(transport=SimTransport(app), timeout=timeout)
     return httpx.AsyncClient(timeout=timeout)
 
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from quartz_cli.domain.bars import Bar, Period, resample
 from quartz_cli.domain.krx import kst_date, tick_size
 from quartz_cli.sim.adjustments import adjusted
-from quartz_cli.sim.market import SYNTHETIC_LABEL, MarketEvents, events_from
+from quartz_cli.sim.market import SYNTHETIC_LABEL, MarketEvents, events_from, partial_today
 from quartz_cli.sim.protocol import check_gateway, envelope, fail, param
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ def routes(sim: Simulator) -> list[Route]:
                         "(D/W/M)가 올바르지 않습니다.", tr_id=gate.tr_id)
         now = sim.now()
         daily = adjusted(sim.market.bars(code, now, events()), code, sim.config.adjustments)
+        daily = partial_today(daily, sim.market.quote(code, now))
         # A bar's change is measured against the bar before it, even outside the window.
         in_range = [b for b in daily if start <= b.day <= end]
         before = [b for b in daily if b.day < start]
