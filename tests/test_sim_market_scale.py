@@ -20,7 +20,7 @@ def _universe(n: int) -> Universe:
     return Universe([replace(base[i % len(base)], code=f"{900000 + i}") for i in range(n)])
 
 
-def test_more_paths_than_the_old_cache_held_are_built_once_and_slices_equal_fresh_builds(calendar_cache):
+def test_more_paths_than_the_old_cache_held_are_built_once_and_sliced(calendar_cache):
     calendar = krx_calendar(calendar_cache)
     universe = _universe(260)
     market = SampleMarket(universe, calendar)
