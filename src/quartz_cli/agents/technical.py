@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from quartz_cli.agents.documents import Loaded, publish, read_latest
+from quartz_cli.agents.documents import Loaded, prune_dated, publish, read_latest
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.documents import utcnow
@@ -275,6 +275,12 @@ async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequ
 
     await asyncio.gather(*(publish(r) for r in results))
     return results
+
+
+def prune_technical(store: Store, keep_days: float, now: datetime) -> int:
+    """The retention rule of technical history: dated copies older than `keep_days` are
+    deleted, each ticker's newest kept (blocking; returns how many were deleted)."""
+    return prune_dated(store, PREFIX, keep_days, now)
 
 
 def read_technical(store: Store, code: str, *, now: datetime | None = None,

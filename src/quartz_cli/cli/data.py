@@ -39,7 +39,8 @@ def pull(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
 ) -> None:
     """Fetch the daily bars of every ticker up to the last completed session. Tickers already
-    current cost no broker call, so an interrupted pull resumes where it stopped. Exits 8
+    current cost no broker call, so an interrupted pull resumes where it stopped. Then
+    applies the retention rule of technical history (QUARTZ_TECHNICAL_KEEP_DAYS). Exits 8
     when some tickers failed."""
     from quartz_cli.errors import InputError, PartialFailure
 
@@ -52,9 +53,12 @@ def pull(
         raise InputError(f"--from {from_!r}: use YYYY-MM-DD") from None
     cfg = config()
 
-    async def go() -> tuple[dict[str, str], dict[str, str]]:
+    async def go() -> tuple[dict[str, str], dict[str, str], int]:
+        import asyncio
+
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        from quartz_cli.agents.technical import prune_technical
         from quartz_cli.app.bars import open_bar_store
         from quartz_cli.app.runtime import open_runtime
 
@@ -72,19 +76,26 @@ def pull(
                     progress.update(task, advance=1, description=f"{code} {action.value}")
 
                 result = await bars.pull(codes, since, on_done=done)
-        return {c: a.value for c, a in result.items()}, failures
+            pruned = await asyncio.to_thread(prune_technical, rt.store,
+                                             cfg.settings.store.technical_keep_days,
+                                             cfg.market_now())
+        return {c: a.value for c, a in result.items()}, failures, pruned
 
-    actions, failures = run(go)
+    actions, failures, pruned = run(go)
     counts: dict[str, int] = {}
     for action in actions.values():
         counts[action] = counts.get(action, 0) + 1
-    data = {"tickers": len(codes), "counts": counts, "failed": failures}
+    data = {"tickers": len(codes), "counts": counts, "failed": failures,
+            "technical_copies_deleted": pruned}
 
     def render(out: Console) -> None:
         out.print(f"{len(codes)} ticker(s): "
                   + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
         for code, message in failures.items():
             out.print(f"  {code}: {message}", soft_wrap=True)
+        if pruned:
+            out.print(f"{pruned} dated technical document(s) past "
+                      f"{cfg.settings.store.technical_keep_days:g} days deleted")
 
     emit(data, render, json_out)
     if failures:
