@@ -26,6 +26,7 @@ from quartz_cli.sim.faults import SimTransport
 from quartz_cli.store.order_ledger import SqliteOrderLedger
 
 if TYPE_CHECKING:
+    from quartz_cli.domain.universe import Universe
     from quartz_cli.remote.owner_reads_client import OwnerReadsClient
     from quartz_cli.remote.trading_client import TradingClient
 
@@ -55,8 +56,16 @@ def open_store(config: Config) -> Store:
 def local_simulator(config: Config) -> Simulator:
     """The in-process simulator of `local`, persisted under `$QUARTZ_HOME/sim/` so every
     process of a run (and `quartz sim serve`) sees the same broker."""
+    def listings() -> Universe:
+        # The listings `quartz select universe` wrote from KIS's master files (the whole
+        # KRX), else the bundled ones: the simulator makes a market for each.
+        from quartz_cli.agents.selection import selection_universe
+
+        return selection_universe(config.home)
+
     return Simulator(SimState(config.home / "sim" / "local.db"), SimConfig.from_env(),
-                     clock=lambda: config.market_now().timestamp(), cache_dir=config.home / "cache")
+                     clock=lambda: config.market_now().timestamp(), cache_dir=config.home / "cache",
+                     universe=listings)
 
 
 def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) -> httpx.AsyncClient:

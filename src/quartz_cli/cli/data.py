@@ -20,20 +20,26 @@ app = typer.Typer(help="Market data: daily bars kept in the store, updated incre
 
 
 def universe_codes(universe: str) -> list[str]:
-    """`bundled` (the listings Quartz ships) or comma-separated codes."""
+    """`bundled` (the listings Quartz ships), `all` (the listings `quartz select universe`
+    wrote from KIS's master files, else the bundled ones) or comma-separated codes."""
     from quartz_cli.domain.krx import normalize_ticker
 
     if universe.strip().lower() == "bundled":
         from quartz_cli.domain.universe import bundled_universe
 
         return bundled_universe().codes()
+    if universe.strip().lower() == "all":
+        from quartz_cli.agents.selection import selection_universe
+
+        return selection_universe(config().home).codes()
     return list(dict.fromkeys(normalize_ticker(c) for c in universe.split(",") if c.strip()))
 
 
 @app.command()
 def pull(
-    universe: str = typer.Option("bundled", help="`bundled` (the shipped listings) or "
-                                 "comma-separated codes."),
+    universe: str = typer.Option("all", help="`all` (every listing: the master files' "
+                                 "when `quartz select universe` was run), `bundled` (the "
+                                 "shipped listings) or comma-separated codes."),
     from_: str = typer.Option(None, "--from", metavar="YYYY-MM-DD",
                               help="Keep history from this day (default: 400 days back)."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
@@ -106,8 +112,8 @@ def pull(
 
 @app.command()
 def status(
-    universe: str = typer.Option(None, help="Only these: `bundled` or comma-separated codes "
-                                 "(default: every stored ticker)."),
+    universe: str = typer.Option(None, help="Only these: `all`, `bundled` or comma-separated "
+                                 "codes (default: every stored ticker)."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
 ) -> None:
     """Coverage and freshness of the stored bars: first and last session per ticker, and
