@@ -174,7 +174,8 @@ class BarStore(StoredBars):
         self.source = broker.source
         self._memo: dict[str, BarSeries] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._partial: dict[tuple[str, date], tuple[datetime, Bar]] = {}
+        # code → (when fetched, today's bar from a chart answer): one entry per ticker.
+        self._partial: dict[str, tuple[datetime, Bar]] = {}
         self._quotes: dict[str, tuple[datetime, Quote]] = {}
         self._asking: dict[str, asyncio.Future[Quote | None]] = {}
 
@@ -241,7 +242,7 @@ class BarStore(StoredBars):
 
     def _keep_partial(self, code: str, bars: Sequence[Bar], today: date | None) -> None:
         if today is not None and bars and bars[-1].day == today:
-            self._partial[(code, today)] = (self.clock(), bars[-1])
+            self._partial[code] = (self.clock(), bars[-1])
 
     async def pull(self, codes: Sequence[str], want_from: date | None = None, *,
                    on_done: Callable[[str, Update, str], None] | None = None,
@@ -294,7 +295,9 @@ class BarStore(StoredBars):
         the quote's base price contradicts the last stored close (an adjustment)."""
         now = self.clock()
         seen = self._quotes.get(code)
-        charted = self._partial.get((code, today))
+        charted = self._partial.get(code)
+        if charted is not None and charted[1].day != today:
+            charted = None
         if (charted is not None and (now - charted[0]).total_seconds() <= QUOTE_REUSE_S
                 and (seen is None or seen[0] <= charted[0])):
             return charted[1], False
@@ -338,9 +341,12 @@ class BarStore(StoredBars):
                 log.info("%s: the quote's base price differs from the stored close (an "
                          "adjustment): fetching its history again", code)
                 series = await self._refetch(code, series, now)
-                charted = self._partial.get((code, today))
-                partial = charted[1] if charted else None
-        bars = [b for b in series.bars if start <= b.day <= end]
+                charted = self._partial.get(code)
+                partial = charted[1] if charted and charted[1].day == today else None
+        # A stored bar of today's session exists only if the market clock went back (a
+        # test's fixed market time): the partial bar replaces it.
+        last_day = partial.day if partial is not None else date.max
+        bars = [b for b in series.bars if start <= b.day <= end and b.day < last_day]
         if partial is not None:
             bars.append(partial)
         return DailyBars(code=code, name=series.name, period=period,
