@@ -1,6 +1,10 @@
 """`quartz decide --dry-run` cold and then warm over the bar store, against the simulator on
-loopback at the real account's rate limit (18 requests/s), for the bundled universe's first
-N tickers (30 by default; the simulator knows 71).
+loopback at the real account's rate limit (18 requests/s), for N tickers (30 by default;
+300 and 2800 are the issue's sizes).
+
+Above the 71 bundled listings, a deterministic synthetic universe of N listings is written
+to the home's `universe.csv` (as `quartz select universe` writes the master files' listings)
+and the simulator serves a market for each.
 
 Cold: a fresh home, so every ticker's daily bars are fetched (the chart pages of ~400 days).
 Warm: the same home a few seconds later, so the bars come from the store and each ticker
@@ -47,19 +51,80 @@ def run_decide(env: dict[str, str], sim, stamps) -> tuple[float, int, int, float
             usage.ru_maxrss / 1024)
 
 
+SEED = """
+from quartz_cli.config import load_config
+from quartz_cli.domain.candidates import Candidate, CandidatesDocument, ScoreComponents
+from quartz_cli.domain.documents import utcnow
+from quartz_cli.agents.selection import selection_universe
+from quartz_cli.app.runtime import open_store
+from quartz_cli.agents.documents import publish
+cfg = load_config()
+listings = selection_universe(cfg.home).listings[:{n}]
+cands = [Candidate(rank=i + 1, code=x.code, name=x.name, market=x.market, tier=x.tier.value,
+                   sector=x.sector, score=1 - i / 10000,
+                   components=ScoreComponents(market_cap_tier=1, sentiment=0.5,
+                                              news_count_norm=0.5, priority=0),
+                   news_count=3, top_articles=[]) for i, x in enumerate(listings)]
+doc = CandidatesDocument(produced_at=utcnow(), env="local", weights={{}},
+                         sentiment_engines=["bench"], window_hours=24, universe_size=len(listings),
+                         articles=0, articles_matched=0, duplicates_dropped=0, sources=[],
+                         candidates=cands, notes=["benchmark seed"])
+publish(open_store(cfg), "candidates", doc)
+"""
+
+
+def write_universe(home: str, tickers: int) -> None:
+    """The bundled listings, plus synthetic ones up to `tickers`, as the home's universe."""
+    from matcher_reference import listings_at_scale
+
+    from quartz_cli.domain.universe import Universe
+    from quartz_cli.kis.master import write_universe_csv
+
+    write_universe_csv(Universe(listings_at_scale(max(tickers, 71))),
+                       Path(home) / "universe.csv")
+
+
+def serve_simulator(home: str, port: int):
+    """As `decide.serve_simulator`, with a market for every listing of the home's universe."""
+    import threading
+
+    import uvicorn
+
+    from quartz_cli.agents.selection import selection_universe
+    from quartz_cli.config import load_config
+    from quartz_cli.sim import SimConfig, SimState, Simulator
+
+    cfg = load_config(environ={"QUARTZ_HOME": home, "QUARTZ_MARKET_TIME": base.MARKET_TIME})
+    sim = Simulator(SimState(Path(home) / "sim" / "local.db"),
+                    SimConfig(rate_limit_per_s=base.LIMIT),
+                    clock=lambda: cfg.market_now().timestamp(), cache_dir=Path(home) / "cache",
+                    universe=lambda: selection_universe(Path(home)))
+    stamps = base.ArrivalStamps(sim.app)
+    server = uvicorn.Server(uvicorn.Config(stamps, host="127.0.0.1", port=port,
+                                          log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise SystemExit("the simulator did not start")
+        time.sleep(0.05)
+    return sim, stamps, server, thread
+
+
 def main(tickers: int = 30) -> None:
-    base.TICKERS = tickers
     with tempfile.TemporaryDirectory() as home:
         port = base.free_port()
         env = {**os.environ, "QUARTZ_HOME": home, "QUARTZ_MARKET_TIME": base.MARKET_TIME,
                "QUARTZ_KIS_BASE_URL": f"http://127.0.0.1:{port}"}
-        sim, stamps, server, thread = base.serve_simulator(home, port)
+        write_universe(home, tickers)
+        sim, stamps, server, thread = serve_simulator(home, port)
         try:
             subprocess.run([base.QUARTZ, "auth", "refresh"], env=env, check=True,
                            stdout=subprocess.DEVNULL)
             subprocess.run([base.QUARTZ, "macro", "run", "--json"], env=env, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            base.seed_candidates(env)
+            subprocess.run([sys.executable, "-c", SEED.format(n=tickers)], env=env, check=True)
             cold = run_decide(env, sim, stamps)
             warm = run_decide(env, sim, stamps)
         finally:
