@@ -51,6 +51,11 @@ class SimConfig:
     # Price adjustments served by the chart, `CODE:YYYY-MM-DD:RATIO` joined by `;`
     # (sim/adjustments.py): bars before the date scaled by the ratio, as after a split.
     adjustments: str = ""
+    # Real-time order notices (sim/realtime.py): seconds between PINGPONG frames, and the
+    # field count of each notice record (26 is KIS's current layout; tests set another to
+    # drill a layout change).
+    pingpong_s: float = 100.0
+    notice_fields: float = 26
 
     def __post_init__(self) -> None:
         if self.limits not in LIMITS:

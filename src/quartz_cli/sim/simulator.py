@@ -30,6 +30,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.account_routes",
     "quartz_cli.sim.quote_routes",
     "quartz_cli.sim.multi_quote_routes",
+    "quartz_cli.sim.realtime",
 )
 
 
