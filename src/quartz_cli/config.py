@@ -167,6 +167,10 @@ class StoreSettings(_Section):
                                   "local store folder (default $QUARTZ_HOME/store/<env>)")
     input_max_age_h: float = _key("QUARTZ_INPUT_MAX_AGE_H", 36.0,
                                   "candidates/technical older than this are stale", gt=0)
+    technical_keep_days: float = _key("QUARTZ_TECHNICAL_KEEP_DAYS", 30.0,
+                                      "dated technical documents older than this are deleted "
+                                      "by `quartz data pull` (each ticker's newest is kept)",
+                                      gt=0)
 
 
 class ConstraintSettings(_Section):

@@ -49,6 +49,29 @@ def dated_key(prefix: str, produced_at: datetime, name: str = "") -> str:
     return f"{prefix}/{t:%Y/%m/%d}/{t:%H%M%S.%f}Z{suffix}.json"
 
 
+def prune_dated(store: Store, root: str, keep_days: float, now: datetime) -> int:
+    """Delete the dated copies under `<root>/<id>/YYYY/MM/DD/` older than `keep_days`,
+    always keeping each id's newest copy (the one its `latest` pointer names) and every
+    pointer. One listing of `root`; returns how many copies were deleted (blocking)."""
+    cutoff = (now - timedelta(days=keep_days)).astimezone(UTC).strftime("%Y/%m/%d")
+    newest: dict[str, str] = {}
+    old: list[tuple[str, str]] = []
+    for key in store.list(f"{root}/"):
+        parts = key.split("/")
+        # root / id / YYYY / MM / DD / file
+        if len(parts) != 6 or not all(p.isdigit() for p in parts[2:5]):
+            continue
+        ident, day = parts[1], "/".join(parts[2:5])
+        if key > newest.get(ident, ""):
+            newest[ident] = key
+        if day < cutoff:
+            old.append((ident, key))
+    doomed = [key for ident, key in old if key != newest[ident]]
+    for key in doomed:
+        store.delete(key)
+    return len(doomed)
+
+
 def publish(store: Store, prefix: str, document: Document, *, name: str = "",
             latest_name: str = "latest") -> str:
     """Write the dated copy, then move the `latest` pointer to it. Returns the dated key.

@@ -40,6 +40,9 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "serve": ("quartz_cli.cli.serve", "Read-only JSON API over the store (analysis, "
               "candidates, token status)."),
 
+    "data": ("quartz_cli.cli.data", "Market data: daily bars kept in the store, updated "
+             "incrementally (pull, status)."),
+
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
 
     "doctor": ("quartz_cli.cli.doctor", "Resolved configuration (secrets masked); broker and "

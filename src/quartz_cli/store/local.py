@@ -75,10 +75,13 @@ class LocalStore:
                 f"cannot delete {key} from {self.description}: {exc.strerror}") from None
 
     def list(self, prefix: str) -> list[str]:
-        if not self.root.exists():
+        # Only the folder the prefix points into is walked, not the whole store.
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        top = self.root / folder if folder and ".." not in folder.split("/") else self.root
+        if not top.is_dir():
             return []
         keys = []
-        for dirpath, _dirs, files in os.walk(self.root):
+        for dirpath, _dirs, files in os.walk(top):
             for name in files:
                 if name.startswith(".tmp-"):
                     continue
