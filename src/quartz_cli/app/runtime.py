@@ -28,6 +28,7 @@ from quartz_cli.store.order_ledger import SqliteOrderLedger
 if TYPE_CHECKING:
     from quartz_cli.remote.owner_reads_client import OwnerReadsClient
     from quartz_cli.remote.trading_client import TradingClient
+    from quartz_cli.store.disk_cache import DiskResultCache
 
 
 def open_store(config: Config) -> Store:
@@ -57,6 +58,13 @@ def local_simulator(config: Config) -> Simulator:
     process of a run (and `quartz sim serve`) sees the same broker."""
     return Simulator(SimState(config.home / "sim" / "local.db"), SimConfig.from_env(),
                      clock=lambda: config.market_now().timestamp(), cache_dir=config.home / "cache")
+
+
+def technical_cache(config: Config) -> DiskResultCache:
+    """The technical agent's five-minute result cache, `$QUARTZ_HOME/cache/technical/`."""
+    from quartz_cli.store.disk_cache import DiskResultCache
+
+    return DiskResultCache(config.home / "cache" / "technical")
 
 
 def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) -> httpx.AsyncClient:
@@ -118,8 +126,11 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
     With `reads_via_owner` (the jobs) and TRADING_AGENT_WS_URL set, quotes, bars and the
     account come through the trading agent's read API, so every KIS call of the account
     leaves from the owner."""
+    from quartz_cli.app.local_state import writable_home
+
     endpoint = endpoint_for(config)
     app_key, app_secret = config.broker_credentials()
+    writable_home(config)
     if endpoint.in_process and sim is None:
         sim = local_simulator(config)
     http = http_client(config, endpoint, sim)
