@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from quartz_cli.domain.documents import Document, utcnow
 from quartz_cli.errors import StoreError
-from quartz_cli.ports import Store
+from quartz_cli.ports import CopyAwareStore, Store
 
 D = TypeVar("D", bound=Document)
 
@@ -37,9 +37,13 @@ class Loaded(Generic[D]):
     document: D
     key: str
     age: timedelta
+    # Answered by this host's copy because the shared store could not be reached.
+    from_copy: bool = False
 
     def is_stale(self, max_age: timedelta) -> bool:
-        return self.age > max_age
+        """Older than `max_age`, or a copy kept while the shared store is unreachable (the
+        seed: stale but available)."""
+        return self.from_copy or self.age > max_age
 
 
 def dated_key(prefix: str, produced_at: datetime, name: str = "") -> str:
@@ -78,7 +82,8 @@ def read_key(store: Store, key: str, model: type[D]) -> D | None:
 def read_latest(store: Store, prefix: str, model: type[D], *, latest_name: str = "latest",
                 now: datetime | None = None) -> Loaded[D] | None:
     """Follow `<prefix>/latest.json` to the current document; None when there is none."""
-    raw = store.get(f"{prefix}/{latest_name}.json")
+    pointer_key = f"{prefix}/{latest_name}.json"
+    raw = store.get(pointer_key)
     if raw is None:
         return None
     try:
@@ -89,4 +94,6 @@ def read_latest(store: Store, prefix: str, model: type[D], *, latest_name: str =
     if doc is None:
         raise StoreError(f"{prefix}/{latest_name}.json points to missing {pointer.key}")
     age = (now or utcnow()) - doc.produced_at
-    return Loaded(document=doc, key=pointer.key, age=age)
+    copied = isinstance(store, CopyAwareStore) and (store.from_copy(pointer_key)
+                                                    or store.from_copy(pointer.key))
+    return Loaded(document=doc, key=pointer.key, age=age, from_copy=copied)

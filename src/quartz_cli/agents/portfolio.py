@@ -76,6 +76,7 @@ from quartz_cli.domain.risk import GateResult, Order, run_gate, weights_after
 from quartz_cli.errors import BrokerError, QuartzError
 from quartz_cli.ports import (
     Account,
+    CopyAwareStore,
     DecisionLLM,
     MarketData,
     OrderExecutor,
@@ -378,6 +379,16 @@ def _outcome(dry_run: bool, gate: GateResult, executions: list[Execution]) -> Ou
     return Outcome.ORDERS_FAILED
 
 
+def degraded_store_note(store: CopyAwareStore) -> str:
+    """What a run says when the shared store did not answer: which copies it read as stale
+    and where its own documents wait."""
+    keys = store.stale_keys
+    shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+    return (f"the shared store {store.description} is unreachable ({store.unreachable}): "
+            f"this host's last copies were read as stale ({shown or 'none'}); documents "
+            "written now are kept on this host and sent when it answers")
+
+
 async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool, now: datetime,
                   window: WindowCheck, g: _Gathered, proposals: Sequence[Proposal],
                   engine: EngineInfo, gate: GateResult, notes: list[str],
@@ -392,6 +403,8 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
         executions = await _execute(deps, orders, utcnow())
     if dry_run and not window.accepts_orders:
         notes.append(f"market closed now ({window.detail}): a real run would send nothing")
+    if isinstance(deps.store, CopyAwareStore) and deps.store.unreachable is not None:
+        notes.append(degraded_store_note(deps.store))
     plan = DecisionPlan(
         produced_at=utcnow(), env=deps.env, kind=kind, run_id=run_id, dry_run=dry_run,
         outcome=_outcome(dry_run, gate, executions), session=session_state(window),

@@ -32,13 +32,17 @@ if TYPE_CHECKING:
 
 
 def open_store(config: Config) -> Store:
-    """S3 when `S3_BUCKET_NAME` is set outside `local`, else a folder (`QUARTZ_STORE_DIR`,
-    default `$QUARTZ_HOME/store/<env>`)."""
+    """S3 when `S3_BUCKET_NAME` is set outside `local` (with this host's copy under
+    `$QUARTZ_HOME/cache/store-copy/<env>/` answering while S3 is unreachable, see
+    `store.mirrored`), else a folder (`QUARTZ_STORE_DIR`, default `$QUARTZ_HOME/store/<env>`)."""
     s = config.settings.store
     if s.s3_bucket_name and config.env is not Env.LOCAL:
+        from quartz_cli.store.local import LocalStore
+        from quartz_cli.store.mirrored import MirroredStore
         from quartz_cli.store.s3 import S3Store
 
-        return S3Store(
+        copies = config.home / "cache" / "store-copy" / config.env.value
+        return MirroredStore(S3Store(
             s.s3_bucket_name,
             region=s.aws_region,
             prefix=config.env.value,
@@ -47,7 +51,7 @@ def open_store(config: Config) -> Store:
             secret_access_key=(
                 s.aws_secret_access_key.get_secret_value() if s.aws_secret_access_key else None
             ),
-        )
+        ), LocalStore(copies / "objects"), LocalStore(copies / "pending"))
     from quartz_cli.store.local import LocalStore
 
     return LocalStore(s.store_dir or config.home / "store" / config.env.value)
