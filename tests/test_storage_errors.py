@@ -76,7 +76,6 @@ def test_a_corrupt_token_cache_names_auth_refresh_which_repairs_it(quartz_home: 
     broken = quartz("auth", "status")
     doctor = quartz("--json", "doctor")
     refresh = quartz("auth", "refresh", "--json")
-    after = quartz("auth", "status", "--json")
 
     assert broken.returncode == 6
     assert f"the token cache {cache} is corrupt" in broken.stderr
@@ -87,8 +86,9 @@ def test_a_corrupt_token_cache_names_auth_refresh_which_repairs_it(quartz_home: 
     assert checks["file: token cache"]["ok"] is False
     assert "quartz auth refresh" in checks["file: token cache"]["hint"]
     assert refresh.returncode == 0, refresh.stderr
-    assert "damaged token cache was moved to" in json.loads(refresh.stdout)["note"]
-    assert json.loads(after.stdout)["valid"] is True
+    repaired = json.loads(refresh.stdout)
+    assert "damaged token cache was moved to" in repaired["note"]
+    assert repaired["valid"] is True
     assert [p.name for p in cache.parent.glob("tokens.damaged-*")]
 
 
@@ -156,7 +156,6 @@ def _read_only_runner(home: Path) -> list[str] | None:
 
 
 def test_a_read_only_home_names_the_folder(in_session: Path) -> None:
-    assert quartz("trade", "balance").returncode == 0  # the home exists and was used
     runner = _read_only_runner(in_session)
     if runner is None:
         pytest.skip("no way to make a folder read-only for this user here")
@@ -164,20 +163,18 @@ def test_a_read_only_home_names_the_folder(in_session: Path) -> None:
     try:
         runs = {name: subprocess.run([*runner, *args], env=env, capture_output=True, text=True,
                                      timeout=120)
-                for name, args in (("balance", ["trade", "balance"]),
-                                   ("buy", ["trade", "buy", "005930", "1", "--yes"]),
+                for name, args in (("buy", ["trade", "buy", "005930", "1", "--yes"]),
                                    ("doctor", ["--json", "doctor"]))}
     finally:
         for path in [in_session, *in_session.rglob("*")]:
             if path.is_dir():
                 path.chmod(0o700)
 
-    for name in ("balance", "buy"):
-        proc = runs[name]
-        assert proc.returncode == 6, (name, proc.stderr)
-        assert str(in_session) in proc.stderr
-        assert "read-only" in proc.stderr or "not writable" in proc.stderr
-        no_crash(proc)
+    buy = runs["buy"]
+    assert buy.returncode == 6, buy.stderr
+    assert str(in_session) in buy.stderr
+    assert "read-only" in buy.stderr or "not writable" in buy.stderr
+    no_crash(buy)
     doctor = runs["doctor"]
     assert doctor.returncode == 6
     assert json.loads(doctor.stdout)["checks"]["file: home"]["ok"] is False

@@ -83,10 +83,12 @@ class MirroredStore:
 
     def _answered(self) -> None:
         with self._lock:
+            # Once per process (writes left by an earlier run), and after each outage.
+            replay = self.unreachable is not None or not self._replayed
             if self.unreachable is not None:
                 log.warning("%s answers again", self.description)
             self.unreachable = None
-            replay, self._replayed = not self._replayed, True
+            self._replayed = True
         if replay:
             self.replay()
 
