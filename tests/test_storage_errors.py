@@ -5,15 +5,19 @@ and the fix, with exit 6 (storage) or 3 (configuration), never a traceback."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from cli import QUARTZ, quartz
+from quartz_cli.errors import LocalStateCorrupt, LocalStateError, local_state_error
 
 PAPER_KEYS = {"HANSEC_INVESTMENT_APP_SECRET_KEY": "s" * 40, "HANSEC_INVESTMENT_CANO": "12345678"}
 
@@ -178,3 +182,46 @@ def test_a_read_only_home_names_the_folder(in_session: Path) -> None:
     doctor = runs["doctor"]
     assert doctor.returncode == 6
     assert json.loads(doctor.stdout)["checks"]["file: home"]["ok"] is False
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+    (OSError(errno.EROFS, "Read-only file system"), "read-only filesystem"),
+    (OSError(errno.EACCES, "Permission denied"), "not writable by this user"),
+    (OSError(errno.ENOTDIR, "Not a directory"), "a path that is a file"),
+    (sqlite3.OperationalError("database or disk is full"), "the disk is full"),
+    (sqlite3.OperationalError("attempt to write a readonly database"), "is read-only"),
+    (sqlite3.DatabaseError("file is not a database"), "is corrupt"),
+    (sqlite3.DatabaseError("database disk image is malformed"), "is corrupt"),
+])
+def test_each_storage_failure_is_named_with_the_file_and_its_fix(exc: BaseException,
+                                                                 expected: str) -> None:
+    error = local_state_error("/q/trading/x.db", "the order ledger", exc, fix="free space",
+                              corrupt_fix="restore it")
+
+    assert error.exit_code == 6
+    assert error.message.startswith("the order ledger /q/trading/x.db ")
+    assert expected in error.message
+    assert error.hint == ("restore it" if isinstance(error, LocalStateCorrupt) else "free space")
+    assert error.to_dict()["path"] == "/q/trading/x.db"
+
+
+def test_a_full_disk_mid_transaction_is_rolled_back_and_named(tmp_path: Path) -> None:
+    """SQLite's own size cap stands in for a full disk: the write fails like ENOSPC does."""
+    from quartz_cli.store.order_ledger import LEDGER
+    from quartz_cli.store.sqlite import immediate_transaction, open_durable
+
+    path = tmp_path / "small.db"
+    conn = open_durable(path, LEDGER, "CREATE TABLE t (v BLOB);")
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    lock = threading.RLock()
+
+    with pytest.raises(LocalStateError) as caught, immediate_transaction(
+            conn, lock, on_error=lambda e: LEDGER.error(path, e)) as db:
+        db.execute("INSERT INTO t VALUES (zeroblob(1000000))")
+
+    assert "cannot grow: the disk is full" in caught.value.message
+    assert str(path) in caught.value.message
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    assert not conn.in_transaction

@@ -76,7 +76,9 @@ def read_key(store: Store, key: str, model: type[D]) -> D | None:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         raise StoreError(f"{key} in {store.description} is not a valid {model.__name__}: "
-                         f"{exc.error_count()} problem(s)") from None
+                         f"{exc.error_count()} problem(s)",
+                         hint="restore it from the store's history (a versioned bucket or a "
+                         "backup), or run the agent that publishes it again") from None
 
 
 def read_latest(store: Store, prefix: str, model: type[D], *, latest_name: str = "latest",
@@ -89,10 +91,14 @@ def read_latest(store: Store, prefix: str, model: type[D], *, latest_name: str =
     try:
         pointer = LatestPointer.model_validate(json.loads(raw))
     except (ValueError, ValidationError):
-        raise StoreError(f"{prefix}/{latest_name}.json in {store.description} is corrupt") from None
+        raise StoreError(f"{prefix}/{latest_name}.json in {store.description} is corrupt",
+                         hint=f"run the agent that publishes {prefix}/ again (it rewrites the "
+                         "pointer), or restore the pointer from the store's history") from None
     doc = read_key(store, pointer.key, model)
     if doc is None:
-        raise StoreError(f"{prefix}/{latest_name}.json points to missing {pointer.key}")
+        raise StoreError(f"{prefix}/{latest_name}.json points to missing {pointer.key}",
+                         hint=f"run the agent that publishes {prefix}/ again, or restore "
+                         f"{pointer.key} from the store's history")
     age = (now or utcnow()) - doc.produced_at
     copied = isinstance(store, CopyAwareStore) and (store.from_copy(pointer_key)
                                                     or store.from_copy(pointer.key))
