@@ -81,8 +81,8 @@ LEDGER = DbLabel(
     fix="make its folder writable and free some space, then run again",
     corrupt_fix="trading is refused until the ledger is restored; do not delete it (it "
     "records which orders reached the broker). Stop the trading server, move the file "
-    "aside, restore it from a backup or with `sqlite3 <file> .recover`, then compare "
-    "`quartz trade orders` with the broker's order list (the store's orders/claims/ lists "
+    "aside, restore it from a backup or with `sqlite3 <file> .recover`, then compare the "
+    "restored `quartz trade orders` with the broker's order list (the store's orders/claims/ lists "
     "every request that was sent)")
 
 
