@@ -340,6 +340,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
 
     from quartz_cli.agents.trading import RetryPolicy
     from quartz_cli.app.internal_token import internal_token
+    from quartz_cli.app.notices import fill_notices
     from quartz_cli.app.owner import account_owner
     from quartz_cli.app.ownership import advertised_url, take_ownership
     from quartz_cli.app.runtime import open_runtime, trading_agent
@@ -361,6 +362,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
         agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
                                               reconcile_delays_s=delays or (0.0,)))
         agent.ledger.fence(owner.holder.epoch)
+        notices = fill_notices(rt, agent)
     except BaseException:
         owner.release()
         raise
@@ -379,12 +381,16 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
 
     # Every order the server takes passes the account owner's pre-trade stage.
     app_ = create_app(account_owner(rt, agent=agent), token, ready_check=ready,
-                      ping_interval_s=ping_interval, on_shutdown=shutdown, reads=reads)
+                      ping_interval_s=ping_interval, on_shutdown=shutdown, reads=reads,
+                      notices=notices)
     url = f"ws://{host}:{port}/ws/orders"
+    heard = "on" if notices is not None else "off (see quartz doctor)"
     if want_json(json_out):
-        print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})
+        print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}",
+                    "fill_notices": notices is not None})
     else:
-        typer.echo(f"trading agent ({cfg.env.value}) on {url}", err=True)
+        typer.echo(f"trading agent ({cfg.env.value}) on {url}; real-time fill notices {heard}",
+                   err=True)
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None,
                     **uvicorn_options())

@@ -48,6 +48,11 @@ class SimConfig:
     # trading halts (flat zero-volume bars) and sessions missing from the chart answers.
     halts: str = ""
     missing_bars: str = ""
+    # Real-time order notices (sim/realtime.py): seconds between PINGPONG frames, and the
+    # field count of each notice record (26 is KIS's current layout; tests set another to
+    # drill a layout change).
+    pingpong_s: float = 100.0
+    notice_fields: float = 26
 
     def __post_init__(self) -> None:
         if self.limits not in LIMITS:
