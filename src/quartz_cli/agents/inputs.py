@@ -95,7 +95,9 @@ class StoreInputs:
             self.produced.append("candidates")
             loaded = await asyncio.to_thread(read_latest, self.store, CANDIDATES_PREFIX,
                                              CandidatesDocument)
-        if loaded is None or loaded.is_stale(self.max_age):
+        # A copy kept while the shared store is unreachable still names the candidates when
+        # it is young enough: their technical state is analysed afresh, never read from it.
+        if loaded is None or loaded.age > self.max_age:
             return CandidatesRead([], loaded.key if loaded else None)
         return CandidatesRead([CandidateInfo(ticker=c.code, name=c.name, score=c.score,
                                              sentiment=c.components.sentiment,

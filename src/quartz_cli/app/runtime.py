@@ -29,16 +29,21 @@ if TYPE_CHECKING:
     from quartz_cli.domain.universe import Universe
     from quartz_cli.remote.owner_reads_client import OwnerReadsClient
     from quartz_cli.remote.trading_client import TradingClient
+    from quartz_cli.store.disk_cache import DiskResultCache
 
 
 def open_store(config: Config) -> Store:
-    """S3 when `S3_BUCKET_NAME` is set outside `local`, else a folder (`QUARTZ_STORE_DIR`,
-    default `$QUARTZ_HOME/store/<env>`)."""
+    """S3 when `S3_BUCKET_NAME` is set outside `local` (with this host's copy under
+    `$QUARTZ_HOME/cache/store-copy/<env>/` answering while S3 is unreachable, see
+    `store.mirrored`), else a folder (`QUARTZ_STORE_DIR`, default `$QUARTZ_HOME/store/<env>`)."""
     s = config.settings.store
     if s.s3_bucket_name and config.env is not Env.LOCAL:
+        from quartz_cli.store.local import LocalStore
+        from quartz_cli.store.mirrored import MirroredStore
         from quartz_cli.store.s3 import S3Store
 
-        return S3Store(
+        copies = config.home / "cache" / "store-copy" / config.env.value
+        return MirroredStore(S3Store(
             s.s3_bucket_name,
             region=s.aws_region,
             prefix=config.env.value,
@@ -47,7 +52,7 @@ def open_store(config: Config) -> Store:
             secret_access_key=(
                 s.aws_secret_access_key.get_secret_value() if s.aws_secret_access_key else None
             ),
-        )
+        ), LocalStore(copies / "objects"), LocalStore(copies / "pending"))
     from quartz_cli.store.local import LocalStore
 
     return LocalStore(s.store_dir or config.home / "store" / config.env.value)
@@ -66,6 +71,13 @@ def local_simulator(config: Config) -> Simulator:
     return Simulator(SimState(config.home / "sim" / "local.db"), SimConfig.from_env(),
                      clock=lambda: config.market_now().timestamp(), cache_dir=config.home / "cache",
                      universe=listings)
+
+
+def technical_cache(config: Config) -> DiskResultCache:
+    """The technical agent's five-minute result cache, `$QUARTZ_HOME/cache/technical/`."""
+    from quartz_cli.store.disk_cache import DiskResultCache
+
+    return DiskResultCache(config.home / "cache" / "technical")
 
 
 def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) -> httpx.AsyncClient:
@@ -146,8 +158,11 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
     With `reads_via_owner` (the jobs) and TRADING_AGENT_WS_URL set, quotes, bars and the
     account come through the trading agent's read API, so every KIS call of the account
     leaves from the owner."""
+    from quartz_cli.app.local_state import writable_home
+
     endpoint = endpoint_for(config)
     app_key, app_secret = config.broker_credentials()
+    writable_home(config)
     if endpoint.in_process and sim is None:
         sim = local_simulator(config)
     http = http_client(config, endpoint, sim)
