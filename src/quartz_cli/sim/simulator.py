@@ -28,6 +28,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.order_routes",
     "quartz_cli.sim.account_routes",
     "quartz_cli.sim.quote_routes",
+    "quartz_cli.sim.holiday_routes",
 )
 
 
