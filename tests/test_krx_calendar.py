@@ -138,7 +138,7 @@ def test_each_exam_day_runs_10_00_to_16_30(calendar: KrxCalendar, day: date) -> 
     cases = [((9, 15), False, Phase.CLOSED), ((9, 45), False, Phase.PRE_OPEN_AUCTION),
              ((10, 0), True, Phase.CONTINUOUS), ((16, 0), True, Phase.CONTINUOUS),
              ((16, 25), True, Phase.CLOSING_AUCTION), ((16, 35), False, Phase.CLOSED),
-             ((16, 45), False, Phase.AFTER_HOURS)]
+             ((16, 45), False, Phase.AFTER_HOURS), ((18, 30), False, Phase.CLOSED)]
     for (hh, mm), accepts, phase in cases:
         window = check_order_window(kst(day, hh, mm), calendar)
         assert (window.accepts_orders, window.phase) == (accepts, phase), (hh, mm)

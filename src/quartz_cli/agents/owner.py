@@ -176,11 +176,14 @@ class AccountOwner:
 
     def __init__(self, agent: TradingAgent, *, market: MarketData, states: AccountStateStore,
                  calendar: KrxCalendar, limits: Limits, listed: Callable[[str], bool],
-                 daily_loss_limit_pct: Decimal) -> None:
+                 daily_loss_limit_pct: Decimal,
+                 refresh_calendar: Callable[[], Awaitable[KrxCalendar]] | None = None) -> None:
         self.agent = agent
         self.market = market
         self.states = states
         self.calendar = calendar
+        # Today's calendar as the broker's holiday inquiry has it, asked before each check.
+        self.refresh_calendar = refresh_calendar
         self.limits = limits
         self.listed = listed
         self.daily_loss_limit_pct = daily_loss_limit_pct
@@ -395,6 +398,8 @@ class AccountOwner:
         return InFlight(r.request_id, r.side, r.ticker, qty, price)
 
     async def _check(self, request: OrderRequest, view: _View) -> list[Refusal]:
+        if self.refresh_calendar is not None:
+            self.calendar = await self.refresh_calendar()
         quote = view.quotes.get(request.ticker)
         if quote is None:
             why = view.failed.get(request.ticker, "no quote")

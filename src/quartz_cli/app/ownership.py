@@ -182,7 +182,6 @@ async def owned_executor(rt: Runtime, policy: RetryPolicy | None = None
     """Where this process's orders go when no trading server was named: this process as the
     account's owner for the length of the block (the lease taken, a trading agent fenced at
     its epoch), or, when a trading server owns the account, that server."""
-    from quartz_cli.app.market_calendar import trading_calendar
     from quartz_cli.app.owner import account_owner
     from quartz_cli.app.runtime import trading_agent
 
@@ -203,6 +202,6 @@ async def owned_executor(rt: Runtime, policy: RetryPolicy | None = None
         agent = trading_agent(rt, policy)
         agent.ledger.fence(owner.holder.epoch)
         # Every order passes the account owner's pre-trade stage on its way to the agent.
-        yield account_owner(rt, agent=agent, calendar=await trading_calendar(rt))
+        yield account_owner(rt, agent=agent)
     finally:
         await asyncio.to_thread(owner.release)

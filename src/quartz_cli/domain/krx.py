@@ -115,6 +115,7 @@ class Phase(str, Enum):
 REGULAR_OPEN = time(9, 0)
 CLOSING_AUCTION_START = time(15, 20)
 REGULAR_CLOSE = time(15, 30)
+AFTER_HOURS_END = time(18, 0)
 
 
 def _shift(t: time, minutes: int) -> time:
@@ -125,8 +126,9 @@ def _shift(t: time, minutes: int) -> time:
 class SessionHours:
     """One day's regular session, open to close (KST). The other windows keep their place
     around it: the opening auction is the 30 minutes before the open, the closing auction the
-    10 minutes before the close, the after-hours session from 10 minutes after the close for
-    2 h 20 min (on a shifted day KRX moves them all with the session)."""
+    10 minutes before the close, the after-hours session from 10 minutes after the close to
+    18:00 (on a shifted day KRX moves them with the session, but after-hours still ends at
+    18:00)."""
 
     open: time
     close: time
@@ -139,7 +141,7 @@ class SessionHours:
             return Phase.CONTINUOUS
         if _shift(self.close, -10) <= t < self.close:
             return Phase.CLOSING_AUCTION
-        if _shift(self.close, 10) <= t < _shift(self.close, 150):
+        if _shift(self.close, 10) <= t < AFTER_HOURS_END:
             return Phase.AFTER_HOURS
         return Phase.CLOSED
 

@@ -83,14 +83,21 @@ class HolidayCache:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._memory: dict[date, MarketDay] = {}
+        # Days KIS refused to answer for (the paper domain): asked once per process and day.
+        self.refused: set[date] = set()
 
     def get(self, day: date) -> MarketDay | None:
+        if day in self._memory:
+            return self._memory[day]
         path = self.folder / f"{day.isoformat()}.json"
         try:
             doc = json.loads(path.read_text())
-            return MarketDay(date.fromisoformat(doc["day"]), bool(doc["bzdy_yn"]),
-                             bool(doc["tr_day_yn"]), bool(doc["opnd_yn"]),
-                             bool(doc["sttl_day_yn"]))
+            found = MarketDay(date.fromisoformat(doc["day"]), bool(doc["bzdy_yn"]),
+                              bool(doc["tr_day_yn"]), bool(doc["opnd_yn"]),
+                              bool(doc["sttl_day_yn"]))
+            self._memory[day] = found
+            return found
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -98,6 +105,7 @@ class HolidayCache:
             return None
 
     def put(self, days: list[MarketDay]) -> None:
+        self._memory.update((d.day, d) for d in days)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for d in days:
@@ -113,11 +121,12 @@ async def market_day(kis: KisClient, day: date, cache: HolidayCache) -> MarketDa
     """KIS's verdict on `day`: from the cache, else one chk-holiday call (its rows for the
     following days are cached too). None when KIS refused or did not answer."""
     cached = cache.get(day)
-    if cached is not None:
+    if cached is not None or day in cache.refused:
         return cached
     try:
         days = await chk_holiday(kis, day)
     except BrokerError as exc:
+        cache.refused.add(day)
         log.info("KIS holiday inquiry unavailable (%s); the calendar table decides",
                  exc.message)
         return None
