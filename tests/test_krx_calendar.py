@@ -309,3 +309,33 @@ def test_the_sample_market_refuses_a_moment_before_its_first_session() -> None:
     with pytest.raises(BeforeMarketStart):
         market.bars("005930", kst(date(2022, 1, 3), 8))
     assert market.quote("005930", kst(date(2022, 1, 4), 10)).session_date == date(2022, 1, 4)
+
+
+def test_the_owner_checks_each_order_on_the_days_refreshed_calendar(in_session: Path) -> None:
+    """The owner takes the day's calendar before each check (in prod: KIS's verdict), so a
+    server started before a closure is announced still refuses orders on it."""
+    from quartz_cli.app.owner import account_owner
+    from quartz_cli.domain.orders import OrderRequest, OrderState
+    from trading_support import FAST, local
+
+    env = local(in_session)
+    owner = account_owner(env.rt, FAST)
+    market_day = env.config.market_now().astimezone(KST).date()
+    assert owner.calendar.is_trading_day(market_day)
+
+    async def closed_today() -> KrxCalendar:
+        return krx_calendar(in_session / "cache").with_day(market_day, False)
+
+    owner.refresh_calendar = closed_today
+
+    async def go():
+        try:
+            return await owner.submit(OrderRequest(
+                request_id="cal-closed", action="buy", ticker="005930", qty=1,
+                order_type="market", price=0, timestamp=env.config.market_now()))
+        finally:
+            await env.rt.aclose()
+
+    outcome = asyncio.run(go())
+    assert outcome.state is OrderState.REJECTED and "not a KRX trading day" in outcome.message
+    assert env.booked() == []
