@@ -130,6 +130,11 @@ def test_2026_06_03_local_elections_closed_even_in_a_calendar_given_that_day() -
     day = date(2026, 6, 3)
     cal = KrxCalendar((date(2026, 6, 2), day, date(2026, 6, 4)))
     assert not cal.is_trading_day(day) and cal.next(date(2026, 6, 2)) == date(2026, 6, 4)
+    # The broker's holiday inquiry is the authority over the table, both ways.
+    reopened = cal.with_day(day, True)
+    assert reopened.is_trading_day(day) and reopened.hours(day) == REGULAR_HOURS
+    assert not reopened.with_day(day, False).is_trading_day(day)
+    assert not cal.with_day(date(2026, 6, 4), False).is_trading_day(date(2026, 6, 4))
 
 
 @pytest.mark.parametrize("day", sorted(CSAT_DAYS))
@@ -296,6 +301,10 @@ def test_a_market_clock_before_the_synthetic_market_is_a_configuration_error(
     assert "before the synthetic market's first session (2022-01-03" in proc.stderr
     assert "hint: set QUARTZ_MARKET_TIME to 2022-01-03" in proc.stderr
     assert "KeyError" not in proc.stderr and "IndexError" not in proc.stderr
+    # The simulator served on loopback refuses to start on such a clock.
+    served = quartz("sim", "serve", "--port", "1",
+                    env={"QUARTZ_MARKET_TIME": "2021-06-01T10:00:00+09:00"}, timeout=60)
+    assert served.returncode == 3 and "hint: set QUARTZ_MARKET_TIME" in served.stderr
 
 
 def test_the_sample_market_refuses_a_moment_before_its_first_session() -> None:

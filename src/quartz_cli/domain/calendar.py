@@ -18,10 +18,13 @@ class KrxCalendar:
     project's closures. `last` is the horizon: a day after it is not known to trade."""
 
     sessions: tuple[date, ...]
+    # Days an authority (the broker's holiday inquiry) says trade, the closures table not
+    # withstanding.
+    opened: frozenset[date] = frozenset()
     _set: frozenset[date] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        kept = tuple(d for d in self.sessions if d not in CLOSURES)
+        kept = tuple(d for d in self.sessions if d not in CLOSURES or d in self.opened)
         object.__setattr__(self, "sessions", kept)
         object.__setattr__(self, "_set", frozenset(kept))
 
@@ -81,8 +84,9 @@ class KrxCalendar:
         inquiry), whatever the table said."""
         if trading == self.is_trading_day(day):
             return self
-        days = self._set | {day} if trading else self._set - {day}
-        return KrxCalendar(tuple(sorted(days)))
+        if trading:
+            return KrxCalendar(tuple(sorted(self._set | {day})), self.opened | {day})
+        return KrxCalendar(tuple(sorted(self._set - {day})), self.opened - {day})
 
 
 def last_booking_moment(order_day: date, calendar: KrxCalendar | None,

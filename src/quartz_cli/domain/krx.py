@@ -113,7 +113,6 @@ class Phase(str, Enum):
 
 
 REGULAR_OPEN = time(9, 0)
-CLOSING_AUCTION_START = time(15, 20)
 REGULAR_CLOSE = time(15, 30)
 AFTER_HOURS_END = time(18, 0)
 
