@@ -176,11 +176,14 @@ class AccountOwner:
 
     def __init__(self, agent: TradingAgent, *, market: MarketData, states: AccountStateStore,
                  calendar: KrxCalendar, limits: Limits, listed: Callable[[str], bool],
-                 daily_loss_limit_pct: Decimal) -> None:
+                 daily_loss_limit_pct: Decimal,
+                 refresh_calendar: Callable[[], Awaitable[KrxCalendar]] | None = None) -> None:
         self.agent = agent
         self.market = market
         self.states = states
         self.calendar = calendar
+        # Today's calendar as the broker's holiday inquiry has it, asked before each check.
+        self.refresh_calendar = refresh_calendar
         self.limits = limits
         self.listed = listed
         self.daily_loss_limit_pct = daily_loss_limit_pct
@@ -267,6 +270,9 @@ class AccountOwner:
     async def _read(self, ticker: str) -> _View:
         """The account as the broker and the ledger show it (outside the check's lock): the
         current snapshot, and quotes for `ticker` and the market orders in flight."""
+        if self.refresh_calendar is not None:
+            # Here, not in the check: the day's first holiday inquiry may wait on the broker.
+            self.calendar = await self.refresh_calendar()
         snap = await self._current_snapshot()
         entries, today = snap.entries, snap.today
         # A market order in flight is reserved at its ticker's upper limit, which is fixed

@@ -56,16 +56,20 @@ def account_states(config: Config) -> SqliteAccountStateStore:
 def account_owner(rt: Runtime, policy: RetryPolicy | None = None, *,
                   agent: TradingAgent | None = None) -> AccountOwner:
     """The owner of `rt`'s account: pre-trade risk and trading state around `agent` (by
-    default a new trading agent over `rt` with `policy`)."""
+    default a new trading agent over `rt` with `policy`). Before each check it takes the
+    day's calendar (`market_calendar.trading_calendar`: in paper and prod, KIS's holiday
+    inquiry over the table), so a server running for months follows each day."""
     from quartz_cli.agents.selection import selection_universe
+    from quartz_cli.app.market_calendar import trading_calendar
 
     config = rt.config
     universe = selection_universe(config.home)
     return AccountOwner(
         agent or trading_agent(rt, policy), market=rt.market, states=account_states(config),
-        calendar=krx_calendar(config.home / "cache"), limits=Limits(config.constraints()),
-        listed=lambda code: code in universe,
-        daily_loss_limit_pct=config.settings.exits.daily_loss_limit_pct)
+        calendar=krx_calendar(config.home / "cache"),
+        limits=Limits(config.constraints()), listed=lambda code: code in universe,
+        daily_loss_limit_pct=config.settings.exits.daily_loss_limit_pct,
+        refresh_calendar=lambda: trading_calendar(rt))
 
 
 async def trading_state_over_http(ws_url: str, token: str, state: TradingState | None = None,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from quartz_cli.agents.inputs import StoreInputs
 from quartz_cli.agents.portfolio import PortfolioDeps
 from quartz_cli.app.macro import open_macro
+from quartz_cli.app.market_calendar import trading_calendar
 from quartz_cli.app.owner import run_lock, trading_state_note
 from quartz_cli.app.runtime import Runtime, open_order_executor, open_runtime
 from quartz_cli.calendars import krx_calendar
@@ -138,7 +139,7 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                                     max_age=timedelta(hours=config.settings.store.input_max_age_h),
                                     progress=progress),
                 market=rt.market, account=rt.account,
-                calendar=krx_calendar(config.home / "cache"),
+                calendar=await trading_calendar(rt),
                 now=config.market_now, constraints=config.constraints(),
                 exit_rules=config.exit_rules(), names=name_of, rules=RulesDecisionEngine,
                 budget=config.llm_budget(), engine=engine, configured_reason=reason,

@@ -131,13 +131,15 @@ class KisClient:
         body: dict[str, Any] | None = None,
         tr_cont: str = "",
         extra_headers: dict[str, str] | None = None,
+        exact_tr_id: bool = False,
     ) -> KisResponse:
         """Send one API call. Retries only where the broker certainly did not act on it: an
         inquiry (GET) refused for rate (EGW00201, waited out, bounded) and a rejected token
         (refreshed once). An order refused for rate is raised to the caller."""
         if self._tokens is None:
             raise BrokerError("this KIS client has no token source")
-        tr_id = self.tr_id(real_tr_id)
+        # A real-only API keeps its TR_ID on the paper domain (there is no paper variant).
+        tr_id = real_tr_id if exact_tr_id else self.tr_id(real_tr_id)
         token_refreshed = False
         rate_retries = 0
         while True:
@@ -173,9 +175,10 @@ class KisClient:
             raise err
 
     async def get(self, path: str, real_tr_id: str, params: dict[str, str], *,
-                  tr_cont: str = "") -> KisResponse:
+                  tr_cont: str = "", exact_tr_id: bool = False) -> KisResponse:
         """A GET inquiry (parameters in the query string)."""
-        return await self.request("GET", path, real_tr_id, params=params, tr_cont=tr_cont)
+        return await self.request("GET", path, real_tr_id, params=params, tr_cont=tr_cont,
+                                  exact_tr_id=exact_tr_id)
 
     async def post(self, path: str, real_tr_id: str, body: dict[str, Any], *,
                    hashkey: bool = False) -> KisResponse:
