@@ -38,7 +38,7 @@ from quartz_cli.domain.budget import LLMBudget
 from quartz_cli.domain.decision import Constraints
 from quartz_cli.domain.exits import ExitRules
 from quartz_cli.errors import ConfigError
-from quartz_cli.redaction import register_secret
+from quartz_cli.redaction import register_account, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -514,7 +514,10 @@ def load_settings(environ: Mapping[str, str], file_values: Mapping[str, Any] | N
         else:
             sources[spec.key] = Source.DEFAULT
             continue
-        if spec.secret:
+        if spec.key == "HANSEC_INVESTMENT_CANO":
+            # The broker sends the 8 digits alone (CANO=...): mask every form, not the string.
+            register_account(str(value))
+        elif spec.secret:
             register_secret(str(value))
         raw[spec.section][spec.key] = value
         sources[spec.key] = source
