@@ -42,6 +42,9 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
 
+    "events": ("quartz_cli.cli.events", "The account's event log: orders, decisions, exits, "
+               "jobs (--follow, --json)."),
+
     "doctor": ("quartz_cli.cli.doctor", "Resolved configuration (secrets masked); broker and "
                "store checks."),
 }
@@ -149,6 +152,9 @@ def root(
     ctx.obj = Globals(env=env, json=json_out, verbose=verbose, config_file=config_file)
     set_globals(ctx.obj)
     setup_logging(verbose, log_format)
+    from quartz_cli.cli.jobs import track_job
+
+    track_job(ctx)
 
 
 def main() -> None:

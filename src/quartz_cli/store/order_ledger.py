@@ -6,7 +6,10 @@ written before a call survives the process being killed during it.
 Fencing: the owner of the account's lease calls `fence(epoch)`; the ledger keeps the largest
 epoch that fenced it (`meta.epoch`) and refuses, inside each write transaction, a writer whose
 epoch is older or that holds no lease at all, so a process whose lease was taken over cannot
-write another request's state even if it still runs."""
+write another request's state even if it still runs.
+
+Every transition also appends its order event to the account's event log (same file, same
+transaction: `store.event_log`), so the log can never disagree with the ledger."""
 
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from quartz_cli.domain.events import order_event_type
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
+from quartz_cli.store.event_log import EVENTS_SCHEMA, append_event
 from quartz_cli.store.sqlite import immediate_transaction, open_durable
 
 S = OrderState
@@ -75,6 +80,31 @@ CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id);
 """
 
 
+def _order_event(db: sqlite3.Connection, before: OrderState | None, filled_before: int,
+                 row: sqlite3.Row, at: datetime, note: str) -> None:
+    """Append the event `row`'s latest move stands for (if any) to the event log."""
+    after = OrderState(row["state"])
+    kind = order_event_type(before, after, filled_before, int(row["filled_qty"]))
+    if kind is None:
+        return
+    request = OrderRequest.model_validate_json(row["request"])
+    data: dict[str, object] = {
+        "side": request.side.value if request.side else "cancel", "ticker": request.ticker,
+        "qty": request.qty, "order_type": request.order_type.value, "price": request.price,
+        "state": after.value}
+    if before is not None:
+        data["from"] = before.value
+    for name in ("order_no", "code", "message", "avg_fill_price"):
+        if row[name]:
+            data[name] = row[name]
+    if int(row["filled_qty"]):
+        data["filled_qty"] = int(row["filled_qty"])
+        data["fill_qty"] = int(row["filled_qty"]) - filled_before
+    if note:
+        data["note"] = note
+    append_event(db, kind, at, request_id=row["request_id"], data=data)
+
+
 def _entry(row: sqlite3.Row) -> LedgerEntry:
     return LedgerEntry(
         request=OrderRequest.model_validate_json(row["request"]),
@@ -96,6 +126,7 @@ class SqliteOrderLedger:
         self.epoch: int | None = None
         with self._lock:
             self._conn.executescript(SCHEMA)
+            self._conn.executescript(EVENTS_SCHEMA)
         with immediate_transaction(self._conn, self._lock) as db:
             db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('instance', ?)",
                        (uuid.uuid4().hex,))
@@ -149,11 +180,12 @@ class SqliteOrderLedger:
                 (request.request_id, request.fingerprint(), request.model_dump_json(),
                  S.RECEIVED.value, env, stamp, stamp))
             created = cur.rowcount == 1
+            row = db.execute("SELECT * FROM orders WHERE request_id = ?",
+                             (request.request_id,)).fetchone()
             if created:
                 db.execute("INSERT INTO transitions(request_id, at, from_state, to_state) "
                            "VALUES (?,?,NULL,?)", (request.request_id, stamp, S.RECEIVED.value))
-            row = db.execute("SELECT * FROM orders WHERE request_id = ?",
-                             (request.request_id,)).fetchone()
+                _order_event(db, None, 0, row, now, "")
         return _entry(row), created
 
     def get(self, request_id: str) -> LedgerEntry | None:
@@ -185,6 +217,8 @@ class SqliteOrderLedger:
         values = [to.value, stamp, *fields.values(), request_id, expected.value]
         try:
             with self._tx() as db:
+                before = db.execute("SELECT filled_qty FROM orders WHERE request_id = ?",
+                                    (request_id,)).fetchone()
                 cur = db.execute(f"UPDATE orders SET {', '.join(sets)} "
                                  "WHERE request_id = ? AND state = ?", values)
                 if cur.rowcount != 1:
@@ -195,6 +229,7 @@ class SqliteOrderLedger:
                                (request_id, stamp, expected.value, to.value, note))
                 row = db.execute("SELECT * FROM orders WHERE request_id = ?",
                                  (request_id,)).fetchone()
+                _order_event(db, expected, int(before["filled_qty"]), row, now, note)
         except sqlite3.IntegrityError:
             raise LedgerError(f"order number {fields.get('order_no')} already belongs to "
                               "another request") from None

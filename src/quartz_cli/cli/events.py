@@ -1,0 +1,77 @@
+"""`quartz events`: the account's event log (orders, decisions, exits, trading state, jobs,
+tokens, stale data), oldest first; `--follow` keeps printing new events as they come."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from quartz_cli.cli.context import config, console, want_json
+from quartz_cli.redaction import redact
+
+if TYPE_CHECKING:
+    from quartz_cli.domain.events import Event
+
+app = typer.Typer(add_completion=False)
+
+_POLL_S = 1.0
+
+
+def _line(event: Event) -> str:
+    """One event as a line of text: seq, KST-free UTC time, type, ids, data."""
+    ids = " ".join(x for x in (f"run {event.run_id}" if event.run_id else "",
+                               f"request {event.request_id}" if event.request_id else "") if x)
+    data = " ".join(f"{k}={v}" for k, v in event.data.items())
+    return f"{event.seq:>6}  {event.at:%Y-%m-%d %H:%M:%S}Z  {event.type:<24} {ids} {data}".rstrip()
+
+
+def _print(events: list[Event], as_json: bool, con: Any) -> None:
+    for event in events:
+        if as_json:
+            sys.stdout.write(redact(json.dumps(event.as_json(), ensure_ascii=False)) + "\n")
+        else:
+            con.print(_line(event), markup=False, highlight=False, soft_wrap=True)
+    sys.stdout.flush()
+
+
+@app.command()
+def events(
+    since: int = typer.Option(None, "--since", metavar="SEQ", min=0,
+                              help="Only events after this sequence number (default: the "
+                              "last --limit events)."),
+    limit: int = typer.Option(50, "--limit", min=1, max=10000, help="How many events at most "
+                              "(before --follow takes over)."),
+    event_type: list[str] = typer.Option(None, "--type", help="Only this type (repeatable), "
+                                         "e.g. order.filled."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events "
+                                "(Ctrl-C stops)."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """Print the account's event log, oldest first. Each event has a sequence number
+    (monotonic per account), a UTC time, a type, the run id and request_id when it has them,
+    and its data; the account is named by its key, never its number."""
+    from quartz_cli.app.events import event_log
+
+    as_json = want_json(json_out)
+    types = set(event_type) if event_type else None
+    log = event_log(config())
+    con = console()
+    try:
+        batch = log.since(since, limit=limit, types=types) if since is not None else [
+            e for e in log.tail(limit) if types is None or e.type in types]
+        _print(batch, as_json, con)
+        last = batch[-1].seq if batch else (since if since is not None else log.last_seq())
+        while follow:
+            time.sleep(_POLL_S)
+            batch = log.since(last, limit=1000)
+            if batch:
+                last = batch[-1].seq
+                _print([e for e in batch if types is None or e.type in types], as_json, con)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.close()
