@@ -117,3 +117,26 @@ def test_events_command_prints_json_lines_since_a_sequence(in_session):
     assert [x["seq"] for x in map(json.loads, after.stdout.splitlines())] == [2, 3]
     assert failed.returncode == 2
     assert text.stdout.count("job.started") == 4 and "exit_code=2 job=nightly" in text.stdout
+
+
+def test_token_issue_and_trading_state_changes_are_events(in_session):
+    from quartz_cli.app.owner import account_owner
+    from quartz_cli.domain.pretrade import TradingState
+    from trading_support import FAST
+
+    env = local(in_session)
+
+    async def go():
+        async with env.rt:
+            await env.rt.tokens.refresh()
+
+    asyncio.run(go())
+    owner = account_owner(env.rt, FAST)
+    owner.set_trading_state(TradingState.HALTED, "operator: test")
+    owner.set_trading_state(TradingState.ACTIVE, "")
+    events = event_log(env.config).since(0)
+    issued = [e for e in events if e.type == "token.issued"]
+    assert issued and "expires_at" in issued[-1].data
+    states = [(e.data["from"], e.data["to"]) for e in events
+              if e.type == "trading.state_changed"]
+    assert states == [("active", "halted"), ("halted", "active")]

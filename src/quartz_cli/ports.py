@@ -45,6 +45,18 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 
+# --- events -----------------------------------------------------------------------------------
+
+
+class EventSink(Protocol):
+    """The account's append-only event log (`domain.events`): synchronous (SQLite)."""
+
+    def append(self, kind: str, *, now: datetime | None = None, run_id: str | None = None,
+               request_id: str | None = None, data: dict[str, object] | None = None) -> int:
+        """Append one event; its sequence number."""
+        ...
+
+
 # --- store ------------------------------------------------------------------------------------
 
 

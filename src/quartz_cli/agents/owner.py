@@ -34,6 +34,7 @@ from quartz_cli.agents.trading import TradingAgent
 from quartz_cli.domain.account import Balance
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.decision import Quote
+from quartz_cli.domain.events import EventType
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.order_window import check_order_window
 from quartz_cli.domain.orders import OpenOrder, OrderOutcome, OrderRequest, OrderState, OrderType
@@ -53,6 +54,7 @@ from quartz_cli.domain.pretrade import (
 from quartz_cli.errors import BrokerError, BrokerUnavailable
 from quartz_cli.ports import (
     AccountStateStore,
+    EventSink,
     LedgerEntry,
     LedgerError,
     MarketData,
@@ -176,8 +178,9 @@ class AccountOwner:
 
     def __init__(self, agent: TradingAgent, *, market: MarketData, states: AccountStateStore,
                  calendar: KrxCalendar, limits: Limits, listed: Callable[[str], bool],
-                 daily_loss_limit_pct: Decimal) -> None:
+                 daily_loss_limit_pct: Decimal, events: EventSink | None = None) -> None:
         self.agent = agent
+        self.events = events
         self.market = market
         self.states = states
         self.calendar = calendar
@@ -252,7 +255,12 @@ class AccountOwner:
     def set_trading_state(self, state: TradingState, reason: str) -> TradingStatus:
         """Set the trading state (kept across restarts)."""
         log.warning("trading state → %s (%s)", state.value, reason or "no reason given")
-        return self.states.set_trading_state(state, reason, self._now())
+        before = self.states.trading_status().state
+        status = self.states.set_trading_state(state, reason, self._now())
+        if self.events is not None:
+            self.events.append(EventType.TRADING_STATE.value, data={
+                "from": before.value, "to": state.value, "reason": reason})
+        return status
 
     # --- the check --------------------------------------------------------------------------
 

@@ -26,11 +26,11 @@ def event_log(config: Config) -> SqliteEventLog:
                           account_name(config))
 
 
-def record(config: Config, kind: EventType, *, run_id: str | None = None,
+def record(config: Config, kind: EventType | str, *, run_id: str | None = None,
            request_id: str | None = None, data: dict[str, object] | None = None) -> int | None:
     """Append one event to the account's log; never fails the work it reports on (a log
     that cannot be written is itself logged). The sequence number, or None."""
-    from quartz_cli.errors import QuartzError
+    from quartz_cli.errors import ConfigError, QuartzError
 
     try:
         events = event_log(config)
@@ -38,11 +38,27 @@ def record(config: Config, kind: EventType, *, run_id: str | None = None,
             return events.append(kind, run_id=run_id, request_id=request_id, data=data)
         finally:
             events.close()
+    except ConfigError as exc:
+        # No account configured (an auth command with only the app keys): nothing to log to.
+        log.debug("no event log for %s: %s", kind, exc)
     except (QuartzError, OSError) as exc:
-        log.warning("could not record event %s: %s", kind.value, exc)
+        log.warning("could not record event %s: %s", kind, exc)
     except Exception as exc:  # noqa: BLE001 - sqlite errors and the like: the job goes on
-        log.warning("could not record event %s: %s: %s", kind.value, type(exc).__name__, exc)
+        log.warning("could not record event %s: %s: %s", kind, type(exc).__name__, exc)
     return None
+
+
+class EventRecorder:
+    """The `EventSink` port for the agents: appends to the configured account's log and
+    never fails the run it reports on (a write that fails is logged instead)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def append(self, kind: str, *, now: datetime | None = None, run_id: str | None = None,
+               request_id: str | None = None, data: dict[str, object] | None = None) -> int:
+        """Append one event; its sequence number (0 when it could not be written)."""
+        return record(self.config, kind, run_id=run_id, request_id=request_id, data=data) or 0
 
 
 def exit_code_of(exc: BaseException | None) -> int:

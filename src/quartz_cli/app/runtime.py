@@ -13,6 +13,7 @@ import httpx
 
 from quartz_cli.agents.auth import TokenManager
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.app.events import EventRecorder
 from quartz_cli.config import Config, Env
 from quartz_cli.kis.broker import KisBroker
 from quartz_cli.kis.client import KisClient
@@ -135,6 +136,7 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
         store=store,
         # Token times come from the broker's clock: the simulated market clock in local.
         clock=config.market_now,
+        events=EventRecorder(config),
     )
     kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
     url = config.settings.servers.trading_agent_ws_url
