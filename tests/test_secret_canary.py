@@ -27,6 +27,9 @@ CANARIES = {
     "AWS_ACCESS_KEY_ID": "AKIACANARYKEYID01234",
     "AWS_SECRET_ACCESS_KEY": "canaryAwsSecretAccessKey0123456789",
     "QUARTZ_INTERNAL_TOKEN": "canary-internal-bearer-0123456789",
+    "QUARTZ_NOTIFY_TELEGRAM_BOT_TOKEN": "987654:CanaryTelegramBotToken_abcdef",
+    "QUARTZ_NOTIFY_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/TCANARY/BCAN/canary01",
+    "QUARTZ_NOTIFY_WEBHOOK_URL": "https://hooks.example.com/quartz?token=canarywebhook0123",
 }
 # Each accepted form of the account: dashed, ten digits, eight digits plus the product key.
 ACCOUNT_FORMS = [
@@ -88,7 +91,7 @@ def _scan_homes(*homes: Path) -> None:
                 assert leaks(path.read_bytes().decode("latin-1")) == [], path
 
 
-@pytest.mark.slow  # nine CLI processes (~1-2 s each): every account form and failure path
+@pytest.mark.slow  # ten CLI processes (~1-2 s each): every account form and failure path
 def test_no_canary_anywhere_with_vv(sim_url, failing_url, quartz_home, tmp_path):
     env = {**CANARIES, **ACCOUNT_FORMS[0], "QUARTZ_KIS_BASE_URL": sim_url,
            "QUARTZ_RATE_LIMIT_PER_S": "100"}
@@ -103,15 +106,18 @@ def test_no_canary_anywhere_with_vv(sim_url, failing_url, quartz_home, tmp_path)
         quartz("-vv", "--env", "paper", "--log-format", "json", "trade", "orders", env=env),
         quartz("-vv", "--env", "paper", "--log-format", "text", "auth", "status", env=env),
         quartz("-vv", "--env", "paper", "doctor", env=env),
+        quartz("-vv", "--env", "paper", "--json", "events", env=env),
         quartz("-vv", "--env", "paper", "trade", "balance", env=failing),
         quartz("-vv", "--env", "paper", "--log-format", "json", "trade", "balance", env=dead),
     ]
-    assert [r.returncode for r in runs[:6]] == [0] * 6, [r.stderr[-800:] for r in runs]
+    assert [r.returncode for r in runs[:7]] == [0] * 7, [r.stderr[-800:] for r in runs]
     # The account really was sent (so the check means something): httpx logs its request
     # lines at -vv, the parameters masked.
     for r in runs[:3]:
         assert "CANO=***" in r.stderr and "ACNT_PRDT_CD=***" in r.stderr, r.stderr[-800:]
-    assert runs[6].returncode != 0 and runs[7].returncode != 0
+    assert runs[7].returncode != 0 and runs[8].returncode != 0
+    # The event log (scanned below with the rest of QUARTZ_HOME) has something in it.
+    assert '"token.issued"' in runs[6].stdout
     for r in runs:
         assert leaks(r.stdout + r.stderr) == [], (r.args, r.stdout[-800:], r.stderr[-800:])
     _scan_homes(quartz_home, tmp_path / "dead-home", tmp_path / "failing-home")

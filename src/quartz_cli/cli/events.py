@@ -16,7 +16,7 @@ from quartz_cli.redaction import redact
 if TYPE_CHECKING:
     from quartz_cli.domain.events import Event
 
-app = typer.Typer(add_completion=False)
+app = typer.Typer(add_completion=False, invoke_without_command=True)
 
 _POLL_S = 1.0
 
@@ -38,8 +38,9 @@ def _print(events: list[Event], as_json: bool, con: Any) -> None:
     sys.stdout.flush()
 
 
-@app.command()
+@app.callback()
 def events(
+    ctx: typer.Context,
     since: int = typer.Option(None, "--since", metavar="SEQ", min=0,
                               help="Only events after this sequence number (default: the "
                               "last --limit events)."),
@@ -54,6 +55,8 @@ def events(
     """Print the account's event log, oldest first. Each event has a sequence number
     (monotonic per account), a UTC time, a type, the run id and request_id when it has them,
     and its data; the account is named by its key, never its number."""
+    if ctx.invoked_subcommand is not None:
+        return
     from quartz_cli.app.events import event_log
 
     as_json = want_json(json_out)
@@ -75,3 +78,44 @@ def events(
         pass
     finally:
         log.close()
+
+
+@app.command()
+def notify(once: bool = typer.Option(False, "--once", help="One delivery pass, then exit "
+                                     "(for cron); default: keep delivering (Ctrl-C stops)."),
+           ) -> None:
+    """Send the account's events to the configured Telegram, Slack and webhook channels
+    (QUARTZ_NOTIFY_*), in order, each from where it left off. The first start begins
+    after the newest event (no replay); a channel that is down is retried with back-off."""
+    import asyncio
+
+    from quartz_cli.app.events import event_log
+    from quartz_cli.app.notify import notifier
+    from quartz_cli.errors import ConfigError
+
+    cfg = config()
+    log = event_log(cfg)
+    service = notifier(cfg, log)
+    if not service.routes:
+        log.close()
+        raise ConfigError("no notification channel is configured",
+                          hint="set QUARTZ_NOTIFY_TELEGRAM_BOT_TOKEN and _CHAT_ID, "
+                          "QUARTZ_NOTIFY_SLACK_WEBHOOK_URL or QUARTZ_NOTIFY_WEBHOOK_URL")
+
+    async def go() -> int:
+        try:
+            if once:
+                return await service.deliver()
+            await service.run(asyncio.Event(), cfg.settings.notify.poll_s)
+            return 0
+        finally:
+            await service.aclose()
+
+    try:
+        sent = asyncio.run(go())
+    except KeyboardInterrupt:
+        sent = 0
+    finally:
+        log.close()
+    if once:
+        console(stderr=True).print(f"{sent} notification(s) sent", soft_wrap=True)

@@ -40,6 +40,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.app.internal_token import check_internal_token
+from quartz_cli.app.metrics import unknown_orders_gauge
 from quartz_cli.domain.orders import CANCEL_ACTION, OrderRequest
 from quartz_cli.errors import (
     BrokerError,
@@ -54,6 +55,7 @@ from quartz_cli.servers.guards import (
     parse_json,
     read_json,
 )
+from quartz_cli.servers.metrics import metrics_route
 from quartz_cli.servers.owner_reads import OwnerReads
 from quartz_cli.servers.trading_admin import admin_routes
 
@@ -97,14 +99,16 @@ def create_app(agent: AccountOwner, token: str, *,
                ping_interval_s: float = PING_INTERVAL_S,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
                reconcile_interval_s: float = RECONCILE_INTERVAL_S,
-               reads: OwnerReads | None = None) -> Starlette:
+               reads: OwnerReads | None = None,
+               metrics_refresh: Callable[[], None] | None = None) -> Starlette:
     """The ASGI app over `agent`, the account's owner (every order passes its pre-trade
     stage). `token` is the shared bearer token (ConfigError when it is
     empty or short). On startup it reconciles requests a killed predecessor left
     `sent`/`unknown` (never re-sending them); then every `reconcile_interval_s` it runs the
     agent's reconciliation pass (each unknown request is asked about on its own back-off).
     `reads` adds the owner's read API (`servers.owner_reads`) and starts its upkeep of the
-    owner's state."""
+    owner's state. `GET /metrics` exports the process's metrics, with `metrics_refresh`
+    setting the scrape-time gauges (default: the owner's unknown orders)."""
     check_internal_token(token, server="trading server")
     expected = f"Bearer {token}".encode()
 
@@ -313,6 +317,7 @@ def create_app(agent: AccountOwner, token: str, *,
         Route("/api/balance", get_balance, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
+        metrics_route("trading", metrics_refresh or (lambda: unknown_orders_gauge(agent.ledger))),
         *(reads.routes(token) if reads is not None else []),
         *admin_routes(agent, token),
     ], lifespan=lifespan)

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS events_by_type ON events (type);
+-- The last sequence each notification channel delivered (or deliberately passed over).
+CREATE TABLE IF NOT EXISTS notify_cursor (channel TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+                                          updated_at TEXT NOT NULL);
 """
 
 
@@ -94,17 +97,28 @@ class SqliteEventLog:
             row = self._conn.execute("SELECT MAX(seq) AS seq FROM events").fetchone()
         return int(row["seq"] or 0)
 
-    def latest(self, kind: EventType | str, **match: str) -> Event | None:
-        """The newest event of `kind` whose data has every `match` key at that value."""
+    def of_type(self, kind: EventType | str, *, limit: int = 200) -> list[Event]:
+        """The newest `limit` events of `kind`, newest first."""
         name = str(getattr(kind, "value", kind))
         with self._lock:
             rows = self._conn.execute("SELECT * FROM events WHERE type = ? ORDER BY seq DESC "
-                                      "LIMIT 200", (name,)).fetchall()
-        for row in rows:
-            event = self._event(row)
-            if all(str(event.data.get(k)) == v for k, v in match.items()):
-                return event
-        return None
+                                      "LIMIT ?", (name, limit)).fetchall()
+        return [self._event(r) for r in rows]
+
+    def cursor(self, channel: str) -> int | None:
+        """The last sequence `channel` delivered; None before its first start."""
+        with self._lock:
+            row = self._conn.execute("SELECT seq FROM notify_cursor WHERE channel = ?",
+                                     (channel,)).fetchone()
+        return int(row["seq"]) if row else None
+
+    def set_cursor(self, channel: str, seq: int) -> None:
+        """Record that `channel` is done with every event up to `seq` (never moves back)."""
+        stamp = datetime.now(UTC).isoformat()
+        with immediate_transaction(self._conn, self._lock) as db:
+            db.execute("INSERT INTO notify_cursor(channel, seq, updated_at) VALUES (?,?,?) "
+                       "ON CONFLICT(channel) DO UPDATE SET seq = MAX(seq, excluded.seq), "
+                       "updated_at = excluded.updated_at", (channel, seq, stamp))
 
     def _event(self, row: sqlite3.Row) -> Event:
         return Event(seq=int(row["seq"]), at=datetime.fromisoformat(row["at"]), type=row["type"],

@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from quartz_cli.domain.events import order_event_type
+from quartz_cli.domain.events import EventType, order_event_type
 from quartz_cli.domain.orders import OrderRequest, OrderState
+from quartz_cli.metrics import order_event as order_metric
 from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
 from quartz_cli.store.event_log import EVENTS_SCHEMA, append_event
 from quartz_cli.store.sqlite import immediate_transaction, open_durable
@@ -103,6 +104,9 @@ def _order_event(db: sqlite3.Connection, before: OrderState | None, filled_befor
     if note:
         data["note"] = note
     append_event(db, kind, at, request_id=row["request_id"], data=data)
+    outcome = kind.value.removeprefix("order.")
+    order_metric(outcome, rule=row["code"] or "unknown" if kind is EventType.ORDER_REFUSED
+                 else None)
 
 
 def _entry(row: sqlite3.Row) -> LedgerEntry:
