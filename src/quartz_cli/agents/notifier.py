@@ -99,14 +99,22 @@ class Notifier:
             batch = await asyncio.to_thread(self.events.since, cursor, limit=BATCH)
             if not batch:
                 return sent
+            passed = cursor  # events passed over since the cursor was last written
             for event in batch:
                 message = render(event, route.lang) if wanted(event, route.selection) else None
                 if message is not None:
                     if not await self._send(route, message, event):
+                        if passed > cursor:
+                            await asyncio.to_thread(self.events.set_cursor, name, passed)
                         return sent
                     sent += 1
-                await asyncio.to_thread(self.events.set_cursor, name, event.seq)
-                cursor = event.seq
+                    # Written after each delivery: a restart never sends it again.
+                    await asyncio.to_thread(self.events.set_cursor, name, event.seq)
+                    cursor = event.seq
+                passed = event.seq
+            if passed > cursor:
+                await asyncio.to_thread(self.events.set_cursor, name, passed)
+                cursor = passed
 
     async def _send(self, route: Route, text: str, event: Event | None) -> bool:
         name = route.channel.name
