@@ -9,6 +9,8 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
+import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -209,3 +211,35 @@ def test_notify_command_delivers_from_where_it_left_off(quartz_home):
     assert [m["event"]["data"]["job"] for m in fakes.webhook] == ["after"]
     assert fakes.webhook[0]["text"].endswith("작업 after 종료: 종료 코드 1")
     assert none.returncode == 3 and "no notification channel" in none.stderr
+
+
+@pytest.mark.slow  # a `quartz trade serve` process (~5 s to start under load)
+def test_the_trading_server_notifies_while_it_runs(quartz_home, calendar_cache):
+    import time
+
+    from fakes.server import free_port
+    from trading_support import ServerProcess, seed_calendar
+
+    seed_calendar(quartz_home, calendar_cache)
+    fakes = Fakes()
+    with LoopbackServer(fakes.app) as hooks:
+        server = ServerProcess(quartz_home, free_port(), "test-internal-token-0123456789-abcdef",
+                               {"QUARTZ_NOTIFY_WEBHOOK_URL": f"{hooks.url}/hook",
+                                "QUARTZ_NOTIFY_POLL_S": "0.1"})
+        server.start()
+        try:
+            token = server.env["QUARTZ_INTERNAL_TOKEN"]
+            resp = httpx.post(f"http://127.0.0.1:{server.port}/api/order",
+                              headers={"authorization": f"Bearer {token}"},
+                              json={"request_id": "srv-big", "action": "buy", "ticker": "005930",
+                                    "qty": 100000, "order_type": "market", "price": 0,
+                                    "timestamp": datetime.now(UTC).isoformat()}, timeout=30)
+            deadline = time.monotonic() + 30
+            while not fakes.webhook and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            server.stop()
+    assert resp.json()["outcome"]["state"] == "rejected"
+    [message] = fakes.webhook
+    assert message["event"]["type"] == "order.refused"
+    assert message["event"]["request_id"] == "srv-big"

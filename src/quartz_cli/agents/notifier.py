@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from quartz_cli.domain.events import Event
 from quartz_cli.domain.notifications import render, skipped_message, wanted
+from quartz_cli.errors import QuartzError
 from quartz_cli.metrics import metrics
 from quartz_cli.ports import EventReader, NotificationChannel, NotificationFailed
 
@@ -49,12 +50,13 @@ class Notifier:
 
     def __init__(self, events: EventReader, routes: Sequence[Route], *, backlog_limit: int = 200,
                  retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, poll_s: float = 2.0) -> None:
         self.events = events
         self.routes = list(routes)
         self.backlog_limit = backlog_limit
         self.retry_delays_s = tuple(retry_delays_s)
         self.clock = clock
+        self.poll_s = poll_s
 
     async def deliver(self) -> int:
         """One pass over every channel that is not backing off; how many messages went."""
@@ -64,12 +66,16 @@ class Notifier:
                 sent += await self._deliver(route)
         return sent
 
-    async def run(self, stop: asyncio.Event, poll_s: float = 2.0) -> None:
-        """Deliver until `stop` is set, reading the log every `poll_s` seconds."""
+    async def run(self, stop: asyncio.Event, poll_s: float | None = None) -> None:
+        """Deliver until `stop` is set, reading the log every `poll_s` seconds (default: the
+        notifier's own). A pass that fails on the store is logged and tried again."""
         while not stop.is_set():
-            await self.deliver()
+            try:
+                await self.deliver()
+            except QuartzError as exc:
+                log.warning("notifications: %s", exc.message)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+                await asyncio.wait_for(stop.wait(), timeout=poll_s or self.poll_s)
 
     async def aclose(self) -> None:
         for route in self.routes:

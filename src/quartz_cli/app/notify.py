@@ -36,4 +36,22 @@ def notification_routes(config: Config) -> list[Route]:
 def notifier(config: Config, events: SqliteEventLog) -> Notifier:
     """The notifier over `events` with the configured channels (none: nothing to do)."""
     return Notifier(events, notification_routes(config),
-                    backlog_limit=config.settings.notify.backlog_limit)
+                    backlog_limit=config.settings.notify.backlog_limit,
+                    poll_s=config.settings.notify.poll_s)
+
+
+def serving_notifier(config: Config) -> Notifier | None:
+    """The notifier the trading server runs beside its orders, when a channel is
+    configured (else None)."""
+    if not notification_routes_configured(config):
+        return None
+    from quartz_cli.app.events import event_log
+
+    return notifier(config, event_log(config))
+
+
+def notification_routes_configured(config: Config) -> bool:
+    """True if at least one notification channel has its address set."""
+    n = config.settings.notify
+    return bool((n.telegram_bot_token and n.telegram_chat_id) or n.slack_webhook_url
+                or n.webhook_url)

@@ -106,7 +106,7 @@ def notify(once: bool = typer.Option(False, "--once", help="One delivery pass, t
         try:
             if once:
                 return await service.deliver()
-            await service.run(asyncio.Event(), cfg.settings.notify.poll_s)
+            await service.run(asyncio.Event())
             return 0
         finally:
             await service.aclose()

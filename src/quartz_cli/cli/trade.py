@@ -341,6 +341,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     from quartz_cli.agents.trading import RetryPolicy
     from quartz_cli.app.internal_token import internal_token
     from quartz_cli.app.metrics import refresh_gauges
+    from quartz_cli.app.notify import serving_notifier
     from quartz_cli.app.owner import account_owner
     from quartz_cli.app.ownership import advertised_url, take_ownership
     from quartz_cli.app.runtime import open_runtime, trading_agent
@@ -383,7 +384,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
                       ping_interval_s=ping_interval, on_shutdown=shutdown, reads=reads,
                       metrics_refresh=lambda: refresh_gauges(cfg, store=rt.store,
                                                              ledger=agent.ledger,
-                                                             tokens=rt.tokens))
+                                                             tokens=rt.tokens),
+                      notifier=serving_notifier(cfg))
     url = f"ws://{host}:{port}/ws/orders"
     if want_json(json_out):
         print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})

@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from quartz_cli.agents.notifier import Notifier
 from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.app.internal_token import check_internal_token
 from quartz_cli.app.metrics import unknown_orders_gauge
@@ -100,7 +101,8 @@ def create_app(agent: AccountOwner, token: str, *,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
                reconcile_interval_s: float = RECONCILE_INTERVAL_S,
                reads: OwnerReads | None = None,
-               metrics_refresh: Callable[[], None] | None = None) -> Starlette:
+               metrics_refresh: Callable[[], None] | None = None,
+               notifier: Notifier | None = None) -> Starlette:
     """The ASGI app over `agent`, the account's owner (every order passes its pre-trade
     stage). `token` is the shared bearer token (ConfigError when it is
     empty or short). On startup it reconciles requests a killed predecessor left
@@ -108,7 +110,8 @@ def create_app(agent: AccountOwner, token: str, *,
     agent's reconciliation pass (each unknown request is asked about on its own back-off).
     `reads` adds the owner's read API (`servers.owner_reads`) and starts its upkeep of the
     owner's state. `GET /metrics` exports the process's metrics, with `metrics_refresh`
-    setting the scrape-time gauges (default: the owner's unknown orders)."""
+    setting the scrape-time gauges (default: the owner's unknown orders). `notifier`
+    delivers the account's events to its channels while the server runs."""
     check_internal_token(token, server="trading server")
     expected = f"Bearer {token}".encode()
 
@@ -296,12 +299,19 @@ def create_app(agent: AccountOwner, token: str, *,
                     log.warning("reconciliation deferred: %s", exc.message)
 
         task = asyncio.create_task(reconcile())
+        stop_notifying = asyncio.Event()
+        notifying = (asyncio.create_task(notifier.run(stop_notifying))
+                     if notifier is not None else None)
         if reads is not None:
             await reads.start()
         try:
             yield
         finally:
             task.cancel()
+            if notifier is not None and notifying is not None:
+                stop_notifying.set()
+                await notifying
+                await notifier.aclose()
             if reads is not None:
                 await reads.stop()
             if on_shutdown is not None:
