@@ -117,6 +117,10 @@ def test_events_command_prints_json_lines_since_a_sequence(in_session):
     assert [x["seq"] for x in map(json.loads, after.stdout.splitlines())] == [2, 3]
     assert failed.returncode == 2
     assert text.stdout.count("job.started") == 4 and "exit_code=2 job=nightly" in text.stdout
+    summary = quartz("events", "jobs", "--json")
+    by_job = {j["job"]: j for j in json.loads(summary.stdout)["jobs"]}
+    assert by_job["nightly"]["exit_code"] == 2 and by_job["nightly"]["last_success_at"] is None
+    assert by_job["decide"]["exit_code"] is None  # started, never finished
 
 
 def test_token_issue_and_trading_state_changes_are_events(in_session):

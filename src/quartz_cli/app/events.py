@@ -48,6 +48,26 @@ def record(config: Config, kind: EventType | str, *, run_id: str | None = None,
     return None
 
 
+def job_summary(events: SqliteEventLog, lookback: int = 1000) -> list[dict[str, object]]:
+    """Per job, its last run (start time, exit code and seconds, None while it runs or if it
+    died without an end) and its last success, by job name."""
+    jobs: dict[str, dict[str, object]] = {}
+    for start in reversed(events.of_type(EventType.JOB_STARTED, limit=lookback)):
+        jobs[str(start.data.get("job"))] = {
+            "job": str(start.data.get("job")), "started_at": start.at.isoformat(),
+            "started_seq": start.seq, "exit_code": None, "seconds": None,
+            "last_success_at": None}
+    for end in reversed(events.of_type(EventType.JOB_FINISHED, limit=lookback)):
+        row = jobs.setdefault(str(end.data.get("job")), {
+            "job": str(end.data.get("job")), "started_at": None, "started_seq": 0,
+            "exit_code": None, "seconds": None, "last_success_at": None})
+        if end.seq > int(str(row["started_seq"])):
+            row["exit_code"], row["seconds"] = end.data.get("exit_code"), end.data.get("seconds")
+        if end.data.get("exit_code") == 0:
+            row["last_success_at"] = end.at.isoformat()
+    return [jobs[name] for name in sorted(jobs)]
+
+
 class EventRecorder:
     """The `EventSink` port for the agents: appends to the configured account's log and
     never fails the run it reports on (a write that fails is logged instead)."""

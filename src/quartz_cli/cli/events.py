@@ -119,3 +119,31 @@ def notify(once: bool = typer.Option(False, "--once", help="One delivery pass, t
         log.close()
     if once:
         console(stderr=True).print(f"{sent} notification(s) sent", soft_wrap=True)
+
+
+@app.command()
+def jobs(json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON.")) -> None:
+    """The last run of each scheduled job (from its job.started / job.finished events): when
+    it started, how it ended, and its last success."""
+    from quartz_cli.app.events import event_log, job_summary
+    from quartz_cli.cli.context import emit
+
+    log = event_log(config())
+    try:
+        rows = job_summary(log)
+    finally:
+        log.close()
+
+    def render(con: Any) -> None:
+        from rich.table import Table
+
+        table = Table(title="Jobs (last run)")
+        for column in ("job", "started (UTC)", "exit", "seconds", "last success (UTC)"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(str(r["job"]), str(r["started_at"] or ""),
+                          "no end yet" if r["exit_code"] is None else str(r["exit_code"]),
+                          str(r["seconds"] or ""), str(r["last_success_at"] or "never"))
+        con.print(table)
+
+    emit({"jobs": rows}, render, json_out)
