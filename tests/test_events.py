@@ -58,6 +58,10 @@ def test_a_trading_day_writes_the_order_events_the_simulator_agrees_with(in_sess
     assert sum(e.data["fill_qty"] for e in fills) == sum(
         json.loads(a["detail"])["qty"] for a in sim_fills) == 3
     assert {e.data["order_no"] for e in fills} == {a["odno"] for a in sim_fills}
+    # With the configured rates' estimate of the fee (a buy pays no transaction tax).
+    [bought] = fills
+    assert bought.data["est_fee_krw"] == -(-3 * bought.data["avg_fill_price"] * 15 // 100_000)
+    assert bought.data["est_tax_krw"] == 0
     # A rejected order never produced a fill event.
     assert not [e for e in fills if e.request_id == "day-rej"]
     rejected = next(e for e in events if e.type == "order.rejected")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
 from enum import Enum
 from typing import Any
 
@@ -85,3 +86,21 @@ def order_event_type(before: OrderState | None, after: OrderState, filled_before
     if after is OrderState.RECEIVED and before is not None:
         return EventType.ORDER_RETRYABLE
     return _ORDER_TYPES[after]
+
+
+@dataclass(frozen=True)
+class FeeRates:
+    """The configured fee and tax rates (fractions), to estimate a fill's costs."""
+
+    buy_fee: Decimal
+    sell_fee: Decimal
+    sell_tax: Decimal
+
+    def estimate(self, side: str, notional: int) -> tuple[int, int]:
+        """(broker fee, transaction tax) in won, rounded up, on a fill of `notional` won."""
+        def won(rate: Decimal) -> int:
+            return int((Decimal(notional) * rate).to_integral_value(rounding=ROUND_CEILING))
+
+        if side.lower() == "sell":
+            return won(self.sell_fee), won(self.sell_tax)
+        return won(self.buy_fee), 0

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from quartz_cli.domain.events import EventType, order_event_type
+from quartz_cli.domain.events import EventType, FeeRates, order_event_type
 from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.metrics import order_event as order_metric
 from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
@@ -82,7 +82,8 @@ CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id);
 
 
 def _order_event(db: sqlite3.Connection, before: OrderState | None, filled_before: int,
-                 row: sqlite3.Row, at: datetime, note: str) -> None:
+                 row: sqlite3.Row, at: datetime, note: str,
+                 fee_rates: FeeRates | None) -> None:
     """Append the event `row`'s latest move stands for (if any) to the event log."""
     after = OrderState(row["state"])
     kind = order_event_type(before, after, filled_before, int(row["filled_qty"]))
@@ -99,8 +100,16 @@ def _order_event(db: sqlite3.Connection, before: OrderState | None, filled_befor
         if row[name]:
             data[name] = row[name]
     if int(row["filled_qty"]):
+        fill_qty = int(row["filled_qty"]) - filled_before
         data["filled_qty"] = int(row["filled_qty"])
-        data["fill_qty"] = int(row["filled_qty"]) - filled_before
+        data["fill_qty"] = fill_qty
+        if fee_rates is not None and row["avg_fill_price"] and kind in (
+                EventType.ORDER_FILLED, EventType.ORDER_PARTIALLY_FILLED):
+            # Estimated from the configured rates on this fill's notional (the average price
+            # of the order so far): the broker's own figures come with its settlement.
+            fee, tax = fee_rates.estimate(str(data["side"]),
+                                          fill_qty * int(row["avg_fill_price"]))
+            data["est_fee_krw"], data["est_tax_krw"] = fee, tax
     if note:
         data["note"] = note
     append_event(db, kind, at, request_id=row["request_id"], data=data)
@@ -123,8 +132,10 @@ class SqliteOrderLedger:
     """The `OrderLedger` port in SQLite: the ledger file
     (`$QUARTZ_HOME/trading/<env>-ledger.db` by default)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, fee_rates: FeeRates | None = None) -> None:
         self.path = Path(path)
+        # Fill events carry fee and tax estimates when the rates are given.
+        self.fee_rates = fee_rates
         self._conn = open_durable(self.path)
         self._lock = threading.RLock()
         self.epoch: int | None = None
@@ -192,7 +203,7 @@ class SqliteOrderLedger:
                 db.execute("INSERT INTO transitions(request_id, at, from_state, to_state) "
                            "VALUES (?,?,NULL,?)", (request.request_id, stamp, S.RECEIVED.value))
                 if self.record_events:
-                    _order_event(db, None, 0, row, now, "")
+                    _order_event(db, None, 0, row, now, "", self.fee_rates)
         return _entry(row), created
 
     def get(self, request_id: str) -> LedgerEntry | None:
@@ -237,7 +248,8 @@ class SqliteOrderLedger:
                 row = db.execute("SELECT * FROM orders WHERE request_id = ?",
                                  (request_id,)).fetchone()
                 if self.record_events:
-                    _order_event(db, expected, int(before["filled_qty"]), row, now, note)
+                    _order_event(db, expected, int(before["filled_qty"]), row, now, note,
+                                 self.fee_rates)
         except sqlite3.IntegrityError:
             raise LedgerError(f"order number {fields.get('order_no')} already belongs to "
                               "another request") from None
