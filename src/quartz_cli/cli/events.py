@@ -83,6 +83,8 @@ def events(
 @app.command()
 def notify(once: bool = typer.Option(False, "--once", help="One delivery pass, then exit "
                                      "(for cron); default: keep delivering (Ctrl-C stops)."),
+           json_out: bool = typer.Option(False, "--json", help="With --once: print "
+                                         '{"sent": N} on stdout.'),
            ) -> None:
     """Send the account's events to the configured Telegram, Slack and webhook channels
     (QUARTZ_NOTIFY_*), in order, each from where it left off. The first start begins
@@ -118,7 +120,10 @@ def notify(once: bool = typer.Option(False, "--once", help="One delivery pass, t
     finally:
         log.close()
     if once:
-        console(stderr=True).print(f"{sent} notification(s) sent", soft_wrap=True)
+        from quartz_cli.cli.context import emit
+
+        emit({"sent": sent}, lambda con: console(stderr=True).print(
+            f"{sent} notification(s) sent", soft_wrap=True), json_out)
 
 
 @app.command()
