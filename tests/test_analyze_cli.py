@@ -33,7 +33,11 @@ def test_all_periods_json_has_every_indicator_and_a_chart(tmp_path):
             assert a["signals"]["rsi"] in ("overbought", "oversold", "neutral")
             assert len(a["fibonacci_levels"]) == 7
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
+    # Every ticker and every period asked for is drawn, and the run says where.
     assert data["chart"]["tickers"] == ["005930", "000660"]
+    assert data["chart"]["periods"] == ["D", "W", "M"] and data["chart"]["left_out"] == {}
+    assert f"chart written to {png}: 005930, 000660 (D, W, M bars)" in " ".join(
+        proc.stderr.split())
 
 
 def test_table_shows_signals_and_the_synthetic_label():

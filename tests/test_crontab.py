@@ -6,8 +6,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,7 @@ def test_auth_refresh_line_runs(env_file: Path, quartz_home: Path) -> None:
     result = _run_job(env_file, "auth-refresh", deadline, *args)
 
     assert result.returncode == 0, result.stderr
+    assert result.stdout == result.stderr == ""  # a good run mails nothing
     log = (quartz_home / "logs" / "auth-refresh.log").read_text()
     assert "auth-refresh: start: quartz --json auth refresh" in log
     assert log.rstrip().endswith("auth-refresh: exit 0")
@@ -123,6 +126,52 @@ def test_a_running_job_is_not_started_twice(env_file: Path, quartz_home: Path) -
     log = (logs / "decide.log").read_text()
     assert "still going; skipped" in log
     assert "start:" not in log
+
+
+def test_a_failing_job_prints_a_summary_and_keeps_its_log(env_file: Path,
+                                                         quartz_home: Path) -> None:
+    result = _run_job(env_file, "cancel", "60", "--json", "trade", "cancel", "0000000001",
+                      "--qty", "-3")
+
+    assert result.returncode == 4
+    summary = result.stderr.splitlines()
+    assert summary[0] == "quartz job 'cancel' FAILED: exit 4 (invalid input)"
+    assert "command: quartz --json trade cancel 0000000001 --qty -3" in summary
+    assert f"log: {quartz_home / 'logs' / 'cancel.log'}" in summary
+    assert any(line.startswith("error: --qty -3") for line in summary)
+    assert len(summary) <= 24 and result.stdout == ""
+    log = (quartz_home / "logs" / "cancel.log").read_text()
+    assert '"error": "InputError"' in log and "error: --qty -3" in log
+    assert log.rstrip().endswith("cancel: exit 4")
+
+
+def test_overlapping_runs_of_a_job_are_locked(env_file: Path, quartz_home: Path,
+                                              tmp_path: Path) -> None:
+    """A run still going holds the job's lock: the next one is skipped, not started."""
+    from fakes.server import free_port
+
+    first = subprocess.Popen(
+        ["sh", str(RUN_JOB), "sim", "30", "sim", "serve", "--port", str(free_port()), "--db",
+         str(tmp_path / "sim.db")],
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+             "QUARTZ_ENV_FILE": str(env_file), "QUARTZ_BIN": QUARTZ},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = quartz_home / "logs" / "sim.log"
+    try:
+        for _ in range(200):
+            if log.exists() and "start:" in log.read_text():
+                break
+            assert first.poll() is None
+            time.sleep(0.05)
+        second = _run_job(env_file, "sim", "30", "--json", "auth", "status")
+    finally:
+        # The whole group: run-job, its timeout and the server under it.
+        os.killpg(first.pid, signal.SIGTERM)
+        first.wait(timeout=30)
+
+    assert second.returncode == 0 and second.stderr == ""
+    text = log.read_text()
+    assert text.count("start:") == 1 and "sim: the previous run is still going; skipped" in text
 
 
 def test_the_deadline_stops_a_job(env_file: Path, quartz_home: Path, tmp_path: Path) -> None:

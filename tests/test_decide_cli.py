@@ -93,8 +93,10 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(home):
         expected[o["ticker"]] = expected.get(o["ticker"], 0) + (
             o["qty"] if o["side"] == "BUY" else -o["qty"])
     assert {t: q for t, q in expected.items() if q} == held_after
-    spent = before["cash_krw"] - after["cash_krw"]
-    assert 0 < spent <= sum(o["notional_krw"] for o in real["orders"] if o["side"] == "BUY")
+    # Trades settle T+2: the D+2 cash shows them, commission and tax included.
+    spent = before["d2_cash_krw"] - after["d2_cash_krw"]
+    assert 0 < spent <= sum(o["notional_krw"] + o["est_fees_krw"] for o in real["orders"]
+                            if o["side"] == "BUY")
     latest = json.loads((store / "decisions" / "latest.json").read_text())
     stored = json.loads((store / latest["key"]).read_text())
     assert stored["run_id"] == real["run_id"] and stored["orders"] == real["orders"]

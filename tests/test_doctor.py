@@ -41,6 +41,7 @@ def test_every_setting_appears_with_its_source_and_secrets_never(quartz_home):
     assert listed["HANSEC_INVESTMENT_APP_SECRET_KEY"]["value"] == "set (masked)"
     assert listed["GEMINI_API_KEY"]["value"] is None
     assert data["config_file"] == {"path": str(config), "read": True}
+    assert data["broker"]["fill_notices"].startswith("off: no KIS WebSocket")
     for out in (raw, text, json.dumps(data)):
         assert GPT_KEY not in out and APP_SECRET not in out
     assert max(len(line) for line in text.splitlines()) <= 80

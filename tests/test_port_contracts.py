@@ -153,6 +153,8 @@ def test_market_data_contract(impl: str, in_session) -> None:
     source, quotes, failed, bars, today = asyncio.run(go())
     assert "synthetic" in source
     assert set(quotes) == {"005930", "000660"} and "999999" in failed
+    # KIS answers an unknown code with success and a zero price; decide skips it so.
+    assert "zero price" in failed["999999"]
     q = quotes["005930"]
     assert q.lower <= q.price <= q.upper
     assert bars.code == "005930" and bars.name

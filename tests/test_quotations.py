@@ -86,12 +86,14 @@ def test_weekly_and_monthly_bars_agree_with_resampled_daily_bars(market, period,
         assert served.calls >= 2  # ~200 weeks: paged
 
 
-def test_unknown_ticker_is_the_brokers_error(market):
+def test_unknown_ticker_answered_as_kis_does_is_an_unknown_ticker(market):
+    # KIS answers success with a zero price and, on the chart, no name and no bars.
     with pytest.raises(UnknownTicker) as err:
         run(lambda rt: daily_chart(rt.kis, "999999", date(2026, 1, 1), date(2026, 11, 20)))
-    assert "999999" in err.value.message and err.value.code == "SIMQ0404"
-    with pytest.raises(UnknownTicker):
+    assert "999999" in err.value.message and err.value.code is None
+    with pytest.raises(UnknownTicker) as err:
         run(lambda rt: inquire_price(rt.kis, "99999A"))
+    assert "99999A" in err.value.message and "zero price" in err.value.message
 
 
 def test_malformed_code_is_refused_before_any_call(market):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from quartz_cli.domain.costs import commission
 from quartz_cli.domain.krx import kst_date, tick_size
 from quartz_cli.domain.orders import OrderType, Side
 from quartz_cli.domain.universe import bundled_universe
@@ -61,7 +62,9 @@ def test_market_buy_fills_at_the_current_price_with_slippage(in_session):
     # 50 bps against the buyer, on the tick grid (the clock may have moved a minute).
     assert row.avg_fill_price > quote.price * 0.99
     assert row.avg_fill_price % tick_size(row.avg_fill_price) == 0
-    assert bal.cash_krw == 100_000_000 - row.filled_amount
+    # The deposit moves at settlement (T+2); the D+2 figure shows the buy and its commission.
+    assert bal.cash_krw == bal.d1_cash_krw == 100_000_000
+    assert bal.d2_cash_krw == 100_000_000 - row.filled_amount - commission(row.filled_amount)
     assert bal.position("005930").qty == 123
 
 
@@ -149,7 +152,7 @@ def test_cash_and_holdings_are_enforced(in_session):
             return cash.value, shares.value, buyable
 
     cash, shares, buyable = asyncio.run(go())
-    assert cash.code == "APBK0952" and shares.code == "APBK0986"
+    assert cash.code == "40250000" and shares.code == "APBK0986"    # the paper host's code
     assert buyable.cash_krw == 1_000_000
     assert buyable.qty == 1_000_000 // buyable.price_used   # market: reserved at the upper limit
 
@@ -165,7 +168,7 @@ def test_orders_outside_the_session_are_refused(in_session, monkeypatch):
             return err.value
 
     err = asyncio.run(go())
-    assert err.code == "40580000" and "장운영시간" in err.message
+    assert err.code == "40580000" and "장종료" in err.message    # the paper host's words
 
 
 def test_balance_and_daily_orders_follow_paging(in_session):
@@ -200,7 +203,8 @@ def test_cancelable_inquiry_is_real_domain_only(in_session):
             return err.value
 
     err = asyncio.run(go())
-    assert err.code == "EGW00203" and err.status == 500
+    # A real-account TR_ID on the paper host, answered as KIS's paper host answers it.
+    assert err.code == "EGW02006" and err.status == 500
 
 
 def test_audit_records_each_booking(in_session):

@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from fakes.server import LoopbackServer, free_port
 from quartz_cli.domain.orders import OrderRequest, OrderState
-from quartz_cli.errors import BrokerUnavailable
+from quartz_cli.errors import BrokerUnavailable, TradingAgentUnreachable
 from quartz_cli.remote.trading_client import TradingClient
 from quartz_cli.servers.trading import create_app
 from trading_support import local
@@ -160,18 +160,21 @@ def test_client_reconnects_after_a_disconnect(served):
     assert len(env.booked()) == 2
 
 
-def test_client_gives_up_at_its_deadline_when_nothing_answers(in_session):
+def test_client_says_the_agent_is_unreachable_when_nothing_listens(in_session):
     port = free_port()
 
     async def go():
         async with TradingClient(f"ws://127.0.0.1:{port}/ws/orders", TOKEN,
-                                 deadline_s=0.5, backoff_s=(0.05,)) as client:
-            with pytest.raises(BrokerUnavailable) as err:
+                                 unreachable_after_s=0.3, backoff_s=(0.05,)) as client:
+            with pytest.raises(TradingAgentUnreachable) as err:
                 await client.submit(OrderRequest(**message("gone-1")))
             return err.value
 
     err = asyncio.run(go())
-    assert err.maybe_sent and "same request_id" in (err.hint or "")
+    # Never connected on either path: nothing was sent, so nothing is in doubt.
+    assert not err.maybe_sent
+    assert f"ws://127.0.0.1:{port}/ws/orders" in err.message
+    assert f"http://127.0.0.1:{port}" in err.message and "nothing was sent" in err.message
 
 
 def test_cancel_and_cancelable_orders_over_http(served):

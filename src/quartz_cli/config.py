@@ -59,6 +59,14 @@ class EngineChoice(str, Enum):
     OPENAI = "openai"
 
 
+class NoticeChoice(str, Enum):
+    """Real-time fill notices: on where the broker offers them (auto), always, or never."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
 class Source(str, Enum):
     """Where a setting's value came from."""
 
@@ -124,6 +132,13 @@ class BrokerSettings(_Section):
                                           "the account's REST calls per second", gt=0)
     http_timeout_s: float = _key("QUARTZ_HTTP_TIMEOUT_S", 10.0, "HTTP timeout, seconds", gt=0)
     live_trading: bool = _key("QUARTZ_LIVE_TRADING", False, "prod only: allow real orders")
+    hts_id: SecretStr | None = _key("QUARTZ_KIS_HTS_ID", None,
+                                    "Secret: KIS HTS ID (login ID), the key of fill notices")
+    kis_ws_url: str | None = _key("QUARTZ_KIS_WS_URL", None,
+                                  "another KIS WebSocket base (e.g. `quartz sim serve`)")
+    fill_notices: NoticeChoice = _key("QUARTZ_FILL_NOTICES", NoticeChoice.AUTO,
+                                      "real-time fills over KIS's WebSocket: auto (with an "
+                                      "HTS ID and a WebSocket URL), on, off")
 
     @field_validator("cano")
     @classmethod

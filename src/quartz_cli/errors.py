@@ -12,7 +12,7 @@ Exit codes (documented in README.md, stable for scripts):
 6     store error (the object store is unreachable or refused)
 7     data source or LLM error
 8     partial failure (some items failed, the others succeeded)
-9     refused by a safety rule (risk gate, prod without opt-in)
+9     refused by a safety rule (risk gate, prod without opt-in), or not confirmed
 ====  =====================================================
 """
 
@@ -143,3 +143,30 @@ class SafetyRefusal(QuartzError):
     """A money-safety rule refused the action (risk gate, prod without opt-in, ...)."""
 
     exit_code = 9
+
+
+# --- Failures that show (issue 15): one kind of error, one exit code, across commands. ---
+
+
+class UnknownTicker(BrokerError, InputError):
+    """The broker does not know the code: bad input (exit 4) that only the broker could tell,
+    so callers that catch BrokerError for a batch still catch it."""
+
+    exit_code = InputError.exit_code
+
+
+class TradingAgentUnreachable(BrokerUnavailable):
+    """Nothing answered at the trading agent's address on either path (WebSocket, HTTP):
+    no order reached it, so nothing was sent to the broker."""
+
+    def __init__(self, ws_url: str, http_url: str, why: str) -> None:
+        super().__init__(
+            f"the trading agent is unreachable at {ws_url} (HTTP {http_url} tried too): "
+            f"{why}; nothing was sent",
+            hint="start it (`quartz trade serve`), or check TRADING_AGENT_WS_URL")
+        self.ws_url = ws_url
+        self.http_url = http_url
+
+
+class Declined(SafetyRefusal):
+    """The operator answered no (or nothing) to a confirmation prompt: nothing was done."""

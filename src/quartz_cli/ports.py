@@ -12,7 +12,7 @@ boto3, SQLite); everything that talks to a broker, an LLM or a web site is async
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -24,6 +24,7 @@ from quartz_cli.domain.decision import DecisionInput, PortfolioView, Quote
 from quartz_cli.domain.engine import EngineAnswer
 from quartz_cli.domain.events import Event
 from quartz_cli.domain.macro import MacroView, Observation, SeriesStats, SourceStatus
+from quartz_cli.domain.notices import OrderNotice
 from quartz_cli.domain.orders import (
     OpenOrder,
     OrderOutcome,
@@ -269,6 +270,17 @@ class OrderLedger(Protocol):
         """Write from now on as the holder of the account's lease at `epoch`; LeaseLost when
         a later epoch already wrote (every later write checks it again)."""
 
+
+
+class NoticeStream(Protocol):
+    """The broker's real-time order notices for one account (`kis.realtime.KisNoticeStream`):
+    a connection that reconnects by itself. `run` returns only when cancelled, or raises a
+    `QuartzError` it cannot recover from (e.g. a notice layout it does not know)."""
+
+    async def run(self, on_notice: Callable[[OrderNotice], Awaitable[None]],
+                  on_connected: Callable[[], Awaitable[None]]) -> None:
+        """Deliver each notice to `on_notice`, in order; after every (re)subscription call
+        `on_connected` (the broker does not replay notices missed while disconnected)."""
 
 # --- the account's lease ----------------------------------------------------------------------
 
@@ -518,11 +530,11 @@ class Article:
 
 @dataclass
 class SourceReport:
-    """How one source's crawl went: `ok`, `failed` (reason in `error`) or `blocked`
-    (robots.txt forbids the path)."""
+    """How one source's crawl went: a `domain.candidates.SourceState` value (fresh, stale,
+    unreachable, forbidden, failed), the reason in `error`."""
 
     source: str
-    status: str = "ok"
+    status: str = "fresh"
     articles: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)

@@ -69,7 +69,11 @@ class LateBroker:
     def _http(self) -> httpx.AsyncClient:
         # Built inside the server's own event loop, on first use.
         if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.upstream, timeout=30.0)
+            # No pool cap: a proxy that queued callers behind its own pool would time them
+            # out itself (PoolTimeout) under load, a fault no broker has.
+            self._client = httpx.AsyncClient(
+                base_url=self.upstream, timeout=httpx.Timeout(30.0, pool=None),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
         return self._client
 
     async def _forward(self, method: str, path: str, query: bytes, headers: dict[str, str],

@@ -43,7 +43,7 @@ def test_select_then_show_json_in_local() -> None:
     assert shown["synthetic_news"] is True
     assert shown["sentiment_engines"] == ["rules:finance-lexicon"]
     assert any("SYNTHETIC" in n for n in shown["notes"])
-    assert [s["status"] for s in shown["sources"]] == ["ok", "ok", "ok"]
+    assert [s["status"] for s in shown["sources"]] == ["fresh", "fresh", "fresh"]
     assert shown["duplicates_dropped"] >= 3
     # "SK는 …/SK그룹" in the corpus names the group, not SK Inc. (034730); "(주)LG" does name
     # LG Corp. (003550); "한전KPS" is not 한국전력, but "한전의" is.
@@ -132,3 +132,32 @@ def test_paper_uses_gemini_in_batches_and_never_prints_the_key(
     assert data["sentiment_engines"] == ["gemini:gemini-2.5-flash", "rules:finance-lexicon"]
     assert any("unrated" in n for n in data["notes"])
     assert {c["code"] for c in data["candidates"]} == {"068270", "035720"}
+
+
+def test_show_marks_the_sources_of_an_old_document_stale(quartz_home: Path) -> None:
+    from datetime import timedelta
+
+    from quartz_cli.agents.documents import publish
+    from quartz_cli.config import load_config
+    from quartz_cli.domain.candidates import PREFIX, CandidatesDocument, NewsSourceStatus
+    from quartz_cli.domain.documents import utcnow
+    from quartz_cli.store.local import LocalStore
+
+    doc = CandidatesDocument(
+        produced_at=utcnow() - timedelta(days=3), env="local", weights={},
+        sentiment_engines=["rules:finance-lexicon"], window_hours=24, universe_size=1,
+        articles=1, articles_matched=0, duplicates_dropped=0, candidates=[],
+        sources=[NewsSourceStatus(source="maeil", status="fresh", articles=1),
+                 NewsSourceStatus(source="naver", status="forbidden", articles=0,
+                                  error="robots.txt of x forbids /news/"),
+                 NewsSourceStatus(source="hankyung", status="unreachable", articles=0,
+                                  error="x unreachable: ConnectError")])
+    publish(LocalStore(quartz_home / "store" / "local"), PREFIX, doc)
+    assert load_config(None).settings.store.input_max_age_h < 72
+
+    code, shown, _ = quartz("select", "show", "--json")
+    assert code == 0 and shown["stale_document"] is True and shown["age_hours"] > 71
+    assert {s["source"]: s["status"] for s in shown["sources"]} == {
+        "maeil": "stale", "naver": "forbidden", "hankyung": "unreachable"}
+    text = CliRunner().invoke(app, ["select", "show"]).stdout
+    assert "unreachable hankyung" in text and "forbidden naver" in text

@@ -62,7 +62,7 @@ def test_all_sources_crawl_and_duplicates_collapse_across_sources() -> None:
     with LoopbackServer(all_sites_app(ARTICLES, "https://news.example")) as site:
         result = crawl(sources_at(site.url))
     by_source = {r.source: r for r in result.reports}
-    assert all(r.status == "ok" for r in by_source.values())
+    assert all(r.status == "fresh" for r in by_source.values())
     assert by_source["naver"].articles == 2  # the 30-hour-old article is outside the window
     assert by_source["hankyung"].articles == 2 and by_source["maeil"].articles == 2
     titles = [a.title for a in result.articles]
@@ -82,11 +82,11 @@ def test_failing_and_garbage_sites_are_reported_and_skipped() -> None:
             LoopbackServer(failing_app(500)) as bad, LoopbackServer(garbage_app()) as junk:
         result = crawl(sources_at(good.url, hankyung_base=bad.url, naver_base=junk.url))
     by_source = {r.source: r for r in result.reports}
-    assert by_source["hankyung"].status == "failed"
+    assert by_source["hankyung"].status == "unreachable"
     assert "HTTP 500" in (by_source["hankyung"].error or "")
     assert by_source["naver"].status == "failed"
     assert "realtimeNewsList" in (by_source["naver"].error or "")
-    assert by_source["maeil"].status == "ok" and by_source["maeil"].articles == 2
+    assert by_source["maeil"].status == "fresh" and by_source["maeil"].articles == 2
     assert {a.source for a in result.articles} == {"maeil"}
 
 
@@ -112,18 +112,21 @@ def test_robots_txt_is_obeyed_and_user_agent_is_sent() -> None:
     with LoopbackServer(app) as srv:
         result = crawl([NaverFinanceSource(finance_base=srv.url, article_base=srv.url)])
     report = result.reports[0]
-    assert report.status == "blocked" and "robots.txt" in (report.error or "")
+    assert report.status == "forbidden" and "robots.txt" in (report.error or "")
     assert seen and "QuartzNewsBot" in seen[0]
 
 
-def test_robots_txt_server_error_forbids_crawling() -> None:
+def test_robots_txt_server_error_is_an_outage_and_nothing_is_crawled() -> None:
     async def down(request: Request) -> Response:
         return Response("", status_code=503)
 
     app = Starlette(routes=[Route("/{path:path}", down)])
     with LoopbackServer(app) as srv:
         result = crawl(sources_at(srv.url)[2:])
-    assert result.reports[0].status == "blocked"
+    # RFC 9309: nothing is crawled while robots.txt is down; but it is an outage, not a ban.
+    assert result.reports[0].status == "unreachable"
+    assert "robots.txt" in (result.reports[0].error or "") and "HTTP 503" in (
+        result.reports[0].error or "")
     assert result.articles == []
 
 
@@ -173,7 +176,7 @@ def test_selection_survives_broken_sites_and_reports_them(tmp_path) -> None:
         result = _run(tmp_path, sources_at(good.url, hankyung_base=bad.url, naver_base=junk.url))
     doc = result.document
     assert {s.source: s.status for s in doc.sources} == {
-        "naver": "failed", "hankyung": "failed", "maeil": "ok"}
+        "naver": "failed", "hankyung": "unreachable", "maeil": "fresh"}
     assert [c.code for c in doc.candidates] == ["196170", "035720"]  # 알테오젠 +, 카카오 −
     assert result.key is not None
 
@@ -187,3 +190,22 @@ def test_no_source_at_all_is_an_error_and_nothing_is_published(tmp_path) -> None
             pytest.raises(SourceError, match="no news source produced articles"):
             _run(tmp_path, sources_at(bad.url))
     assert not (tmp_path / "store").exists()
+
+
+def test_a_site_that_does_not_answer_is_unreachable_not_forbidden() -> None:
+    from fakes.server import free_port
+
+    # Nothing listens: robots.txt cannot be read, which is an outage, not a policy.
+    result = crawl(sources_at(f"http://127.0.0.1:{free_port()}")[1:2])
+    report = result.reports[0]
+    assert report.status == "unreachable"
+    assert "robots.txt" in (report.error or "") and "unreachable" in (report.error or "")
+    assert result.articles == []
+
+
+def test_a_source_with_nothing_new_in_the_window_is_stale() -> None:
+    old = [a for a in ARTICLES if a.site == "hankyung"]
+    old = [art("hankyung", a.title, a.body, n=10 + i, age=60 * 30) for i, a in enumerate(old)]
+    with LoopbackServer(all_sites_app(old, "http://x")) as site:
+        result = crawl(sources_at(site.url)[1:2])
+    assert [(r.status, r.articles, r.error) for r in result.reports] == [("stale", 0, None)]

@@ -268,6 +268,11 @@ class TokenManager:
         self._disk_drop(token)
         self._store_drop(token)
 
+    def next_issue_at(self) -> datetime | None:
+        """When KIS will issue the next token (one a minute); None if none was issued yet."""
+        last = self._last_issue()
+        return None if last is None else last + self.issue_interval
+
     async def refresh(self) -> CachedToken:
         """Issue a new token now (KIS returns the same one if asked again within 6 h)."""
         return await self.current(force=True)

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-from quartz_cli.agents.trading import TradingAgent
+from quartz_cli.agents.trading import KeyedLocks, TradingAgent
 from quartz_cli.domain.account import Balance
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.decision import Quote
@@ -188,6 +188,7 @@ class AccountOwner:
         self.listed = listed
         self.daily_loss_limit_pct = daily_loss_limit_pct
         self._lock = asyncio.Lock()
+        self._requests = KeyedLocks()
         self._snapshot_lock = asyncio.Lock()
         self._snapshot: _Snapshot | None = None
         self._renewal: asyncio.Task[_Snapshot] | None = None
@@ -207,20 +208,27 @@ class AccountOwner:
 
     async def submit(self, request: OrderRequest) -> OrderOutcome:
         """Check `request` against the account and send it, or record why not."""
-        if (request.is_cancel or not self.agent.live_trading_allowed
-                or await asyncio.to_thread(self._past_claim, request)):
+        if request.is_cancel or not self.agent.live_trading_allowed:
             return await self.agent.submit(request)
-        view = await self._read(request.ticker)
-        async with self._lock:
-            # Nothing under the lock waits on the broker: a slow send never holds up checks.
-            if not await asyncio.to_thread(self._past_claim, request):
-                refusals = await self._check(request, view)
-                if refusals:
-                    return await asyncio.to_thread(self._refuse, request, refusals)
-                # The claim is the reservation: from here on every check counts it in flight.
-                await asyncio.to_thread(self.ledger.claim, request, self.agent.env,
-                                        self._now())
-        return await self.agent.submit(request)
+        # One pass per request_id at a time: a second copy of a request (two producers, a
+        # client's retry) waits for the first and gets its outcome. Checked on its own, it
+        # could refuse, and so reject, the claim the first is about to send.
+        async with self._requests.hold(request.request_id):
+            if await asyncio.to_thread(self._past_claim, request):
+                return await self.agent.submit(request)
+            view = await self._read(request.ticker)
+            async with self._lock:
+                # Nothing under the lock waits on the broker: a slow send never holds up
+                # the other requests' checks.
+                if not await asyncio.to_thread(self._past_claim, request):
+                    refusals = await self._check(request, view)
+                    if refusals:
+                        return await asyncio.to_thread(self._refuse, request, refusals)
+                    # The claim is the reservation: from here on every check counts it in
+                    # flight.
+                    await asyncio.to_thread(self.ledger.claim, request, self.agent.env,
+                                            self._now())
+            return await self.agent.submit(request)
 
     def _past_claim(self, request: OrderRequest) -> bool:
         known = self.ledger.get(request.request_id)
@@ -367,7 +375,8 @@ class AccountOwner:
                           for p in view.balance.positions if p.qty > 0)
         in_flight_orders = tuple(self._in_flight(e, qty, view) for e, qty in flying)
         status = self.states.trading_status()
-        total = view.balance.cash_krw + sum(p.qty * p.price for p in positions)
+        # Valued as KIS values the account: holdings plus the D+2 cash (trades settle T+2).
+        total = view.balance.d2_cash_krw + sum(p.qty * p.price for p in positions)
         trading_day = self.calendar.is_trading_day(today)
         sod = total
         if trading_day:
@@ -379,7 +388,7 @@ class AccountOwner:
             breach = daily_loss_breached(total, sod, self.daily_loss_limit_pct)
             if breach is not None and self.states.first_loss_trip(today, now):
                 state = self.set_trading_state(TradingState.REDUCE_ONLY, breach).state
-        return AccountState(cash_krw=view.balance.cash_krw, positions=positions,
+        return AccountState(cash_krw=view.balance.spendable_krw, positions=positions,
                             in_flight=in_flight_orders, start_of_day_value=sod,
                             filled_today_krw=filled_today(entries_now), trading_state=state)
 
@@ -406,7 +415,11 @@ class AccountOwner:
         quote = view.quotes.get(request.ticker)
         if quote is None:
             why = view.failed.get(request.ticker, "no quote")
-            return [Refusal(PretradeRule.LISTING, f"listing: no quote for {request.ticker} "
+            # A ticker Quartz does not trade is bad input; a listed one without a quote is not.
+            if not self.listed(request.ticker):
+                return [Refusal(PretradeRule.LISTING, f"listing: {request.ticker} is not in "
+                                f"the universe Quartz trades ({why})")]
+            return [Refusal(PretradeRule.QUOTE, f"quote: no quote for {request.ticker} "
                             f"({why})")]
         account = await asyncio.to_thread(self.account_state, view, request.request_id)
         facts = MarketFacts(quote=quote, listed=self.listed(request.ticker),

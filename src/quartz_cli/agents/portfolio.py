@@ -75,7 +75,7 @@ from quartz_cli.domain.plan import (
     UsageInfo,
 )
 from quartz_cli.domain.risk import GateResult, Order, run_gate, weights_after
-from quartz_cli.errors import BrokerError, QuartzError
+from quartz_cli.errors import BrokerError, QuartzError, TradingAgentUnreachable
 from quartz_cli.logs import log_context
 from quartz_cli.ports import (
     Account,
@@ -333,13 +333,27 @@ async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], decided_at: dat
     executor = deps.executor
     assert executor is not None
     out: dict[str, Execution] = {}
+    unreachable: TradingAgentUnreachable | None = None
     for o in orders:
+        if unreachable is not None:
+            # Nothing answers at the trading agent: the rest are not tried (each try would
+            # only wait to find the same), and say so.
+            out[o.request_id] = Execution(request_id=o.request_id, ticker=o.ticker, side=o.side,
+                                          qty=o.qty, status="not sent", order_no=None,
+                                          message=unreachable.message)
+            continue
         deps.progress(f"order {o.side.value} {o.ticker}")
         request = OrderRequest(
             request_id=o.request_id, side=o.side, ticker=o.ticker, qty=o.qty,
             order_type=OrderType.LIMIT, price=o.limit_price, timestamp=decided_at)
         try:
             result = await executor.submit(request)
+        except TradingAgentUnreachable as exc:
+            unreachable = exc
+            out[o.request_id] = Execution(request_id=o.request_id, ticker=o.ticker, side=o.side,
+                                          qty=o.qty, status="not sent", order_no=None,
+                                          message=exc.message)
+            continue
         except QuartzError as exc:
             status = "error" if isinstance(exc, BrokerError) else "refused"
             out[o.request_id] = Execution(request_id=o.request_id, ticker=o.ticker, side=o.side,
@@ -347,6 +361,8 @@ async def _execute(deps: PortfolioDeps, orders: list[PlanOrder], decided_at: dat
                                           message=exc.message)
             continue
         out[o.request_id] = _execution(o, result)
+    if unreachable is not None:
+        return [out[o.request_id] for o in orders]
     try:
         await executor.refresh()
     except BrokerError as exc:

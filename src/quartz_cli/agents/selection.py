@@ -19,6 +19,7 @@ from quartz_cli.domain.candidates import (
     CandidatesDocument,
     NewsSourceStatus,
     ScoreComponents,
+    SourceState,
 )
 from quartz_cli.domain.documents import utcnow
 from quartz_cli.domain.matching import TickerMatcher
@@ -132,7 +133,7 @@ async def run_selection(deps: SelectionDeps, *, now: datetime, window_hours: flo
     when the store is unreachable). SourceError when no source produced any article."""
     since = now - timedelta(hours=window_hours)
     crawl = await deps.news.crawl(since, progress)
-    failed = [r for r in crawl.reports if r.status != "ok"]
+    failed = [r for r in crawl.reports if r.status not in (SourceState.FRESH, SourceState.STALE)]
     if not crawl.articles and failed:
         raise SourceError("no news source produced articles: " + "; ".join(
             f"{r.source} {r.status} ({r.error})" for r in failed))

@@ -33,7 +33,7 @@ from quartz_cli.domain.technical import (
     fib_levels_at,
     separate_gaps,
 )
-from quartz_cli.errors import QuartzError
+from quartz_cli.errors import BrokerError, QuartzError
 from quartz_cli.indicators import native
 from quartz_cli.indicators.spec import SERIES, bars_needed
 from quartz_cli.ports import MarketData, Store
@@ -125,7 +125,7 @@ class TechnicalAgent:
         sessions = (self.calendar.between(start, today)
                     if self.calendar is not None and period is Period.DAY else None)
         if not chart.bars:
-            raise QuartzError(f"{code}: the broker returned no {period.value} bars")
+            raise BrokerError(f"{code}: the broker returned no {period.value} bars")
         analysis, series = analyse_bars(chart.bars, period, sessions)
         self.charts[(code, period.value)] = series
         if self.cache is not None:
@@ -153,7 +153,8 @@ class TechnicalAgent:
             log.info("technical analysis of %s failed: %s", code, exc.message)
             return TechnicalResult(code=code, ok=False, error=exc.message,
                                    error_type=type(exc).__name__,
-                                   error_code=getattr(exc, "code", None), data_source=source)
+                                   error_code=getattr(exc, "code", None),
+                                   exit_code=exc.exit_code, data_source=source)
 
     async def publish(self, result: TechnicalResult, now: datetime) -> None:
         """Publish a successful `result` (analysed at market time `now`) under

@@ -47,6 +47,8 @@ from quartz_cli.domain.orders import (
     OrderState,
     OrderType,
     action_word,
+    cancelled_quantities,
+    is_cancelled,
 )
 from quartz_cli.errors import (
     BrokerError,
@@ -96,7 +98,7 @@ def _order_date(yyyymmdd: str) -> date:
     return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
 
 
-class _KeyedLocks:
+class KeyedLocks:
     """asyncio locks by key, dropped when nobody holds or waits for them."""
 
     def __init__(self) -> None:
@@ -244,8 +246,8 @@ class TradingAgent:
         self._sleep = sleep
         self._monotonic = monotonic
         self._db = _AsyncLedger(ledger)
-        self._request_locks = _KeyedLocks()
-        self._signature_locks = _KeyedLocks()
+        self._request_locks = KeyedLocks()
+        self._signature_locks = KeyedLocks()
         self._backoff: dict[str, _Backoff] = {}
         self.broker_calls = 0
         self.inquiries = 0
@@ -377,6 +379,7 @@ class TradingAgent:
         for day in days:
             for report in await self.broker.daily_orders(_order_date(day)):
                 rows[report.order_no] = report
+        cancelled_by_rows = cancelled_quantities(rows.values())
         for e in entries:
             row = rows.get(e.order_no or "")
             if row is None:
@@ -385,7 +388,7 @@ class TradingAgent:
                       "avg_fill_price": row.avg_fill_price or None}
             if row.filled_qty >= e.request.qty:
                 to = S.FILLED
-            elif row.remaining_qty == 0 and row.cancel_confirmed_qty > 0:
+            elif is_cancelled(row, cancelled_by_rows.get(row.order_no, 0)):
                 to = S.CANCELLED
             elif row.filled_qty != e.filled_qty:
                 to = e.state

@@ -74,8 +74,13 @@ async def trading_state_over_http(ws_url: str, token: str, state: TradingState |
                                   reason: str = "") -> dict[str, Any]:
     """Read (or with `state`, set) the trading state of the trading server at `ws_url`
     (`servers/trading_admin.py`)."""
+    from quartz_cli.errors import TradingAgentUnreachable
+    from quartz_cli.remote.trading_client import check_ws_url
+
+    check_ws_url(ws_url)
     base = ws_url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
-    url = base.removesuffix("/ws/orders").rstrip("/") + "/api/trading-state"
+    base = base.removesuffix("/ws/orders").rstrip("/")
+    url = base + "/api/trading-state"
     headers = {"authorization": f"Bearer {token}"}
     try:
         async with httpx.AsyncClient(timeout=10) as http:
@@ -84,6 +89,8 @@ async def trading_state_over_http(ws_url: str, token: str, state: TradingState |
             else:
                 resp = await http.post(url, headers=headers,
                                        json={"state": state.value, "reason": reason})
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise TradingAgentUnreachable(ws_url, base, f"{type(exc).__name__}: {exc}") from None
     except httpx.HTTPError as exc:
         raise BrokerUnavailable(f"trading server unreachable: {type(exc).__name__}") from None
     if resp.status_code != 200:

@@ -181,8 +181,10 @@ def trading_client(config: Config, ws_url: str) -> TradingClient:
     """The remote order executor: the trading server at `ws_url` (WebSocket, HTTP
     fallback), authenticated with the internal bearer token. Close it with `aclose()`."""
     from quartz_cli.app.internal_token import internal_token
-    from quartz_cli.remote.trading_client import TradingClient
+    from quartz_cli.remote.trading_client import TradingClient, check_ws_url
 
+    # A malformed address is the first thing to say, before any missing token.
+    check_ws_url(ws_url)
     return TradingClient(ws_url, internal_token(config))
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
-from quartz_cli.cli.context import config, console, emit, run
+from quartz_cli.cli.context import config, console, emit, run, want_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -96,13 +96,21 @@ def analyze(
 ) -> None:
     """RSI(14), MACD(12,26,9), Bollinger(20,2), SMA 5/10/20 and Fibonacci levels per ticker,
     with readable signals. Results are cached 5 minutes and written to the store under
-    technical/<TICKER>/. Exits 4 for a malformed code, 8 when some tickers failed."""
+    technical/<TICKER>/. Exits 8 when some tickers failed and the others were analysed;
+    when all failed, with their error's code (4 a malformed or unknown code, 5 the broker)."""
     from quartz_cli.agents.technical import TechnicalAgent, analyze_tickers
     from quartz_cli.app.runtime import open_runtime
     from quartz_cli.calendars import krx_calendar
     from quartz_cli.domain.bars import Period
     from quartz_cli.domain.krx import normalize_ticker
-    from quartz_cli.errors import InputError, PartialFailure
+    from quartz_cli.errors import (
+        BrokerError,
+        InputError,
+        PartialFailure,
+        QuartzError,
+        SourceError,
+        StoreError,
+    )
 
     key = period.strip().upper()
     if key not in PERIODS:
@@ -149,18 +157,29 @@ def analyze(
     source = results[0].data_source if results else ""
     data: dict[str, Any] = {"data_source": source, "periods": [p.value for p in periods],
                             "results": [r.model_dump(mode="json") for r in results]}
+    written = None
     if chart is not None:
         from quartz_cli.cli.technical_chart import draw
 
-        drawn = draw(chart, results, agent.charts, periods[0].value, source)
-        data["chart"] = {"path": str(chart), "tickers": drawn}
+        drawn, left_out = draw(chart, results, agent.charts, [p.value for p in periods], source)
+        data["chart"] = {"path": str(chart), "tickers": drawn,
+                         "periods": [p.value for p in periods], "left_out": left_out}
+        written = (f"chart written to {chart}: {', '.join(drawn)} "
+                   f"({', '.join(p.value for p in periods)} bars)"
+                   + "".join(f"; left out {code}: {why}" for code, why in left_out.items()))
     emit(data, _render(results, source), json_out)
+    if written is not None:
+        # With --json stdout holds the one document (which has the chart too).
+        console(stderr=want_json(json_out)).print(written, markup=False, soft_wrap=True)
     failed = [r for r in results if not r.ok]
-    if failed:
-        # The JSON document above already lists the failures; stdout stays one document.
-        from rich.markup import escape
-
-        err = PartialFailure(f"{len(failed)} of {len(results)} ticker(s) failed: "
-                             + ", ".join(f"{r.code} ({r.error})" for r in failed))
-        console(stderr=True).print(f"[bold red]error:[/] {escape(err.message)}", soft_wrap=True)
-        raise typer.Exit(err.exit_code)
+    if not failed:
+        return
+    message = (f"{len(failed)} of {len(results)} ticker(s) failed: "
+               + ", ".join(f"{r.code} ({r.error})" for r in failed))
+    if len(failed) < len(results):
+        raise PartialFailure(message)
+    # Nothing succeeded: the failure's own kind says what went wrong (4 an unknown ticker).
+    kinds: dict[int | None, type[QuartzError]] = {
+        InputError.exit_code: InputError, BrokerError.exit_code: BrokerError,
+        StoreError.exit_code: StoreError, SourceError.exit_code: SourceError}
+    raise kinds.get(failed[0].exit_code, QuartzError)(message)

@@ -64,12 +64,29 @@ def status(json_out: bool = JSON_OPT) -> None:
 def refresh(json_out: bool = JSON_OPT) -> None:
     """Issue a token now, even if the cached one is still fresh.
 
-    KIS answers a re-request within 6 hours of issuance with the same token."""
+    KIS answers a re-request within 6 hours of issuance with the same token, and issues one
+    token a minute: within a minute of the last one a fresh token is kept (and the time the
+    next is possible shown); without one, the command says how long it waits."""
     from quartz_cli.app.runtime import open_runtime
+    from quartz_cli.cli.context import console
 
     async def go() -> dict:
         async with open_runtime(config()) as rt:
             before = rt.tokens.status()
+            now = rt.tokens.clock()
+            next_at = rt.tokens.next_issue_at()
+            if next_at is not None and next_at > now:
+                wait = (next_at - now).total_seconds()
+                if before.valid:
+                    data = before.to_dict()
+                    data["reused"] = True
+                    data["next_issue_at"] = next_at.isoformat()
+                    data["note"] = (f"kept the current token: KIS issues one token a minute; "
+                                    f"the next is possible at {kst(next_at)} (in {wait:.0f} s)")
+                    return data
+                console(stderr=True).print(
+                    f"waiting {wait:.0f} s: KIS issues one token a minute (the next at "
+                    f"{kst(next_at)})", markup=False, soft_wrap=True)
             token = await rt.tokens.refresh()
             data = rt.tokens.status().to_dict()
             if before.issued_at is not None and before.issued_at == token.issued_at:

@@ -23,11 +23,15 @@ DETAILED_OPT = typer.Option(False, "--detailed-exit-codes", help=EXIT_CODES_HELP
     "decision down with the risk gate; and sends the orders to the trading agent "
     "(TRADING_AGENT_WS_URL, or in-process). The decision is stored under decisions/.\n\n"
     "--dry-run computes and prints the plan (inputs, decisions with rationale, what the gate "
-    "cut and why, orders, weights before/after, session state) and sends nothing.\n\n"
-    "Outside the KRX order window a real run prints 'market closed' and exits 0."))
+    "cut and why, orders, weights before/after, session state), sends nothing and stores no "
+    "decision; inputs the store lacks are still produced and stored, as for a real run.\n\n"
+    "Outside the KRX order window a real run prints 'market closed' and exits 0. A run whose "
+    "orders did not all go exits non-zero (see --detailed-exit-codes)."))
 def decide(
     dry_run: bool = typer.Option(False, "--dry-run",
-                                 help="Plan only: send nothing, store nothing."),
+                                 help="Plan only: send no order and store no decision. Inputs "
+                                 "missing from the store (macro, candidates, technical) are "
+                                 "produced and stored, as for a real run."),
     json_out: bool = JSON_OPT,
     detailed: bool = DETAILED_OPT,
 ) -> None:

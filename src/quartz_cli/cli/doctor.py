@@ -54,6 +54,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
     """Show every setting with its value and where it came from (default, file, environment;
     secrets masked) and check that the broker and the store answer. Exits 5 if the broker
     fails, 6 if the store fails, 3 on a config error."""
+    from quartz_cli.app.notices import notice_plan
     from quartz_cli.app.runtime import open_runtime, open_store
     from quartz_cli.errors import BrokerError, ConfigError, QuartzError, StoreError
     from quartz_cli.kis.endpoints import endpoint_for
@@ -61,6 +62,10 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
     cfg = config()
     settings = settings_report(cfg)
     endpoint = endpoint_for(cfg)
+    try:
+        notices = notice_plan(cfg).reason
+    except ConfigError as exc:
+        notices = exc.message
     checks: dict[str, dict] = {}
     failure: QuartzError | None = None
 
@@ -85,7 +90,8 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
 
     broker_info = {"base_url": endpoint.base_url, "in_process_simulator": endpoint.in_process,
                    "tr_ids": "real (T...)" if endpoint.real_tr_ids else "paper (V...)",
-                   "rate_limit_per_s": endpoint.rate_per_s * cfg.settings.broker.rate_share}
+                   "rate_limit_per_s": endpoint.rate_per_s * cfg.settings.broker.rate_share,
+                   "fill_notices": notices}
     data = {
         "env": cfg.env.value,
         "config_file": {"path": str(cfg.config_file) if cfg.config_file else None,
@@ -107,6 +113,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
                                             else "")),
             ("TR_IDs", str(broker_info["tr_ids"])),
             ("rate limit", f"{broker_info['rate_limit_per_s']:g} calls/s"),
+            ("fill notices", notices),
             ("config file", f"{cfg.config_file}{file_note}"),
         ]))
         # Three columns fit 80: the longest key is 32 characters, values wrap.

@@ -157,21 +157,36 @@ def root(
     track_job(ctx)
 
 
+def json_requested(args: list[str]) -> bool:
+    """Whether `--json` was given anywhere before a `--` (the root's or a command's), known
+    even when the command failed before parsing its own options."""
+    options = args[:args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
 def main() -> None:
-    """Console-script entry: runs the app and turns Quartz errors into messages and codes."""
+    """Console-script entry: runs the app and maps every failure to a message and an exit
+    code, once for all commands: a Quartz error, a usage error, a declined prompt or a bug.
+    With `--json` the failure is also one JSON document on stdout (unless the command
+    already printed its own document, which then says what failed)."""
+    from quartz_cli.cli.context import json_in_argv, report_crash, report_error, report_usage
+
     # Everything Quartz writes (token cache, ledger, local store) is private to the user.
     os.umask(0o077)
+    if json_requested(sys.argv[1:]):
+        json_in_argv()
     try:
-        app()
+        code = app(standalone_mode=False)
     except QuartzError as exc:
-        from quartz_cli.cli.context import report_error
-
         report_error(exc)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except typer.TyperException as exc:
+        report_usage(exc)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: masked, then exit 1
-        from quartz_cli.cli.context import report_crash
-
         report_crash(exc)
         sys.exit(1)
+    # Without standalone mode click returns `typer.Exit`'s code (None on plain success).
+    sys.exit(code if isinstance(code, int) else 0)

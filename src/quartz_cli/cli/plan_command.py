@@ -4,13 +4,19 @@ and choose the exit code."""
 from __future__ import annotations
 
 from quartz_cli.cli.context import config, console, print_json, run, want_json
-from quartz_cli.cli.plan_render import detailed_exit_code, render_plan, render_summary
+from quartz_cli.cli.plan_render import (
+    detailed_exit_code,
+    orders_error,
+    render_plan,
+    render_summary,
+)
 
 _STEPS = {"decide": 6, "rebalance": 4}
 
 
 def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: bool) -> int:
-    """Run one decide/rebalance and print it; return the exit code (0 unless `detailed`)."""
+    """Run one decide/rebalance and print it; return the exit code (0 unless `detailed`),
+    or raise the error that says why some orders did not go (`plan_render.orders_error`)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from quartz_cli.agents.portfolio import run_decide, run_rebalance
@@ -42,4 +48,13 @@ def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: boo
                         soft_wrap=True)
     else:
         render_plan(data, console())
-    return detailed_exit_code(data) if detailed else 0
+    failure = orders_error(data)
+    if detailed:
+        if failure is not None:
+            console(stderr=True).print(f"error: {failure.message}", markup=False,
+                                       soft_wrap=True)
+        return detailed_exit_code(data)
+    if failure is not None:
+        # The plan (stored, and printed above) lists every order's fate.
+        raise failure
+    return 0

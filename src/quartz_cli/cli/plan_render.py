@@ -3,7 +3,10 @@ the exit codes that tell a script what a run did."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from quartz_cli.errors import QuartzError
 
 # `--detailed-exit-codes` (otherwise every completed run exits 0, so cron stays quiet).
 # When several apply, the first in this list wins.
@@ -20,8 +23,13 @@ EXIT_CODES_HELP = (
     "13 the LLM failed or answered badly and rules decided, 14 LLM budget exhausted and rules "
     "decided, 15 the broker refused or failed an order (first match in the order 15, 12, 14, "
     "13, 10/11). Errors keep the usual codes (3 config, 5 broker, 6 store, ...). Without the "
-    "flag a completed run exits 0."
+    "flag a run exits 0 when every order it sent was accepted (or it had none to send), and "
+    "otherwise 8 when some orders went, else the first failed order's code (5 broker or "
+    "trading agent, 4 a ticker Quartz does not trade, 9 refused by the owner)."
 )
+
+# An order that went: anything else in `executions` failed or was not sent.
+_SENT = {"accepted", "filled", "sent"}
 
 
 def detailed_exit_code(plan: dict[str, Any]) -> int:
@@ -39,6 +47,30 @@ def detailed_exit_code(plan: dict[str, Any]) -> int:
     return EXIT_ORDERS if plan["orders"] else EXIT_NOTHING
 
 
+def orders_error(plan: dict[str, Any]) -> QuartzError | None:
+    """Why a run's orders did not all go, as the error whose exit code says it (None when
+    every order went): PartialFailure (8) when some went, else the first failure's own
+    kind. Without `--detailed-exit-codes` this is the run's exit code."""
+    from quartz_cli.errors import BrokerError, InputError, PartialFailure, SafetyRefusal
+
+    failed = [e for e in plan.get("executions") or [] if e["status"] not in _SENT]
+    if not failed:
+        return None
+    total = len(plan["executions"])
+    first = failed[0]
+    detail = f"{first['side']} {first['ticker']}: {first['message'] or first['status']}"
+    if len(failed) < total:
+        return PartialFailure(f"{len(failed)} of {total} orders failed or were not sent "
+                              f"(first: {detail})")
+    text = f"no order went ({total} failed or not sent; first: {detail})"
+    status = first["status"]
+    if status == "refused by the owner: listing":
+        return InputError(text)
+    if status.startswith("refused"):
+        return SafetyRefusal(text)
+    return BrokerError(text)
+
+
 def _won(n: int | None) -> str:
     return "-" if n is None else f"{n:,}"
 
@@ -52,7 +84,7 @@ _OUTCOME_TEXT = {
     "orders_sent": "orders sent to the trading agent",
     "nothing_to_do": "nothing to do: no order passed the risk gate",
     "market_closed": "market closed: nothing sent",
-    "orders_failed": "some orders were refused or failed at the broker",
+    "orders_failed": "some orders did not go (refused, failed or not sent)",
 }
 
 

@@ -37,6 +37,11 @@ KOSDAQ_OPT = typer.Option(None, "--kosdaq", exists=True, dir_okay=False,
                           help="kosdaq_code.mst or kosdaq_code.mst.zip from KIS.")
 
 
+# fresh: crawled with news; stale: nothing new; unreachable: an outage; forbidden: robots.txt.
+_STATE_COLOUR = {"fresh": "green", "stale": "yellow", "unreachable": "red",
+                 "forbidden": "magenta", "failed": "red"}
+
+
 def _render_candidates(data: dict[str, Any], title: str) -> Callable[[Console], None]:
     def render(con: Console) -> None:
         from datetime import datetime
@@ -50,11 +55,14 @@ def _render_candidates(data: dict[str, Any], title: str) -> Callable[[Console], 
         produced = datetime.fromisoformat(data["produced_at"])
         con.print(f"[bold]{escape(title)}[/] · {kst(produced)} · env {data['env']} · "
                   f"sentiment {', '.join(data['sentiment_engines'])}")
+        if data.get("stale_document"):
+            con.print(f"  [yellow]stale:[/] crawled {data['age_hours']:.1f} h ago (inputs older "
+                      f"than {data['max_age_hours']:g} h are stale)")
         for s in data["sources"]:
-            mark = {"ok": "[green]ok[/]", "blocked": "[yellow]blocked[/]"}.get(
-                s["status"], "[red]failed[/]")
+            colour = _STATE_COLOUR.get(s["status"], "red")
             extra = f" — {escape(s['error'])}" if s.get("error") else ""
-            con.print(f"  {mark} {s['source']}: {s['articles']} article(s){extra}")
+            con.print(f"  [{colour}]{s['status']}[/] {s['source']}: {s['articles']} "
+                      f"article(s){extra}")
         con.print(f"  {data['articles']} articles after removing {data['duplicates_dropped']} "
                   f"duplicate(s); {data['articles_matched']} name a listed company")
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -127,9 +135,14 @@ def _select(limit: int, hours: float, watch: list[str] | None, json_out: bool) -
 
     emit(data, render, json_out)
     for s in result.document.sources:
-        if s.status != "ok":
-            console(stderr=True).print(f"[yellow]warning:[/] news source {s.source} {s.status}"
-                                       f" and was skipped: {s.error}", soft_wrap=True)
+        if s.status == "stale":
+            console(stderr=True).print(f"[yellow]warning:[/] news source {s.source} is stale: "
+                                       f"it published nothing in the last {hours:g} h",
+                                       soft_wrap=True)
+        elif s.status != "fresh":
+            console(stderr=True).print(f"[yellow]warning:[/] news source {s.source} is "
+                                       f"{s.status.value} and was skipped: {s.error}",
+                                       soft_wrap=True)
 
 
 @app.callback()
@@ -172,6 +185,17 @@ def show(json_out: bool = JSON_OPT) -> None:
         raise InputError("no candidates yet", hint="run `quartz select` first")
     data = doc.model_dump(mode="json")
     data["read_from"] = source
+    # Sources fresh when crawled are stale once the document is older than decide accepts.
+    from quartz_cli.domain.documents import utcnow
+
+    max_age_h = cfg.settings.store.input_max_age_h
+    age_h = (utcnow() - doc.produced_at).total_seconds() / 3600
+    data |= {"age_hours": round(age_h, 2), "max_age_hours": max_age_h,
+             "stale_document": age_h > max_age_h}
+    if data["stale_document"]:
+        for s in data["sources"]:
+            if s["status"] == "fresh":
+                s["status"] = "stale"
     emit(data, _render_candidates(data, f"latest candidates ({source})"), json_out)
 
 

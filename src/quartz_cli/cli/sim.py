@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from quartz_cli.cli.context import config, emit, print_json, want_json
+from quartz_cli.cli.context import config, confirm, emit, print_json, want_json
 from quartz_cli.cli.format import key_value_table
 
 app = typer.Typer(help="The local KIS-compatible exchange simulator. `local` runs it "
@@ -60,7 +60,9 @@ def serve(
                     "rate_limit_per_s": cfg.rest_limit_per_s(), "limits": cfg.limits})
     else:
         typer.echo(f"KIS simulator on http://{host}:{port} (state {_db(db)})", err=True)
-    uvicorn.run(sim.app, host=host, port=port, log_level="warning")
+    # The simulator writes `Date` itself, in KIS's casing (sim/header_case.py).
+    uvicorn.run(sim.app, host=host, port=port, log_level="warning", server_header=False,
+                date_header=False)
 
 
 @app.command()
@@ -88,7 +90,7 @@ def reset(
     """Delete the simulator's state (tokens, counters, orders, balances)."""
     path = _db(db)
     if not yes:
-        typer.confirm(f"Delete {path}?", abort=True)
+        confirm(f"Delete {path}?", refusal=f"not confirmed: {path} was kept")
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     emit({"deleted": str(path)}, lambda con: con.print(f"deleted {path}"), json_out)

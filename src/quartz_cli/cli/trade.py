@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from quartz_cli.cli.context import config, console, emit, print_json, run, want_json
+from quartz_cli.cli.context import config, confirm, emit, print_json, run, want_json
 from quartz_cli.cli.format import key_value_table
 from quartz_cli.errors import BrokerError, InputError
 
@@ -43,17 +43,28 @@ def _server(explicit: str | None) -> str | None:
     return explicit or config().settings.servers.trading_agent_ws_url
 
 
-def _confirm(text: str, yes: bool) -> None:
-    """In prod: refuse without the live-trading opt-in, else ask unless --yes."""
+def _confirm(text: str, yes: bool, *, order: bool = True) -> None:
+    """In prod: refuse without the live-trading opt-in, and a buy or sell outside the order
+    window (before anyone is asked), else ask on stderr unless --yes (no is exit 9)."""
     from quartz_cli.config import Env
     from quartz_cli.errors import SafetyRefusal
 
     cfg = config()
-    if cfg.env is Env.PROD and not cfg.settings.broker.live_trading:
+    if cfg.env is not Env.PROD:
+        return
+    if not cfg.settings.broker.live_trading:
         raise SafetyRefusal("real-money orders are disabled",
                             hint="set QUARTZ_LIVE_TRADING=true to allow orders in prod")
-    if cfg.env is Env.PROD and not yes:
-        typer.confirm(f"REAL MONEY ({cfg.env.value}): {text}. Send?", abort=True)
+    if order:
+        from quartz_cli.calendars import krx_calendar
+        from quartz_cli.domain.order_window import check_order_window
+
+        window = check_order_window(cfg.market_now(), krx_calendar(cfg.home / "cache"))
+        if not window.accepts_orders:
+            raise SafetyRefusal(f"market closed: {window.detail}; nothing was sent")
+    if not yes:
+        confirm(f"REAL MONEY ({cfg.env.value}): {text}. Send?",
+                refusal=f"not confirmed: {text} was not sent")
 
 
 async def _submit(request: Any, server: str | None) -> tuple[Any, str]:
@@ -114,13 +125,18 @@ def _render_outcome(data: dict[str, Any]) -> Callable[[Console], None]:
 
 
 def _finish(result: tuple[Any, str]) -> None:
-    from quartz_cli.errors import SafetyRefusal
+    """Print the outcome (with --json, the one document); then raise the error that says
+    why the order did not go, if it did not (the error mapping adds no second document)."""
+    from quartz_cli.errors import QuartzError, SafetyRefusal
 
     outcome, trading_state = result
     data = outcome.model_dump(mode="json") | {"trading_state": trading_state}
     emit(data, _render_outcome(data))
-    error: BrokerError | SafetyRefusal | None = None
-    if outcome.state.value == "rejected" and (outcome.code or "").startswith("pretrade:"):
+    error: QuartzError | None = None
+    if outcome.state.value == "rejected" and outcome.code == "pretrade:listing":
+        # A ticker Quartz does not trade is bad input, whichever command names it.
+        error = InputError(outcome.message)
+    elif outcome.state.value == "rejected" and (outcome.code or "").startswith("pretrade:"):
         error = SafetyRefusal(outcome.message)
     elif outcome.state.value == "rejected":
         error = BrokerError(f"order {outcome.request_id} was rejected: {outcome.message}",
@@ -133,13 +149,8 @@ def _finish(result: tuple[Any, str]) -> None:
                             hint="`quartz trade orders` (or this command with --request-id "
                             f"{outcome.request_id}) checks the broker's order inquiry; it "
                             "stays in flight until matched or its session is over")
-    if error is None:
-        return
-    if want_json():
-        # The outcome above is the one JSON document; the reason goes to stderr.
-        console(stderr=True).print(f"error: {error.message}", markup=False, soft_wrap=True)
-        raise typer.Exit(code=error.exit_code)
-    raise error
+    if error is not None:
+        raise error
 
 
 def _order(side: Side, ticker: str, qty: int, limit: int | None, request_id: str | None,
@@ -191,7 +202,8 @@ def sell(ticker: str = typer.Argument(..., help="KRX code, e.g. 005930."),
 
 @app.command()
 def cancel(order_no: str = typer.Argument(..., help="The broker's order number."),
-           qty: int = typer.Option(0, "--qty", help="Shares to cancel (0 = all unfilled)."),
+           qty: int = typer.Option(0, "--qty", help="Shares to cancel (0 = all unfilled); "
+                                   "never negative."),
            request_id: str = RID_OPT, yes: bool = YES_OPT, server: str = SERVER_OPT,
            json_out: bool = JSON_OPT) -> None:
     """Cancel the unfilled part of an order."""
@@ -200,27 +212,35 @@ def cancel(order_no: str = typer.Argument(..., help="The broker's order number."
     from quartz_cli.domain.orders import OrderRequest
 
     want_json(json_out)
+    if qty < 0:
+        raise InputError(f"--qty {qty}: give the number of shares to cancel, or 0 for the "
+                         "whole unfilled remainder")
     try:
         request = OrderRequest(request_id=request_id or f"cli-{uuid.uuid4().hex}",
-                               side=None, order_no=order_no.strip(), qty=max(qty, 0),
+                               side=None, order_no=order_no.strip(), qty=qty,
                                timestamp=datetime.now(UTC))
     except ValidationError as err:
         raise InputError("; ".join(str(e["msg"]).removeprefix("Value error, ")
                                    for e in err.errors())) from None
-    _confirm(f"cancel order {order_no}", yes)
+    _confirm(f"cancel order {order_no}", yes, order=False)
     _finish(run(lambda: _submit(request, _server(server))))
 
 
 def _render_orders(data: dict[str, Any]) -> Callable[[Console], None]:
+    # The order number is what `trade cancel` takes: never cut or wrapped, whatever the width.
+    number_width = max([len("order no.")] + [len(o.get("order_no") or "-")
+                                              for o in data["orders"]])
+
     def render(con: Console) -> None:
         from rich import box
         from rich.table import Table
 
         if data["open"]:
             table = Table(title="open orders (cancellable)", title_justify="left")
-            for col in ("order no.", "ticker", "name", "side", "qty", "price", "filled",
-                        "cancellable", "time"):
-                table.add_column(col)
+            table.add_column("order no.", no_wrap=True, min_width=number_width)
+            for col in ("ticker", "name", "side", "qty", "price", "filled", "cancellable",
+                        "time"):
+                table.add_column(col, overflow="fold")
             for o in data["orders"]:
                 table.add_row(o["order_no"], o["ticker"], o["name"], o["side"], str(o["qty"]),
                               f"{o['price']:,}", str(o["filled_qty"]), str(o["cancelable_qty"]),
@@ -231,8 +251,8 @@ def _render_orders(data: dict[str, Any]) -> Callable[[Console], None]:
             table.add_column("request_id", overflow="ellipsis", max_width=10, no_wrap=True)
             for col in ("state", "order", "ticker", "qty", "order no.", "filled", "avg"):
                 right = col in ("qty", "filled", "avg")
-                table.add_column(col, justify="right" if right else "left",
-                                 no_wrap=col != "updated")
+                table.add_column(col, justify="right" if right else "left", no_wrap=True,
+                                 min_width=number_width if col == "order no." else None)
             for o in data["orders"]:
                 table.add_row(o["request_id"], o["state"], f"{o['action']} {o['order_type']}",
                               o["ticker"] or "-", str(o["qty"]), o.get("order_no") or "-",
@@ -303,6 +323,7 @@ def balance(json_out: bool = JSON_OPT) -> None:
 
         con.print(key_value_table("account", [
             ("cash", f"{data['cash_krw']:,} KRW"),
+            ("cash D+2", f"{data['d2_cash_krw']:,} KRW (after today's trades settle)"),
             ("securities", f"{data['securities_value']:,} KRW"),
             ("total", f"{data['total_value']:,} KRW"),
             ("P/L", f"{data['pnl_total']:,} KRW")]))
@@ -341,6 +362,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     from quartz_cli.agents.trading import RetryPolicy
     from quartz_cli.app.internal_token import internal_token
     from quartz_cli.app.metrics import refresh_gauges
+    from quartz_cli.app.notices import fill_notices
     from quartz_cli.app.notify import serving_notifier
     from quartz_cli.app.owner import account_owner
     from quartz_cli.app.ownership import advertised_url, take_ownership
@@ -363,6 +385,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
         agent = trading_agent(rt, RetryPolicy(retry_delay_s=retry_delay,
                                               reconcile_delays_s=delays or (0.0,)))
         agent.ledger.fence(owner.holder.epoch)
+        notices = fill_notices(rt, agent)
     except BaseException:
         owner.release()
         raise
@@ -382,15 +405,19 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     # Every order the server takes passes the account owner's pre-trade stage.
     app_ = create_app(account_owner(rt, agent=agent), token, ready_check=ready,
                       ping_interval_s=ping_interval, on_shutdown=shutdown, reads=reads,
+                      notices=notices,
                       metrics_refresh=lambda: refresh_gauges(cfg, store=rt.store,
                                                              ledger=agent.ledger,
                                                              tokens=rt.tokens),
                       notifier=serving_notifier(cfg))
     url = f"ws://{host}:{port}/ws/orders"
+    heard = "on" if notices is not None else "off (see quartz doctor)"
     if want_json(json_out):
-        print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}"})
+        print_json({"env": cfg.env.value, "ws_url": url, "http_url": f"http://{host}:{port}",
+                    "fill_notices": notices is not None})
     else:
-        typer.echo(f"trading agent ({cfg.env.value}) on {url}", err=True)
+        typer.echo(f"trading agent ({cfg.env.value}) on {url}; real-time fill notices {heard}",
+                   err=True)
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning", ws_ping_interval=None,
                     **uvicorn_options())

@@ -51,6 +51,14 @@ class Balance(BaseModel):
     def position(self, ticker: str) -> BrokerPosition | None:
         return next((p for p in self.positions if p.ticker == ticker), None)
 
+    @property
+    def spendable_krw(self) -> int:
+        """Cash a new buy may count on. Trades settle two sessions later, so the deposit
+        (`cash_krw`) still holds what today's buys spent; the D+2 figure has them taken
+        out, and the proceeds of unsettled sales added, which Quartz does not spend before
+        they settle: the smaller of the two."""
+        return min(self.cash_krw, self.d2_cash_krw)
+
 
 class Buyable(BaseModel):
     """What can be bought without margin (미수), from the broker's buyable-amount inquiry."""

@@ -4,7 +4,7 @@ weeks and months. Prices in integer won, volume in shares."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import Enum
 
 
@@ -42,6 +42,15 @@ def period_key(day: date, period: Period) -> tuple[int, int]:
     if period is Period.MONTH:
         return (day.year, day.month)
     return (day.toordinal(), 0)
+
+
+def period_start(day: date, period: Period) -> date:
+    """The first calendar day of the week (Monday) or month that `day` falls in."""
+    if period is Period.WEEK:
+        return day - timedelta(days=day.weekday())
+    if period is Period.MONTH:
+        return day.replace(day=1)
+    return day
 
 
 def resample(daily: list[Bar], period: Period) -> list[Bar]:

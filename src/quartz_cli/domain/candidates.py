@@ -4,8 +4,9 @@ articles behind them. Stored under `candidates/` (pointer `candidates/latest.jso
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from quartz_cli.domain.documents import Document
 
@@ -52,15 +53,34 @@ class Candidate(_Model):
     top_articles: list[ArticleRef]
 
 
+class SourceState(str, Enum):
+    """A news source's state in a selection run."""
+
+    FRESH = "fresh"              # crawled, with articles in the window
+    STALE = "stale"              # answered, but nothing published in the window
+    UNREACHABLE = "unreachable"  # an outage: no answer, a timeout, HTTP 5xx (robots.txt too)
+    FORBIDDEN = "forbidden"      # robots.txt forbids the path: a policy, not an outage
+    FAILED = "failed"            # answered, but nothing usable (HTTP 4xx, a page not parsed)
+
+
+# Documents written before the states were told apart.
+_OLD_STATES = {"ok": SourceState.FRESH, "blocked": SourceState.FORBIDDEN}
+
+
 class NewsSourceStatus(_Model):
-    """How one news source fared: ok, failed (skipped) or blocked (robots.txt). Not the
-    macro agent's `domain.macro.SourceStatus`, which tracks data series."""
+    """How one news source fared (`SourceState`). Not the macro agent's
+    `domain.macro.SourceStatus`, which tracks data series."""
 
     source: str
-    status: str
+    status: SourceState
     articles: int
     error: str | None = None
     notes: list[str] = Field(default_factory=list)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _read_old(cls, value: object) -> object:
+        return _OLD_STATES.get(value, value) if isinstance(value, str) else value
 
 
 class CandidatesDocument(Document):

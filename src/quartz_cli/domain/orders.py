@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -307,3 +308,29 @@ class OrderReport(BaseModel):
     rejected_qty: int
     cancelled: bool
     cancel_confirmed_qty: int
+
+
+def cancelled_quantities(rows: Iterable[OrderReport]) -> dict[str, int]:
+    """Per original order number, the quantity its cancel rows cancelled. A cancel row's
+    confirmed quantity counts, or its ordered quantity when the broker left that blank."""
+    out: dict[str, int] = {}
+    for row in rows:
+        if row.cancelled and row.original_order_no:
+            qty = row.cancel_confirmed_qty or row.qty
+            out[row.original_order_no] = out.get(row.original_order_no, 0) + qty
+    return out
+
+
+def is_cancelled(row: OrderReport, cancelled_by_rows: int) -> bool:
+    """Whether an order's unfilled rest is cancelled, whichever way the broker reports it:
+    on the order's own row (nothing remaining, a confirmed cancel quantity, or the cancel
+    flag), or only through cancel rows (`cancelled_by_rows`, from `cancelled_quantities`)
+    that cover everything not filled."""
+    unfilled = row.qty - row.filled_qty
+    if unfilled <= 0:
+        return False
+    if row.remaining_qty == 0 and row.cancel_confirmed_qty > 0:
+        return True
+    if row.cancelled and row.original_order_no is None:
+        return True
+    return cancelled_by_rows >= unfilled

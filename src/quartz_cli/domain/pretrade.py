@@ -10,6 +10,7 @@ Rules, each refusal naming itself and its numbers:
 - trading state: `halted` refuses every new order; `reduce_only` refuses buys.
 - order window: the KRX calendar and the regular session (`domain.order_window`).
 - listing: the ticker is in the universe Quartz trades.
+- quote: a listed ticker has a quote now (none when halted, or the broker did not answer).
 - sanity: at least one share, at most `max_order_qty`, a notional at most `max_order_krw`.
 - tick grid and daily limits for a limit price; a quote inside its own limits.
 - held quantity: a sell never exceeds what is held minus what is already in flight to sell
@@ -51,6 +52,7 @@ class PretradeRule(str, Enum):
     TRADING_STATE = "trading_state"
     ORDER_WINDOW = "order_window"
     LISTING = "listing"
+    QUOTE = "quote"
     SANITY = "sanity"
     TICK = "tick"
     PRICE_LIMIT = "price_limit"

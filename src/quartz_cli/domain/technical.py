@@ -7,7 +7,7 @@ import math
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.documents import Document
@@ -136,6 +136,8 @@ class TechnicalResult(_Model):
     error: str | None = None
     error_type: str | None = None
     error_code: str | None = None
+    exit_code: int | None = Field(default=None, description="the failure's exit code "
+                                  "(errors.py): 4 an unknown ticker, 5 the broker, ...")
     periods: dict[str, PeriodAnalysis] = {}
     data_source: str = ""
     cached: bool = False

@@ -5,6 +5,7 @@ adapter (and the simulator, which plays KIS) names any of these."""
 from __future__ import annotations
 
 from quartz_cli.domain.bars import Period
+from quartz_cli.domain.notices import NoticeKind
 from quartz_cli.domain.orders import OrderType, Side
 
 # ORD_DVSN (order division) of `order-cash` and `order-rvsecncl`, ORD_DVSN_CD in inquiries.
@@ -73,3 +74,32 @@ def yes_no(flag: bool) -> str:
 def is_yes(value: object) -> bool:
     """True for KIS's Y (any case); N, blank or missing are False."""
     return str(value or "").strip().upper() == "Y"
+
+
+# --- real-time order notices (H0STCNI0 / H0STCNI9) --------------------------------------------
+# RFUS_YN 1 = refused; CNTG_YN 1 = an order/revise/cancel/refusal notice, 2 = a fill;
+# ACPT_YN 3 = an IOC/FOK remainder cancelled; RCTF_CLS 2 = a cancel (1 a revision).
+NOTICE_REFUSED = "1"
+NOTICE_ORDER, NOTICE_FILL = "1", "2"
+NOTICE_REMAINDER_CANCELLED = "3"
+NOTICE_CANCEL = "2"
+
+
+def notice_kind(refused: str, fill_flag: str, accept_flag: str,
+                correction: str) -> NoticeKind | None:
+    """What an order notice reports, from its RFUS_YN, CNTG_YN, ACPT_YN and RCTF_CLS flags;
+    None when CNTG_YN is neither 1 nor 2 (a layout Quartz does not know)."""
+    if fill_flag not in (NOTICE_ORDER, NOTICE_FILL):
+        return None
+    if refused == NOTICE_REFUSED:
+        return NoticeKind.REJECT
+    if fill_flag == NOTICE_FILL:
+        return NoticeKind.FILL
+    if accept_flag == NOTICE_REMAINDER_CANCELLED or correction == NOTICE_CANCEL:
+        return NoticeKind.CANCELLED
+    return NoticeKind.ACK
+
+
+def notice_side(code: str) -> Side | None:
+    """The side of a notice's SELN_BYOV_CLS (01 sell, 02 buy); None for anything else."""
+    return _CODE_SIDE.get(code.strip())

@@ -39,7 +39,8 @@ class KisEndpoint:
 
 def endpoint_for(config: Config) -> KisEndpoint:
     """Resolve the endpoint. `QUARTZ_KIS_BASE_URL` overrides the domain (a simulator served
-    on loopback with `quartz sim serve`); `QUARTZ_RATE_LIMIT_PER_S` the account's limit."""
+    on loopback with `quartz sim serve`), `QUARTZ_KIS_WS_URL` its WebSocket (the in-process
+    simulator of `local` has none); `QUARTZ_RATE_LIMIT_PER_S` the account's limit."""
     s = config.settings.broker
     if config.env is Env.PROD:
         ep = KisEndpoint(Env.PROD, REAL_BASE_URL, REAL_WS_URL, True, REAL_RATE_PER_S)
@@ -53,7 +54,7 @@ def endpoint_for(config: Config) -> KisEndpoint:
     return KisEndpoint(
         env=ep.env,
         base_url=base_url,
-        ws_url=ep.ws_url,
+        ws_url=s.kis_ws_url.rstrip("/") if s.kis_ws_url else ep.ws_url,
         real_tr_ids=ep.real_tr_ids,
         rate_per_s=s.rate_limit_per_s or ep.rate_per_s,
         in_process=ep.in_process and not s.kis_base_url,

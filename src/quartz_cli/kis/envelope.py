@@ -42,7 +42,23 @@ class KisResponse:
         return self.tr_cont in ("F", "M")
 
     def output(self, name: str = "output") -> Any:
-        return self.body.get(name)
+        """The payload `name` with every key in lower case: KIS's letter case is not
+        consistent (order answers are upper case in its examples, lower case in one of its
+        samples' column maps), so the client reads keys in lower case whatever arrives."""
+        wanted = name.lower()
+        for key, value in self.body.items():
+            if key.lower() == wanted:
+                return lower_keys(value)
+        return None
+
+
+def lower_keys(value: Any) -> Any:
+    """`value` with the keys of every object in it (and in lists of objects) lower-cased."""
+    if isinstance(value, dict):
+        return {str(k).lower(): lower_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [lower_keys(v) for v in value]
+    return value
 
 
 def error_from_body(status: int, body: dict[str, Any]) -> BrokerError:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from quartz_cli.errors import BrokerError
 from quartz_cli.kis.client import KisClient
 from quartz_cli.ports import IssuedToken
+from quartz_cli.redaction import register_secret
 
 KST = ZoneInfo("Asia/Seoul")
 
@@ -58,4 +59,6 @@ async def approval_key(client: KisClient, app_key: str, app_secret: str) -> str:
     key = body.get("approval_key")
     if not isinstance(key, str) or not key:
         raise BrokerError("KIS approval answer has no approval_key")
+    # It opens the account's WebSocket session for a day: masked wherever text is printed.
+    register_secret(key)
     return key

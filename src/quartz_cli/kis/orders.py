@@ -1,5 +1,6 @@
 """KIS order APIs: cash buy/sell (`order-cash`), revise/cancel (`order-rvsecncl`) and the
-cancellable-orders inquiry. Order answers carry UPPERCASE keys (`ODNO`, `KRX_FWDG_ORD_ORGNO`).
+cancellable-orders inquiry. Order answers carry UPPERCASE keys in KIS's examples (`ODNO`,
+`KRX_FWDG_ORD_ORGNO`); like every output they are read in lower case (`KisResponse.output`).
 
 These functions send exactly once: they never retry an order themselves beyond what
 `KisClient` does for calls the broker certainly refused (EGW00201, a rejected token).
@@ -30,10 +31,10 @@ TR_PSBL_RVSECNCL = "TTTC0084R"   # real domain only
 
 def _ticket(resp: KisResponse) -> OrderTicket:
     out = resp.output("output")
-    if not isinstance(out, dict) or not out.get("ODNO"):
+    if not isinstance(out, dict) or not out.get("odno"):
         raise BrokerError(f"KIS order answer without an order number ({resp.msg_cd})")
-    return OrderTicket(order_no=str(out["ODNO"]), org_no=str(out.get("KRX_FWDG_ORD_ORGNO", "")),
-                       ordered_at=str(out.get("ORD_TMD", "")), code=resp.msg_cd,
+    return OrderTicket(order_no=str(out["odno"]), org_no=str(out.get("krx_fwdg_ord_orgno", "")),
+                       ordered_at=str(out.get("ord_tmd", "")), code=resp.msg_cd,
                        message=resp.msg)
 
 

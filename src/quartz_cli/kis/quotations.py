@@ -9,9 +9,9 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from quartz_cli.domain.bars import Bar, Period
+from quartz_cli.domain.bars import Bar, Period, period_key, period_start
 from quartz_cli.domain.krx import normalize_ticker
-from quartz_cli.errors import BrokerError
+from quartz_cli.errors import BrokerError, UnknownTicker
 from quartz_cli.kis import codes
 from quartz_cli.kis.client import KisClient
 
@@ -22,10 +22,6 @@ CHART_TR_ID = "FHKST03010100"
 CHART_ROWS_PER_CALL = 100
 # A safety stop for a broker that keeps answering full pages: 100 calls = 10,000 bars.
 MAX_CHART_CALLS = 100
-
-
-class UnknownTicker(BrokerError):
-    """The broker does not know the code (an error answer, or KIS's zero-price answer)."""
 
 
 @dataclass(frozen=True)
@@ -104,8 +100,9 @@ async def inquire_price(kis: KisClient, code: str) -> CurrentPrice:
         raise BrokerError(f"KIS inquire-price for {code} has no output")
     price = _int(out, "stck_prpr")
     if price == 0:
-        raise UnknownTicker(f"KIS has no price for {code} ({resp.msg or 'zero price'})",
-                            code=resp.msg_cd or None, hint="the code is unknown or delisted")
+        # KIS's answer for an unknown code: success with a zero price.
+        raise UnknownTicker(f"KIS has no price for {code} (zero price)",
+                            hint="the code is unknown or delisted")
     return CurrentPrice(
         code=code, price=price, change=_int(out, "prdy_vrss"),
         change_pct=_decimal(out, "prdy_ctrt"), open=_int(out, "stck_oprc"),
@@ -136,11 +133,17 @@ async def daily_chart(kis: KisClient, code: str, start: date, end: date,
     """Every bar of `period` from `start` to `end` (inclusive), oldest first.
 
     Each call returns at most 100 bars, newest first; the next call asks for the range ending
-    the day before the oldest bar received, until a short page or the start is reached."""
+    the day before the oldest bar received, until a short page or the start is reached.
+
+    Weeks and months page by whole periods: the next range ends the day before the oldest
+    bar's week or month begins, and bars are kept one per period (the first received, from
+    the newer page). KIS may date such a bar by its first or its last session; paging by
+    the bar's date alone would, under last-session dating, ask again for the rest of the
+    oldest period and receive it as a second, partial bar."""
     code = normalize_ticker(code)
     if start > end:
         raise ValueError("start must not be after end")
-    by_day: dict[date, Bar] = {}
+    by_day: dict[tuple[int, int], Bar] = {}
     name = note = ""
     window_end = end
     calls = 0
@@ -163,10 +166,10 @@ async def daily_chart(kis: KisClient, code: str, start: date, end: date,
         page = [_bar(r) for r in rows if r.get("stck_bsop_date")]
         for bar in page:
             if start <= bar.day <= end:
-                by_day.setdefault(bar.day, bar)
+                by_day.setdefault(period_key(bar.day, period), bar)
         if len(rows) < CHART_ROWS_PER_CALL or not page:
             break
-        oldest = min(b.day for b in page)
+        oldest = period_start(min(b.day for b in page), period)
         if oldest >= window_end + timedelta(days=1):
             break
         window_end = oldest - timedelta(days=1)
@@ -174,4 +177,4 @@ async def daily_chart(kis: KisClient, code: str, start: date, end: date,
         raise UnknownTicker(f"KIS returned no bars and no name for {code}",
                             hint="the code is unknown or delisted")
     return Chart(code=code, name=name, period=period,
-                 bars=[by_day[d] for d in sorted(by_day)], calls=calls, data_note=note)
+                 bars=[by_day[k] for k in sorted(by_day)], calls=calls, data_note=note)

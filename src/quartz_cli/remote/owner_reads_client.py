@@ -20,9 +20,10 @@ from quartz_cli.errors import (
     InputError,
     QuartzError,
     RateLimited,
+    TradingAgentUnreachable,
 )
 from quartz_cli.ports import DailyBars
-from quartz_cli.remote.trading_client import http_base
+from quartz_cli.remote.trading_client import check_ws_url, http_base
 
 # The owner paces every call of the account: at the paper limit (1 call/s) a batch of
 # quotes takes a while, so the client waits long for an answer.
@@ -44,7 +45,8 @@ class OwnerReadsClient:
     """HTTP client of the owner's read routes, authenticated with the internal token."""
 
     def __init__(self, ws_url: str, token: str, *, timeout_s: float = READ_TIMEOUT_S) -> None:
-        self.base_url = http_base(ws_url).rstrip("/")
+        self.ws_url = check_ws_url(ws_url)
+        self.base_url = http_base(self.ws_url).rstrip("/")
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0),
                                        headers={"authorization": f"Bearer {token}"})
         self.requests = 0
@@ -68,6 +70,9 @@ class OwnerReadsClient:
         self.requests += 1
         try:
             resp = await self._http.get(url, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise TradingAgentUnreachable(self.ws_url, self.base_url,
+                                          f"{type(exc).__name__}: {exc}") from None
         except httpx.HTTPError as exc:
             raise BrokerUnavailable(f"no answer from the trading agent at {self.base_url}: "
                                     f"{type(exc).__name__}",

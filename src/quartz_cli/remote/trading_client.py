@@ -4,6 +4,10 @@ It sends each order on the WebSocket; when the socket is down (or drops before t
 sends the very same message over HTTP (`POST /api/order`), and keeps trying both with backoff
 until `deadline_s`. Re-sending is safe because the server executes a request_id once and
 answers a repeat with the stored outcome. A reconnect is attempted with exponential backoff.
+
+When nothing answers at all (every try failed to connect, on both paths) the order never left
+this process: after `unreachable_after_s` the client says so (`TradingAgentUnreachable`, naming
+both addresses) instead of waiting out the deadline meant for an order that may have arrived.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from quartz_cli.domain.orders import OpenOrder, OrderOutcome, OrderRequest
 from quartz_cli.errors import (
     BrokerError,
     BrokerUnavailable,
+    ConfigError,
     InputError,
     QuartzError,
     SafetyRefusal,
+    TradingAgentUnreachable,
 )
 
 log = logging.getLogger(__name__)
@@ -36,11 +42,35 @@ _ERRORS: dict[str, type[QuartzError]] = {"InputError": InputError,
                                          "BrokerUnavailable": BrokerUnavailable}
 
 
+def check_ws_url(ws_url: str) -> str:
+    """`ws_url` if it is a usable ws:// or wss:// address, else a ConfigError naming it."""
+    hint = ("set TRADING_AGENT_WS_URL (or --server) to the trading agent's WebSocket, e.g. "
+            "ws://quartz-trading:8005/ws/orders")
+    try:
+        parts = urlsplit(ws_url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"the trading agent URL {ws_url!r} is malformed: {exc}",
+                          hint=hint) from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"the trading agent URL {ws_url!r} is not a ws:// or wss:// address "
+                          "with a host", hint=hint)
+    if port == 0:
+        raise ConfigError(f"the trading agent URL {ws_url!r} has port 0", hint=hint)
+    return ws_url.strip()
+
+
 def http_base(ws_url: str) -> str:
     """ws://host:8005/ws/orders → http://host:8005 (wss → https)."""
     parts = urlsplit(ws_url)
     scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
     return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+
+def _why(exc: BaseException) -> str:
+    """A connection failure in a few words: the OS's reason when it gave one."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _error(body: dict[str, Any]) -> QuartzError:
@@ -55,6 +85,10 @@ class _Retry(Exception):
     """This path failed in a way that another try (or the other path) may fix."""
 
 
+class _NotReached(_Retry):
+    """This path could not even connect: the message did not leave this process."""
+
+
 class TradingClient:
     """Implements the `OrderExecutor` port remotely.
 
@@ -62,13 +96,15 @@ class TradingClient:
 
     def __init__(self, ws_url: str, token: str, *, http_url: str | None = None,
                  reply_timeout_s: float = 60.0, deadline_s: float = 120.0,
+                 unreachable_after_s: float = 2.0,
                  backoff_s: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0),
                  use_websocket: bool = True) -> None:
-        self.ws_url = ws_url
-        self.http_url = (http_url or http_base(ws_url)).rstrip("/")
+        self.ws_url = check_ws_url(ws_url)
+        self.http_url = (http_url or http_base(self.ws_url)).rstrip("/")
         self._token = token
         self.reply_timeout_s = reply_timeout_s
         self.deadline_s = deadline_s
+        self.unreachable_after_s = unreachable_after_s
         self.backoff_s = backoff_s
         self.use_websocket = use_websocket
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(reply_timeout_s, connect=3.0),
@@ -79,6 +115,7 @@ class TradingClient:
         self._connect_lock = asyncio.Lock()
         self._next_connect = 0.0
         self._failures = 0
+        self._connect_error = ""
         self.sent_ws = 0
         self.sent_http = 0
         self.reconnects = 0
@@ -128,9 +165,13 @@ class TradingClient:
             from websockets.exceptions import InvalidHandshake, InvalidStatus
 
             try:
-                self._ws = await asyncio.wait_for(connect(
-                    self.ws_url, additional_headers={"authorization": f"Bearer {self._token}"},
-                    ping_interval=None, max_size=2**22, open_timeout=3.0), timeout=5.0)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the connection completes, and the caller then never stops.
+                async with asyncio.timeout(5.0):
+                    self._ws = await connect(
+                        self.ws_url,
+                        additional_headers={"authorization": f"Bearer {self._token}"},
+                        ping_interval=None, max_size=2**22, open_timeout=3.0)
             except InvalidStatus as exc:
                 if exc.response.status_code in (401, 403):
                     raise BrokerError("the trading agent refused the bearer token",
@@ -139,6 +180,7 @@ class TradingClient:
                 return None
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 log.info("trading websocket unavailable: %s", type(exc).__name__)
+                self._connect_error = _why(exc)
                 self._backoff()
                 return None
             self._failures = 0
@@ -183,14 +225,15 @@ class TradingClient:
 
         ws = await self._socket()
         if ws is None:
-            raise _Retry("websocket down")
+            raise _NotReached(f"websocket: {self._connect_error or 'not connected'}")
         rid = message["request_id"]
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
         try:
             await ws.send(json.dumps(message))
             self.sent_ws += 1
-            return await asyncio.wait_for(fut, self.reply_timeout_s)
+            async with asyncio.timeout(self.reply_timeout_s):
+                return await fut
         except (ConnectionClosed, OSError) as exc:
             raise _Retry(f"websocket failed: {type(exc).__name__}") from None
         except TimeoutError:
@@ -204,6 +247,8 @@ class TradingClient:
     async def _via_http(self, path: str, message: dict[str, Any]) -> dict[str, Any]:
         try:
             resp = await self._http.post(self.http_url + path, json=message)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise _NotReached(f"http: {_why(exc)}") from None
         except httpx.HTTPError as exc:
             raise _Retry(f"http failed: {type(exc).__name__}") from None
         self.sent_http += 1
@@ -221,8 +266,11 @@ class TradingClient:
     async def _get(self, path: str) -> dict[str, Any]:
         try:
             resp = await self._http.get(self.http_url + path)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise TradingAgentUnreachable(self.ws_url, self.http_url, _why(exc)) from None
         except httpx.HTTPError as exc:
-            raise BrokerUnavailable(f"trading agent unreachable: {type(exc).__name__}") from None
+            raise BrokerUnavailable(f"the trading agent at {self.http_url} did not answer: "
+                                    f"{type(exc).__name__}") from None
         body = resp.json()
         if resp.status_code != 200:
             raise _error(body)
@@ -234,8 +282,11 @@ class TradingClient:
         """Send on the WebSocket, fall back to HTTP; same request_id on both, until answered
         or `deadline_s` passes (then BrokerUnavailable: ask again later with the same id)."""
         message = request.model_dump(mode="json", exclude_none=True)
-        deadline = time.monotonic() + self.deadline_s
+        started = time.monotonic()
+        deadline = started + self.deadline_s
         tries = 0
+        reached = False
+        why = {"ws": "", "http": ""}
         while True:
             for path in ("ws", "http"):
                 try:
@@ -243,19 +294,29 @@ class TradingClient:
                         body = await self._via_ws(message)
                     else:
                         body = await self._via_http("/api/order", message)
-                except _Retry as why:
-                    log.debug("%s: %s via %s", request.request_id, why, path)
+                except _Retry as exc:
+                    log.debug("%s: %s via %s", request.request_id, exc, path)
+                    reached = reached or not isinstance(exc, _NotReached)
+                    why[path] = str(exc)
                     continue
                 if body.get("type") == "error":
                     raise _error(body)
                 return OrderOutcome.model_validate(body["outcome"])
             tries += 1
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if not reached and now - started >= self.unreachable_after_s:
+                raise TradingAgentUnreachable(self.ws_url, self.http_url,
+                                              f"{why['ws']}; {why['http']}")
+            if now >= deadline:
                 raise BrokerUnavailable(
                     f"the trading agent at {self.http_url} did not answer order "
                     f"{request.request_id}", maybe_sent=True,
                     hint="ask again with the same request_id; it is executed at most once")
-            await asyncio.sleep(self.backoff_s[min(tries - 1, len(self.backoff_s) - 1)])
+            delay = self.backoff_s[min(tries - 1, len(self.backoff_s) - 1)]
+            if not reached:
+                # Do not sleep past the moment to say that nothing answers.
+                delay = min(delay, max(0.05, started + self.unreachable_after_s - now))
+            await asyncio.sleep(delay)
 
     async def cancelable_orders(self) -> list[OpenOrder]:
         body = await self._get("/api/cancelable-orders")

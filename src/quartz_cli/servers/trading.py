@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from quartz_cli.agents.fill_notices import FillNotices
 from quartz_cli.agents.notifier import Notifier
 from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.app.internal_token import check_internal_token
@@ -95,12 +96,22 @@ def _error_body(exc: QuartzError, request_id: str | None) -> dict[str, Any]:
     return {"type": "error", "request_id": request_id, **exc.to_dict()}
 
 
+async def listen_for_fills(notices: FillNotices) -> None:
+    """Run the fill-notice listener; a failure it cannot recover from (a notice layout it
+    does not know) is logged and leaves fills to polling."""
+    try:
+        await notices.run()
+    except QuartzError as exc:
+        log.error("real-time fill notices stopped, fills come from polling: %s", exc.message)
+
+
 def create_app(agent: AccountOwner, token: str, *,
                ready_check: Callable[[], Awaitable[None]] | None = None,
                ping_interval_s: float = PING_INTERVAL_S,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
                reconcile_interval_s: float = RECONCILE_INTERVAL_S,
                reads: OwnerReads | None = None,
+               notices: FillNotices | None = None,
                metrics_refresh: Callable[[], None] | None = None,
                notifier: Notifier | None = None) -> Starlette:
     """The ASGI app over `agent`, the account's owner (every order passes its pre-trade
@@ -109,9 +120,10 @@ def create_app(agent: AccountOwner, token: str, *,
     `sent`/`unknown` (never re-sending them); then every `reconcile_interval_s` it runs the
     agent's reconciliation pass (each unknown request is asked about on its own back-off).
     `reads` adds the owner's read API (`servers.owner_reads`) and starts its upkeep of the
-    owner's state. `GET /metrics` exports the process's metrics, with `metrics_refresh`
-    setting the scrape-time gauges (default: the owner's unknown orders). `notifier`
-    delivers the account's events to its channels while the server runs."""
+    owner's state. `notices` (KIS's real-time order notices) runs for the server's lifetime.
+    `GET /metrics` exports the process's metrics, with `metrics_refresh` setting the
+    scrape-time gauges (default: the owner's unknown orders). `notifier` delivers the
+    account's events to its channels while the server runs."""
     check_internal_token(token, server="trading server")
     expected = f"Bearer {token}".encode()
 
@@ -299,6 +311,7 @@ def create_app(agent: AccountOwner, token: str, *,
                     log.warning("reconciliation deferred: %s", exc.message)
 
         task = asyncio.create_task(reconcile())
+        listener = asyncio.create_task(listen_for_fills(notices)) if notices else None
         stop_notifying = asyncio.Event()
         notifying = (asyncio.create_task(notifier.run(stop_notifying))
                      if notifier is not None else None)
@@ -308,6 +321,8 @@ def create_app(agent: AccountOwner, token: str, *,
             yield
         finally:
             task.cancel()
+            if listener is not None:
+                listener.cancel()
             if notifier is not None and notifying is not None:
                 stop_notifying.set()
                 await notifying

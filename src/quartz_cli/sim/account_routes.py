@@ -11,8 +11,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quartz_cli.domain.krx import kst_date
+from quartz_cli.sim import fields
 from quartz_cli.sim.exchange import MARKET, Rejected, exchange_for
 from quartz_cli.sim.faults import faults_for
+from quartz_cli.sim.order_divisions import (
+    BAD_EXCHANGE,
+    NOT_ON_PAPER,
+    PAPER_EXCHANGES,
+    REAL_INQUIRY_EXCHANGES,
+)
 from quartz_cli.sim.protocol import Gate, check_gateway, envelope, fail, param
 
 if TYPE_CHECKING:
@@ -88,6 +95,11 @@ def routes(sim: Simulator) -> list[Route]:
         end = param(request, "INQR_END_DT") or today
         if not (start.isdigit() and end.isdigit() and len(start) == len(end) == 8):
             return fail("OPSQ2002", "조회일자는 YYYYMMDD 입니다.", tr_id=gate.tr_id)
+        exchange_code = param(request, "EXCG_ID_DVSN_CD").strip().upper()
+        if exchange_code not in REAL_INQUIRY_EXCHANGES:
+            return fail(*BAD_EXCHANGE, tr_id=gate.tr_id)
+        if not sim.config.real_tr_ids and exchange_code not in PAPER_EXCHANGES:
+            return fail(*NOT_ON_PAPER, tr_id=gate.tr_id)
         rows = exchange.daily(cano, start, end, pdno=param(request, "PDNO"),
                               side=param(request, "SLL_BUY_DVSN_CD", "00"),
                               ccld=param(request, "CCLD_DVSN", "00"),
@@ -99,7 +111,8 @@ def routes(sim: Simulator) -> list[Route]:
         ccld_qty = sum(int(r["tot_ccld_qty"]) for r in filled)
         ccld_amt = sum(int(r["tot_ccld_amt"]) for r in filled)
         summary = {"tot_ord_qty": str(tot_qty), "tot_ccld_qty": str(ccld_qty),
-                   "tot_ccld_amt": str(ccld_amt), "prsm_tlex_smtl": "0",
+                   "tot_ccld_amt": str(ccld_amt),
+                   "prsm_tlex_smtl": str(exchange.costs_between(cano, start, end)),
                    "pchs_avg_pric": f"{ccld_amt / ccld_qty if ccld_qty else 0:.4f}"}
         return envelope("KIOK0510", "조회가 완료되었습니다", tr_id=gate.tr_id, tr_cont=cont,
                         ctx_area_fk100=fk, ctx_area_nk100=nk, output1=chunk, output2=summary)
@@ -134,15 +147,10 @@ def routes(sim: Simulator) -> list[Route]:
         side = {"1": "01", "2": "02"}.get(param(request, "INQR_DVSN_2", "0"), "00")
         rows = []
         for r in exchange.daily(cano, today, today, side=side, ccld="02", newest_first=False):
-            rows.append({k: r[k] for k in ("ord_gno_brno", "odno", "orgn_odno",
-                                           "ord_dvsn_name", "ord_dvsn_cd", "pdno",
-                                           "prdt_name", "ord_qty", "ord_unpr", "ord_tmd",
-                                           "tot_ccld_qty", "tot_ccld_amt",
-                                           "sll_buy_dvsn_cd")}
-                        | {"psbl_qty": r["rmn_qty"], "rvse_cncl_dvsn_name": "",
-                           "excg_id_dvsn_cd": "KRX", "excg_dvsn_cd": "02",
-                           "mgco_aptm_odno": "", "stpm_cndt_pric": "0",
-                           "stpm_efct_occr_yn": "N", "excg_id_dvsn_name": "KRX"})
+            rows.append(fields.complete(fields.PSBL_RVSECNCL_ROW, {
+                **{k: r[k] for k in fields.PSBL_RVSECNCL_ROW if k in r},
+                "psbl_qty": r["rmn_qty"], "excg_id_dvsn_cd": "KRX",
+                "excg_id_dvsn_name": "KRX"}))
         chunk, cont, fk, nk = _page(rows, request, 50)
         return envelope("KIOK0510", "조회가 완료되었습니다", tr_id=gate.tr_id, tr_cont=cont,
                         ctx_area_fk100=fk, ctx_area_nk100=nk, output=chunk)

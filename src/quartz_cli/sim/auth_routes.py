@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from quartz_cli.sim.protocol import json_body, oauth_fail
+from quartz_cli.sim.realtime import notice_hub
 from quartz_cli.sim.tokens import Throttled
 
 if TYPE_CHECKING:
@@ -58,7 +59,9 @@ def routes(sim: Simulator) -> list[Route]:
         if not body.get("appkey") or not body.get("secretkey"):
             return oauth_fail("EGW00103", "appkey/secretkey가 필요합니다.")
         sim.state.bump("approval_keys")
-        return JSONResponse({"approval_key": str(uuid.UUID(bytes=secrets.token_bytes(16)))})
+        key = str(uuid.UUID(bytes=secrets.token_bytes(16)))
+        notice_hub(sim).approve(key)
+        return JSONResponse({"approval_key": key})
 
     async def hashkey(request: Request) -> Response:
         sim.state.bump("requests")

@@ -9,6 +9,9 @@ from typing import Any
 from quartz_cli.errors import ConfigError
 
 LIMITS = ("real", "paper")
+BAR_DATINGS = ("first", "last")
+KEY_CASES = ("upper", "lower")
+CANCEL_REPORTS = ("both", "cancel_row")
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,29 @@ class SimConfig:
     # trading halts (flat zero-volume bars) and sessions missing from the chart answers.
     halts: str = ""
     missing_bars: str = ""
+    # How week/month/year chart bars are dated: by the "first" session they cover or the
+    # "last" (KIS's choice is unconfirmed; the client must page right under either).
+    bar_dating: str = "first"
+    # Letter case of the order answers' output keys: "upper" as in KIS's examples, or
+    # "lower" as in one of its samples' column maps (the client must read either).
+    order_output_case: str = "upper"
+    # How a cancel shows in the daily-orders inquiry: on "both" the original row (confirmed
+    # cancel quantity, nothing remaining) and a cancel row, or on the "cancel_row" only
+    # (unconfirmed which KIS does; the client must reconcile either way).
+    cancel_report: str = "both"
+    # Real-time order notices (sim/realtime.py): seconds between PINGPONG frames, and the
+    # field count of each notice record (26 is KIS's current layout; tests set another to
+    # drill a layout change).
+    pingpong_s: float = 100.0
+    notice_fields: float = 26
 
     def __post_init__(self) -> None:
-        if self.limits not in LIMITS:
-            raise ValueError(f"simulator limits {self.limits!r}: choose {' or '.join(LIMITS)}")
+        for name, choices in (("limits", LIMITS), ("bar_dating", BAR_DATINGS),
+                              ("order_output_case", KEY_CASES),
+                              ("cancel_report", CANCEL_REPORTS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"QUARTZ_SIM_{name.upper()}: simulator {name} "
+                                 f"{getattr(self, name)!r}: choose {' or '.join(choices)}")
 
     def rest_limit_per_s(self) -> float:
         """The per-app-key REST limit this simulator enforces: the paper account's when it
@@ -77,4 +99,4 @@ class SimConfig:
         try:
             return replace(cls(), **values)
         except ValueError as exc:
-            raise ConfigError(f"QUARTZ_SIM_LIMITS: {exc}") from None
+            raise ConfigError(str(exc)) from None

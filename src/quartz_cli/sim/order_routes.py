@@ -8,8 +8,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from quartz_cli.sim import fields
 from quartz_cli.sim.exchange import BUY, LIMIT, SELL, Booked, Rejected, exchange_for
 from quartz_cli.sim.faults import faults_for
+from quartz_cli.sim.order_divisions import (
+    BAD_EXCHANGE,
+    NOT_ON_PAPER,
+    PAPER_EXCHANGES,
+    REAL_EXCHANGES,
+)
 from quartz_cli.sim.protocol import check_gateway, envelope, fail, json_body
 
 if TYPE_CHECKING:
@@ -44,9 +51,21 @@ def _account(body: dict[str, Any]) -> str:
     return cano
 
 
+def _exchange_code(sim: Simulator, body: dict[str, Any]) -> None:
+    """EXCG_ID_DVSN_CD: KRX, NXT or SOR on the real domain (the simulator routes all to its
+    one market), KRX only on paper; blank means KRX."""
+    code = str(body.get("EXCG_ID_DVSN_CD") or "").strip().upper()
+    if code not in REAL_EXCHANGES:
+        raise Rejected(*BAD_EXCHANGE)
+    if not sim.config.real_tr_ids and code not in PAPER_EXCHANGES:
+        raise Rejected(*NOT_ON_PAPER)
+
+
 def _ok(sim: Simulator, booked: Booked, msg_cd: str, msg1: str, tr_id: str) -> Response:
-    return envelope(msg_cd, msg1, tr_id=tr_id, output={
-        "KRX_FWDG_ORD_ORGNO": booked.orgno, "ODNO": booked.odno, "ORD_TMD": booked.ord_tmd})
+    output = dict(zip(fields.ORDER, (booked.orgno, booked.odno, booked.ord_tmd), strict=True))
+    if sim.config.order_output_case == "lower":
+        output = {k.lower(): v for k, v in output.items()}
+    return envelope(msg_cd, msg1, tr_id=tr_id, output=output)
 
 
 def routes(sim: Simulator) -> list[Route]:
@@ -67,11 +86,13 @@ def routes(sim: Simulator) -> list[Route]:
         side = SELL if gate.tr_id[1:] in {t[1:] for t in SELL_TR_IDS} else BUY
         try:
             cano = _account(body)
+            _exchange_code(sim, body)
             booked = exchange.place(cano, side, _field(body, "PDNO"), _field(body, "ORD_DVSN"),
                                     _int(body, "ORD_QTY"), _int(body, "ORD_UNPR"), sim.now())
         except Rejected as rej:
             sim.state.bump("orders_rejected")
-            return faults.after(fail(rej.msg_cd, rej.msg1, tr_id=gate.tr_id))
+            return faults.after(envelope(rej.msg_cd, rej.msg1, rt_cd=rej.rt_cd,
+                                         status=rej.status, tr_id=gate.tr_id))
         word = "매수" if side == BUY else "매도"
         if real:
             resp = _ok(sim, booked, "APBK0013", "주문 전송 완료 되었습니다.", gate.tr_id)
@@ -92,6 +113,7 @@ def routes(sim: Simulator) -> list[Route]:
             return fail("OPSQ2000", "요청 본문이 JSON이 아닙니다.", tr_id=gate.tr_id)
         try:
             cano = _account(body)
+            _exchange_code(sim, body)
             kind = _field(body, "RVSE_CNCL_DVSN_CD")
             if kind not in ("01", "02"):
                 raise Rejected("APBK0355", "정정취소구분코드는 01(정정) 또는 02(취소)입니다.")
@@ -101,7 +123,8 @@ def routes(sim: Simulator) -> list[Route]:
                 price=_int(body, "ORD_UNPR"), ord_dvsn=str(body.get("ORD_DVSN") or LIMIT),
                 now=sim.now())
         except Rejected as rej:
-            return faults.after(fail(rej.msg_cd, rej.msg1, tr_id=gate.tr_id))
+            return faults.after(envelope(rej.msg_cd, rej.msg1, rt_cd=rej.rt_cd,
+                                         status=rej.status, tr_id=gate.tr_id))
         if real:
             resp = _ok(sim, booked, "APBK0013", "주문 전송 완료 되었습니다.", gate.tr_id)
         else:

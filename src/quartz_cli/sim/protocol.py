@@ -3,6 +3,7 @@ checks every `/uapi` call passes (headers, token, TR_ID family, per-second limit
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -14,9 +15,10 @@ if TYPE_CHECKING:
 
 def envelope(msg_cd: str, msg1: str, *, rt_cd: str = "0", status: int = 200,
              tr_id: str = "", tr_cont: str = "", **payload: Any) -> JSONResponse:
-    """A REST answer: `rt_cd`, `msg_cd`, `msg1` and the payload; paging in header `tr_cont`."""
+    """A REST answer: `rt_cd`, `msg_cd`, `msg1` and the payload; paging in header `tr_cont`,
+    and a fresh global transaction id in `gt_uid`, as KIS sends."""
     body = {"rt_cd": rt_cd, "msg_cd": msg_cd, "msg1": msg1, **payload}
-    headers = {"tr_id": tr_id, "tr_cont": tr_cont}
+    headers = {"tr_id": tr_id, "tr_cont": tr_cont, "gt_uid": uuid.uuid4().hex}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -57,6 +59,19 @@ class Gate:
         self.error = error
 
 
+def _wrong_tr_id(sim: Simulator, tr_id: str, allowed: set[str]) -> JSONResponse:
+    """A TR_ID this API does not take. A real-account TR_ID on the paper host (or any TR_ID
+    of an API the paper host does not have) and a paper one on the real host are answered
+    as KIS's hosts answer them (EGW02006 / EGW02005, HTTP 500, from third-party logs:
+    docs/external-apis.md); any other with EGW00203."""
+    if not sim.config.real_tr_ids and (tr_id[:1] in ("T", "J", "C") or not allowed):
+        return fail("EGW02006", "모의투자 TR 이 아닙니다.", status=500, tr_id=tr_id)
+    if sim.config.real_tr_ids and tr_id[:1] == "V":
+        return fail("EGW02005", "실전투자 TR 이 아닙니다.", status=500, tr_id=tr_id)
+    return fail("EGW00203", f"TR_ID {tr_id or '(none)'} is not valid for this API",
+                status=500, tr_id=tr_id)
+
+
 def check_gateway(sim: Simulator, request: Request, allowed_tr_ids: set[str]) -> Gate:
     """What KIS's gateway checks before an API runs, in its order: throttle, token, headers."""
     headers = request.headers
@@ -79,7 +94,6 @@ def check_gateway(sim: Simulator, request: Request, allowed_tr_ids: set[str]) ->
     if verdict != "ok":
         return Gate(error=fail("EGW00121", "유효하지 않은 token 입니다.", status=500, tr_id=tr_id))
     if tr_id not in allowed_tr_ids:
-        return Gate(error=fail("EGW00203", f"TR_ID {tr_id or '(none)'} is not valid for this "
-                               "API on this domain", status=500, tr_id=tr_id))
+        return Gate(error=_wrong_tr_id(sim, tr_id, allowed_tr_ids))
     sim.state.bump(f"served:{tr_id}")
     return Gate(app_key=app_key, tr_id=tr_id)

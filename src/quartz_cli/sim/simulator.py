@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from quartz_cli.sim.config import SimConfig
+from quartz_cli.sim.header_case import KisHeaderCase
 from quartz_cli.sim.state import SimState
 from quartz_cli.sim.throttle import SlidingWindow
 from quartz_cli.sim.tokens import TokenAuthority
@@ -28,6 +30,8 @@ ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.order_routes",
     "quartz_cli.sim.account_routes",
     "quartz_cli.sim.quote_routes",
+    "quartz_cli.sim.info_routes",
+    "quartz_cli.sim.realtime",
 )
 
 
@@ -73,7 +77,7 @@ class Simulator:
             routes: list[BaseRoute] = [Route("/sim/status", self._status, methods=["GET"])]
             for module in ROUTE_MODULES:
                 routes.extend(importlib.import_module(module).routes(self))
-            self._app = Starlette(routes=routes)
+            self._app = Starlette(routes=routes, middleware=[Middleware(KisHeaderCase)])
         return self._app
 
     async def _status(self, request: Request) -> Response:

@@ -1,4 +1,6 @@
-"""Run every news source concurrently; a failing source is reported and skipped."""
+"""Run every news source concurrently; a failing source is reported and skipped, with its
+state: fresh, stale (answered, nothing new in the window), unreachable (an outage),
+forbidden (robots.txt) or failed (it answered something unusable)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from quartz_cli.domain.candidates import SourceState
 from quartz_cli.errors import SourceError
 from quartz_cli.ports import Article, CrawlProgress, CrawlResult, SourceReport
 from quartz_cli.sources.news.dedup import deduplicate
-from quartz_cli.sources.news.fetch import PoliteFetcher, RobotsDisallowed
+from quartz_cli.sources.news.fetch import PoliteFetcher, RobotsDisallowed, SourceUnreachable
 
 
 class NewsSource(Protocol):
@@ -35,10 +38,13 @@ async def crawl_all(sources: list[NewsSource], fetcher: PoliteFetcher, since: da
 
         try:
             found = await src.crawl(fetcher, since, report, step)
+            report.status = SourceState.FRESH if found else SourceState.STALE
         except RobotsDisallowed as exc:
-            report.status, report.error, found = "blocked", exc.message, []
+            report.status, report.error, found = SourceState.FORBIDDEN, exc.message, []
+        except SourceUnreachable as exc:
+            report.status, report.error, found = SourceState.UNREACHABLE, exc.message, []
         except SourceError as exc:
-            report.status, report.error, found = "failed", exc.message, []
+            report.status, report.error, found = SourceState.FAILED, exc.message, []
         report.articles = len(found)
         if progress is not None:
             progress(src.name, 1, 1)

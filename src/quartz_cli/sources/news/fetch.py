@@ -3,7 +3,11 @@
 Bounded concurrency overall, one request at a time per host with a delay between them, an
 honest User-Agent, robots.txt obeyed (RFC 9309: a 4xx robots.txt allows everything, a 5xx or
 unreachable one forbids everything), and bodies decoded from the declared charset (EUC-KR is
-read as its superset CP949) or, failing that, sniffed."""
+read as its superset CP949) or, failing that, sniffed.
+
+An outage is told apart from a ban: a site, or its robots.txt, that does not answer (network
+error, timeout, HTTP 5xx) raises `SourceUnreachable`; only rules that forbid the path raise
+`RobotsDisallowed`. Either way nothing more is fetched from it in this run."""
 
 from __future__ import annotations
 
@@ -36,8 +40,19 @@ class FetchError(SourceError):
         self.status = status
 
 
+class SourceUnreachable(FetchError):
+    """The site (or its robots.txt) did not answer: a network error, a timeout, HTTP 5xx."""
+
+
 class RobotsDisallowed(SourceError):
     """robots.txt forbids this crawler from the path."""
+
+
+@dataclass(frozen=True)
+class _RobotsDown:
+    """robots.txt could not be read: crawling waits until it answers (RFC 9309)."""
+
+    why: str
 
 
 def _codec(name: str) -> str:
@@ -85,7 +100,7 @@ class PoliteFetcher:
         self.user_agent = user_agent
         self._host_locks: dict[str, asyncio.Lock] = {}
         self._host_last: dict[str, float] = {}
-        self._robots: dict[str, RobotFileParser | bool] = {}
+        self._robots: dict[str, RobotFileParser | bool | _RobotsDown] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
         self.requests = 0
 
@@ -102,11 +117,11 @@ class PoliteFetcher:
                     url, headers={"User-Agent": self.user_agent, **(headers or {})},
                     follow_redirects=True)
             except httpx.HTTPError as exc:
-                raise FetchError(f"{host} unreachable: {type(exc).__name__}") from None
+                raise SourceUnreachable(f"{host} unreachable: {type(exc).__name__}") from None
             finally:
                 self._host_last[host] = time.monotonic()
 
-    async def _robots_for(self, url: str) -> RobotFileParser | bool:
+    async def _robots_for(self, url: str) -> RobotFileParser | bool | _RobotsDown:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         lock = self._robots_locks.setdefault(origin, asyncio.Lock())
@@ -115,46 +130,60 @@ class PoliteFetcher:
                 self._robots[origin] = await self._load_robots(origin)
             return self._robots[origin]
 
-    async def _load_robots(self, origin: str) -> RobotFileParser | bool:
-        """A parser, True (no rules: everything allowed) or False (everything forbidden)."""
+    async def _load_robots(self, origin: str) -> RobotFileParser | bool | _RobotsDown:
+        """A parser, True (no rules: everything allowed) or _RobotsDown (not readable now)."""
         try:
             resp = await self._raw_get(f"{origin}/robots.txt", None)
-        except FetchError:
-            return False
+        except FetchError as exc:
+            return _RobotsDown(exc.message)
         if 400 <= resp.status_code < 500:
             return True
         if resp.status_code >= 500:
-            return False
+            return _RobotsDown(f"HTTP {resp.status_code}")
         parser = RobotFileParser()
         parser.parse(decode_body(resp.content, resp.headers.get("content-type")).splitlines())
         return parser
 
     async def allowed(self, url: str) -> bool:
-        """Whether robots.txt lets this crawler fetch `url`."""
+        """Whether robots.txt lets this crawler fetch `url` (False while it is unreadable)."""
         rules = await self._robots_for(url)
+        if isinstance(rules, _RobotsDown):
+            return False
         if isinstance(rules, bool):
             return rules
         return rules.can_fetch(self.user_agent, url)
 
+    async def _check(self, url: str) -> None:
+        """RobotsDisallowed if the rules forbid `url`; SourceUnreachable if they cannot be
+        read (an outage, not a ban: RFC 9309 still says not to crawl meanwhile)."""
+        rules = await self._robots_for(url)
+        parts = urlsplit(url)
+        if isinstance(rules, _RobotsDown):
+            raise SourceUnreachable(f"robots.txt of {parts.netloc} unreachable ({rules.why}): "
+                                    "not crawled until it answers")
+        if not await self.allowed(url):
+            raise RobotsDisallowed(f"robots.txt of {parts.netloc} forbids {parts.path}")
+
+    def _status(self, url: str, resp: httpx.Response) -> None:
+        """SourceUnreachable for a 5xx (the site is down), FetchError for another error."""
+        if resp.status_code < 400:
+            return
+        parts = urlsplit(url)
+        cls = SourceUnreachable if resp.status_code >= 500 else FetchError
+        raise cls(f"{parts.netloc} answered HTTP {resp.status_code} for {parts.path}",
+                  status=resp.status_code)
+
     async def get(self, url: str, *, headers: dict[str, str] | None = None) -> Page:
         """Fetch a page (robots.txt permitting); FetchError for any non-2xx answer."""
-        if not await self.allowed(url):
-            raise RobotsDisallowed(f"robots.txt of {urlsplit(url).netloc} forbids "
-                                   f"{urlsplit(url).path}")
+        await self._check(url)
         resp = await self._raw_get(url, headers)
-        if resp.status_code >= 400:
-            raise FetchError(f"{urlsplit(url).netloc} answered HTTP {resp.status_code} for "
-                             f"{urlsplit(url).path}", status=resp.status_code)
+        self._status(url, resp)
         return Page(url=str(resp.url), status=resp.status_code,
                     text=decode_body(resp.content, resp.headers.get("content-type")))
 
     async def get_bytes(self, url: str) -> bytes:
         """Fetch raw bytes (for XML feeds, whose parser reads the encoding declaration)."""
-        if not await self.allowed(url):
-            raise RobotsDisallowed(f"robots.txt of {urlsplit(url).netloc} forbids "
-                                   f"{urlsplit(url).path}")
+        await self._check(url)
         resp = await self._raw_get(url, None)
-        if resp.status_code >= 400:
-            raise FetchError(f"{urlsplit(url).netloc} answered HTTP {resp.status_code} for "
-                             f"{urlsplit(url).path}", status=resp.status_code)
+        self._status(url, resp)
         return resp.content
