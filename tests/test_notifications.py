@@ -243,3 +243,28 @@ def test_the_trading_server_notifies_while_it_runs(quartz_home, calendar_cache):
     [message] = fakes.webhook
     assert message["event"]["type"] == "order.refused"
     assert message["event"]["request_id"] == "srv-big"
+
+
+def test_the_store_archive_gets_every_event_from_the_first(in_session):
+    from quartz_cli.notify.channels import StoreArchive
+
+    env = local(in_session)
+    log = event_log(env.config)
+    record(env.config, EventType.JOB_STARTED, data={"job": "before-start"})
+
+    async def go() -> None:
+        async with env.rt:
+            archive = Notifier(log, [Route(StoreArchive(env.rt.store, log.account), frozenset(),
+                                           archive=True)], backlog_limit=1)
+            await env.agent.submit(order("arch-1"))
+            assert await archive.deliver() == len(log.since(0)) >= 4
+            assert await archive.deliver() == 0
+
+    asyncio.run(go())
+    keys = sorted(env.rt.store.list(f"events/{log.account}/"))
+    stored = [json.loads(env.rt.store.get(k) or b"") for k in keys]
+    assert [e["type"] for e in stored] == [e.type for e in log.since(0)]
+    assert {"job.started", "order.requested", "order.sent", "order.accepted"} <= {
+        e["type"] for e in stored}
+    assert [e["seq"] for e in stored] == list(range(1, len(stored) + 1))
+    assert keys[0].endswith("/000000000001.json")

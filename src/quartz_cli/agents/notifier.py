@@ -8,7 +8,9 @@ Each channel keeps the last sequence it is done with (the event log's `notify_cu
   back-off (1, 2, 5, 10, 30, 60 s, or what the endpoint asked for), so nothing is lost while
   an endpoint is down and nothing is sent twice after a restart;
 - a channel more than `backlog_limit` events behind skips the oldest ones and first sends a
-  message saying which it skipped.
+  message saying which it skipped;
+- the archive route (the store's copy of the log) gets every event from the first, with no
+  backlog limit.
 A fill reaches a channel only as the ledger's `order.filled` / `order.partially_filled`
 events, written when the broker reported the fill (`domain.notifications`)."""
 
@@ -35,11 +37,13 @@ BATCH = 100
 
 @dataclass
 class Route:
-    """One channel with the event types it wants and its language."""
+    """One channel with the event types it wants and its language. An `archive` route gets
+    every event (its text empty) from the first one on: the store's copy of the log."""
 
     channel: NotificationChannel
     selection: frozenset[str]
     lang: str = "ko"
+    archive: bool = False
     failures: int = 0
     next_try: float = 0.0
     delivered: int = field(default=0)
@@ -84,14 +88,16 @@ class Notifier:
     async def _deliver(self, route: Route) -> int:
         name = route.channel.name
         cursor = await asyncio.to_thread(self.events.cursor, name)
-        if cursor is None:
+        if cursor is None and route.archive:
+            cursor = 0
+        elif cursor is None:
             # First start: begin after the newest event, never replay history.
             await asyncio.to_thread(self.events.set_cursor, name,
                                     await asyncio.to_thread(self.events.last_seq))
             return 0
         sent = 0
         last = await asyncio.to_thread(self.events.last_seq)
-        if last - cursor > self.backlog_limit:
+        if last - cursor > self.backlog_limit and not route.archive:
             skip_to = last - self.backlog_limit
             if not await self._send(route, skipped_message(route.lang, cursor + 1, skip_to),
                                     None):
@@ -107,7 +113,8 @@ class Notifier:
                 return sent
             passed = cursor  # events passed over since the cursor was last written
             for event in batch:
-                message = render(event, route.lang) if wanted(event, route.selection) else None
+                message = ("" if route.archive else render(event, route.lang)
+                           if wanted(event, route.selection) else None)
                 if message is not None:
                     if not await self._send(route, message, event):
                         if passed > cursor:

@@ -10,6 +10,7 @@ from quartz_cli.domain.notifications import parse_selection
 
 if TYPE_CHECKING:
     from quartz_cli.config import Config
+    from quartz_cli.ports import Store
     from quartz_cli.store.event_log import SqliteEventLog
 
 
@@ -40,18 +41,15 @@ def notifier(config: Config, events: SqliteEventLog) -> Notifier:
                     poll_s=config.settings.notify.poll_s)
 
 
-def serving_notifier(config: Config) -> Notifier | None:
-    """The notifier the trading server runs beside its orders, when a channel is
-    configured (else None)."""
-    if not notification_routes_configured(config):
-        return None
+def serving_notifier(config: Config, store: Store) -> Notifier:
+    """The notifier the trading server runs beside its orders: the configured channels and
+    the archive of the log in `store`."""
     from quartz_cli.app.events import event_log
+    from quartz_cli.notify.channels import StoreArchive
 
-    return notifier(config, event_log(config))
+    events = event_log(config)
+    service = notifier(config, events)
+    service.routes.append(Route(StoreArchive(store, events.account), frozenset(),
+                                archive=True))
+    return service
 
-
-def notification_routes_configured(config: Config) -> bool:
-    """True if at least one notification channel has its address set."""
-    n = config.settings.notify
-    return bool((n.telegram_bot_token and n.telegram_chat_id) or n.slack_webhook_url
-                or n.webhook_url)

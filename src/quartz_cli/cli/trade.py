@@ -409,7 +409,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
                       metrics_refresh=lambda: refresh_gauges(cfg, store=rt.store,
                                                              ledger=agent.ledger,
                                                              tokens=rt.tokens),
-                      notifier=serving_notifier(cfg))
+                      notifier=serving_notifier(cfg, rt.store))
     url = f"ws://{host}:{port}/ws/orders"
     heard = "on" if notices is not None else "off (see quartz doctor)"
     if want_json(json_out):

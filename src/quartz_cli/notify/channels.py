@@ -5,22 +5,27 @@
   {"retry_after"}}` (429 when throttled);
 - Slack incoming webhook: `POST <webhook URL>` with `{"text"}`; the answer is `ok` (200), or
   an error word with 4xx/5xx and `Retry-After` when throttled;
-- generic webhook: `POST <URL>` with the event as JSON plus `text`; any 2xx is delivered.
+- generic webhook: `POST <URL>` with the event as JSON plus `text`; any 2xx is delivered;
+- the store archive: each event as one object in the object store.
 
 Every failure is a `NotificationFailed` whose message is masked (the Telegram URL carries the
 bot token, the Slack URL is itself a secret)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
 
 from quartz_cli.domain.events import Event
-from quartz_cli.ports import NotificationFailed
+from quartz_cli.errors import QuartzError
+from quartz_cli.ports import NotificationFailed, Store
 from quartz_cli.redaction import redact
 
 TIMEOUT_S = 10.0
+ARCHIVE_PREFIX = "events"
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -112,3 +117,28 @@ class WebhookChannel(_HttpChannel):
             return
         raise NotificationFailed(redact(f"webhook: HTTP {resp.status_code} {resp.text[:200]}"),
                                  retry_after=_retry_after(resp))
+
+
+class StoreArchive:
+    """The event log copied into the object store, one object per event
+    (`events/<account key>/<seq, 12 digits>.json`, written if absent): the log's history next
+    to the agents' documents, readable from any pod or host that reads the store."""
+
+    name = "store-archive"
+
+    def __init__(self, store: Store, account: str) -> None:
+        self._store = store
+        self._prefix = f"{ARCHIVE_PREFIX}/{account}"
+
+    async def send(self, text: str, event: Event | None) -> None:
+        if event is None:
+            return
+        body = json.dumps(event.as_json(), ensure_ascii=False, sort_keys=True).encode()
+        key = f"{self._prefix}/{event.seq:012d}.json"
+        try:
+            await asyncio.to_thread(self._store.put_if_absent, key, body)
+        except QuartzError as exc:
+            raise NotificationFailed(f"store archive: {exc.message}") from None
+
+    async def aclose(self) -> None:
+        pass
