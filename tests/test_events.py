@@ -148,3 +148,36 @@ def test_token_issue_and_trading_state_changes_are_events(in_session):
     states = [(e.data["from"], e.data["to"]) for e in events
               if e.type == "trading.state_changed"]
     assert states == [("active", "halted"), ("halted", "active")]
+
+
+def test_log_lines_on_an_orders_way_carry_its_request_id(in_session):
+    import io
+    import logging
+
+    from quartz_cli.app.owner import account_owner
+    from quartz_cli.logs import JsonFormatter
+    from trading_support import FAST
+
+    env = local(in_session)
+    owner = account_owner(env.rt, FAST)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("quartz_cli")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    async def go():
+        async with env.rt:
+            return await owner.submit(order("log-big", qty=100_000))
+
+    try:
+        out = asyncio.run(go())
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    lines = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert out.state is S.REJECTED
+    assert lines and any(x.get("request_id") == "log-big" for x in lines), lines
+    assert all(x.get("request_id") in ("log-big", None) for x in lines)

@@ -52,6 +52,7 @@ from quartz_cli.domain.pretrade import (
     worst_price,
 )
 from quartz_cli.errors import BrokerError, BrokerUnavailable
+from quartz_cli.logs import log_context
 from quartz_cli.ports import (
     AccountStateStore,
     EventSink,
@@ -207,7 +208,12 @@ class AccountOwner:
     # --- OrderExecutor ----------------------------------------------------------------------
 
     async def submit(self, request: OrderRequest) -> OrderOutcome:
-        """Check `request` against the account and send it, or record why not."""
+        """Check `request` against the account and send it, or record why not. Every log line
+        written on its way carries its request_id."""
+        with log_context(request_id=request.request_id):
+            return await self._submit(request)
+
+    async def _submit(self, request: OrderRequest) -> OrderOutcome:
         if request.is_cancel or not self.agent.live_trading_allowed:
             return await self.agent.submit(request)
         # One pass per request_id at a time: a second copy of a request (two producers, a
