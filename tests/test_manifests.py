@@ -109,7 +109,7 @@ def test_overlay_renders_every_object_in_the_namespace(rendered, overlay) -> Non
             ("Deployment", "read-api"), ("Service", "read-api"),
             ("NetworkPolicy", "trading-agent-ingress")} <= kinds
     assert set(_objects(docs, "CronJob")) == {"auth-refresh", "macro", "select", "decide",
-                                             "rebalance"}
+                                             "rebalance", "data-pull"}
     for d in docs:
         if d["kind"] != "Namespace":
             assert d["metadata"]["namespace"] == "quartz", d["metadata"]["name"]
@@ -485,6 +485,10 @@ def test_cronjob_schedules(rendered) -> None:
     decide = _fires(jobs["decide"])
     assert {t.isoweekday() for t in decide} == {1, 2, 3, 4, 5}
     assert _daily(decide) == {clock(h, m) for h in range(9, 16) for m in (0, 30)}
+
+    pull = _fires(jobs["data-pull"])
+    assert {t.isoweekday() for t in pull} == {1, 2, 3, 4, 5}
+    assert all(t.time() > session[1] for t in pull)
 
     rebalance = _fires(jobs["rebalance"])
     assert {t.isoweekday() for t in rebalance} == {1, 2, 3, 4, 5}

@@ -21,6 +21,7 @@ from quartz_cli.remote.owner_reads_client import OwnerReadsClient, RemoteAccount
 from quartz_cli.remote.trading_client import TradingClient
 from quartz_cli.servers.owner_reads import owner_reads
 from quartz_cli.servers.trading import create_app
+from quartz_cli.store.bars import BarStore
 from quartz_cli.store.local import LocalStore
 from test_store_s3 import make as make_s3
 from trading_support import FAST, local
@@ -127,6 +128,11 @@ async def _reads(impl: str, env) -> AsyncIterator[tuple[MarketData, Account]]:
     if impl == "kis-simulator":
         yield KisMarketData(env.rt.kis), KisAccount(env.rt.kis, env.config.account())
         return
+    if impl == "bar-store":
+        # What the runtime gives agents: the KIS adapter behind the bar store.
+        assert isinstance(env.rt.market, BarStore)
+        yield env.rt.market, KisAccount(env.rt.kis, env.config.account())
+        return
     app = create_app(env.agent, TOKEN, reads=owner_reads(env.rt))
     with LoopbackServer(app) as srv:
         client = OwnerReadsClient(srv.url.replace("http://", "ws://") + "/ws/orders", TOKEN)
@@ -136,7 +142,7 @@ async def _reads(impl: str, env) -> AsyncIterator[tuple[MarketData, Account]]:
             await client.aclose()
 
 
-READS = ["kis-simulator", "owner-remote"]
+READS = ["kis-simulator", "bar-store", "owner-remote"]
 
 
 @pytest.mark.parametrize("impl", READS)

@@ -28,7 +28,8 @@ SOAK_S = 120.0
 PROBE_EVERY_S = 10.0
 JOBS = {
     "decide": ["decide"],
-    "rebalance": ["rebalance"],
+    # --force: every run checks (a real cadence would skip most of them).
+    "rebalance": ["rebalance", "--force"],
     "analyze": ["analyze", "005930", "000660", "--no-cache"],
 }
 

@@ -119,5 +119,7 @@ def test_rebalance_publishes_its_decision_off_the_event_loop() -> None:
     plan = asyncio.run(run_rebalance(d, dry_run=False))
 
     assert [(o.side, o.ticker) for o in plan.orders] == [("SELL", "005930")]
-    assert [name for name, _ in store.calls] == ["put", "put"]  # the dated copy, the pointer
+    # The schedule read; the dated copy, the pointer; the schedule written.
+    assert [name for name, _ in store.calls] == ["get", "put", "put", "put"]
+    assert "rebalance/schedule.json" in store.objects
     assert on_loop_thread(store, loop_thread) == []

@@ -167,6 +167,10 @@ class StoreSettings(_Section):
                                   "local store folder (default $QUARTZ_HOME/store/<env>)")
     input_max_age_h: float = _key("QUARTZ_INPUT_MAX_AGE_H", 36.0,
                                   "candidates/technical older than this are stale", gt=0)
+    technical_keep_days: float = _key("QUARTZ_TECHNICAL_KEEP_DAYS", 30.0,
+                                      "dated technical documents older than this are deleted "
+                                      "by `quartz data pull` (each ticker's newest is kept)",
+                                      gt=0)
 
 
 class ConstraintSettings(_Section):
@@ -420,16 +424,23 @@ class Config:
         return datetime.now(UTC)
 
     def require(self, *paths: str) -> None:
-        """Raise ConfigError naming every listed setting (`section.name`) that is unset."""
-        missing = []
+        """Raise ConfigError naming every listed setting (`section.name`) that is unset or
+        empty (an empty Secret key is as unusable as a missing one)."""
+        missing, empty = [], []
         for path in paths:
             section, name = path.split(".")
-            if getattr(getattr(self.settings, section), name) is None:
-                model = type(getattr(self.settings, section))
-                missing.append(str(model.model_fields[name].validation_alias))
-        if missing:
+            value = getattr(getattr(self.settings, section), name)
+            model = type(getattr(self.settings, section))
+            alias = str(model.model_fields[name].validation_alias)
+            if value is None:
+                missing.append(alias)
+            elif isinstance(value, SecretStr) and not value.get_secret_value().strip():
+                empty.append(alias)
+        if missing or empty:
+            needs = [f"{', '.join(missing)}" if missing else "",
+                     f"a value in {', '.join(empty)} (set but empty)" if empty else ""]
             raise ConfigError(
-                f"environment '{self.env.value}' needs {', '.join(missing)}",
+                f"environment '{self.env.value}' needs {' and '.join(n for n in needs if n)}",
                 hint="set them in the environment (the cluster's Secret quartz-secrets) "
                      "or in the config file",
             )
@@ -440,7 +451,8 @@ class Config:
             return LOCAL_APP_KEY, LOCAL_APP_SECRET
         self.require("broker.app_key", "broker.app_secret")
         b = self.settings.broker
-        assert b.app_key and b.app_secret
+        if b.app_key is None or b.app_secret is None:
+            raise ConfigError("the KIS app key and secret are required")  # for the type checker
         return b.app_key.get_secret_value(), b.app_secret.get_secret_value()
 
     def account(self) -> Account:
@@ -597,11 +609,25 @@ def load_settings(environ: Mapping[str, str], file_values: Mapping[str, Any] | N
     return settings, sources
 
 
+def _check_home(home: Path) -> None:
+    """ConfigError when QUARTZ_HOME names something that is not a folder (a file, or a path
+    through a file): every command keeps its caches, ledger and store under it."""
+    for part in (home, *home.parents):
+        if part.exists():
+            if part.is_dir():
+                return
+            raise ConfigError(f"QUARTZ_HOME={home}: {part} is a file, not a folder",
+                              hint="point QUARTZ_HOME at a folder (it is created if missing; "
+                              "default ~/.quartz)")
+
+
 def load_config(env: Env | str | None = None, environ: Mapping[str, str] | None = None,
                 config_file: str | Path | None = None) -> Config:
     """Read the settings (environment over config file over defaults) and resolve which
     environment is in force."""
     source = dict(os.environ if environ is None else environ)
+    _check_home(Path(source["QUARTZ_HOME"]) if source.get("QUARTZ_HOME")
+                else Path.home() / ".quartz")
     path, required = config_file_path(source, config_file)
     file_values = read_config_file(path, required)
     settings, sources = load_settings(source, file_values, path)

@@ -18,6 +18,8 @@ Exit codes (documented in README.md, stable for scripts):
 
 from __future__ import annotations
 
+import errno
+
 
 class QuartzError(Exception):
     """Base of every error Quartz raises on purpose."""
@@ -114,6 +116,59 @@ class StoreError(QuartzError):
     """The object store could not be read or written."""
 
     exit_code = 6
+
+
+class LocalStateError(StoreError):
+    """A file Quartz keeps on this host (the home, a cache, the token cache, the order
+    ledger, the simulator's database) cannot be used. The message names the file, the hint
+    says how to recover; `path` is the file."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["path"] = self.path
+        return out
+
+
+class LocalStateCorrupt(LocalStateError):
+    """A local database or cache file is damaged (not a database, malformed, truncated)."""
+
+
+# errno → what the operator is told; the rest is reported with the system's own words.
+_ERRNO_TEXT = {
+    errno.EROFS: "is on a read-only filesystem",
+    errno.EACCES: "is not writable by this user (permission denied)",
+    errno.EPERM: "is not writable by this user (operation not permitted)",
+    errno.ENOSPC: "cannot grow: the disk is full",
+    errno.EDQUOT: "cannot grow: the disk quota is exhausted",
+    errno.ENOTDIR: "is under a path that is a file, not a folder",
+    errno.EISDIR: "is a folder where a file was expected",
+}
+
+
+def local_state_error(path: object, what: str, exc: BaseException, *,
+                      fix: str, corrupt_fix: str | None = None) -> LocalStateError:
+    """The named error for `exc` (an OSError or a sqlite3 error) met on `what` at `path`:
+    read-only, full, missing folder or corrupt, with the fix (`corrupt_fix` for a corrupt
+    file when it differs, e.g. the order ledger is restored, never recreated)."""
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno in _ERRNO_TEXT:
+        reason = _ERRNO_TEXT[exc.errno]
+    elif "readonly" in text or "read-only" in text:
+        reason = "is read-only"
+    elif "disk is full" in text or "database or disk is full" in text:
+        reason = "cannot grow: the disk is full"
+    elif "not a database" in text or "malformed" in text or "corrupt" in text:
+        return LocalStateCorrupt(f"{what} {path} is corrupt ({exc})", path=str(path),
+                                 hint=corrupt_fix or fix)
+    elif "unable to open" in text:
+        reason = "cannot be opened (a missing or unwritable folder)"
+    else:
+        reason = f"cannot be used ({getattr(exc, 'strerror', None) or exc})"
+    return LocalStateError(f"{what} {path} {reason}", path=str(path), hint=fix)
 
 
 class SourceError(QuartzError):

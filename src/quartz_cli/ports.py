@@ -123,6 +123,22 @@ class Store(Protocol):
         """Raise StoreError if the store cannot be reached."""
 
 
+@runtime_checkable
+class CopyAwareStore(Store, Protocol):
+    """A shared store that answers from this host's copy while it cannot be reached (the
+    seed's degraded mode). Readers treat a document answered by the copy as stale."""
+
+    #: Why the copy is answering; None while the shared store works.
+    unreachable: str | None
+
+    def from_copy(self, key: str) -> bool:
+        """True when `key` was last answered by the copy, not by the shared store."""
+
+    @property
+    def stale_keys(self) -> list[str]:
+        """Every key answered by the copy so far."""
+
+
 # --- market data and account ------------------------------------------------------------------
 
 

@@ -19,14 +19,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from quartz_cli.domain.documents import utcnow
 from quartz_cli.domain.events import EventType
-from quartz_cli.errors import BrokerError, QuartzError, StoreError, TokenIssueThrottled
+from quartz_cli.errors import (
+    BrokerError,
+    LocalStateCorrupt,
+    QuartzError,
+    StoreError,
+    TokenIssueThrottled,
+    local_state_error,
+)
 from quartz_cli.ports import EventSink, IssuedToken, Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A damaged token cache holds nothing that cannot be issued again.
+REPAIR_HINT = ("run `quartz auth refresh`: it sets the damaged cache aside and issues a new "
+               "token (one KIS notification)")
 
 REFRESH_AGE = timedelta(hours=23, minutes=55)
 MIN_REMAINING = timedelta(minutes=5)
@@ -136,15 +148,43 @@ class TokenManager:
         if self._cache is None:
             import diskcache
 
-            self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(self.cache_dir, 0o700)
-            old = os.umask(0o077)
-            try:
-                self._cache = diskcache.Cache(str(self.cache_dir))
-            finally:
-                os.umask(old)
+            def open_cache() -> Any:
+                self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.chmod(self.cache_dir, 0o700)
+                old = os.umask(0o077)
+                try:
+                    return diskcache.Cache(str(self.cache_dir))
+                finally:
+                    os.umask(old)
+
+            self._cache = self._on_disk(open_cache)
             self._tighten()
         return self._cache
+
+    def _on_disk(self, op: Callable[[], T]) -> T:
+        """Run one operation of the disk cache, its failures named (which folder, the fix)."""
+        import sqlite3
+
+        try:
+            return op()
+        except (OSError, sqlite3.Error) as exc:
+            raise local_state_error(self.cache_dir, "the token cache", exc,
+                                    fix="make the folder writable and free some space",
+                                    corrupt_fix=REPAIR_HINT) from None
+
+    def set_aside_disk_cache(self) -> Path | None:
+        """Move a damaged disk cache out of the way (kept for inspection, never read again);
+        the next call starts an empty one. Returns where it went, None if there was none."""
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+        if not self.cache_dir.exists():
+            return None
+        aside = self.cache_dir.with_name(f"{self.cache_dir.name}.damaged-"
+                                         f"{utcnow():%Y%m%dT%H%M%SZ}")
+        self.cache_dir.rename(aside)
+        log.warning("the token cache %s was damaged; moved to %s", self.cache_dir, aside)
+        return aside
 
     def _tighten(self) -> None:
         for entry in self.cache_dir.rglob("*"):
@@ -154,22 +194,31 @@ class TokenManager:
         return f"{what}:{self.key_id}"
 
     def _disk_get(self) -> CachedToken | None:
-        raw = self.disk.get(self._disk_key("token"))
-        return CachedToken.from_json(raw) if raw else None
+        raw = self._on_disk(lambda: self.disk.get(self._disk_key("token")))
+        if not raw:
+            return None
+        try:
+            return CachedToken.from_json(raw)
+        except (ValueError, KeyError, TypeError):
+            raise LocalStateCorrupt(f"the token cache {self.cache_dir} holds an unreadable "
+                                    "token", path=str(self.cache_dir), hint=REPAIR_HINT) from None
 
     def _disk_put(self, token: CachedToken) -> None:
-        old = os.umask(0o077)
-        try:
-            self.disk.set(self._disk_key("token"), token.to_json())
-            self.disk.set(self._disk_key("last_issue"), token.issued_at.isoformat())
-        finally:
-            os.umask(old)
+        def put() -> None:
+            old = os.umask(0o077)
+            try:
+                self.disk.set(self._disk_key("token"), token.to_json())
+                self.disk.set(self._disk_key("last_issue"), token.issued_at.isoformat())
+            finally:
+                os.umask(old)
+
+        self._on_disk(put)
         self._tighten()
 
     def _disk_drop(self, token: str) -> None:
         current = self._disk_get()
         if current and current.access_token == token:
-            self.disk.delete(self._disk_key("token"))
+            self._on_disk(lambda: self.disk.delete(self._disk_key("token")))
 
     # --- store layer (encrypted; shared by the pods of a cluster) ---------------------------
 
@@ -277,6 +326,15 @@ class TokenManager:
         """Issue a new token now (KIS returns the same one if asked again within 6 h)."""
         return await self.current(force=True)
 
+    def repair_disk_cache(self) -> Path | None:
+        """Set the disk cache aside if it is damaged (`quartz auth refresh` does this first);
+        where it went, or None when it was sound."""
+        try:
+            self._disk_get()
+        except LocalStateCorrupt:
+            return self.set_aside_disk_cache()
+        return None
+
     async def current(self, *, force: bool) -> CachedToken:
         now = self.clock()
         if not force and self._memory and self._memory.fresh(now):
@@ -335,7 +393,7 @@ class TokenManager:
 
     def _last_issue(self) -> datetime | None:
         times = []
-        raw = self.disk.get(self._disk_key("last_issue"))
+        raw = self._on_disk(lambda: self.disk.get(self._disk_key("last_issue")))
         if raw:
             times.append(datetime.fromisoformat(raw))
         shared = self._store_get()

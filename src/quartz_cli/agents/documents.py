@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from quartz_cli.domain.documents import Document, utcnow
 from quartz_cli.errors import StoreError
-from quartz_cli.ports import Store
+from quartz_cli.ports import CopyAwareStore, Store
 
 D = TypeVar("D", bound=Document)
 
@@ -37,9 +37,13 @@ class Loaded(Generic[D]):
     document: D
     key: str
     age: timedelta
+    # Answered by this host's copy because the shared store could not be reached.
+    from_copy: bool = False
 
     def is_stale(self, max_age: timedelta) -> bool:
-        return self.age > max_age
+        """Older than `max_age`, or a copy kept while the shared store is unreachable (the
+        seed: stale but available)."""
+        return self.from_copy or self.age > max_age
 
 
 def dated_key(prefix: str, produced_at: datetime, name: str = "") -> str:
@@ -47,6 +51,29 @@ def dated_key(prefix: str, produced_at: datetime, name: str = "") -> str:
     t = produced_at.astimezone(UTC)
     suffix = f"-{name}" if name else ""
     return f"{prefix}/{t:%Y/%m/%d}/{t:%H%M%S.%f}Z{suffix}.json"
+
+
+def prune_dated(store: Store, root: str, keep_days: float, now: datetime) -> int:
+    """Delete the dated copies under `<root>/<id>/YYYY/MM/DD/` older than `keep_days`,
+    always keeping each id's newest copy (the one its `latest` pointer names) and every
+    pointer. One listing of `root`; returns how many copies were deleted (blocking)."""
+    cutoff = (now - timedelta(days=keep_days)).astimezone(UTC).strftime("%Y/%m/%d")
+    newest: dict[str, str] = {}
+    old: list[tuple[str, str]] = []
+    for key in store.list(f"{root}/"):
+        parts = key.split("/")
+        # root / id / YYYY / MM / DD / file
+        if len(parts) != 6 or not all(p.isdigit() for p in parts[2:5]):
+            continue
+        ident, day = parts[1], "/".join(parts[2:5])
+        if key > newest.get(ident, ""):
+            newest[ident] = key
+        if day < cutoff:
+            old.append((ident, key))
+    doomed = [key for ident, key in old if key != newest[ident]]
+    for key in doomed:
+        store.delete(key)
+    return len(doomed)
 
 
 def publish(store: Store, prefix: str, document: Document, *, name: str = "",
@@ -72,21 +99,30 @@ def read_key(store: Store, key: str, model: type[D]) -> D | None:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         raise StoreError(f"{key} in {store.description} is not a valid {model.__name__}: "
-                         f"{exc.error_count()} problem(s)") from None
+                         f"{exc.error_count()} problem(s)",
+                         hint="restore it from the store's history (a versioned bucket or a "
+                         "backup), or run the agent that publishes it again") from None
 
 
 def read_latest(store: Store, prefix: str, model: type[D], *, latest_name: str = "latest",
                 now: datetime | None = None) -> Loaded[D] | None:
     """Follow `<prefix>/latest.json` to the current document; None when there is none."""
-    raw = store.get(f"{prefix}/{latest_name}.json")
+    pointer_key = f"{prefix}/{latest_name}.json"
+    raw = store.get(pointer_key)
     if raw is None:
         return None
     try:
         pointer = LatestPointer.model_validate(json.loads(raw))
     except (ValueError, ValidationError):
-        raise StoreError(f"{prefix}/{latest_name}.json in {store.description} is corrupt") from None
+        raise StoreError(f"{prefix}/{latest_name}.json in {store.description} is corrupt",
+                         hint=f"run the agent that publishes {prefix}/ again (it rewrites the "
+                         "pointer), or restore the pointer from the store's history") from None
     doc = read_key(store, pointer.key, model)
     if doc is None:
-        raise StoreError(f"{prefix}/{latest_name}.json points to missing {pointer.key}")
+        raise StoreError(f"{prefix}/{latest_name}.json points to missing {pointer.key}",
+                         hint=f"run the agent that publishes {prefix}/ again, or restore "
+                         f"{pointer.key} from the store's history")
     age = (now or utcnow()) - doc.produced_at
-    return Loaded(document=doc, key=pointer.key, age=age)
+    copied = isinstance(store, CopyAwareStore) and (store.from_copy(pointer_key)
+                                                    or store.from_copy(pointer.key))
+    return Loaded(document=doc, key=pointer.key, age=age, from_copy=copied)

@@ -95,7 +95,9 @@ class StoreInputs:
             self.produced.append("candidates")
             loaded = await asyncio.to_thread(read_latest, self.store, CANDIDATES_PREFIX,
                                              CandidatesDocument)
-        if loaded is None or loaded.is_stale(self.max_age):
+        # A copy kept while the shared store is unreachable still names the candidates when
+        # it is young enough: their technical state is analysed afresh, never read from it.
+        if loaded is None or loaded.age > self.max_age:
             return CandidatesRead([], loaded.key if loaded else None)
         return CandidatesRead([CandidateInfo(ticker=c.code, name=c.name, score=c.score,
                                              sentiment=c.components.sentiment,
@@ -105,47 +107,39 @@ class StoreInputs:
                               if loaded.document.synthetic_news else None)
 
     async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:
-        """The daily analysis of each ticker; tickers without a fresh document are analysed
-        now by the technical agent (in every environment: it costs only broker calls). A
-        ticker whose analysis fails is reported, not raised."""
+        """The daily analysis of each ticker, computed now by the technical agent on fresh
+        bars (the market data keeps the bars in the store, so a run costs only the sessions
+        since the last one and today's quote). A ticker whose analysis fails falls back to
+        its stored document when that is younger than `max_age`, else is reported."""
         views: dict[str, TechnicalView] = {}
         keys: dict[str, str] = {}
         failed: dict[str, str] = {}
-        missing = []
-        for code, loaded in zip(tickers, await self._read_technical(tickers), strict=True):
-            if loaded is None or loaded.is_stale(self.max_age):
-                missing.append(code)
-                continue
-            view = technical_view(loaded.document)
-            if view is None:
-                failed[code] = "the stored analysis has no daily period"
+        if not tickers:
+            return TechnicalRead(views, keys, failed)
+        self.progress(f"analysing {len(tickers)} ticker(s) on fresh bars")
+        # Each published analysis is read back as soon as it is stored.
+        reading: dict[str, asyncio.Future[Loaded[TechnicalDocument] | None]] = {}
+
+        def read_back(r: TechnicalResult) -> None:
+            if r.ok:
+                reading[r.code] = asyncio.ensure_future(
+                    asyncio.to_thread(read_technical, self.store, r.code))
+
+        results = await analyze_tickers(self.market, self.store, tickers, [Period.DAY], now,
+                                        env=self.env, calendar=self.calendar,
+                                        on_done=read_back)
+        self.produced.append("technical")
+        errors = {r.code: r.error or "analysis failed" for r in results if not r.ok}
+        stored = dict(zip(errors, await self._read_technical(list(errors)), strict=True))
+        for r in results:
+            loaded = await reading[r.code] if r.ok else stored[r.code]
+            if loaded is not None and not r.ok and loaded.is_stale(self.max_age):
+                loaded = None
+            view = technical_view(loaded.document) if loaded else None
+            if loaded is None or view is None:
+                failed[r.code] = errors.get(r.code, "no daily analysis was stored")
             else:
-                views[code], keys[code] = view, loaded.key
-        if missing:
-            self.progress(f"producing technical state of {len(missing)} ticker(s)")
-            # Each published analysis is read back as soon as it is stored, while the other
-            # tickers' bars are still coming.
-            reading: dict[str, asyncio.Future[Loaded[TechnicalDocument] | None]] = {}
-
-            def read_back(r: TechnicalResult) -> None:
-                if r.ok:
-                    reading[r.code] = asyncio.ensure_future(
-                        asyncio.to_thread(read_technical, self.store, r.code))
-
-            results = await analyze_tickers(self.market, self.store, missing, [Period.DAY], now,
-                                            env=self.env, calendar=self.calendar,
-                                            on_done=read_back)
-            for r in results:
-                if not r.ok:
-                    failed[r.code] = r.error or "analysis failed"
-                    continue
-                loaded = await reading[r.code]
-                view = technical_view(loaded.document) if loaded else None
-                if loaded is None or view is None:
-                    failed[r.code] = "no daily analysis was stored"
-                else:
-                    views[r.code], keys[r.code] = view, loaded.key
-            self.produced.append("technical")
+                views[r.code], keys[r.code] = view, loaded.key
         return TechnicalRead(views, keys, failed)
 
     async def _read_technical(self, codes: Sequence[str]

@@ -87,7 +87,10 @@ def load_summary(store: Store, *, max_age: timedelta = DEFAULT_MAX_AGE,
                             "no macro summary has been published yet")
     stale = loaded.is_stale(max_age)
     note = None
-    if stale:
+    if loaded.from_copy:
+        note = ("the shared store is unreachable: the macro summary is this host's last copy, "
+                "treated as uncertain")
+    elif stale:
         hours = loaded.age.total_seconds() / 3600
         note = (f"the macro summary is {hours:.1f} h old (older than "
                 f"{max_age.total_seconds() / 3600:g} h): treated as uncertain")

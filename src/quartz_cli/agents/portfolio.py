@@ -45,6 +45,7 @@ from quartz_cli.domain.events import EventType
 from quartz_cli.domain.exits import (
     ExitKind,
     ExitRules,
+    RebalanceSchedule,
     exit_signals,
     next_check_interval,
     volume_pace,
@@ -79,6 +80,7 @@ from quartz_cli.errors import BrokerError, QuartzError, TradingAgentUnreachable
 from quartz_cli.logs import log_context
 from quartz_cli.ports import (
     Account,
+    CopyAwareStore,
     DecisionLLM,
     EventSink,
     MarketData,
@@ -406,6 +408,16 @@ def _outcome(dry_run: bool, gate: GateResult, executions: list[Execution]) -> Ou
     return Outcome.ORDERS_FAILED
 
 
+def degraded_store_note(store: CopyAwareStore) -> str:
+    """What a run says when the shared store did not answer: which copies it read as stale
+    and where its own documents wait."""
+    keys = store.stale_keys
+    shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+    return (f"the shared store {store.description} is unreachable ({store.unreachable}): "
+            f"this host's last copies were read as stale ({shown or 'none'}); documents "
+            "written now are kept on this host and sent when it answers")
+
+
 async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool, now: datetime,
                   window: WindowCheck, g: _Gathered, proposals: Sequence[Proposal],
                   engine: EngineInfo, gate: GateResult, notes: list[str],
@@ -421,6 +433,8 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
             executions = await _execute(deps, orders, utcnow())
     if dry_run and not window.accepts_orders:
         notes.append(f"market closed now ({window.detail}): a real run would send nothing")
+    if isinstance(deps.store, CopyAwareStore) and deps.store.unreachable is not None:
+        notes.append(degraded_store_note(deps.store))
     plan = DecisionPlan(
         produced_at=utcnow(), env=deps.env, kind=kind, run_id=run_id, dry_run=dry_run,
         outcome=_outcome(dry_run, gate, executions), session=session_state(window),
@@ -485,13 +499,46 @@ async def run_decide(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
                          engine=_engine_info(outcome, deps.budget), gate=gate, notes=notes)
 
 
-async def run_rebalance(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
+SCHEDULE_KEY = "rebalance/schedule.json"
+
+
+def read_schedule(store: Store) -> RebalanceSchedule | None:
+    """The last real rebalance's time and computed interval (None before the first)."""
+    raw = store.get(SCHEDULE_KEY)
+    return RebalanceSchedule.from_json(raw) if raw else None
+
+
+def not_due_plan(deps: PortfolioDeps, window: WindowCheck,
+                 schedule: RebalanceSchedule) -> DecisionPlan:
+    """A scheduled run the volume-based interval does not call for: nothing gathered."""
+    now = deps.now()
+    minutes = round(schedule.interval / timedelta(minutes=1))
+    return DecisionPlan(
+        produced_at=utcnow(), env=deps.env, kind="rebalance",
+        run_id=new_run_id("rebalance", now), dry_run=False, outcome=Outcome.NOTHING_TO_DO,
+        session=session_state(window), engine=None, inputs=None, decisions=[], gate=[],
+        orders=[], held_back=[], weights_before={}, weights_after={}, cash_before_krw=0,
+        cash_after_krw=0, executions=[], next_check_minutes=minutes,
+        notes=[*deps.status_notes,
+               f"not due: the last check ran at {schedule.last_run_at.astimezone(KST):%H:%M} "
+               f"KST and chose a {minutes}-minute interval (from the held tickers' volume); "
+               f"next check at {schedule.due_at.astimezone(KST):%H:%M} KST (--force runs now)"])
+
+
+async def run_rebalance(deps: PortfolioDeps, *, dry_run: bool,
+                        force: bool = False) -> DecisionPlan:
     """Stop-loss and take-profit over held positions, through the same gate, with the
-    suggested interval until the next check."""
+    interval until the next check (5–10 minutes from the held tickers' volume). A real run
+    records it in the store, and a later run before it is due (unless `force`) does
+    nothing: a CronJob fires every 5 minutes, the interval decides which runs check."""
     window = check_window(deps)
     if not dry_run and not window.accepts_orders:
         return closed_plan(deps, "rebalance", window)
     now = deps.now()
+    if not dry_run and not force:
+        schedule = await asyncio.to_thread(read_schedule, deps.store)
+        if schedule is not None and not schedule.is_due(now):
+            return not_due_plan(deps, window, schedule)
     run_id = new_run_id("rebalance", now)
     g = await _gather(deps, now, full=False)
     signals = {s.ticker: s for s in exit_signals(g.portfolio, deps.exit_rules)}
@@ -515,9 +562,13 @@ async def run_rebalance(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
                         f"{rules.take_profit_pct}% against the average purchase price",
                         attempted=None, usage=[], budget=None, notes=[])
     notes: list[str] = []
-    return await _finish(deps, kind="rebalance", run_id=run_id, dry_run=dry_run, now=now,
+    plan = await _finish(deps, kind="rebalance", run_id=run_id, dry_run=dry_run, now=now,
                          window=window, g=g, proposals=proposals, engine=engine, gate=gate,
                          notes=notes, next_check=interval)
+    if not dry_run:
+        await asyncio.to_thread(deps.store.put, SCHEDULE_KEY,
+                                RebalanceSchedule(now, interval).to_json())
+    return plan
 
 
 async def _next_check(deps: PortfolioDeps, g: _Gathered, now: datetime) -> timedelta:

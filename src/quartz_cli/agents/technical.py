@@ -1,6 +1,7 @@
-"""The technical agent: bars from the broker → indicators (native core) → signals, for many
-tickers and periods, cached for five minutes and published to the store under
-`technical/<CODE>/` (pointer `technical/<CODE>/latest.json`).
+"""The technical agent: bars (from the bar store, which the runtime's market data is: fresh
+bars every run for the cost of the new sessions) → indicators for every ticker in one native
+batch → signals, for many tickers and periods, cached for five minutes and published to the
+store under `technical/<CODE>/` (pointer `technical/<CODE>/latest.json`).
 
 The portfolio agent calls `analyze_tickers`; readers of the store use `read_technical`."""
 
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from quartz_cli.agents.documents import Loaded, publish, read_latest
+from quartz_cli.agents.documents import Loaded, prune_dated, publish, read_latest
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.documents import utcnow
@@ -24,6 +25,7 @@ from quartz_cli.domain.technical import (
     HISTORY_DAYS,
     INDICATOR_SERIES,
     SWING_LOOKBACK,
+    DataIssues,
     IndicatorValues,
     Insufficient,
     PeriodAnalysis,
@@ -63,23 +65,63 @@ class ChartSeries:
     series: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def _cache_key(code: str, period: Period, today: date) -> str:
+    return f"technical|{code}|{period.value}|{today.isoformat()}"
+
+
 def document_prefix(code: str) -> str:
     return f"{PREFIX}/{code}"
+
+
+@dataclass(frozen=True)
+class PeriodBars:
+    """One ticker's bars of one period, ready to analyse."""
+
+    bars: list[Bar]
+    period: Period
+    sessions: list[date] | None
 
 
 def analyse_bars(bars: list[Bar], period: Period, sessions: list[date] | None,
                  ) -> tuple[PeriodAnalysis, ChartSeries]:
     """Indicators and signals over one ticker's bars (oldest first) of one period."""
-    traded, issues = separate_gaps(bars, sessions)
-    if not traded:
-        raise QuartzError(f"no traded {period.value} bars in the range")
-    lookback = SWING_LOOKBACK[period]
-    close = np.array([b.close for b in traded], dtype=np.float64)
-    high = np.array([b.high for b in traded], dtype=np.float64)
-    low = np.array([b.low for b in traded], dtype=np.float64)
-    out = native.technical_batch(close, high, low, swing_lookback=lookback)
-    series = {name: out[name][0] for name in SERIES}
-    n = len(traded)
+    out = analyse_many([PeriodBars(bars, period, sessions)])[0]
+    if isinstance(out, QuartzError):
+        raise out
+    return out
+
+
+def analyse_many(items: Sequence[PeriodBars],
+                 ) -> list[tuple[PeriodAnalysis, ChartSeries] | QuartzError]:
+    """`analyse_bars` over many tickers and periods, in order, with one native call per
+    (swing lookback, number of traded bars): the kernel takes a (tickers × bars) matrix,
+    and rows are independent, so a ticker's values do not depend on its batch. A universe
+    read over one date range is one or a few calls. An item with no traded bar is a
+    QuartzError in its place."""
+    out: list[tuple[PeriodAnalysis, ChartSeries] | QuartzError] = [
+        QuartzError("not analysed")] * len(items)
+    groups: dict[tuple[int, int], list[tuple[int, list[Bar], DataIssues]]] = {}
+    for i, item in enumerate(items):
+        traded, issues = separate_gaps(item.bars, item.sessions)
+        if not traded:
+            out[i] = QuartzError(f"no traded {item.period.value} bars in the range")
+            continue
+        groups.setdefault((SWING_LOOKBACK[item.period], len(traded)), []).append(
+            (i, traded, issues))
+    for (lookback, n), members in groups.items():
+        close = np.array([[b.close for b in t] for _, t, _ in members], dtype=np.float64)
+        high = np.array([[b.high for b in t] for _, t, _ in members], dtype=np.float64)
+        low = np.array([[b.low for b in t] for _, t, _ in members], dtype=np.float64)
+        block = native.technical_batch(close, high, low, swing_lookback=lookback)
+        for row, (i, traded, issues) in enumerate(members):
+            series = {name: block[name][row] for name in SERIES}
+            out[i] = _analysis(items[i].period, traded, close[row], series, issues, lookback, n)
+    return out
+
+
+def _analysis(period: Period, traded: list[Bar], close: np.ndarray,
+              series: dict[str, np.ndarray], issues: DataIssues, lookback: int, n: int,
+              ) -> tuple[PeriodAnalysis, ChartSeries]:
     insufficient = []
     for indicator, names in INDICATOR_SERIES.items():
         need = bars_needed(names[0], lookback)
@@ -95,8 +137,8 @@ def analyse_bars(bars: list[Bar], period: Period, sessions: list[date] | None,
         fibonacci_levels=levels, insufficient=insufficient, data_issues=issues,
     )
     keep = slice(max(0, n - CHART_BARS), n)
-    chart = ChartSeries(days=[b.day for b in traded[keep]], close=close[keep],
-                        series={k: v[keep] for k, v in series.items()})
+    chart = ChartSeries(days=[b.day for b in traded[keep]], close=close[keep].copy(),
+                        series={k: v[keep].copy() for k, v in series.items()})
     return analysis, chart
 
 
@@ -112,49 +154,91 @@ class TechnicalAgent:
     calendar: KrxCalendar | None = None
     charts: dict[tuple[str, str], ChartSeries] = field(default_factory=dict)
 
-    async def _period(self, code: str, period: Period, today: date, want_chart: bool,
-                      ) -> tuple[str, PeriodAnalysis, bool]:
-        key = f"technical|{code}|{period.value}|{today.isoformat()}"
-        if self.cache is not None and not want_chart:
-            hit = self.cache.get(key)
-            if hit is not None:
-                name, raw = hit
-                return name, PeriodAnalysis.model_validate_json(raw), True
+    def _cached(self, code: str, period: Period, today: date,
+                ) -> tuple[str, PeriodAnalysis] | None:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(_cache_key(code, period, today))
+        if hit is None:
+            return None
+        name, raw = hit
+        return name, PeriodAnalysis.model_validate_json(raw)
+
+    async def _fetch(self, code: str, period: Period, today: date) -> tuple[str, PeriodBars]:
         start = today - timedelta(days=HISTORY_DAYS[period])
         chart = await self.market.daily_bars(code, start, today, period)
         sessions = (self.calendar.between(start, today)
                     if self.calendar is not None and period is Period.DAY else None)
         if not chart.bars:
             raise BrokerError(f"{code}: the broker returned no {period.value} bars")
-        analysis, series = analyse_bars(chart.bars, period, sessions)
-        self.charts[(code, period.value)] = series
-        if self.cache is not None:
-            self.cache.set(key, (chart.name, analysis.model_dump_json()), expire=CACHE_TTL_S)
-        return chart.name, analysis, False
+        return chart.name, PeriodBars(chart.bars, period, sessions)
+
+    async def analyze_many(self, codes: Sequence[str], periods: Sequence[Period],
+                           now: datetime, *, want_chart: bool = False) -> list[TechnicalResult]:
+        """Many tickers, every period (not yet published: see `publish`): the bars of all
+        of them first (concurrently), then the indicators of all of them in one native
+        batch (`analyse_many`). A ticker that fails is a failed result, not raised. With
+        `want_chart`, the cache is bypassed and `charts` keeps the last bars' series."""
+        today = kst_date(now)
+        gate = asyncio.Semaphore(CONCURRENCY)
+        names: dict[str, str] = {}
+        analyses: dict[tuple[str, Period], PeriodAnalysis] = {}
+        fetched: list[tuple[str, PeriodBars]] = []
+        misses: set[str] = set()
+        errors: dict[str, QuartzError] = {}
+
+        async def bars_of(code: str) -> None:
+            async with gate:
+                try:
+                    for period in periods:
+                        hit = None if want_chart else self._cached(code, period, today)
+                        if hit is not None:
+                            names.setdefault(code, hit[0])
+                            analyses[(code, period)] = hit[1]
+                            continue
+                        name, item = await self._fetch(code, period, today)
+                        names.setdefault(code, name)
+                        fetched.append((code, item))
+                        misses.add(code)
+                except QuartzError as exc:
+                    errors[code] = exc
+
+        await asyncio.gather(*(bars_of(c) for c in dict.fromkeys(codes)))
+        fetched = [(code, item) for code, item in fetched if code not in errors]
+        for (code, item), out in zip(fetched, analyse_many([i for _, i in fetched]),
+                                     strict=True):
+            if isinstance(out, QuartzError):
+                errors.setdefault(code, out)
+                continue
+            analysis, series = out
+            analyses[(code, item.period)] = analysis
+            if want_chart:
+                self.charts[(code, item.period.value)] = series
+            if self.cache is not None:
+                self.cache.set(_cache_key(code, item.period, today),
+                               (names.get(code, ""), analysis.model_dump_json()),
+                               expire=CACHE_TTL_S)
+        return [self._result(code, periods, names, analyses, misses, errors.get(code))
+                for code in codes]
+
+    def _result(self, code: str, periods: Sequence[Period], names: dict[str, str],
+                analyses: dict[tuple[str, Period], PeriodAnalysis], misses: set[str],
+                error: QuartzError | None) -> TechnicalResult:
+        source = self.market.source
+        if error is not None:
+            log.info("technical analysis of %s failed: %s", code, error.message)
+            return TechnicalResult(code=code, ok=False, error=error.message,
+                                   error_type=type(error).__name__,
+                                   error_code=getattr(error, "code", None),
+                                   exit_code=error.exit_code, data_source=source)
+        return TechnicalResult(code=code, name=names.get(code, ""), ok=True,
+                               periods={p.value: analyses[(code, p)] for p in periods},
+                               data_source=source, cached=code not in misses)
 
     async def analyze(self, code: str, periods: Sequence[Period], now: datetime, *,
                       want_chart: bool = False) -> TechnicalResult:
-        """One ticker, every period (not yet published: see `publish`); a failure is
-        returned as a failed result, not raised."""
-        today = kst_date(now)
-        source = self.market.source
-        try:
-            out: dict[str, PeriodAnalysis] = {}
-            name = ""
-            cached = True
-            for period in periods:
-                name_p, analysis, hit = await self._period(code, period, today, want_chart)
-                name = name or name_p
-                cached = cached and hit
-                out[period.value] = analysis
-            return TechnicalResult(code=code, name=name, ok=True, periods=out,
-                                   data_source=source, cached=cached)
-        except QuartzError as exc:
-            log.info("technical analysis of %s failed: %s", code, exc.message)
-            return TechnicalResult(code=code, ok=False, error=exc.message,
-                                   error_type=type(exc).__name__,
-                                   error_code=getattr(exc, "code", None),
-                                   exit_code=exc.exit_code, data_source=source)
+        """One ticker, every period (see `analyze_many`)."""
+        return (await self.analyze_many([code], periods, now, want_chart=want_chart))[0]
 
     async def publish(self, result: TechnicalResult, now: datetime) -> None:
         """Publish a successful `result` (analysed at market time `now`) under
@@ -183,19 +267,21 @@ async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequ
     last bars' series for plotting."""
     codes = [normalize_ticker(t) for t in tickers]
     agent = agent or TechnicalAgent(market, store, env, cache, calendar)
-    gate = asyncio.Semaphore(CONCURRENCY)
+    results = await agent.analyze_many(codes, periods, now, want_chart=want_chart)
 
-    async def one(code: str) -> TechnicalResult:
-        async with gate:
-            result = await agent.analyze(code, periods, now, want_chart=want_chart)
-        # Published outside the gate: the store's latency does not hold up the next ticker's
-        # bars.
+    async def publish(result: TechnicalResult) -> None:
         await agent.publish(result, now)
         if on_done is not None:
             on_done(result)
-        return result
 
-    return list(await asyncio.gather(*(one(c) for c in codes)))
+    await asyncio.gather(*(publish(r) for r in results))
+    return results
+
+
+def prune_technical(store: Store, keep_days: float, now: datetime) -> int:
+    """The retention rule of technical history: dated copies older than `keep_days` are
+    deleted, each ticker's newest kept (blocking; returns how many were deleted)."""
+    return prune_dated(store, PREFIX, keep_days, now)
 
 
 def read_technical(store: Store, code: str, *, now: datetime | None = None,

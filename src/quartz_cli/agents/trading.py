@@ -57,6 +57,7 @@ from quartz_cli.errors import (
     QuartzError,
     RateLimited,
     SafetyRefusal,
+    StoreError,
     TokenIssueThrottled,
     TokenRejected,
 )
@@ -270,7 +271,15 @@ class TradingAgent:
                                          f"{self.policy.max_request_age_s:.0f} s (or from the "
                                          "future); decide again and send a new request")
             if entry.state is S.RECEIVED and entry.attempts == 0:
-                owner = await self._claim_in_store(request)
+                try:
+                    owner = await self._claim_in_store(request)
+                except StoreError as exc:
+                    # Unclaimed cluster-wide, so never sent: a terminal state, not a dangling
+                    # `received` row.
+                    entry = await self._move(entry, S.REJECTED, note="store claim failed",
+                                             message=f"not sent: the request could not be "
+                                             f"claimed in the shared store ({exc.message})")
+                    return entry.outcome()
                 if owner is not None:
                     await self._db.forget(request.request_id, S.RECEIVED)
                     return OrderOutcome(

@@ -19,10 +19,11 @@ from quartz_cli.app.owner import run_lock, trading_state_note
 from quartz_cli.app.runtime import Runtime, open_order_executor, open_runtime
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, EngineChoice, Env
+from quartz_cli.domain.orders import OpenOrder, OrderOutcome, OrderRequest
 from quartz_cli.domain.universe import bundled_universe
-from quartz_cli.errors import ConfigError
+from quartz_cli.errors import ConfigError, SafetyRefusal, StoreError
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
-from quartz_cli.ports import Store
+from quartz_cli.ports import CopyAwareStore, OrderExecutor, Store
 
 if TYPE_CHECKING:
     from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
@@ -79,6 +80,43 @@ def store_inputs(config: Config, rt: Runtime, *, max_age: timedelta,
                        progress=progress)
 
 
+class NoOwner:
+    """The order executor while the account has no owner this run can reach (its lease is
+    in a shared store that does not answer): the run still decides and records, and each
+    order is refused with the reason, never sent around the owner."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def submit(self, request: OrderRequest) -> OrderOutcome:
+        raise SafetyRefusal(f"not sent: {self.reason}",
+                            hint="orders go through the account's owner only; run again "
+                            "when the store answers, or send through the trading server "
+                            "(TRADING_AGENT_WS_URL)")
+
+    async def outcome(self, request_id: str) -> OrderOutcome | None:
+        return None
+
+    async def refresh(self) -> None:
+        return None
+
+    async def cancelable_orders(self) -> list[OpenOrder]:
+        return []
+
+
+async def _order_executor(stack: contextlib.AsyncExitStack, rt: Runtime) -> OrderExecutor:
+    """`open_order_executor`, or `NoOwner` when the account's lease cannot be taken because
+    the shared store is unreachable (the seed's degraded mode: decide proceeds, orders still
+    need the owner)."""
+    try:
+        return await stack.enter_async_context(open_order_executor(rt))
+    except StoreError as exc:
+        if not isinstance(rt.store, CopyAwareStore) or rt.store.unreachable is None:
+            raise
+        return NoOwner(f"the account's owner cannot be established: its lease is in "
+                       f"{rt.store.description}, which is unreachable ({exc.message})")
+
+
 @contextlib.asynccontextmanager
 async def open_portfolio(config: Config, *, dry_run: bool,
                          progress: Callable[[str], None] = lambda s: None,
@@ -92,7 +130,7 @@ async def open_portfolio(config: Config, *, dry_run: bool,
             stack.enter_context(run_lock(config, "the portfolio run"))
         rt = await stack.enter_async_context(
             open_runtime(config, store=store, reads_via_owner=True))
-        executor = None if dry_run else await stack.enter_async_context(open_order_executor(rt))
+        executor = None if dry_run else await _order_executor(stack, rt)
         state_note = await trading_state_note(config)
         try:
             yield PortfolioDeps(
@@ -112,4 +150,4 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                 await engine.client.aclose()
 
 
-__all__ = ["choose_engine", "open_portfolio"]
+__all__ = ["NoOwner", "choose_engine", "open_portfolio"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -28,18 +28,24 @@ from quartz_cli.sim.faults import SimTransport
 from quartz_cli.store.order_ledger import SqliteOrderLedger
 
 if TYPE_CHECKING:
+    from quartz_cli.domain.universe import Universe
     from quartz_cli.remote.owner_reads_client import OwnerReadsClient
     from quartz_cli.remote.trading_client import TradingClient
+    from quartz_cli.store.disk_cache import DiskResultCache
 
 
 def open_store(config: Config) -> Store:
-    """S3 when `S3_BUCKET_NAME` is set outside `local`, else a folder (`QUARTZ_STORE_DIR`,
-    default `$QUARTZ_HOME/store/<env>`)."""
+    """S3 when `S3_BUCKET_NAME` is set outside `local` (with this host's copy under
+    `$QUARTZ_HOME/cache/store-copy/<env>/` answering while S3 is unreachable, see
+    `store.mirrored`), else a folder (`QUARTZ_STORE_DIR`, default `$QUARTZ_HOME/store/<env>`)."""
     s = config.settings.store
     if s.s3_bucket_name and config.env is not Env.LOCAL:
+        from quartz_cli.store.local import LocalStore
+        from quartz_cli.store.mirrored import MirroredStore
         from quartz_cli.store.s3 import S3Store
 
-        return S3Store(
+        copies = config.home / "cache" / "store-copy" / config.env.value
+        return MirroredStore(S3Store(
             s.s3_bucket_name,
             region=s.aws_region,
             prefix=config.env.value,
@@ -48,7 +54,7 @@ def open_store(config: Config) -> Store:
             secret_access_key=(
                 s.aws_secret_access_key.get_secret_value() if s.aws_secret_access_key else None
             ),
-        )
+        ), LocalStore(copies / "objects"), LocalStore(copies / "pending"))
     from quartz_cli.store.local import LocalStore
 
     return LocalStore(s.store_dir or config.home / "store" / config.env.value)
@@ -57,15 +63,37 @@ def open_store(config: Config) -> Store:
 def local_simulator(config: Config) -> Simulator:
     """The in-process simulator of `local`, persisted under `$QUARTZ_HOME/sim/` so every
     process of a run (and `quartz sim serve`) sees the same broker."""
+    def listings() -> Universe:
+        # The listings `quartz select universe` wrote from KIS's master files (the whole
+        # KRX), else the bundled ones: the simulator makes a market for each.
+        from quartz_cli.agents.selection import selection_universe
+
+        return selection_universe(config.home)
+
     return Simulator(SimState(config.home / "sim" / "local.db"), SimConfig.from_env(),
-                     clock=lambda: config.market_now().timestamp(), cache_dir=config.home / "cache")
+                     clock=lambda: config.market_now().timestamp(), cache_dir=config.home / "cache",
+                     universe=listings)
+
+
+def technical_cache(config: Config) -> DiskResultCache:
+    """The technical agent's five-minute result cache, `$QUARTZ_HOME/cache/technical/`."""
+    from quartz_cli.store.disk_cache import DiskResultCache
+
+    return DiskResultCache(config.home / "cache" / "technical")
 
 
 def http_client(config: Config, endpoint: KisEndpoint, sim: Simulator | None) -> httpx.AsyncClient:
     timeout = httpx.Timeout(config.settings.broker.http_timeout_s, connect=5.0)
     if endpoint.in_process:
         assert sim is not None
-        return httpx.AsyncClient(transport=SimTransport(sim.app), timeout=timeout)
+        simulator = sim
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            # The simulator's routes (and its market, numpy included) are built on the first
+            # request: a command that only reads the token cache never builds them.
+            await simulator.app(scope, receive, send)
+
+        return httpx.AsyncClient(transport=SimTransport(app), timeout=timeout)
     return httpx.AsyncClient(timeout=timeout)
 
 
@@ -112,6 +140,18 @@ def rate_limiter(config: Config, endpoint: KisEndpoint, app_secret: str,
                        book=FileBook(budget_path(config.home, config.env.value, tag)))
 
 
+def with_bar_store(config: Config, store: Store, market: MarketData) -> MarketData:
+    """`market` with its daily bars kept in `store` and updated incrementally
+    (`quartz_cli.store.bars`): every run analyses fresh bars for the cost of the new
+    sessions only."""
+    from quartz_cli.calendars import krx_calendar
+    from quartz_cli.store.bars import BarStore
+
+    cache = config.home / "cache"
+    return BarStore(store, market, clock=config.market_now,
+                    calendar=lambda: krx_calendar(cache))
+
+
 def open_runtime(config: Config, *, sim: Simulator | None = None,
                  store: Store | None = None, reads_via_owner: bool = False) -> Runtime:
     """Wire the broker session for `config.env` (over `store`, else the configured one);
@@ -120,8 +160,11 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
     With `reads_via_owner` (the jobs) and TRADING_AGENT_WS_URL set, quotes, bars and the
     account come through the trading agent's read API, so every KIS call of the account
     leaves from the owner."""
+    from quartz_cli.app.local_state import writable_home
+
     endpoint = endpoint_for(config)
     app_key, app_secret = config.broker_credentials()
+    writable_home(config)
     if endpoint.in_process and sim is None:
         sim = local_simulator(config)
     http = http_client(config, endpoint, sim)
@@ -151,10 +194,12 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
 
         reads = OwnerReadsClient(url, internal_token(config))
         return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
-                       market=RemoteMarketData(reads), account=RemoteAccount(reads), sim=sim,
+                       market=with_bar_store(config, store, RemoteMarketData(reads)),
+                       account=RemoteAccount(reads), sim=sim,
                        reads=reads)
     return Runtime(config=config, endpoint=endpoint, store=store, tokens=tokens, kis=kis,
-                   market=KisMarketData(kis), account=KisAccount(kis, config.account()),
+                   market=with_bar_store(config, store, KisMarketData(kis)),
+                   account=KisAccount(kis, config.account()),
                    sim=sim)
 
 

@@ -122,9 +122,9 @@ def analyze(
     cfg = config()
 
     async def go() -> tuple[list[TechnicalResult], TechnicalAgent]:
-        import diskcache
+        from quartz_cli.app.runtime import technical_cache
 
-        cache = None if no_cache else diskcache.Cache(str(cfg.home / "cache" / "technical"))
+        cache = None if no_cache else technical_cache(cfg)
         try:
             async with open_runtime(cfg, reads_via_owner=True) as rt:
                 agent = TechnicalAgent(rt.market, rt.store, cfg.env.value, cache,

@@ -72,6 +72,7 @@ def refresh(json_out: bool = JSON_OPT) -> None:
 
     async def go() -> dict:
         async with open_runtime(config()) as rt:
+            aside = rt.tokens.repair_disk_cache()
             before = rt.tokens.status()
             now = rt.tokens.clock()
             next_at = rt.tokens.next_issue_at()
@@ -89,6 +90,8 @@ def refresh(json_out: bool = JSON_OPT) -> None:
                     f"{kst(next_at)})", markup=False, soft_wrap=True)
             token = await rt.tokens.refresh()
             data = rt.tokens.status().to_dict()
+            if aside is not None:
+                data["note"] = f"the damaged token cache was moved to {aside}"
             if before.issued_at is not None and before.issued_at == token.issued_at:
                 data["note"] = "KIS returned the same token (re-issue within 6 h)"
             return data

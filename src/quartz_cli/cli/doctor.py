@@ -52,11 +52,13 @@ def settings_report(cfg: Any) -> list[dict[str, Any]]:
 @app.command()
 def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON.")) -> None:
     """Show every setting with its value and where it came from (default, file, environment;
-    secrets masked) and check that the broker and the store answer. Exits 5 if the broker
-    fails, 6 if the store fails, 3 on a config error."""
+    secrets masked) and check that the broker and the store answer and that the files kept
+    under QUARTZ_HOME (order ledger, owner state, token and technical caches, simulator) are
+    usable. Exits 5 if the broker fails, 6 if the store or a file fails, 3 on a config
+    error."""
     from quartz_cli.app.notices import notice_plan
     from quartz_cli.app.runtime import open_runtime, open_store
-    from quartz_cli.errors import BrokerError, ConfigError, QuartzError, StoreError
+    from quartz_cli.errors import ConfigError, QuartzError, StoreError
     from quartz_cli.kis.endpoints import endpoint_for
 
     cfg = config()
@@ -84,9 +86,17 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
 
     try:
         checks["broker"] = run(broker)
-    except (BrokerError, ConfigError) as exc:
+    except QuartzError as exc:
+        # A damaged token cache or simulator database is reported here too, not raised.
         checks["broker"] = {"ok": False, "detail": exc.message}
         failure = exc if isinstance(exc, ConfigError) else failure or exc
+
+    from quartz_cli.app.local_state import local_state
+
+    for item in local_state(cfg):
+        checks[f"file: {item.name}"] = item.to_dict()
+        if item.error is not None:
+            failure = failure or item.error
 
     broker_info = {"base_url": endpoint.base_url, "in_process_simulator": endpoint.in_process,
                    "tr_ids": "real (T...)" if endpoint.real_tr_ids else "paper (V...)",
@@ -136,7 +146,9 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
         con.print(table)
         for name, check in checks.items():
             mark = "[green]ok[/]" if check["ok"] else "[red]FAIL[/]"
-            con.print(f"{mark} {name}: {escape(check['detail'])}")
+            con.print(f"{mark} {name}: {escape(check.get('detail') or check['path'])}")
+            if check.get("hint"):
+                con.print(f"     [dim]fix: {escape(check['hint'])}[/]")
 
     emit(data, render, json_out)
     if failure is not None:

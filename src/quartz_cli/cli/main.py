@@ -40,6 +40,9 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "serve": ("quartz_cli.cli.serve", "Read-only JSON API over the store (analysis, "
               "candidates, token status)."),
 
+    "data": ("quartz_cli.cli.data", "Market data: daily bars kept in the store, updated "
+             "incrementally (pull, status)."),
+
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
 
     "events": ("quartz_cli.cli.events", "The account's event log: orders, decisions, exits, "
@@ -185,6 +188,17 @@ def main() -> None:
         sys.exit(getattr(exc, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    except OSError as exc:
+        if not exc.filename:
+            raise
+        # A file no adapter named (a lock, a cache): still a storage error naming the file.
+        from quartz_cli.cli.context import report_error
+        from quartz_cli.errors import local_state_error
+
+        named = local_state_error(exc.filename, "the file", exc, fix="make QUARTZ_HOME "
+                                  "writable by this user and free some space, then run again")
+        report_error(named)
+        sys.exit(named.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: masked, then exit 1
         report_crash(exc)
         sys.exit(1)

@@ -14,7 +14,8 @@ from quartz_cli.cli.plan_render import (
 _STEPS = {"decide": 6, "rebalance": 4}
 
 
-def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: bool) -> int:
+def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: bool,
+                     force: bool = False) -> int:
     """Run one decide/rebalance and print it; return the exit code (0 unless `detailed`),
     or raise the error that says why some orders did not go (`plan_render.orders_error`)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,8 +36,10 @@ def run_plan_command(kind: str, *, dry_run: bool, json_flag: bool, detailed: boo
                 bar.update(task, advance=1, description=f"{kind}: {name}")
 
             async with open_portfolio(cfg, dry_run=dry_run, progress=step) as deps:
-                fn = run_decide if kind == "decide" else run_rebalance
-                plan = await fn(deps, dry_run=dry_run)
+                if kind == "decide":
+                    plan = await run_decide(deps, dry_run=dry_run)
+                else:
+                    plan = await run_rebalance(deps, dry_run=dry_run, force=force)
         return plan.model_dump(mode="json")
 
     data = run(go)

@@ -160,6 +160,11 @@ class Quote(_Frozen):
     upper: int = Field(gt=0, description="upper limit price (상한가)")
     lower: int = Field(gt=0, description="lower limit price (하한가)")
     volume: int = Field(default=0, ge=0, description="shares traded today so far")
+    # Today's open, high and low so far, when the quote carries them: the bar store builds
+    # today's partial bar from them.
+    open: int | None = Field(default=None, gt=0, description="today's first trade")
+    high: int | None = Field(default=None, gt=0, description="today's highest trade so far")
+    low: int | None = Field(default=None, gt=0, description="today's lowest trade so far")
 
 
 class Allowance(_Frozen):

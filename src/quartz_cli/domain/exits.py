@@ -7,8 +7,9 @@ These are rules, not LLM opinions: a position whose price has fallen `stop_loss_
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 
@@ -85,3 +86,39 @@ def next_check_interval(pace: float) -> timedelta:
     busy = min(max((pace - 0.5) / 1.5, 0.0), 1.0)
     minutes = 10 - 5 * busy
     return timedelta(minutes=round(minutes))
+
+
+# A scheduled run a little early (cron's minute, a pod's start-up) still counts as due.
+DUE_SLACK = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class RebalanceSchedule:
+    """When the last rebalance ran and the interval it computed: the next run is due then.
+    A CronJob fires every 5 minutes; runs the interval does not call for are skipped."""
+
+    last_run_at: datetime
+    interval: timedelta
+
+    @property
+    def due_at(self) -> datetime:
+        return self.last_run_at + self.interval
+
+    def is_due(self, now: datetime) -> bool:
+        # A clock that went backwards (a restored host) must not stop the checks.
+        return now >= self.due_at - DUE_SLACK or now < self.last_run_at
+
+    def to_json(self) -> bytes:
+        return json.dumps({"last_run_at": self.last_run_at.astimezone(UTC).isoformat(),
+                           "interval_minutes": self.interval / timedelta(minutes=1),
+                           "due_at": self.due_at.astimezone(UTC).isoformat()}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> RebalanceSchedule | None:
+        """The stored schedule; None when it is unreadable (the run then goes ahead)."""
+        try:
+            d = json.loads(raw)
+            return cls(datetime.fromisoformat(d["last_run_at"]),
+                       timedelta(minutes=float(d["interval_minutes"])))
+        except (ValueError, KeyError, TypeError):
+            return None

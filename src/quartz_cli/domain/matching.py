@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from quartz_cli.domain.universe import Universe
 
@@ -82,6 +83,8 @@ class TickerMatcher:
 
     universe: Universe
     _forms: list[tuple[str, str]] = field(init=False, repr=False)
+    _automaton: Any = field(init=False, repr=False)
+    _folded_automaton: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         forms: dict[str, str] = {}
@@ -96,7 +99,25 @@ class TickerMatcher:
                     continue
                 forms.setdefault(form, x.code)
         self._forms = sorted(forms.items(), key=lambda kv: len(kv[0]), reverse=True)
+        # Latin names in other letter cases ("Samsung electronics", "naver").
         self._folded = {f.casefold(): c for f, c in self._forms if f.isascii() and len(f) >= 4}
+        self._lengths: list[int] = []
+        self._automaton = self._build(self._forms)
+        self._folded_automaton = self._build(list(self._folded.items()))
+
+    def _build(self, forms: list[tuple[str, str]]) -> Any:
+        """An Aho–Corasick automaton of `forms` (ranked in their order), or None if empty:
+        one pass over a text finds all of them, whatever their number."""
+        import ahocorasick
+
+        if not forms:
+            return None
+        automaton = ahocorasick.Automaton()
+        for form, code in forms:
+            automaton.add_word(form, (len(self._lengths), len(form), code))
+            self._lengths.append(len(form))
+        automaton.make_automaton()
+        return automaton
 
     def _right_ok(self, text: str, end: int) -> bool:
         if end >= len(text):
@@ -124,18 +145,10 @@ class TickerMatcher:
     def find(self, text: str) -> list[Match]:
         """Every company mention in `text`, in order, with its sentence."""
         claimed = [False] * len(text)
-        hits: list[tuple[int, int, str]] = []
-        for surface, code in self._forms:
-            start = text.find(surface)
-            while start != -1:
-                end = start + len(surface)
-                if (not any(claimed[start:end]) and self._left_ok(text, start)
-                        and self._right_ok(text, end)):
-                    for i in range(start, end):
-                        claimed[i] = True
-                    hits.append((start, end, code))
-                start = text.find(surface, start + 1)
-        hits += self._find_folded(text, claimed)
+        hits = self._claim(text, text, self._automaton, claimed)
+        folded = text.casefold()
+        if len(folded) == len(text):
+            hits += self._claim(text, folded, self._folded_automaton, claimed)
         sentences = split_sentences(text)
         out = []
         for start, end, code in sorted(hits):
@@ -144,22 +157,23 @@ class TickerMatcher:
                              sentence=sent.strip()))
         return out
 
-    def _find_folded(self, text: str, claimed: list[bool]) -> list[tuple[int, int, str]]:
-        """Latin names in other letter cases ("Samsung electronics", "naver")."""
+    def _claim(self, text: str, haystack: str, automaton: Any, claimed: list[bool],
+               ) -> list[tuple[int, int, str]]:
+        """One pass of the automaton over `haystack` finds every occurrence of every form;
+        they are then taken longest form first (the forms' rank), left to right within a
+        form, each only if its span is unclaimed and its boundaries hold, as the rules say."""
+        if automaton is None:
+            return []
+        found = sorted((rank, end + 1 - length, code)
+                       for end, (rank, length, code) in automaton.iter(haystack))
         hits: list[tuple[int, int, str]] = []
-        folded = text.casefold()
-        if len(folded) != len(text):
-            return hits
-        for form, code in self._folded.items():
-            start = folded.find(form)
-            while start != -1:
-                end = start + len(form)
-                if (not any(claimed[start:end]) and self._left_ok(text, start)
-                        and self._right_ok(text, end)):
-                    for i in range(start, end):
-                        claimed[i] = True
-                    hits.append((start, end, code))
-                start = folded.find(form, start + 1)
+        for rank, start, code in found:
+            end = start + self._lengths[rank]
+            if (not any(claimed[start:end]) and self._left_ok(text, start)
+                    and self._right_ok(text, end)):
+                for i in range(start, end):
+                    claimed[i] = True
+                hits.append((start, end, code))
         return hits
 
     def codes_in(self, *texts: str) -> dict[str, list[str]]:

@@ -15,7 +15,8 @@ from quartz_cli.domain.orders import OrderType
 from quartz_cli.errors import BrokerError
 from quartz_cli.kis.account import inquire_balance, inquire_buyable
 from quartz_cli.kis.client import KisClient
-from quartz_cli.kis.quotations import daily_chart, inquire_price
+from quartz_cli.kis.multi_quotes import multi_price, supports_multi_quote
+from quartz_cli.kis.quotations import CurrentPrice, daily_chart, inquire_price
 from quartz_cli.ports import DailyBars
 
 SYNTHETIC_SOURCE = "KIS simulator: synthetic sample market (not real prices)"
@@ -40,6 +41,13 @@ async def gather_quotes(fetch: Callable[[str], Awaitable[Quote]], tickers: Seque
     return quotes, failed
 
 
+def as_quote(p: CurrentPrice) -> Quote:
+    """The domain's quote of a broker price (either quote API)."""
+    return Quote(ticker=p.code, price=p.price, base=p.base, upper=p.upper_limit,
+                 lower=p.lower_limit, volume=p.volume, open=p.open or None,
+                 high=p.high or None, low=p.low or None)
+
+
 class KisMarketData:
     """Quotes (inquire-price) and bars (daily chart) through one KIS client."""
 
@@ -50,15 +58,24 @@ class KisMarketData:
                        else f"KIS {endpoint.env.value} ({endpoint.base_url})")
 
     async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
-        """inquire-price per ticker, concurrently (the client's limiter paces the calls); a
-        halted ticker counts as failed."""
+        """On a real account, 30 tickers a call (intstock-multprice); elsewhere inquire-price
+        per ticker, concurrently (the client's limiter paces the calls). A halted ticker
+        counts as failed."""
+        if supports_multi_quote(self.kis) and tickers:
+            prices, failed = await multi_price(self.kis, tickers)
+            quotes: dict[str, Quote] = {}
+            for code, p in prices.items():
+                if p.halted:
+                    failed[code] = f"{code} is halted ({p.market or 'KRX'})"
+                else:
+                    quotes[code] = as_quote(p)
+            return quotes, failed
 
         async def one(code: str) -> Quote:
             p = await inquire_price(self.kis, code)
             if p.halted:
                 raise BrokerError(f"{code} is halted (temp_stop_yn=Y)")
-            return Quote(ticker=code, price=p.price, base=p.base, upper=p.upper_limit,
-                         lower=p.lower_limit, volume=p.volume)
+            return as_quote(p)
 
         return await gather_quotes(one, tickers)
 

@@ -10,10 +10,11 @@ kubelet).
 | POST /result/analysis         | {"ticker": "005930"} → `technical/005930/latest.json` |
 | GET  /api/candidates          | the latest candidates (`candidates/latest.json`) |
 | GET  /result/auth-token/status| the KIS token's state (never the token) |
-| GET  /health/live, /health/ready | liveness; readiness = the store answers |
+| GET  /health/live, /health/ready | liveness; readiness = the store or this host's copy |
 
 Documents are returned as stored; `X-Quartz-Document-Key` names the dated copy and
-`X-Quartz-Age-Seconds` says how old it is, so a client can judge staleness itself.
+`X-Quartz-Age-Seconds` says how old it is, so a client can judge staleness itself;
+`X-Quartz-Stale` marks a document answered by this host's copy while S3 is unreachable.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from quartz_cli.errors import (
     QuartzError,
     StoreError,
 )
-from quartz_cli.ports import Store
+from quartz_cli.ports import CopyAwareStore, Store
 from quartz_cli.redaction import redact
 from quartz_cli.servers.guards import BodyTooLarge, read_json
 from quartz_cli.servers.metrics import PATH as METRICS_PATH
@@ -99,11 +100,12 @@ def _document(store: Store, prefix: str, latest_name: str = "latest") -> JSONRes
         return _quartz_error(exc)
     if loaded is None:
         return _error(404, "NotFound", f"no document at {prefix}/{latest_name}.json yet")
-    return JSONResponse(
-        loaded.document.model_dump(mode="json"),
-        headers={"X-Quartz-Document-Key": loaded.key,
-                 "X-Quartz-Age-Seconds": str(max(0, int(loaded.age.total_seconds())))},
-    )
+    headers = {"X-Quartz-Document-Key": loaded.key,
+               "X-Quartz-Age-Seconds": str(max(0, int(loaded.age.total_seconds())))}
+    if loaded.from_copy:
+        # The shared store did not answer: this is the host's last copy (stale but available).
+        headers["X-Quartz-Stale"] = "copy: the shared store is unreachable"
+    return JSONResponse(loaded.document.model_dump(mode="json"), headers=headers)
 
 
 class BearerAuth:
@@ -220,6 +222,13 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         try:
             documents.ping()
         except StoreError as exc:
+            if isinstance(documents, CopyAwareStore):
+                # The seed's degraded mode: stale but available, and saying so.
+                return JSONResponse({
+                    "status": "ready", "env": config.env.value, "degraded": True,
+                    "store": redact(exc.message),
+                    "serving": "this host's last copy of each document",
+                    "stale": documents.stale_keys})
             return JSONResponse({"status": "not ready", "reason": redact(exc.message)},
                                 status_code=503)
         return JSONResponse({"status": "ready", "env": config.env.value})

@@ -61,6 +61,9 @@ class SimConfig:
     # cancel quantity, nothing remaining) and a cancel row, or on the "cancel_row" only
     # (unconfirmed which KIS does; the client must reconcile either way).
     cancel_report: str = "both"
+    # Price adjustments served by the chart, `CODE:YYYY-MM-DD:RATIO` joined by `;`
+    # (sim/adjustments.py): bars before the date scaled by the ratio, as after a split.
+    adjustments: str = ""
     # Real-time order notices (sim/realtime.py): seconds between PINGPONG frames, and the
     # field count of each notice record (26 is KIS's current layout; tests set another to
     # drill a layout change).

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from functools import lru_cache
 
 import numpy as np
 
@@ -51,7 +51,8 @@ def _clamp(price: float, limits: PriceLimits) -> int:
 
 @dataclass(frozen=True)
 class DailyBars:
-    """Daily OHLCV, oldest first. Prices in won (int64), volume in shares."""
+    """Daily OHLCV, oldest first. Prices in won, volume in shares (int32: a KRX price or a
+    day's volume fits, and the whole universe's paths stay small; readers convert to int)."""
 
     code: str
     dates: tuple[date, ...]
@@ -130,14 +131,19 @@ class SampleMarket:
         self.calendar = calendar
         self.seed = seed
         self.label = SYNTHETIC_LABEL
-        # A cache per instance: functools.lru_cache on the method would keep every market alive.
-        self._path = lru_cache(maxsize=256)(self._build_path)
+        # One path per ticker, the longest built so far: history is stable as days are added,
+        # so an earlier end is a slice of it. Any universe size, no regeneration per call.
+        self._paths: dict[str, DailyBars] = {}
+        self._sessions: tuple[date, tuple[date, ...]] | None = None
 
     def listing(self, code: str) -> Listing | None:
         return self.universe.get(code)
 
-    def sessions_until(self, last: date) -> list[date]:
-        return self.calendar.between(HISTORY_START, last)
+    def sessions_until(self, last: date) -> tuple[date, ...]:
+        # One tuple per end day, shared by every ticker's path.
+        if self._sessions is None or self._sessions[0] != last:
+            self._sessions = (last, tuple(self.calendar.between(HISTORY_START, last)))
+        return self._sessions[1]
 
     def _build_path(self, code: str, last: date) -> DailyBars:
         listing = self.universe.get(code)
@@ -151,11 +157,11 @@ class SampleMarket:
         drift = -0.5 * sigma * sigma
         anchor = draws[:_ANCHOR_SESSIONS, 0]
         start = listing.base_price / math.exp(float(np.sum(drift + sigma * anchor)))
-        o = np.empty(n, np.int64)
-        h = np.empty(n, np.int64)
-        lo = np.empty(n, np.int64)
-        c = np.empty(n, np.int64)
-        v = np.empty(n, np.int64)
+        o = np.empty(n, np.int32)
+        h = np.empty(n, np.int32)
+        lo = np.empty(n, np.int32)
+        c = np.empty(n, np.int32)
+        v = np.empty(n, np.int32)
         prev = max(round_to_tick(start), 1)
         for i in range(n):
             z_close, z_open, z_high, z_low, z_vol = draws[i]
@@ -168,11 +174,18 @@ class SampleMarket:
             h[i], lo[i] = max(high, open_, close), min(low, open_, close)
             v[i] = int(_BASE_VOLUME[listing.tier] * math.exp(0.4 * z_vol))
             prev = close
-        return DailyBars(code, tuple(days), o, h, lo, c, v)
+        return DailyBars(code, days, o, h, lo, c, v)
 
     def daily(self, code: str, last: date) -> DailyBars:
         """Completed daily bars from HISTORY_START through the session `last` (inclusive)."""
-        return self._path(code, last)
+        path = self._paths.get(code)
+        if path is None or not path.dates or path.dates[-1] < last:
+            path = self._paths[code] = self._build_path(code, last)
+        n = bisect_right(path.dates, last)
+        if n == len(path):
+            return path
+        return DailyBars(code, path.dates[:n], path.open[:n], path.high[:n], path.low[:n],
+                         path.close[:n], path.volume[:n])
 
     def _intraday(self, code: str, day: date, open_: int, close: int) -> np.ndarray:
         """Minute prices 09:00..15:30 of `day`: a seeded Brownian bridge from open to close."""
@@ -251,3 +264,19 @@ class SampleMarket:
             if day not in missing:
                 out.append(bar)
         return out
+
+
+def partial_today(bars: list[Bar], quote: SimQuote) -> list[Bar]:
+    """`bars` with today's bar, during the session, as it stands at the quote's moment (as
+    KIS's chart shows it: the current price as the close), not the day's final bar, which
+    the simulator knows in advance; a halted session's flat bar stays."""
+    if (not quote.in_session or not bars or bars[-1].day != quote.session_date
+            or bars[-1].halted):
+        return bars
+    if quote.volume == 0:
+        # Nothing traded yet today: no bar for it yet.
+        return bars[:-1]
+    today = Bar(quote.session_date, quote.open, quote.high, quote.low, quote.price,
+                quote.volume, quote.volume * quote.price)
+    return [*bars[:-1], today]
+

@@ -19,7 +19,8 @@ from starlette.routing import Route
 from quartz_cli.domain.bars import Bar, Period, period_key, resample
 from quartz_cli.domain.krx import kst_date, tick_size
 from quartz_cli.sim import fields
-from quartz_cli.sim.market import SYNTHETIC_LABEL, MarketEvents, events_from
+from quartz_cli.sim.adjustments import adjusted
+from quartz_cli.sim.market import SYNTHETIC_LABEL, MarketEvents, events_from, partial_today
 from quartz_cli.sim.protocol import check_gateway, envelope, fail, param
 
 if TYPE_CHECKING:
@@ -163,7 +164,8 @@ def routes(sim: Simulator) -> list[Route]:
             return fail("OPSQ2001", "FID_INPUT_DATE_1/2 (YYYYMMDD) 또는 FID_PERIOD_DIV_CODE "
                         "(D/W/M/Y)가 올바르지 않습니다.", tr_id=gate.tr_id)
         now = sim.now()
-        daily = sim.market.bars(code, now, events())
+        daily = adjusted(sim.market.bars(code, now, events()), code, sim.config.adjustments)
+        daily = partial_today(daily, sim.market.quote(code, now))
         # A bar's change is measured against the bar before it, even outside the window.
         in_range = [b for b in daily if start <= b.day <= end]
         before = [b for b in daily if b.day < start]

@@ -22,6 +22,7 @@ from quartz_cli.sim.throttle import SlidingWindow
 from quartz_cli.sim.tokens import TokenAuthority
 
 if TYPE_CHECKING:
+    from quartz_cli.domain.universe import Universe
     from quartz_cli.sim.market import SampleMarket
 
 # Modules that add endpoints: each has `routes(sim) -> list[Route]`.
@@ -31,6 +32,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.account_routes",
     "quartz_cli.sim.quote_routes",
     "quartz_cli.sim.info_routes",
+    "quartz_cli.sim.multi_quote_routes",
     "quartz_cli.sim.realtime",
 )
 
@@ -40,8 +42,11 @@ class Simulator:
     loopback (`quartz sim serve`); `state` counts everything it served, for tests."""
 
     def __init__(self, state: SimState | None = None, config: SimConfig | None = None,
-                 clock: Callable[[], float] = time.time, cache_dir: Path | None = None) -> None:
+                 clock: Callable[[], float] = time.time, cache_dir: Path | None = None,
+                 universe: Callable[[], Universe] | None = None) -> None:
         self.state = state or SimState()
+        # The listings the market serves (default: the bundled ones), read on first use.
+        self._universe = universe
         self.config = config or SimConfig()
         self.clock = clock
         self.cache_dir = cache_dir
@@ -62,7 +67,8 @@ class Simulator:
             from quartz_cli.domain.universe import bundled_universe
             from quartz_cli.sim.market import SampleMarket
 
-            self._market = SampleMarket(bundled_universe(), krx_calendar(self.cache_dir))
+            listings = self._universe() if self._universe else bundled_universe()
+            self._market = SampleMarket(listings, krx_calendar(self.cache_dir))
         return self._market
 
     def tr_ids(self, *real_tr_ids: str) -> set[str]:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from quartz_cli.errors import ConfigError, StoreError
+from quartz_cli.errors import ConfigError, StoreError, local_state_error
 from quartz_cli.ports import LeaseHeld, LeaseHolder, LeaseKind, LeaseLost, Store
 
 
@@ -35,7 +35,12 @@ def private_dir(path: Path) -> Path:
     """Create `path` (0700) if needed and refuse it unless it belongs to this user and no
     one else may write it: the lock, the holder record, the ledger and the internal token
     live there, and whoever can write it can impersonate the owner."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise local_state_error(path, "the trading folder", exc,
+                                fix="make QUARTZ_HOME writable by this user and free some "
+                                "space (it holds the account's lock and order ledger)") from None
     st = path.stat()
     if st.st_uid != os.getuid():
         raise ConfigError(f"{path} belongs to another user (uid {st.st_uid})",

@@ -6,8 +6,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from quartz_cli.errors import StoreError
+from quartz_cli.errors import LocalStateError, local_state_error
 from quartz_cli.store.base import check_key
+
+FIX = ("make the folder writable by this user and free some space (it is QUARTZ_STORE_DIR, "
+       "else $QUARTZ_HOME/store/<env>), then run again")
 
 
 class LocalStore:
@@ -21,13 +24,20 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def _fail(self, action: str, key: str, exc: OSError) -> LocalStateError:
+        """The named error for `key`: which file, why (read-only, full, ...), the fix."""
+        named = local_state_error(exc.filename or self._path(key), "the store file", exc,
+                                  fix=FIX)
+        named.message = f"cannot {action} {key} in {self.description}: {named.message}"
+        return named
+
     def get(self, key: str) -> bytes | None:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StoreError(f"cannot read {key} from {self.description}: {exc.strerror}") from None
+            raise self._fail("read", key, exc) from None
 
     def _write_temp(self, path: Path, data: bytes) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +58,7 @@ class LocalStore:
             tmp = self._write_temp(path, data)
             os.replace(tmp, path)
         except OSError as exc:
-            raise StoreError(f"cannot write {key} to {self.description}: {exc.strerror}") from None
+            raise self._fail("write", key, exc) from None
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
@@ -63,7 +73,7 @@ class LocalStore:
             finally:
                 os.unlink(tmp)
         except OSError as exc:
-            raise StoreError(f"cannot write {key} to {self.description}: {exc.strerror}") from None
+            raise self._fail("write", key, exc) from None
 
     def delete(self, key: str) -> None:
         try:
@@ -71,14 +81,16 @@ class LocalStore:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise StoreError(
-                f"cannot delete {key} from {self.description}: {exc.strerror}") from None
+            raise self._fail("delete", key, exc) from None
 
     def list(self, prefix: str) -> list[str]:
-        if not self.root.exists():
+        # Only the folder the prefix points into is walked, not the whole store.
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        top = self.root / folder if folder and ".." not in folder.split("/") else self.root
+        if not top.is_dir():
             return []
         keys = []
-        for dirpath, _dirs, files in os.walk(self.root):
+        for dirpath, _dirs, files in os.walk(top):
             for name in files:
                 if name.startswith(".tmp-"):
                     continue
@@ -90,7 +102,8 @@ class LocalStore:
     def ping(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.root, os.W_OK):
-                raise StoreError(f"{self.description} is not writable")
         except OSError as exc:
-            raise StoreError(f"{self.description} is not usable: {exc.strerror}") from None
+            raise local_state_error(self.root, "the store folder", exc, fix=FIX) from None
+        if not os.access(self.root, os.W_OK):
+            raise LocalStateError(f"the store folder {self.root} is not writable by this user",
+                                  path=str(self.root), hint=FIX)

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from quartz_cli.domain.orders import OrderRequest, OrderState
 from quartz_cli.metrics import order_event as order_metric
 from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
 from quartz_cli.store.event_log import EVENTS_SCHEMA, append_event
-from quartz_cli.store.sqlite import immediate_transaction, open_durable
+from quartz_cli.store.sqlite import DbLabel, immediate_transaction, open_durable, storage_errors
 
 S = OrderState
 # Allowed moves. Back to `received` only from `sent`, when the request certainly did not reach
@@ -79,6 +79,17 @@ CREATE TABLE IF NOT EXISTS transitions (
 );
 CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id);
 """
+
+
+# A corrupt ledger is never recreated: it is the record of which orders reached the broker.
+LEDGER = DbLabel(
+    "the order ledger",
+    fix="make its folder writable and free some space, then run again",
+    corrupt_fix="trading is refused until the ledger is restored; do not delete it (it "
+    "records which orders reached the broker). Stop the trading server, move the file "
+    "aside, restore it from a backup or with `sqlite3 <file> .recover`, then compare the "
+    "restored `quartz trade orders` with the broker's order list (the store's orders/claims/ lists "
+    "every request that was sent)")
 
 
 def _order_event(db: sqlite3.Connection, before: OrderState | None, filled_before: int,
@@ -136,19 +147,24 @@ class SqliteOrderLedger:
         self.path = Path(path)
         # Fill events carry fee and tax estimates when the rates are given.
         self.fee_rates = fee_rates
-        self._conn = open_durable(self.path)
+        self._conn = open_durable(self.path, LEDGER, SCHEMA + EVENTS_SCHEMA)
         self._lock = threading.RLock()
         self.epoch: int | None = None
         # Off only in the orders benchmark, to measure what the event log costs per order.
         self.record_events = True
-        with self._lock:
-            self._conn.executescript(SCHEMA)
-            self._conn.executescript(EVENTS_SCHEMA)
-        with immediate_transaction(self._conn, self._lock) as db:
+        with self._write() as db:
             db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('instance', ?)",
                        (uuid.uuid4().hex,))
-        self.instance_id = str(self._conn.execute(
-            "SELECT value FROM meta WHERE name = 'instance'").fetchone()["value"])
+        self.instance_id = str(self._rows(
+            "SELECT value FROM meta WHERE name = 'instance'")[0]["value"])
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._conn, self._lock,
+                                     on_error=lambda exc: LEDGER.error(self.path, exc))
+
+    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock, storage_errors(self.path, LEDGER):
+            return self._conn.execute(sql, params).fetchall()
 
     @staticmethod
     def _fenced_at(db: sqlite3.Connection) -> int | None:
@@ -159,7 +175,7 @@ class SqliteOrderLedger:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, refused (LeaseLost) unless this writer holds the latest
         lease epoch that fenced the ledger (a ledger never fenced takes any writer)."""
-        with immediate_transaction(self._conn, self._lock) as db:
+        with self._write() as db:
             fenced = self._fenced_at(db)
             if fenced is not None and fenced != self.epoch:
                 held = ("no lease" if self.epoch is None
@@ -173,7 +189,7 @@ class SqliteOrderLedger:
     def fence(self, epoch: int) -> None:
         """Write from now on as the lease holder of `epoch`: LeaseLost if a later epoch
         already fenced the ledger."""
-        with immediate_transaction(self._conn, self._lock) as db:
+        with self._write() as db:
             fenced = self._fenced_at(db)
             if fenced is not None and fenced > epoch:
                 raise LeaseLost(f"the order ledger {self.path.name} was fenced by lease epoch "
@@ -207,16 +223,12 @@ class SqliteOrderLedger:
         return _entry(row), created
 
     def get(self, request_id: str) -> LedgerEntry | None:
-        with self._lock:
-            row = self._conn.execute("SELECT * FROM orders WHERE request_id = ?",
-                                     (request_id,)).fetchone()
-        return _entry(row) if row else None
+        rows = self._rows("SELECT * FROM orders WHERE request_id = ?", (request_id,))
+        return _entry(rows[0]) if rows else None
 
     def by_order_no(self, order_no: str) -> LedgerEntry | None:
-        with self._lock:
-            row = self._conn.execute("SELECT * FROM orders WHERE order_no = ?",
-                                     (order_no,)).fetchone()
-        return _entry(row) if row else None
+        rows = self._rows("SELECT * FROM orders WHERE order_no = ?", (order_no,))
+        return _entry(rows[0]) if rows else None
 
     def move(self, request_id: str, expected: OrderState, to: OrderState, now: datetime, *,
              note: str = "", **fields: object) -> LedgerEntry:
@@ -271,38 +283,30 @@ class SqliteOrderLedger:
                        (request_id, expected.value))
 
     def known_order_nos(self) -> set[str]:
-        with self._lock:
-            rows = self._conn.execute("SELECT order_no FROM orders WHERE order_no IS NOT NULL "
-                                      "AND order_no != ''").fetchall()
+        rows = self._rows("SELECT order_no FROM orders WHERE order_no IS NOT NULL "
+                          "AND order_no != ''")
         return {r["order_no"] for r in rows}
 
     def in_states(self, *states: OrderState) -> list[LedgerEntry]:
         marks = ",".join("?" * len(states))
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT * FROM orders WHERE state IN ({marks}) ORDER BY created_at",
-                tuple(s.value for s in states)).fetchall()
+        rows = self._rows(f"SELECT * FROM orders WHERE state IN ({marks}) ORDER BY created_at",
+                          tuple(s.value for s in states))
         return [_entry(r) for r in rows]
 
     def updated_since(self, since: datetime) -> list[LedgerEntry]:
         """Entries moved (or created) at or after `since`, oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM orders WHERE updated_at >= ? ORDER BY created_at",
-                (since.astimezone(UTC).isoformat(),)).fetchall()
+        rows = self._rows("SELECT * FROM orders WHERE updated_at >= ? ORDER BY created_at",
+                          (since.astimezone(UTC).isoformat(),))
         return [_entry(r) for r in rows]
 
     def entries(self, *, limit: int = 500) -> list[LedgerEntry]:
         """The most recent entries, newest first."""
-        with self._lock:
-            rows = self._conn.execute("SELECT * FROM orders ORDER BY created_at DESC, "
-                                      "rowid DESC LIMIT ?", (limit,)).fetchall()
+        rows = self._rows("SELECT * FROM orders ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                          (limit,))
         return [_entry(r) for r in rows]
 
     def history(self, request_id: str) -> list[tuple[str | None, str, str]]:
         """(from, to, note) of every move (and note) of one request, oldest first."""
-        with self._lock:
-            rows = self._conn.execute("SELECT from_state, to_state, note FROM transitions "
-                                      "WHERE request_id = ? ORDER BY seq",
-                                      (request_id,)).fetchall()
+        rows = self._rows("SELECT from_state, to_state, note FROM transitions "
+                          "WHERE request_id = ? ORDER BY seq", (request_id,))
         return [(r["from_state"], r["to_state"], r["note"]) for r in rows]

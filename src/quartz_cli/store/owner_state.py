@@ -13,7 +13,7 @@ from pathlib import Path
 
 from quartz_cli.domain.pretrade import TradingState
 from quartz_cli.ports import TradingStatus
-from quartz_cli.store.sqlite import immediate_transaction, open_durable
+from quartz_cli.store.sqlite import DbLabel, immediate_transaction, open_durable, storage_errors
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trading_state (
@@ -27,26 +27,33 @@ CREATE TABLE IF NOT EXISTS start_of_day (
 CREATE TABLE IF NOT EXISTS daily_loss_trips (day TEXT PRIMARY KEY, at TEXT NOT NULL);
 """
 
+# A corrupt file would forget a halt: trading waits until it is restored or deliberately reset.
+OWNER_STATE = DbLabel(
+    "the account owner's state",
+    fix="make its folder writable and free some space, then run again",
+    corrupt_fix="trading is refused until it is restored: restore the file from a backup "
+    "(or `sqlite3 <file> .recover`); deleting it forgets a halt and the day's "
+    "start-of-day value, so check `quartz trade state` afterwards")
+
 
 class SqliteAccountStateStore:
     """The `AccountStateStore` port over one SQLite file."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._conn = open_durable(self.path)
+        self._conn = open_durable(self.path, OWNER_STATE, SCHEMA)
         self._lock = threading.RLock()
-        with self._lock:
-            self._conn.executescript(SCHEMA)
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return immediate_transaction(self._conn, self._lock)
+        return immediate_transaction(self._conn, self._lock,
+                                     on_error=lambda exc: OWNER_STATE.error(self.path, exc))
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
     def trading_status(self) -> TradingStatus:
-        with self._lock:
+        with self._lock, storage_errors(self.path, OWNER_STATE):
             row = self._conn.execute("SELECT * FROM trading_state WHERE id = 1").fetchone()
         if row is None:
             return TradingStatus(TradingState.ACTIVE)
