@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 
 from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.app.events import EventRecorder
 from quartz_cli.app.runtime import Runtime, trading_agent
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config
@@ -66,10 +67,10 @@ def account_owner(rt: Runtime, policy: RetryPolicy | None = None, *,
     universe = selection_universe(config.home)
     return AccountOwner(
         agent or trading_agent(rt, policy), market=rt.market, states=account_states(config),
-        calendar=krx_calendar(config.home / "cache"),
-        limits=Limits(config.constraints()), listed=lambda code: code in universe,
+        calendar=krx_calendar(config.home / "cache"), limits=Limits(config.constraints()),
+        listed=lambda code: code in universe,
         daily_loss_limit_pct=config.settings.exits.daily_loss_limit_pct,
-        refresh_calendar=lambda: trading_calendar(rt))
+        events=EventRecorder(config), refresh_calendar=lambda: trading_calendar(rt))
 
 
 async def trading_state_over_http(ws_url: str, token: str, state: TradingState | None = None,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from quartz_cli.agents.inputs import StoreInputs
 from quartz_cli.agents.portfolio import PortfolioDeps
+from quartz_cli.app.events import EventRecorder
 from quartz_cli.app.macro import open_macro
 from quartz_cli.app.market_calendar import trading_calendar
 from quartz_cli.app.owner import run_lock, trading_state_note
@@ -143,7 +144,8 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                 now=config.market_now, constraints=config.constraints(),
                 exit_rules=config.exit_rules(), names=name_of, rules=RulesDecisionEngine,
                 budget=config.llm_budget(), engine=engine, configured_reason=reason,
-                executor=executor, progress=progress, status_notes=[state_note])
+                executor=executor, progress=progress, status_notes=[state_note],
+                events=EventRecorder(config))
         finally:
             if engine is not None:
                 await engine.client.aclose()

@@ -16,6 +16,7 @@ from quartz_cli.errors import BrokerError, BrokerUnavailable, RateLimited, Token
 from quartz_cli.kis.endpoints import KisEndpoint
 from quartz_cli.kis.envelope import KisResponse, error_from_body, is_failure
 from quartz_cli.kis.ratelimit import RateLimiter
+from quartz_cli.metrics import broker_call, metrics
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ class KisClient:
     async def _send_once(self, method: str, path: str, headers: dict[str, str],
                          params: dict[str, str] | None,
                          body: dict[str, Any] | None) -> httpx.Response:
+        asked = time.monotonic()
         slot = await self.limiter.acquire()
+        metrics().rate_budget_wait.observe(time.monotonic() - asked)
         self.requests_sent += 1
         try:
             resp = await self.http.request(
@@ -147,15 +150,25 @@ class KisClient:
             headers = self._headers(token, tr_id, tr_cont)
             if extra_headers:
                 headers.update(extra_headers)
-            resp = await self._send_once(method, path, headers, params, body)
+            started = time.monotonic()
+            try:
+                resp = await self._send_once(method, path, headers, params, body)
+            except BrokerUnavailable:
+                broker_call(real_tr_id, "unavailable", None)
+                raise
+            elapsed = time.monotonic() - started
             payload = _json_body(resp)
             log.debug("KIS %s %s tr_id=%s -> %s %s", method, path, tr_id, resp.status_code,
                       payload.get("msg_cd", ""))
             if not is_failure(resp.status_code, payload):
+                broker_call(real_tr_id, "ok", elapsed)
                 return KisResponse(status=resp.status_code, body=payload,
                                    tr_cont=resp.headers.get("tr_cont", ""),
                                    headers=dict(resp.headers))
             err = error_from_body(resp.status_code, payload)
+            broker_call(real_tr_id, "rate_limited" if isinstance(err, RateLimited) else
+                        "token_rejected" if isinstance(err, TokenRejected) else "rejected",
+                        elapsed)
             if isinstance(err, RateLimited):
                 self.rate_limited += 1
                 await self.limiter.back_off()

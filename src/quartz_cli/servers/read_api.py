@@ -49,6 +49,8 @@ from quartz_cli.errors import (
 from quartz_cli.ports import CopyAwareStore, Store
 from quartz_cli.redaction import redact
 from quartz_cli.servers.guards import BodyTooLarge, read_json
+from quartz_cli.servers.metrics import PATH as METRICS_PATH
+from quartz_cli.servers.metrics import metrics_route
 
 if TYPE_CHECKING:
     from quartz_cli.app.runtime import Runtime
@@ -62,7 +64,7 @@ MAX_QUERY_BYTES = 4096
 
 LIVE_PATH = "/health/live"
 READY_PATH = "/health/ready"
-_OPEN_PATHS = (LIVE_PATH, READY_PATH)
+_OPEN_PATHS = (LIVE_PATH, READY_PATH, METRICS_PATH)
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +170,7 @@ class TokenStatus:
 def create_app(config: Config, store: Store | None = None) -> Starlette:
     """The read API over `store` (default: the configured store of `config.env`). Its
     dependencies are built once per process, by the composition root."""
+    from quartz_cli.app.metrics import refresh_gauges
     from quartz_cli.app.runtime import open_store
 
     documents = store if store is not None else open_store(config)
@@ -249,6 +252,7 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
             Route("/result/auth-token/status", auth_status, methods=["GET"]),
             Route(LIVE_PATH, live, methods=["GET"]),
             Route(READY_PATH, ready, methods=["GET"]),
+            metrics_route("read-api", lambda: refresh_gauges(config, store=documents)),
         ],
         exception_handlers={HTTPException: http_error, Exception: crash},
         lifespan=lifespan,
