@@ -11,10 +11,9 @@ from quartz_cli.app.portfolio import name_of
 from quartz_cli.app.runtime import open_store
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, Env
-from quartz_cli.domain.bars import Bar
+from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.krx import KST, REGULAR_CLOSE
 from quartz_cli.domain.technical import HISTORY_DAYS
-from quartz_cli.domain.bars import Period
 from quartz_cli.errors import InputError
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
 from quartz_cli.ports import Store

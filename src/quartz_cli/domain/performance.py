@@ -9,6 +9,7 @@ spent below a peak (to the recovery, or to the end when there is none)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -59,7 +60,7 @@ class Performance:
 
 def returns(equity: Sequence[int]) -> list[float]:
     """Simple returns between consecutive values."""
-    return [b / a - 1 for a, b in zip(equity, equity[1:], strict=False) if a > 0]
+    return [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
 
 
 def drawdown(equity: Sequence[int]) -> list[float]:

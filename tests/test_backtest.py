@@ -1,0 +1,109 @@
+"""The backtest over the simulator's synthetic market: no look-ahead (a day's decision input
+is byte-identical whether or not later bars exist), the owner's pre-trade stage, a stored
+run and `quartz backtest show`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, time
+from pathlib import Path
+
+import pytest
+
+from cli import quartz_json
+from quartz_cli.agents.backtest import Backtest, BarPanel, Settings
+from quartz_cli.calendars import krx_calendar
+from quartz_cli.domain.calendar import KrxCalendar
+from quartz_cli.domain.universe import bundled_universe
+from quartz_cli.llm.decision_rules import RulesDecisionEngine
+from quartz_cli.sim.market import SampleMarket
+from quartz_cli.store.local import LocalStore
+from trading_support import seed_calendar
+
+CODES = ("005930", "000660", "035420", "051910", "005380", "068270")
+START, D, LATER = date(2025, 3, 4), date(2025, 3, 14), date(2025, 5, 30)
+
+
+@pytest.fixture(scope="module")
+def market(calendar_cache: Path) -> tuple[BarPanel, KrxCalendar]:
+    from datetime import datetime
+
+    from quartz_cli.domain.krx import KST
+
+    calendar = krx_calendar(calendar_cache)
+    sample = SampleMarket(bundled_universe(), calendar)
+    at = datetime.combine(LATER, time(16), KST)
+    bars = {c: sample.bars(c, at) for c in CODES}
+    return BarPanel(bars, dict.fromkeys(CODES, "")), calendar
+
+
+def run(panel: BarPanel, calendar: KrxCalendar, tmp: Path, end: date,
+        at: time = time(15, 30)) -> Backtest:
+    bt = Backtest(Settings(start=START, end=end, universe=CODES, decision_time=at),
+                  panel, calendar, LocalStore(tmp), RulesDecisionEngine, lambda c: c)
+
+    async def drive() -> None:
+        for day in bt.remaining():
+            await bt.step(day)
+
+    asyncio.run(drive())
+    return bt
+
+
+@pytest.mark.parametrize("at", [time(15, 30), time(8, 50)])
+def test_no_look_ahead_a_days_decision_input_ignores_later_bars(market, tmp_path, at):
+    panel, calendar = market
+    full = run(panel, calendar, tmp_path / "a", D, at)
+    cut = run(panel.cut(D), calendar, tmp_path / "b", D, at)
+    for a, b in zip(full.days, cut.days, strict=True):
+        assert a.decision is not None and b.decision is not None
+        assert a.decision.model_dump_json() == b.decision.model_dump_json(), a.day
+    # The same day with the future present decided on something: not a vacuous equality.
+    last = full.days[-1].decision
+    assert last is not None and last.universe and last.portfolio.cash_krw > 0
+    assert all(e.technical is not None for e in last.universe)
+    # Every order filled at a later session than its decision, at that session's open or
+    # better: nothing at the decision bar's close.
+    fills = [f for d in full.days for f in d.fills if f.qty]
+    assert fills
+    for f in fills:
+        bar = panel.on(f.ticker, f.day)
+        assert bar is not None
+        assert (f.price <= bar.open) if f.side.value == "BUY" else (f.price >= bar.open)
+
+
+def test_orders_pass_the_owners_pretrade_stage(market, tmp_path):
+    panel, calendar = market
+    bt = Backtest(Settings(start=START, end=D, universe=CODES, cash=30_000_000), panel,
+                  calendar, LocalStore(tmp_path), RulesDecisionEngine, lambda c: c)
+    # Two sells of a position held once: the second is refused as pretrade:held_qty.
+    from quartz_cli.agents.backtest import Holding
+    from quartz_cli.domain.orders import Side
+    from quartz_cli.domain.plan import PlanOrder
+
+    bt.book.holdings["005930"] = Holding(10, 50_000)
+    price = panel.upto("005930", D)[-1].close
+    sell = PlanOrder(request_id="r1", ticker="005930", name="", side=Side.SELL, qty=10,
+                     limit_price=price, notional_krw=10 * price, est_fees_krw=0, rationale="")
+    ok, refused = bt.pretrade([sell, sell.model_copy(update={"request_id": "r2"})],
+                              calendar.next(D) or D, bt.book)
+    assert [p.order.request_id for p in ok] == ["r1"]
+    assert len(refused) == 1 and "pretrade:held_qty" in refused[0]
+
+
+@pytest.mark.slow  # two starts of the console script (~3 s each on the CI machine)
+def test_cli_run_is_stored_and_shown(quartz_home, calendar_cache):
+    seed_calendar(quartz_home, calendar_cache)
+    doc = quartz_json("backtest", "--from", "2025-03-03", "--to", "2025-03-21",
+                      "--universe", ",".join(CODES[:4]), "--cash", "20000000")
+    assert doc["status"] == "complete" and doc["sessions_done"] == 14  # 3 March 2025 was a holiday
+    assert doc["performance"]["start_value"] == 20_000_000
+    assert doc["days"][-1]["value_krw"] == doc["performance"]["end_value"]
+    assert "SYNTHETIC" in doc["source"]
+    assert set(doc["data"]["fingerprints"]) == set(CODES[:4])
+    shown = quartz_json("backtest", "show", doc["id"])
+    assert shown["performance"] == doc["performance"]
+    stored = quartz_home / "store" / "local" / "backtests" / doc["id"]
+    assert (stored / "chart.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((stored / "run.json").read_text())["id"] == doc["id"]
