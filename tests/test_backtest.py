@@ -107,3 +107,49 @@ def test_cli_run_is_stored_and_shown(quartz_home, calendar_cache):
     stored = quartz_home / "store" / "local" / "backtests" / doc["id"]
     assert (stored / "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((stored / "run.json").read_text())["id"] == doc["id"]
+
+
+@pytest.mark.slow  # a whole local decide (macro and selection produced first), ~6 s
+def test_a_backtest_day_plans_the_orders_of_decide_dry_run(quartz_home, calendar_cache,
+                                                          monkeypatch):
+    """Parity: after the close of 2026-11-20, `decide --dry-run` in local and the backtest's
+    day over the same bars, account and macro/candidates documents plan the same orders."""
+    from quartz_cli.agents.backtest import Holding
+    from quartz_cli.agents.portfolio import run_decide, run_rebalance
+    from quartz_cli.app.backtest import load_panel
+    from quartz_cli.app.portfolio import name_of, open_portfolio
+    from quartz_cli.config import load_config
+
+    seed_calendar(quartz_home, calendar_cache)
+    monkeypatch.setenv("QUARTZ_MARKET_TIME", "2026-11-20T16:00:00+09:00")
+    monkeypatch.setenv("QUARTZ_SIM_RATE_LIMIT_PER_S", "0")
+    config = load_config("local")
+
+    async def live():
+        async with open_portfolio(config, dry_run=True) as deps:
+            return (await run_decide(deps, dry_run=True),
+                    await run_rebalance(deps, dry_run=True), await deps.account.portfolio(),
+                    deps.inputs, deps.store)
+
+    plan, exits, pf, documents, store = asyncio.run(live())
+    assert plan.orders, "the live plan should trade for the comparison to mean something"
+    day = date(2026, 11, 20)
+    universe = tuple(dict.fromkeys([*(c.ticker for c in plan.inputs.candidates),
+                                    *(p.ticker for p in pf.positions)]))
+    settings = Settings(start=day, end=day, universe=universe, decision_time=time(16),
+                        cash=pf.cash_krw, constraints=config.constraints(),
+                        exit_rules=config.exit_rules())
+    panel, _ = load_panel(config, store, settings)
+    bt = Backtest(settings, panel, krx_calendar(calendar_cache), store, RulesDecisionEngine,
+                  name_of, documents=documents)
+    for p in pf.positions:
+        bt.book.holdings[p.ticker] = Holding(p.qty, p.avg_price)
+        bt.book.prices[p.ticker] = p.price
+    got = asyncio.run(bt.decide(day, bt.book))
+
+    def key(orders):
+        return [(o.ticker, o.side, o.qty, o.limit_price, o.rationale) for o in orders]
+
+    assert key(got.decided) == key(plan.orders)
+    assert key(got.exits) == key(exits.orders)
+    assert got.engine == plan.engine.name

@@ -27,6 +27,7 @@ from quartz_cli.agents.inputs import analysis_view
 from quartz_cli.agents.portfolio import (
     CandidateInfo,
     CandidatesRead,
+    InputSource,
     MacroRead,
     PortfolioDeps,
     TechnicalRead,
@@ -193,21 +194,28 @@ class Book:
 
 class BacktestInputs:
     """The `InputSource` of one backtest day: the universe as candidates (no news score),
-    a neutral macro view, and the technical agent's analysis of the visible bars."""
+    a neutral macro view, and the technical agent's analysis of the visible bars. With
+    `documents`, macro and candidates come from it instead (the parity test gives both runs
+    the same documents; the CLI does not replay dated documents yet)."""
 
     def __init__(self, market: AsOfMarket, universe: Sequence[str], calendar: KrxCalendar,
-                 names: Callable[[str], str]) -> None:
+                 names: Callable[[str], str], documents: InputSource | None = None) -> None:
         self.market = market
         self.universe = list(universe)
         self.calendar = calendar
         self.names = names
+        self.documents = documents
         self.produced: list[str] = []
 
     async def macro(self, now: datetime) -> MacroRead:
+        if self.documents is not None:
+            return await self.documents.macro(now)
         return MacroRead(MacroSummaryView(), None, None,
                          "macro: not replayed in a backtest (bias uncertain)")
 
     async def candidates(self, now: datetime) -> CandidatesRead:
+        if self.documents is not None:
+            return await self.documents.candidates(now)
         return CandidatesRead([CandidateInfo(t, self.names(t), None, None)
                                for t in self.universe], None,
                               "candidates: the backtest's universe (no news scores)")
@@ -301,6 +309,21 @@ class DayRecord:
                 "refused": self.refused}
 
 
+@dataclass(frozen=True)
+class Decided:
+    """One day's plans: the exits' orders, the decision's, the engine and its input."""
+
+    exits: list[PlanOrder]
+    decided: list[PlanOrder]
+    engine: str
+    decision: DecisionInput | None
+
+    @property
+    def orders(self) -> list[PlanOrder]:
+        """Exits first (sells), then the decision: the owner refuses a second sell."""
+        return [*self.exits, *self.decided]
+
+
 class _Recording:
     """The rule engine, keeping the decision input it was given (the look-ahead test's
     witness of what a day's decision saw)."""
@@ -319,8 +342,10 @@ class Backtest:
     end of a step, so an interrupted step leaves the last completed session intact."""
 
     def __init__(self, settings: Settings, panel: BarPanel, calendar: KrxCalendar,
-                 store: Store, rules: RuleDeciderFactory, names: Callable[[str], str]) -> None:
+                 store: Store, rules: RuleDeciderFactory, names: Callable[[str], str],
+                 documents: InputSource | None = None) -> None:
         self.settings = settings
+        self.documents = documents
         self.panel = panel
         self.calendar = calendar
         self.store = store
@@ -342,19 +367,19 @@ class Backtest:
         done = len(self.days)
         return self.sessions[done:]
 
-    async def decide(self, day: date, book: Book) -> tuple[list[PlanOrder], str,
-                                                           DecisionInput | None]:
-        """The orders of the day's decision (rebalance exits first, then the decision),
-        the engine that decided, and the decision input."""
+    async def decide(self, day: date, book: Book) -> Decided:
+        """The day's rebalance (stop-loss/take-profit) and decision, as `quartz rebalance
+        --dry-run` and `quartz decide --dry-run` would plan them then."""
         last = self.calendar.previous(day) if self.before_open else day
         if last is None:
-            return [], "none", None
+            return Decided([], [], "none", None)
         now = datetime.combine(day, self.settings.decision_time, KST)
         market = AsOfMarket(self.panel, last)
         seen: list[DecisionInput] = []
         deps = PortfolioDeps(
             env="backtest", store=self.store,
-            inputs=BacktestInputs(market, self.settings.universe, self.calendar, self.names),
+            inputs=BacktestInputs(market, self.settings.universe, self.calendar, self.names,
+                                  self.documents),
             market=market, account=book, calendar=self.calendar, now=lambda: now,
             constraints=self.settings.constraints, exit_rules=self.settings.exit_rules,
             names=self.names, rules=lambda why: _Recording(self.rules(why), seen),
@@ -364,7 +389,7 @@ class Backtest:
         engine = plan.engine.name if plan.engine else "none"
         if plan.engine and plan.engine.fallback not in (None, Fallback.CONFIGURED.value):
             engine += f" ({plan.engine.fallback})"
-        return [*exits.orders, *plan.orders], engine, seen[0] if seen else None
+        return Decided(list(exits.orders), list(plan.orders), engine, seen[0] if seen else None)
 
     def pretrade(self, orders: list[PlanOrder], fill_day: date, book: Book
                  ) -> tuple[list[Pending], list[str]]:
@@ -459,16 +484,18 @@ class Backtest:
         refused: list[str] = []
         engine, decision = "none", None
         if self.before_open:
-            orders, engine, decision = await self.decide(day, book)
-            pending, refused = self.pretrade(orders, day, book)
+            d = await self.decide(day, book)
+            engine, decision = d.engine, d.decision
+            pending, refused = self.pretrade(d.orders, day, book)
         fills = self._fill(day, pending, book)
         self._mark(day, book)
         pending = []
         if not self.before_open:
-            orders, engine, decision = await self.decide(day, book)
+            d = await self.decide(day, book)
+            engine, decision = d.engine, d.decision
             nxt = self.calendar.next(day)
-            if nxt is not None and orders:
-                pending, refused = self.pretrade(orders, nxt, book)
+            if nxt is not None and d.orders:
+                pending, refused = self.pretrade(d.orders, nxt, book)
         record = DayRecord(day, engine, book.value(), book.cash, book.invested(),
                            self._benchmark(day), fills, refused, decision)
         # Commit: nothing above changed the run's state.
