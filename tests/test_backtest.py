@@ -153,3 +153,40 @@ def test_a_backtest_day_plans_the_orders_of_decide_dry_run(quartz_home, calendar
     assert key(got.decided) == key(plan.orders)
     assert key(got.exits) == key(exits.orders)
     assert got.engine == plan.engine.name
+
+
+def test_a_run_stopped_and_resumed_ends_as_one_run_through(market, tmp_path):
+    from datetime import UTC, datetime
+
+    from quartz_cli.agents.backtest import report_document
+
+    panel, calendar = market
+    whole = run(panel, calendar, tmp_path / "a", D)
+    first = Backtest(Settings(start=START, end=D, universe=CODES), panel, calendar,
+                     LocalStore(tmp_path / "b"), RulesDecisionEngine, lambda c: c)
+
+    async def some() -> None:
+        for day in first.remaining()[:4]:
+            await first.step(day)
+
+    asyncio.run(some())
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    partial = json.loads(json.dumps(report_document(first, run="bt-x", produced_at=now,
+                                                    interrupted=True)))
+    assert partial["status"].startswith("interrupted after 2025-03-07 (4 of 9 sessions)")
+    second = Backtest(Settings.from_dict(partial["settings"]), panel, calendar,
+                      LocalStore(tmp_path / "b"), RulesDecisionEngine, lambda c: c)
+    second.restore(partial)
+
+    async def rest() -> None:
+        for day in second.remaining():
+            await second.step(day)
+
+    asyncio.run(rest())
+    a = report_document(whole, run="bt-x", produced_at=now, interrupted=False)
+    b = report_document(second, run="bt-x", produced_at=now, interrupted=False)
+    assert b["status"] == "complete"
+    assert b["performance"] == a["performance"] and b["days"] == a["days"]
+    assert a["performance"]["trades"] > 0
+    with pytest.raises(Exception, match="bars differ"):
+        second.restore({**partial, "data": {"fingerprints": {}}})

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from quartz_cli.agents.decision_engine import Fallback
 from quartz_cli.agents.inputs import analysis_view
@@ -268,6 +269,17 @@ class Settings:
         if self.start > self.end:
             raise InputError("--from is after --to")
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Settings:
+        """Settings as `to_dict` wrote them (a stored run's, for `--resume`)."""
+        return cls(start=date.fromisoformat(d["from"]), end=date.fromisoformat(d["to"]),
+                   universe=tuple(d["universe"]),
+                   decision_time=time.fromisoformat(d["decision_time"]), cash=d["cash_krw"],
+                   engine=d["engine"], participation=Decimal(d["participation"]),
+                   constraints=Constraints.model_validate(d["constraints"]),
+                   exit_rules=ExitRules(Decimal(d["stop_loss_pct"]),
+                                        Decimal(d["take_profit_pct"])))
+
     def to_dict(self) -> dict[str, object]:
         return {"from": self.start.isoformat(), "to": self.end.isoformat(),
                 "universe": list(self.universe), "decision_time":
@@ -324,6 +336,11 @@ class Decided:
         return [*self.exits, *self.decided]
 
 
+def _fill_of(d: dict[str, Any], day: date) -> Fill:
+    return Fill(Side(d["side"]), d["ticker"], day, d["ordered"], d["qty"], d["price"],
+                d["commission"], d["tax"], d["note"])
+
+
 class _Recording:
     """The rule engine, keeping the decision input it was given (the look-ahead test's
     witness of what a day's decision saw)."""
@@ -358,6 +375,31 @@ class Backtest:
         if not self.sessions:
             raise InputError(f"no KRX session between {settings.start} and {settings.end}")
         self._bench: dict[str, Decimal] = {}
+
+    def state_dict(self) -> dict[str, object]:
+        """What `--resume` needs beyond the days: the book and the orders awaiting a fill."""
+        return {"cash_krw": self.book.cash,
+                "holdings": {t: [h.qty, h.avg_price] for t, h in self.book.holdings.items()},
+                "prices": dict(self.book.prices),
+                "pending": [p.order.model_dump(mode="json") for p in self.pending]}
+
+    def restore(self, doc: dict[str, Any]) -> None:
+        """Continue a stored run (`report_document`'s) after its last completed session;
+        InputError when its bars have changed since."""
+        if doc["data"]["fingerprints"] != self.panel.fingerprint():
+            raise InputError(f"backtest {doc['id']}: the bars differ from the stored run's "
+                             "(the bar store changed); start a new run")
+        state = doc["state"]
+        self.book = Book(state["cash_krw"],
+                         {t: Holding(q, a) for t, (q, a) in state["holdings"].items()},
+                         dict(state["prices"]))
+        self.pending = [Pending(PlanOrder.model_validate(o)) for o in state["pending"]]
+        self.days = []
+        for d in doc["days"]:
+            day = date.fromisoformat(d["day"])
+            self.days.append(DayRecord(day, d["engine"], d["value_krw"], d["cash_krw"],
+                                       d["invested_krw"], d["benchmark_krw"],
+                                       [_fill_of(f, day) for f in d["fills"]], d["refused"]))
 
     @property
     def before_open(self) -> bool:
@@ -539,6 +581,7 @@ def report_document(bt: Backtest, *, run: str, produced_at: datetime,
         "benchmark": {"name": "equal-weight buy-and-hold of the universe (before costs)",
                       "performance": performance(bench, []).to_dict() if days else None},
         "days": [d.to_dict() for d in days],
+        "state": bt.state_dict(),
     }
 
 

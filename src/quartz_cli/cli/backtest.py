@@ -89,7 +89,7 @@ def chart_png(doc: dict[str, Any]) -> bytes | None:
     top.set_ylabel("value (KRW)")
     top.legend()
     top.set_title(f"backtest {doc['id']}")
-    bottom.fill_between(x, [-d * 100 for d in drawdown(eq)], step="post", alpha=0.5,
+    bottom.fill_between(x, [-d * 100 for d in drawdown(eq)], alpha=0.5,
                         label="strategy")
     bottom.plot(x, [-d * 100 for d in drawdown(bm)], label="benchmark")
     bottom.set_ylabel("drawdown %")
@@ -113,6 +113,9 @@ def backtest(
     engine: str = typer.Option("rules", help="Decision engine (`rules` only for now)."),
     chart: str = typer.Option(None, help="Also write the PNG chart to this path."),
     json_out: bool = typer.Option(False, "--json", help="The run's document as JSON."),
+    resume: str = typer.Option(None, metavar="ID", help="Continue a stored run (an "
+                               "interrupted one) from its last completed session; the other "
+                               "options are taken from it."),
 ) -> None:
     """Run a backtest: for each KRX session from --from to --to, the same decision path as
     `quartz decide --dry-run` over the bars known at the decision time, the owner's
@@ -128,24 +131,34 @@ def backtest(
     from quartz_cli.cli.data import universe_codes
     from quartz_cli.errors import InputError
 
-    if not from_ or not to:
-        raise InputError("--from and --to are required (YYYY-MM-DD)")
-    try:
-        start, end = date.fromisoformat(from_), date.fromisoformat(to)
-        at = time.fromisoformat(decision_time)
-    except ValueError:
-        raise InputError("--from/--to take YYYY-MM-DD and --decision-time HH:MM") from None
     cfg = config()
-    settings = default_settings(cfg, start=start, end=end,
-                                universe=tuple(universe_codes(universe)), decision_time=at,
-                                cash=cash, engine=engine)
-    bt, source, store = open_backtest(cfg, settings)
+    if resume:
+        from quartz_cli.agents.backtest import Settings, read_run
+        from quartz_cli.app.runtime import open_store
+
+        stored = read_run(open_store(cfg), resume)
+        bt, source, store = open_backtest(cfg, Settings.from_dict(stored["settings"]))
+        bt.restore(stored)
+        run = resume
+    else:
+        if not from_ or not to:
+            raise InputError("--from and --to are required (YYYY-MM-DD), or --resume ID")
+        try:
+            start, end = date.fromisoformat(from_), date.fromisoformat(to)
+            at = time.fromisoformat(decision_time)
+        except ValueError:
+            raise InputError("--from/--to take YYYY-MM-DD and --decision-time HH:MM") from None
+        settings = default_settings(cfg, start=start, end=end,
+                                    universe=tuple(universe_codes(universe)),
+                                    decision_time=at, cash=cash, engine=engine)
+        bt, source, store = open_backtest(cfg, settings)
+        run = run_id(settings, datetime.now(UTC))
     started = datetime.now(UTC)
     interrupted = False
     from rich.progress import Progress
 
     with Progress(console=console(stderr=True), transient=True) as progress:
-        task = progress.add_task("sessions", total=len(bt.sessions))
+        task = progress.add_task("sessions", total=len(bt.sessions), completed=len(bt.days))
 
         async def drive() -> None:
             for day in bt.remaining():
@@ -157,7 +170,7 @@ def backtest(
             asyncio.run(drive())
         except KeyboardInterrupt:
             interrupted = True
-    doc = report_document(bt, run=run_id(settings, started), produced_at=started,
+    doc = report_document(bt, run=run, produced_at=started,
                           interrupted=interrupted)
     doc["source"] = source
     png = chart_png(doc)
@@ -167,6 +180,9 @@ def backtest(
 
         Path(chart).write_bytes(png)
     emit(doc, lambda out: render(doc, out), json_out)
+    if interrupted:
+        # The shell's convention for a run stopped by Ctrl-C; the partial report is out.
+        raise typer.Exit(130)
 
 
 @app.command()
