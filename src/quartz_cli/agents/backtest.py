@@ -596,7 +596,7 @@ def store_run(store: Store, doc: dict[str, object], chart_png: bytes | None) -> 
     return key
 
 
-def read_run(store: Store, run: str) -> dict[str, object]:
+def read_run(store: Store, run: str) -> dict[str, Any]:
     """A stored run's document; InputError naming the stored ids when there is none."""
     import json
 
@@ -605,5 +605,5 @@ def read_run(store: Store, run: str) -> dict[str, object]:
         ids = sorted({k.split("/")[1] for k in store.list(f"{PREFIX}/")})
         raise InputError(f"no stored backtest {run!r}",
                          hint=f"stored: {', '.join(ids[-5:])}" if ids else "none stored yet")
-    doc: dict[str, object] = json.loads(raw)
+    doc: dict[str, Any] = json.loads(raw)
     return doc
