@@ -190,3 +190,44 @@ def test_a_run_stopped_and_resumed_ends_as_one_run_through(market, tmp_path):
     assert a["performance"]["trades"] > 0
     with pytest.raises(Exception, match="bars differ"):
         second.restore({**partial, "data": {"fingerprints": {}}})
+
+
+def test_recorded_llm_answers_replay_to_the_same_plan_and_a_missing_one_falls_back(
+        market, tmp_path):
+    from fakes.openai import FakeOpenAI
+    from fakes.server import LoopbackServer
+    from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
+    from quartz_cli.llm.openai import OpenAIClient
+    from quartz_cli.llm.records import RecordingClient, ReplayClient
+
+    panel, calendar = market
+    store = LocalStore(tmp_path / "store")
+    fake = FakeOpenAI()
+    fake.reply({"decisions": [
+        {"ticker": "005930", "action": "BUY", "target_weight": 0.15, "confidence": 0.8,
+         "rationale": "uptrend"},
+        {"ticker": "000660", "action": "HOLD", "target_weight": 0.0, "confidence": 0.5,
+         "rationale": "flat"}]})
+
+    def one_day(llm, where):
+        bt = Backtest(Settings(start=D, end=D, universe=CODES,
+                               engine="llm-replay"), panel, calendar, where,
+                      RulesDecisionEngine, lambda c: c, llm=llm)
+        return asyncio.run(bt.decide(D, bt.book))
+
+    with LoopbackServer(fake.app) as srv:
+        client = OpenAIClient("sk-test-key-0001", "gpt-4o-mini", base_url=f"{srv.url}/v1",
+                              max_retries=0)
+        live = one_day(OpenAIDecisionEngine(RecordingClient(client, store)), store)
+        replayed = one_day(OpenAIDecisionEngine(ReplayClient(store, "gpt-4o-mini")), store)
+        missing = one_day(OpenAIDecisionEngine(ReplayClient(LocalStore(tmp_path / "empty"),
+                                                            "gpt-4o-mini")), store)
+    assert len(fake.requests) == 1  # replay called no model
+    assert live.engine == replayed.engine == "openai:gpt-4o-mini"
+    assert [o.ticker for o in live.decided] == ["005930"]
+    # The same plan (request ids carry a random run id).
+    assert ([o.model_dump(exclude={"request_id"}) for o in replayed.decided]
+            == [o.model_dump(exclude={"request_id"}) for o in live.decided])
+    assert missing.engine.startswith("rules:") and "no recorded gpt-4o-mini answer" in \
+        missing.engine
+    assert len(store.list("llm-records/")) == 1

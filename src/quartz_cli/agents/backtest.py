@@ -64,7 +64,13 @@ from quartz_cli.domain.pretrade import (
 )
 from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import BrokerError, InputError
-from quartz_cli.ports import DailyBars, RuleDecider, RuleDeciderFactory, Store
+from quartz_cli.ports import (
+    DailyBars,
+    DecisionLLM,
+    RuleDecider,
+    RuleDeciderFactory,
+    Store,
+)
 
 
 @dataclass(frozen=True)
@@ -244,6 +250,11 @@ class _NoLedger:
         return None
 
 
+#: `rules`: the rule engine decides every day. `llm-replay`: recorded LLM answers, found by
+#: the hash of the day's prompt; a day without one is decided by the rules, and says so.
+ENGINES = ("rules", "llm-replay")
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a run was asked for."""
@@ -263,9 +274,8 @@ class Settings:
             raise InputError(f"decision time {self.decision_time:%H:%M}: a backtest has daily "
                              "bars only, so it decides before 09:00 (filled at that open) or "
                              "from 15:30 (filled at the next open)")
-        if self.engine != "rules":
-            raise InputError(f"engine {self.engine!r}: this backtest replays the rule engine "
-                             "only (recorded LLM answers are not replayed yet)")
+        if self.engine not in ENGINES:
+            raise InputError(f"engine {self.engine!r}: choose {' or '.join(ENGINES)}")
         if self.start > self.end:
             raise InputError("--from is after --to")
 
@@ -360,8 +370,9 @@ class Backtest:
 
     def __init__(self, settings: Settings, panel: BarPanel, calendar: KrxCalendar,
                  store: Store, rules: RuleDeciderFactory, names: Callable[[str], str],
-                 documents: InputSource | None = None) -> None:
+                 documents: InputSource | None = None, llm: DecisionLLM | None = None) -> None:
         self.settings = settings
+        self.llm = llm
         self.documents = documents
         self.panel = panel
         self.calendar = calendar
@@ -425,12 +436,12 @@ class Backtest:
             market=market, account=book, calendar=self.calendar, now=lambda: now,
             constraints=self.settings.constraints, exit_rules=self.settings.exit_rules,
             names=self.names, rules=lambda why: _Recording(self.rules(why), seen),
-            ledger=_NoLedger(), engine=None, configured_reason="backtest: rules engine")
+            ledger=_NoLedger(), engine=self.llm, configured_reason="backtest: rules engine")
         exits = await run_rebalance(deps, dry_run=True)
         plan: DecisionPlan = await run_decide(deps, dry_run=True)
         engine = plan.engine.name if plan.engine else "none"
         if plan.engine and plan.engine.fallback not in (None, Fallback.CONFIGURED.value):
-            engine += f" ({plan.engine.fallback})"
+            engine += f" ({plan.engine.fallback}: {plan.engine.detail})"
         return Decided(list(exits.orders), list(plan.orders), engine, seen[0] if seen else None)
 
     def pretrade(self, orders: list[PlanOrder], fill_day: date, book: Book
@@ -565,7 +576,10 @@ def report_document(bt: Backtest, *, run: str, produced_at: datetime,
     invested = [0, *(d.invested for d in days)]
     bench = [bt.settings.cash, *(d.benchmark for d in days)]
     fills = [f for d in days for f in d.fills]
-    engines = sorted({d.engine for d in days})
+    # Per engine, how many sessions it decided (a fallback's reason is on its day).
+    engines: dict[str, int] = {}
+    for d in days:
+        engines[d.engine.split(" (")[0]] = engines.get(d.engine.split(" (")[0], 0) + 1
     last = days[-1].day.isoformat() if days else None
     status = "complete" if len(days) == len(bt.sessions) else (
         f"interrupted after {last or 'no session'} ({len(days)} of {len(bt.sessions)} "

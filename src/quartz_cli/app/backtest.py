@@ -65,7 +65,13 @@ def open_backtest(config: Config, settings: Settings, *, store: Store | None = N
     store = store if store is not None else open_store(config)
     panel, source = load_panel(config, store, settings)
     calendar = krx_calendar(config.home / "cache")
-    bt = Backtest(settings, panel, calendar, store, RulesDecisionEngine, name_of)
+    llm = None
+    if settings.engine == "llm-replay":
+        from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
+        from quartz_cli.llm.records import ReplayClient
+
+        llm = OpenAIDecisionEngine(ReplayClient(store, config.settings.llm.openai_model))
+    bt = Backtest(settings, panel, calendar, store, RulesDecisionEngine, name_of, llm=llm)
     return bt, source, store
 
 

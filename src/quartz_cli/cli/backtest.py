@@ -41,7 +41,8 @@ def render(doc: dict[str, Any], out: Any) -> None:
     s = doc["settings"]
     out.print(f"[bold]backtest {doc['id']}[/]  {s['from']} → {s['to']}  "
               f"{len(s['universe'])} ticker(s)  decide at {s['decision_time']} KST", soft_wrap=True)
-    out.print(f"status: {doc['status']}; engines: {', '.join(doc['engines']) or 'none'}; "
+    engines = ", ".join(f"{k} ×{v}" for k, v in doc["engines"].items())
+    out.print(f"status: {doc['status']}; engines: {engines or 'none'}; "
               f"data: {doc.get('source', '')}", soft_wrap=True)
     perf, bench = doc["performance"], doc["benchmark"]["performance"]
     if perf is None:
@@ -110,7 +111,10 @@ def backtest(
     decision_time: str = typer.Option("15:30", help="KST decision time: before 09:00 (filled "
                                       "at that open) or from 15:30 (filled at the next open)."),
     cash: int = typer.Option(100_000_000, help="Starting cash, KRW."),
-    engine: str = typer.Option("rules", help="Decision engine (`rules` only for now)."),
+    engine: str = typer.Option("rules", help="`rules`, or `llm-replay`: the LLM answers "
+                               "recorded by live runs, found by the hash of each day's prompt "
+                               "(no model is called; a day without a record is decided by "
+                               "the rules, and the report says so)."),
     chart: str = typer.Option(None, help="Also write the PNG chart to this path."),
     json_out: bool = typer.Option(False, "--json", help="The run's document as JSON."),
     resume: str = typer.Option(None, metavar="ID", help="Continue a stored run (an "
