@@ -231,3 +231,37 @@ def test_recorded_llm_answers_replay_to_the_same_plan_and_a_missing_one_falls_ba
     assert missing.engine.startswith("rules:") and "no recorded gpt-4o-mini answer" in \
         missing.engine
     assert len(store.list("llm-records/")) == 1
+
+
+def test_a_delisted_ticker_stays_in_its_past(market, tmp_path):
+    """A ticker whose bars end mid-run (delisted) is a candidate while it trades, never
+    after; a position in it keeps its last close and nothing fills in it (no session)."""
+
+    panel, calendar = market
+    gone = date(2025, 3, 10)
+    bars = dict(panel.bars)
+    bars["005930"] = panel.upto("005930", gone)
+    delisted = BarPanel(bars, dict(panel.names))
+    bt = Backtest(Settings(start=START, end=D, universe=CODES), delisted, calendar,
+                  LocalStore(tmp_path), RulesDecisionEngine, lambda c: c)
+
+    async def drive() -> None:
+        for day in bt.remaining():
+            await bt.step(day)
+
+    asyncio.run(drive())
+    for rec in bt.days:
+        assert rec.decision is not None
+        offered = {e.ticker for e in rec.decision.universe if e.allowed.sides}
+        if rec.day > gone:
+            assert "005930" not in {e.ticker for e in rec.decision.universe
+                                    if e.fundamental and e.fundamental.candidate}
+            assert not [f for f in rec.fills if f.ticker == "005930" and f.qty]
+        else:
+            assert "005930" in {e.ticker for e in rec.decision.universe}
+        assert offered
+    held = [r for r in bt.days if r.day <= gone and any(
+        f.ticker == "005930" and f.qty for f in r.fills)]
+    assert held, "the run should trade the ticker before it goes, for this to test anything"
+    if "005930" in bt.book.holdings:
+        assert bt.book.prices["005930"] == bars["005930"][-1].close

@@ -121,7 +121,8 @@ class AsOfMarket:
 
     def quote(self, code: str) -> Quote | None:
         bars = self.panel.upto(code, self.last) if code in self.panel.bars else []
-        if not bars or bars[-1].halted:
+        # No bar in the cutoff session: halted, not listed yet or delisted; no quote, as live.
+        if not bars or bars[-1].halted or bars[-1].day != self.last:
             return None
         b = bars[-1]
         base = bars[-2].close if len(bars) > 1 else b.open
@@ -223,8 +224,9 @@ class BacktestInputs:
     async def candidates(self, now: datetime) -> CandidatesRead:
         if self.documents is not None:
             return await self.documents.candidates(now)
+        # Only what traded in the cutoff session: no survivorship, no future listings.
         return CandidatesRead([CandidateInfo(t, self.names(t), None, None)
-                               for t in self.universe], None,
+                               for t in self.universe if self.market.quote(t) is not None], None,
                               "candidates: the backtest's universe (no news scores)")
 
     async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:
