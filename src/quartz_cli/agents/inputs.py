@@ -26,7 +26,7 @@ from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.candidates import PREFIX as CANDIDATES_PREFIX
 from quartz_cli.domain.candidates import CandidatesDocument
 from quartz_cli.domain.decision import MacroBias, MacroSummaryView, TechnicalView
-from quartz_cli.domain.technical import TechnicalDocument, TechnicalResult
+from quartz_cli.domain.technical import PeriodAnalysis, TechnicalDocument, TechnicalResult
 from quartz_cli.ports import MarketData, Store
 
 #: Runs the macro agent once (`quartz macro run`).
@@ -38,8 +38,11 @@ CandidatesProducer = Callable[[datetime], Awaitable[None]]
 def technical_view(doc: TechnicalDocument) -> TechnicalView | None:
     """The engines' view of a `TechnicalDocument`'s daily period (None without one)."""
     day = doc.periods.get(Period.DAY.value)
-    if day is None:
-        return None
+    return analysis_view(day) if day is not None else None
+
+
+def analysis_view(day: PeriodAnalysis) -> TechnicalView:
+    """The engines' view of one daily analysis (the technical agent's, stored or not)."""
     v, sig = day.values, day.signals
     return TechnicalView(close=day.last_close, rsi14=v.rsi14, macd_hist=v.macd_hist,
                          bb_percent_b=sig.percent_b, sma5=v.sma5, sma20=v.sma20,

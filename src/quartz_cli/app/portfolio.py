@@ -131,6 +131,11 @@ async def open_portfolio(config: Config, *, dry_run: bool,
             stack.enter_context(run_lock(config, "the portfolio run"))
         rt = await stack.enter_async_context(
             open_runtime(config, store=store, reads_via_owner=True))
+        if engine is not None:
+            from quartz_cli.llm.records import RecordingClient
+
+            # Every answer is kept by the hash of its prompt, for a backtest to replay.
+            engine.client = RecordingClient(engine.client, rt.store)
         executor = None if dry_run else await _order_executor(stack, rt)
         state_note = await trading_state_note(config)
         try:

@@ -43,6 +43,9 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "data": ("quartz_cli.cli.data", "Market data: daily bars kept in the store, updated "
              "incrementally (pull, status)."),
 
+    "backtest": ("quartz_cli.cli.backtest", "Replay the decision path over past sessions: "
+                 "fills at the next open, KRX costs, a report."),
+
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
 
     "events": ("quartz_cli.cli.events", "The account's event log: orders, decisions, exits, "
