@@ -45,6 +45,9 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
 
+    "status": ("quartz_cli.cli.status", "The account and the agents at a glance, on one "
+               "screen."),
+
     "doctor": ("quartz_cli.cli.doctor", "Resolved configuration (secrets masked); broker and "
                "store checks."),
 }
