@@ -254,31 +254,16 @@ async def set_trading_state(config: Config, state: str, reason: str) -> dict[str
             "updated_at": status.updated_at.isoformat() if status.updated_at else None}
 
 
-def recent_orders(config: Config, since: str | None, limit: int) -> dict[str, Any]:
-    """The ledger's requests with their lifecycle, newest first; with `since` (an ISO time
-    from a previous answer's `cursor`) only those moved since. Polled by the dashboard until
-    the event log (issue 16) feeds a stream."""
-    from datetime import datetime as _dt
-
+def recent_orders(config: Config, limit: int) -> dict[str, Any]:
+    """The ledger's latest requests with their lifecycle, newest first. The dashboard polls
+    it (a time cursor is unsafe across hosts' clocks) until the event log (issue 16) feeds
+    a stream with event ids to resume from."""
     from quartz_cli.app.ownership import trading_dir
-    from quartz_cli.errors import InputError
     from quartz_cli.store.order_ledger import SqliteOrderLedger
 
     ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db")
     try:
-        if since:
-            try:
-                moment = _dt.fromisoformat(since)
-            except ValueError:
-                raise InputError(f"since={since!r} is not an ISO time") from None
-            if moment.tzinfo is None:
-                raise InputError("since must carry a time zone")
-            entries = ledger.updated_since(moment)
-        else:
-            entries = ledger.entries(limit=limit)
+        entries = ledger.entries(limit=limit)
     finally:
         ledger.close()
-    entries.sort(key=lambda e: e.updated_at, reverse=True)
-    cursor = entries[0].updated_at.isoformat() if entries else since
-    return {"orders": [e.outcome().model_dump(mode="json") for e in entries[:limit]],
-            "cursor": cursor}
+    return {"orders": [e.outcome().model_dump(mode="json") for e in entries]}
