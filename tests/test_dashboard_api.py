@@ -79,6 +79,14 @@ def test_overview_and_orders_match_the_cli(served: str):
         assert [a["agent"] for a in health["agents"]] == ["macro", "selection", "portfolio"]
         assert client.get("/api/ui/macro").status_code == 404
         assert client.get("/api/ui/technical/5930X").status_code == 400
+        chart = client.get("/api/ui/chart/005930", params={"period": "W"})
+        assert chart.status_code == 200, chart.text
+        weeks = chart.json()
+        assert weeks["name"] == "삼성전자" and len(weeks["bars"]) > 20
+        assert len(weeks["indicators"]["rsi14"]) == len(weeks["bars"])
+        assert weeks["indicators"]["sma20"][0] is None and weeks["indicators"]["sma20"][-1]
+        assert weeks["fibonacci"]["0"] >= weeks["fibonacci"]["61.8"] >= weeks["fibonacci"]["100"]
+        assert client.get("/api/ui/chart/005930", params={"period": "Y"}).status_code == 400
 
 
 def test_halt_needs_the_operator_and_the_csrf_token(served: str):

@@ -267,3 +267,54 @@ def recent_orders(config: Config, limit: int) -> dict[str, Any]:
     finally:
         ledger.close()
     return {"orders": [e.outcome().model_dump(mode="json") for e in entries]}
+
+
+#: Calendar days of history each chart period asks for.
+CHART_SPAN_DAYS = {"D": 400, "W": 3 * 365, "M": 10 * 365}
+
+
+async def technical_chart(config: Config, ticker: str, period: str) -> dict[str, Any]:
+    """Bars of `ticker` for `period` (D, W, M) with moving averages, Bollinger bands, RSI,
+    MACD and the Fibonacci levels of the last swing: the data of the Technical page. Bars
+    come through the bar store (stored, updated incrementally)."""
+    import math
+
+    import numpy as np
+
+    from quartz_cli.app.bars import open_bar_store
+    from quartz_cli.app.runtime import open_runtime
+    from quartz_cli.domain.bars import Period
+    from quartz_cli.domain.krx import kst_date, normalize_ticker
+    from quartz_cli.errors import InputError
+    from quartz_cli.indicators import reference
+    from quartz_cli.indicators.fibonacci import retracement_levels
+    from quartz_cli.indicators.spec import SWING_LOOKBACK
+
+    code = normalize_ticker(ticker)
+    try:
+        which = Period(period)
+    except ValueError:
+        raise InputError(f"period {period!r}: choose D, W or M") from None
+    end = kst_date(config.market_now())
+    async with open_runtime(config) as rt:
+        series = await open_bar_store(rt).daily_bars(
+            code, end - timedelta(days=CHART_SPAN_DAYS[which.value]), end, which)
+    bars = series.bars
+    close = np.array([b.close for b in bars], dtype=float)
+    high = np.array([b.high for b in bars], dtype=float)
+    low = np.array([b.low for b in bars], dtype=float)
+    lines = reference.technical(close, high, low, swing_lookback=SWING_LOOKBACK) if bars else {}
+
+    def clean(values: Any) -> list[float | None]:
+        return [None if math.isnan(v) else round(float(v), 4) for v in values]
+
+    fib: dict[str, float] = {}
+    if bars:
+        window = bars[-SWING_LOOKBACK:]
+        fib = retracement_levels(max(b.high for b in window), min(b.low for b in window))
+    return {"ticker": code, "name": series.name, "period": which.value,
+            "bars": [{"time": b.day.isoformat(), "open": b.open, "high": b.high, "low": b.low,
+                      "close": b.close, "volume": b.volume} for b in bars],
+            "indicators": {name: clean(values) for name, values in lines.items()
+                           if name not in ("swing_high", "swing_low")},
+            "fibonacci": fib}

@@ -16,6 +16,7 @@ QUARTZ_DASHBOARD_CORS_ORIGINS names origins.
 | GET  /api/ui/orders[?limit=]   | the ledger's latest requests with their lifecycle |
 | GET  /api/ui/history           | `quartz trade history --json` (from/to query) |
 | GET  /api/ui/decisions, /macro, /macro/full, /candidates, /technical/{ticker} | documents |
+| GET  /api/ui/chart/{ticker}?period=D|W|M | bars with MA, Bollinger, RSI, MACD, Fibonacci |
 | GET  /api/ui/health            | agents' freshness, bars, token, trading state |
 | POST /api/ui/trading-state {"state","reason"} | operator + CSRF: set at the account owner |
 """
@@ -277,6 +278,16 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
             return _quartz_error(exc)
         return await asyncio.to_thread(document_response, store, f"{TECHNICAL_PREFIX}/{code}")
 
+    async def chart(request: Request) -> Response:
+        got = need(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            return JSONResponse(await board.technical_chart(
+                config, request.path_params["ticker"], request.query_params.get("period", "D")))
+        except QuartzError as exc:
+            return _quartz_error(exc)
+
     async def health(request: Request) -> Response:
         got = need(request)
         if isinstance(got, Response):
@@ -326,6 +337,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         Route(f"{API}/macro/full", document("macro-analysis", "latest-full"), methods=["GET"]),
         Route(f"{API}/candidates", document("candidates"), methods=["GET"]),
         Route(API + "/technical/{ticker}", technical, methods=["GET"]),
+        Route(API + "/chart/{ticker}", chart, methods=["GET"]),
         Route(f"{API}/health", health, methods=["GET"]),
         Route(f"{API}/trading-state", trading_state, methods=["POST"]),
     ]
