@@ -4,6 +4,14 @@
 #   docker build -t quartz:0.1.0 .
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
+# --- web: the dashboard's front end, bundled (nothing from a CDN at run time) ------------
+FROM node:20-bookworm-slim AS web
+WORKDIR /web/app
+COPY src/quartz_cli/web/app/package.json src/quartz_cli/web/app/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY src/quartz_cli/web/app/ ./
+RUN npm run build
+
 # --- build: the wheel, with the C++ core compiled by scikit-build-core ---------------------
 FROM ${PYTHON_IMAGE} AS build
 RUN apt-get update \
@@ -13,6 +21,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY cpp/ cpp/
 COPY src/ src/
+COPY --from=web /web/dist src/quartz_cli/web/dist
 # Quartz's wheel and the wheels of all its dependencies, so the runtime installs offline.
 RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .
 

@@ -8,7 +8,13 @@ NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp cpp/CMakeLists.txt)
 # The demo keeps its state in the checkout so it never touches ~/.quartz.
 DEMO_HOME ?= $(CURDIR)/.quartz/demo
 
-.PHONY: setup demo lint test bench clean
+# The dashboard's front end (docs/dashboard.md): built when npm is present, never committed.
+WEB := src/quartz_cli/web
+NPM := $(shell command -v npm 2>/dev/null)
+WEB_SOURCES := $(wildcard $(WEB)/app/src/*) $(WEB)/app/index.html $(WEB)/app/vite.config.ts \
+	$(WEB)/app/tsconfig.json
+
+.PHONY: setup demo lint test bench clean web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +24,15 @@ $(STAMP): $(BIN)/python pyproject.toml $(NATIVE_SOURCES)
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) $(if $(NPM),web)
+
+web: $(WEB)/dist/index.html
+
+$(WEB)/app/node_modules/.package-lock.json: $(WEB)/app/package-lock.json
+	cd $(WEB)/app && npm ci --no-audit --no-fund
+
+$(WEB)/dist/index.html: $(WEB)/app/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd $(WEB)/app && npm run build
 
 demo: setup
 	QUARTZ_HOME=$(DEMO_HOME) $(BIN)/quartz decide --dry-run
@@ -36,4 +50,5 @@ bench: setup
 	@for b in scripts/bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .quartz src/*.egg-info
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .quartz src/*.egg-info \
+		$(WEB)/dist $(WEB)/app/node_modules
