@@ -10,7 +10,8 @@ DEMO_HOME ?= $(CURDIR)/.quartz/demo
 
 # The dashboard's front end (docs/dashboard.md): built when npm is present, never committed.
 WEB := src/quartz_cli/web
-NPM := $(shell command -v npm 2>/dev/null)
+# npm with a Node.js that Vite supports (>= 20.19 or >= 22.12), else the bundle is skipped.
+NPM := $(shell command -v npm >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||a===22&&b>=12||a===20&&b>=19?0:1)' 2>/dev/null && echo npm)
 WEB_SOURCES := $(wildcard $(WEB)/app/src/*) $(WEB)/app/index.html $(WEB)/app/vite.config.ts \
 	$(WEB)/app/tsconfig.json
 

@@ -111,7 +111,8 @@ def test_halt_needs_the_operator_and_the_csrf_token(served: str):
         assert operator.post("/api/ui/logout").status_code == 403  # CSRF on logout too
         out = operator.post("/api/ui/logout", headers={"x-csrf-token": session["csrf"]})
         assert out.status_code == 200
-        assert operator.get("/api/ui/session").status_code == 401
+        assert operator.get("/api/ui/session").json() == {"role": None}
+        assert operator.get("/api/ui/overview").status_code == 401
 
 
 def test_the_built_bundle_is_served(in_session: Path, monkeypatch: pytest.MonkeyPatch):

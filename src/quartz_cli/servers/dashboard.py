@@ -10,7 +10,7 @@ QUARTZ_DASHBOARD_CORS_ORIGINS names origins.
 | route | answers with |
 |---|---|
 | POST /api/ui/login {"token"}   | the session (role, csrf, expires_at); sets the cookie |
-| GET  /api/ui/session           | the current session, or 401 |
+| GET  /api/ui/session           | the current session, or {"role": null} |
 | POST /api/ui/logout            | ends the session (CSRF) |
 | GET  /api/ui/overview          | `quartz status --json` |
 | GET  /api/ui/orders[?limit=]   | the ledger's latest requests with their lifecycle |
@@ -195,8 +195,11 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         return response
 
     def session_info(request: Request) -> Response:
-        got = need(request)
-        return got if isinstance(got, Response) else JSONResponse(got.to_dict())
+        # Answered 200 either way: a page asking whether it is logged in is not an error.
+        session = current(request) if sessions.enabled else None
+        if session is None and not sessions.enabled:
+            return need(request)  # type: ignore[return-value]
+        return JSONResponse(session.to_dict() if session else {"role": None})
 
     def logout(request: Request) -> Response:
         got = need(request, write=True)

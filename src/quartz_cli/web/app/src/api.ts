@@ -42,11 +42,8 @@ export async function post<T>(path: string, body: unknown): Promise<T> {
 }
 
 export async function resume(): Promise<Session | null> {
-  try {
-    session = await get<Session>("session");
-  } catch {
-    session = null;
-  }
+  const answered = await get<Session | { role: null }>("session");
+  session = answered.role === null ? null : (answered as Session);
   return session;
 }
 

@@ -27,6 +27,10 @@ export function pct(v: number | string | null | undefined, digits = 2): string {
   return `${n > 0 ? "+" : ""}${n.toFixed(digits)}%`;
 }
 
+export function share(v: number): string {
+  return `${(v * 100).toFixed(1)}%`;
+}
+
 export function tone(v: number | null | undefined): string {
   if (!v) return "";
   return v > 0 ? "up" : "down";
@@ -42,7 +46,8 @@ export function age(seconds: number | null | undefined): string {
 export function table(caption: string, headers: string[], rows: Child[][], numeric: number[] = []): HTMLElement {
   const head = h("tr", {}, ...headers.map((c, i) => h("th", { scope: "col", class: numeric.includes(i) ? "num" : "" }, c)));
   const body = rows.map((r) => h("tr", {}, ...r.map((c, i) => h("td", { class: numeric.includes(i) ? "num" : "" }, c))));
-  return h("div", { class: "scroll" }, h("table", {}, h("caption", {}, caption), h("thead", {}, head), h("tbody", {}, ...body)));
+  // A scroll box is focusable so keyboard users can scroll it (axe: scrollable-region-focusable).
+  return h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": caption }, h("table", {}, h("caption", {}, caption), h("thead", {}, head), h("tbody", {}, ...body)));
 }
 
 export function kv(rows: [string, Child, string?][]): HTMLElement {

@@ -60,11 +60,16 @@ function chrome(active: string): void {
 async function route(): Promise<void> {
   if (cleanup) cleanup();
   cleanup = undefined;
-  if (!current() && !(await resume())) return loginForm();
+  try {
+    if (!current() && !(await resume())) return loginForm();
+  } catch (err) {
+    return loginForm(err instanceof Error ? err.message : String(err));
+  }
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
   const entry = PAGES.find(([id]) => id === path) ?? PAGES[0];
   chrome(entry[0]);
   page.replaceChildren();
+  page.removeAttribute("data-ready");
   page.setAttribute("data-page", entry[0]);
   try {
     cleanup = await entry[2](page, new URLSearchParams(query ?? ""));

@@ -4,7 +4,7 @@ import DOMPurify from "dompurify";
 import { marked } from "marked";
 
 import { current, get, maybe, post } from "./api";
-import { age, h, kv, krw, note, pct, table, tone, type Child } from "./dom";
+import { age, h, kv, krw, note, pct, share, table, tone, type Child } from "./dom";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any;
@@ -53,7 +53,7 @@ export async function overview(root: HTMLElement): Promise<Cleanup | void> {
   root.append(table("Positions", ["Ticker", "Name", "Qty", "Value", "Weight", "P/L", "P/L %"],
     d.positions.map((p: Json) => [
       p.ticker, h("span", { "data-name": p.ticker }, p.name), krw(p.qty),
-      h("span", { "data-value": p.ticker }, krw(p.value_krw)), pct(p.weight * 100, 1),
+      h("span", { "data-value": p.ticker }, krw(p.value_krw)), share(p.weight),
       h("span", { class: tone(p.pnl_krw) }, krw(p.pnl_krw, true)), pct(p.pnl_pct),
     ]), [2, 3, 4, 5, 6]));
   if (d.warnings.length) {
@@ -67,7 +67,7 @@ export async function orders(root: HTMLElement): Promise<Cleanup> {
   const live = h("div", { "aria-live": "polite" });
   const history = h("div");
   root.append(h("h1", {}, "Orders and fills"),
-    note(`Lifecycle: ${LIFECYCLE.join(" → ")}. Updated every 2 s without a reload.`), live, history);
+    note(`States: ${LIFECYCLE.join(", ")}. Updated every 2 s without a reload.`), live, history);
   const draw = async () => {
     const d: Json = await get("orders?limit=100");
     live.replaceChildren(table("Recent orders (newest first)",
@@ -114,7 +114,7 @@ export async function decisions(root: HTMLElement): Promise<void> {
   }
   root.append(
     table("Proposals", ["Ticker", "Name", "Action", "Target", "Confidence", "Rationale"],
-      d.decisions.map((p: Json) => [p.ticker, p.name, p.action, pct(p.target_weight * 100, 1),
+      d.decisions.map((p: Json) => [p.ticker, p.name, p.action, share(p.target_weight),
         p.confidence.toFixed(2), p.rationale]), [3, 4]),
     table("Cut by the gate", ["Ticker", "Action", "Kind", "Rule", "Detail"],
       d.gate.map((g: Json) => [g.ticker, g.action, g.kind, g.rule, g.detail])),
@@ -123,7 +123,7 @@ export async function decisions(root: HTMLElement): Promise<void> {
         krw(o.notional_krw), o.rationale]), [3, 4, 5]),
     table("Weights", ["Ticker", "Before", "After"],
       Object.keys({ ...d.weights_before, ...d.weights_after }).map((t) => [t,
-        pct((d.weights_before[t] ?? 0) * 100, 1), pct((d.weights_after[t] ?? 0) * 100, 1)]), [1, 2]),
+        share(d.weights_before[t] ?? 0), share(d.weights_after[t] ?? 0)]), [1, 2]),
   );
   for (const n of d.notes) root.append(note(n));
 }
