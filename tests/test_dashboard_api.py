@@ -77,6 +77,8 @@ def test_overview_and_orders_match_the_cli(served: str):
         )["days"][0]["realised_pnl_krw"]
         health = client.get("/api/ui/health").json()
         assert [a["agent"] for a in health["agents"]] == ["macro", "selection", "portfolio"]
+        assert health["token"] == status["token"] | {"remaining_s": health["token"][
+            "remaining_s"]}
         assert client.get("/api/ui/macro").status_code == 404
         assert client.get("/api/ui/technical/5930X").status_code == 400
         chart = client.get("/api/ui/chart/005930", params={"period": "W"})

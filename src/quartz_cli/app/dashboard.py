@@ -76,6 +76,18 @@ def bars_freshness(config: Config, store: Any) -> dict[str, Any]:
             "tickers": len(rows), "fresh": sum(r.fresh for r in rows)}
 
 
+async def token_state(config: Config) -> dict[str, Any]:
+    """The KIS token's validity and expiry (never the token), without issuing one."""
+    import asyncio
+
+    from quartz_cli.app.runtime import open_runtime
+
+    async with open_runtime(config) as rt:
+        token = (await asyncio.to_thread(rt.tokens.status)).to_dict()
+    return {"valid": token["valid"], "expires_at": token["expires_at"],
+            "remaining_s": token["remaining_s"]}
+
+
 async def _trading_state(config: Config) -> dict[str, Any]:
     url = config.settings.servers.trading_agent_ws_url
     if url:

@@ -38,7 +38,9 @@ def fills_by_day(reports: Iterable[OrderReport]) -> list[DayFills]:
     oldest day first, with the realised P&L of each day's sells."""
     filled = [r for r in reports
               if r.original_order_no is None and r.filled_qty > 0 and r.placed_at is not None]
-    filled.sort(key=lambda r: (r.placed_at, r.order_no))
+    # Within a day the broker's order numbers are sequential (zero-padded): a surer order
+    # than the order time, which has whole seconds only.
+    filled.sort(key=lambda r: (r.placed_at.date() if r.placed_at else None, r.order_no))
     held: dict[str, int] = defaultdict(int)
     cost: dict[str, int] = defaultdict(int)  # total won paid for the shares in `held`
     days: dict[date, DayFills] = {}

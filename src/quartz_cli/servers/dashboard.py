@@ -298,9 +298,11 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         try:
             runs = await asyncio.to_thread(board.agent_runs, config, store)
             bars = await asyncio.to_thread(board.bars_freshness, config, store)
+            token = await board.token_state(config)
         except QuartzError as exc:
             return _quartz_error(exc)
         return JSONResponse({"env": config.env.value, "agents": runs, "bars": bars,
+                             "token": token,
                              "live_updates": "polling /api/ui/orders (event log pending)"})
 
     async def trading_state(request: Request) -> Response:

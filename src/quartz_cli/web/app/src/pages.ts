@@ -177,5 +177,6 @@ export async function health(root: HTMLElement): Promise<void> {
   root.append(h("h1", {}, "Health"), table("Agents' latest documents",
     ["Agent", "Produced", "Age", "Max age", "State"], rows),
   kv([["Bars", `${d.bars.fresh} of ${d.bars.tickers} tickers hold ${d.bars.last_completed_session}`],
+    ["KIS token", d.token.valid ? `valid until ${d.token.expires_at} (${age(d.token.remaining_s)} left)` : "none cached", "token"],
     ["Live updates", d.live_updates], ["Environment", d.env]]));
 }
