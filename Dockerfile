@@ -12,6 +12,14 @@
 # tests/test_image.py flags the image while this tag is unpinned.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
+# --- web: the dashboard's front end, bundled (nothing from a CDN at run time) ------------
+FROM node:20-bookworm-slim AS web
+WORKDIR /web/app
+COPY src/quartz_cli/web/app/package.json src/quartz_cli/web/app/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY src/quartz_cli/web/app/ ./
+RUN npm run build
+
 # --- build: the wheel, with the C++ core compiled by scikit-build-core ---------------------
 FROM ${PYTHON_IMAGE} AS build
 RUN apt-get update \
@@ -28,6 +36,7 @@ RUN python -m pip wheel --no-cache-dir --require-hashes --only-binary=:all: \
 COPY pyproject.toml README.md ./
 COPY cpp/ cpp/
 COPY src/ src/
+COPY --from=web /web/dist src/quartz_cli/web/dist
 RUN python -m pip wheel --no-cache-dir --no-index --no-build-isolation --no-deps \
       --wheel-dir /wheels .
 

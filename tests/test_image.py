@@ -63,7 +63,7 @@ def stages() -> dict[str, Stage]:
 def test_two_stages_build_then_runtime(stages) -> None:
     order = [s.name for s in _stages()]
 
-    assert order == ["build", "runtime"]
+    assert order == ["web", "build", "runtime"]
     # Both stages start from the same Python image, so the compiled wheel fits the runtime.
     assert stages["build"].base == stages["runtime"].base
     arg = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
@@ -143,6 +143,14 @@ def test_the_build_installs_only_locked_packages(stages) -> None:
     own = runs[-1]
     assert "--no-index" in own and "--no-build-isolation" in own and "--no-deps" in own
     assert "--no-index" in " ".join(runtime.args("RUN"))
+
+
+def test_web_stage_builds_the_dashboard_from_its_lock_file(stages) -> None:
+    web = stages["web"]
+    runs = web.args("RUN")
+    assert runs[0].startswith("npm ci") and runs[-1] == "npm run build"
+    assert any("package-lock.json" in a for a in web.args("COPY"))
+    assert "--from=web /web/dist src/quartz_cli/web/dist" in stages["build"].args("COPY")
 
 
 def test_build_stage_compiles_the_wheel_with_the_native_core(stages) -> None:
@@ -262,7 +270,8 @@ def test_matcher_semantics() -> None:
 
 
 def test_context_holds_what_the_build_copies(stages, rules) -> None:
-    sources = [w.rstrip("/") for a in stages["build"].args("COPY") for w in a.split()[:-1]]
+    sources = [w.rstrip("/") for a in stages["build"].args("COPY") if not a.startswith("--from")
+               for w in a.split()[:-1]]
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if tracked.returncode != 0:
         pytest.skip("not a git checkout")

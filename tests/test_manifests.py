@@ -478,7 +478,7 @@ def test_docs_never_suggest_a_shared_or_network_volume_for_sqlite_state() -> Non
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_deployment_probes(rendered, overlay) -> None:
-    for name in ("trading-agent", "read-api"):
+    for name in ("trading-agent", "read-api", "frontend"):
         c = pod_spec(_one(rendered[overlay], "Deployment", name))["containers"][0]
         assert c["livenessProbe"]["httpGet"]["path"] == "/health/live"
         assert c["readinessProbe"]["httpGet"]["path"] == "/health/ready"
@@ -495,6 +495,25 @@ def test_deployment_probes(rendered, overlay) -> None:
         "ports"][0]["containerPort"] == 8005
     agent = _one(rendered[overlay], "Deployment", "trading-agent")
     assert agent["spec"]["strategy"]["type"] == "Recreate"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_routes_everything_to_the_one_dashboard_pod(rendered, overlay) -> None:
+    docs = rendered[overlay]
+    frontend = _one(docs, "Deployment", "frontend")
+    # Logins live in the serving process: exactly one replica, running `quartz serve`.
+    assert frontend["spec"]["replicas"] == 1
+    assert pod_spec(frontend)["containers"][0]["args"][0] == "serve"
+    service = _one(docs, "Service", "frontend")
+    [rule] = _one(docs, "Ingress", "quartz-gateway")["spec"]["rules"]
+    [path] = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/", "Prefix")
+    backend = path["backend"]["service"]
+    assert backend["name"] == "frontend"
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    assert service["spec"]["selector"].items() <= pod_labels(frontend).items()
+    # Quartz pods (the dashboard's halt and resume) reach the trading agent's policy.
+    assert pod_labels(frontend)["app.kubernetes.io/part-of"] == "quartz"
 
 
 # --- CronJobs -----------------------------------------------------------------------------

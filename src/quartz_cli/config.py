@@ -334,6 +334,23 @@ class NotifySettings(_Section):
                          gt=0)
 
 
+class DashboardSettings(_Section):
+    """The web dashboard served by `quartz serve`: who may log in, for how long, and from
+    which other origins (none unless named)."""
+
+    operator_token: SecretStr | None = _key(
+        "QUARTZ_DASHBOARD_OPERATOR_TOKEN", None,
+        "Secret: logs in as operator (halt/resume); default QUARTZ_INTERNAL_TOKEN")
+    viewer_token: SecretStr | None = _key("QUARTZ_DASHBOARD_VIEWER_TOKEN", None,
+                                          "Secret: logs in read-only (unset: no viewer login)")
+    session_hours: float = _key("QUARTZ_DASHBOARD_SESSION_HOURS", 12.0,
+                                "Hours a dashboard login lasts", gt=0, le=24 * 7)
+    cors_origins: str = _key("QUARTZ_DASHBOARD_CORS_ORIGINS", "",
+                             "Comma-separated origins allowed cross-origin (default none)")
+    bundle_dir: str | None = _key("QUARTZ_DASHBOARD_BUNDLE", None,
+                                  "Built front-end folder (default: the package's web/dist)")
+
+
 class Settings(BaseModel):
     """Every setting Quartz reads, by section. Build it with `load_settings`."""
 
@@ -349,6 +366,7 @@ class Settings(BaseModel):
     news: NewsSettings = Field(default_factory=NewsSettings)
     servers: ServerSettings = Field(default_factory=ServerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     def value(self, spec: SettingSpec) -> Any:
         """The value of one setting of the tree."""

@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
 
     "events": ("quartz_cli.cli.events", "The account's event log: orders, decisions, exits, "
                "jobs (--follow, --json)."),
+    "status": ("quartz_cli.cli.status", "The account and the agents at a glance, on one "
+               "screen."),
 
     "doctor": ("quartz_cli.cli.doctor", "Resolved configuration (secrets masked); broker and "
                "store checks."),

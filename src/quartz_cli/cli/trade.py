@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from quartz_cli.cli import trade_history
 from quartz_cli.cli.context import config, confirm, emit, print_json, run, want_json
 from quartz_cli.cli.format import key_value_table
 from quartz_cli.errors import BrokerError, InputError
@@ -303,6 +304,9 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
 
     data = {"open": open_only, "orders": run(go)}
     emit(data, _render_orders(data), json_out)
+
+
+app.command("history")(trade_history.history)
 
 
 @app.command()

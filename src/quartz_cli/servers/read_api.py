@@ -48,6 +48,7 @@ from quartz_cli.errors import (
 )
 from quartz_cli.ports import CopyAwareStore, Store
 from quartz_cli.redaction import redact
+from quartz_cli.servers.dashboard import dashboard_routes, is_dashboard_path
 from quartz_cli.servers.guards import BodyTooLarge, read_json
 from quartz_cli.servers.metrics import PATH as METRICS_PATH
 from quartz_cli.servers.metrics import metrics_route
@@ -108,6 +109,10 @@ def _document(store: Store, prefix: str, latest_name: str = "latest") -> JSONRes
     return JSONResponse(loaded.document.model_dump(mode="json"), headers=headers)
 
 
+#: One stored document as the HTTP answer (the dashboard's routes share it).
+document_response = _document
+
+
 class BearerAuth:
     """ASGI middleware: every HTTP request except the health probes must carry
     `Authorization: Bearer <token>`; compared in constant time."""
@@ -117,7 +122,9 @@ class BearerAuth:
         self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
+        # The dashboard guards its own paths with a session cookie (servers/dashboard.py).
+        if (scope["type"] == "http" and scope["path"] not in _OPEN_PATHS
+                and not is_dashboard_path(scope["path"])):
             scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
             # The scheme name is case-insensitive (RFC 9110); the token is not.
             if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(),
@@ -253,11 +260,20 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
             Route(LIVE_PATH, live, methods=["GET"]),
             Route(READY_PATH, ready, methods=["GET"]),
             metrics_route("read-api", lambda: refresh_gauges(config, store=documents)),
+            *dashboard_routes(config, documents),
         ],
         exception_handlers={HTTPException: http_error, Exception: crash},
         lifespan=lifespan,
     )
     app.state.token_status = token_status
+    origins = [o.strip() for o in config.settings.dashboard.cors_origins.split(",") if o.strip()]
+    if origins:
+        # Only origins named by the operator; none by default (same-origin pages only).
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=True,
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["content-type", "x-csrf-token", "authorization"])
     token = config.settings.servers.internal_token
     if token is not None:
         # Set means required: an empty or short token is a configuration error, not "open".
