@@ -7,8 +7,9 @@ recorded). The account number never appears; `account` is its keyed hash."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict
 
@@ -16,6 +17,9 @@ from quartz_cli.config import Config
 from quartz_cli.domain.documents import Document
 from quartz_cli.errors import QuartzError
 from quartz_cli.redaction import redact
+
+if TYPE_CHECKING:
+    from quartz_cli.domain.orders import OrderOutcome
 
 #: Each agent's latest document and how old it may be before it is called stale (the
 #: schedules in cronjobs/: macro at 07:00 and 19:00, select and decide on trading days).
@@ -78,7 +82,6 @@ def bars_freshness(config: Config, store: Any) -> dict[str, Any]:
 
 async def token_state(config: Config) -> dict[str, Any]:
     """The KIS token's validity and expiry (never the token), without issuing one."""
-    import asyncio
 
     from quartz_cli.app.runtime import open_runtime
 
@@ -108,25 +111,46 @@ async def _trading_state(config: Config) -> dict[str, Any]:
             "updated_at": status.updated_at.isoformat() if status.updated_at else None}
 
 
-def _ledger_orders(config: Config) -> dict[str, list[dict[str, Any]]]:
-    """Requests the ledger holds in flight (sent, accepted and unfilled) and unknown."""
+async def _owner_orders(config: Config, limit: int) -> list[OrderOutcome] | None:
+    """The latest requests as the account's owner has them: over the trading agent's API
+    when one owns the account (TRADING_AGENT_WS_URL, as in the cluster, where the ledger is
+    on the agent's own volume), else None (read this host's ledger)."""
+    url = config.settings.servers.trading_agent_ws_url
+    if not url:
+        return None
+    from quartz_cli.app.internal_token import internal_token
+    from quartz_cli.remote.trading_client import TradingClient
+
+    async with TradingClient(url, internal_token(config), reply_timeout_s=10) as client:
+        return await client.orders(limit=limit)
+
+
+def _host_ledger_orders(config: Config, limit: int) -> list[OrderOutcome]:
     from quartz_cli.app.ownership import trading_dir
-    from quartz_cli.domain.orders import OrderState
     from quartz_cli.store.order_ledger import SqliteOrderLedger
 
     ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db")
     try:
-        unknown = ledger.in_states(OrderState.UNKNOWN)
-        pending = ledger.in_states(OrderState.RECEIVED, OrderState.SENT)
+        return [e.outcome() for e in ledger.entries(limit=limit)]
     finally:
         ledger.close()
-    return {"unknown": [e.outcome().model_dump(mode="json") for e in unknown],
-            "pending": [e.outcome().model_dump(mode="json") for e in pending]}
+
+
+async def _ledger_orders(config: Config) -> dict[str, list[dict[str, Any]]]:
+    """Requests in flight (received or sent) and unknown, from the account's owner."""
+    from quartz_cli.domain.orders import OrderState
+
+    outcomes = await _owner_orders(config, 500)
+    if outcomes is None:
+        outcomes = await asyncio.to_thread(_host_ledger_orders, config, 500)
+    pending = (OrderState.RECEIVED, OrderState.SENT)
+    return {"unknown": [o.model_dump(mode="json") for o in outcomes
+                        if o.state is OrderState.UNKNOWN],
+            "pending": [o.model_dump(mode="json") for o in outcomes if o.state in pending]}
 
 
 async def overview(config: Config) -> dict[str, Any]:
     """Everything `quartz status` shows, as one JSON-ready dict (see docs/dashboard.md)."""
-    import asyncio
 
     from quartz_cli.app.owner import account_hash, account_states
     from quartz_cli.app.runtime import open_runtime
@@ -148,7 +172,7 @@ async def overview(config: Config) -> dict[str, Any]:
     finally:
         states.close()
     trading = await _trading_state(config)
-    ledger = _ledger_orders(config)
+    ledger = await _ledger_orders(config)
     total = balance.total_value
     today_start = starts.get(today)
     first = min(starts) if starts else None
@@ -270,15 +294,10 @@ def recent_orders(config: Config, limit: int) -> dict[str, Any]:
     """The ledger's latest requests with their lifecycle, newest first. The dashboard polls
     it (a time cursor is unsafe across hosts' clocks) until the event log (issue 16) feeds
     a stream with event ids to resume from."""
-    from quartz_cli.app.ownership import trading_dir
-    from quartz_cli.store.order_ledger import SqliteOrderLedger
-
-    ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db")
-    try:
-        entries = ledger.entries(limit=limit)
-    finally:
-        ledger.close()
-    return {"orders": [e.outcome().model_dump(mode="json") for e in entries]}
+    outcomes = asyncio.run(_owner_orders(config, limit))
+    if outcomes is None:
+        outcomes = _host_ledger_orders(config, limit)
+    return {"orders": [o.model_dump(mode="json") for o in outcomes]}
 
 
 #: Calendar days of history each chart period asks for.
