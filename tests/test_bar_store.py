@@ -170,11 +170,15 @@ def test_an_interrupted_pull_resumes_where_it_stopped(tmp_path, calendar):
 
     stored, result, calls = asyncio.run(go())
     kept = {k.rsplit("/", 1)[-1].removesuffix(".parquet") for k in stored}
+    current = {c for c, a in result.items() if a is Update.CURRENT}
+    fetched = {c for c, a in result.items() if a is Update.FETCHED}
     assert 2 <= len(kept) < 6
-    assert {c for c, a in result.items() if a is Update.CURRENT} == kept
-    assert {c for c, a in result.items() if a is Update.FETCHED} == set(codes) - kept
+    # Nothing stored before the interruption is fetched again (a write already under way in
+    # a worker thread when the pull was cancelled may still land: it counts as current).
+    assert kept <= current and current | fetched == set(codes) and not current & fetched
+    assert fetched
     # Each missing ticker costs its chart pages (a little over a year: three), no more.
-    assert calls <= 3 * (6 - len(kept))
+    assert calls <= 3 * len(fetched)
 
 
 def test_in_a_session_todays_bar_comes_from_the_quote_without_a_chart_call(tmp_path, calendar):

@@ -213,7 +213,13 @@ def test_decide_stops_sending_when_the_trading_agent_is_unreachable() -> None:
 
 def test_cancel_refuses_a_negative_quantity_and_cancels_nothing(home: Path) -> None:
     # A limit at the day's lower limit: booked, never filled.
-    placed = run_quartz(home, "trade", "buy", "005930", "1", "--limit", "51000", "--json")
+    from datetime import datetime
+
+    from quartz_cli.sim import SimConfig, SimState, Simulator
+
+    sim = Simulator(SimState(), SimConfig(), cache_dir=home / "cache")
+    lower = sim.market.quote("005930", datetime.fromisoformat(MARKET_TIME)).limits.lower
+    placed = run_quartz(home, "trade", "buy", "005930", "1", "--limit", str(lower), "--json")
     assert placed.returncode == 0, placed.stderr
     order_no = json.loads(placed.stdout)["order_no"]
 

@@ -32,15 +32,15 @@ class Metrics:
         self.registry: CollectorRegistry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.broker_requests: Counter = Counter(
-            "quartz_broker_requests_total", "KIS REST calls by TR id and outcome "
+            "quartz_broker_requests_total", "KIS REST calls by transaction (TR) and outcome "
             "(ok, rate_limited, token_rejected, rejected, unavailable)",
-            ["tr_id", "outcome"], registry=r)
+            ["tr", "outcome"], registry=r)
         self.broker_rate_refusals: Counter = Counter(
-            "quartz_broker_rate_refusals_total", "KIS refusals for rate (EGW00201) by TR id",
-            ["tr_id"], registry=r)
+            "quartz_broker_rate_refusals_total", "KIS refusals for exceeding the rate limit, by TR",
+            ["tr"], registry=r)
         self.broker_latency: Histogram = Histogram(
-            "quartz_broker_request_duration_seconds", "KIS REST call latency by TR id",
-            ["tr_id"], buckets=LATENCY_BUCKETS, registry=r)
+            "quartz_broker_request_duration_seconds", "KIS REST call latency by TR",
+            ["tr"], buckets=LATENCY_BUCKETS, registry=r)
         self.rate_budget_wait: Histogram = Histogram(
             "quartz_rate_budget_wait_seconds", "time a KIS call waited for a slot of the "
             "account's rate budget", buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
@@ -97,14 +97,14 @@ def metrics() -> Metrics:
     return _instance
 
 
-def broker_call(tr_id: str, outcome: str, seconds: float | None) -> None:
+def broker_call(tr: str, outcome: str, seconds: float | None) -> None:
     """Count one KIS call and observe its latency (None: it never got an answer)."""
     m = metrics()
-    m.broker_requests.labels(tr_id, outcome).inc()
+    m.broker_requests.labels(tr, outcome).inc()
     if outcome == "rate_limited":
-        m.broker_rate_refusals.labels(tr_id).inc()
+        m.broker_rate_refusals.labels(tr).inc()
     if seconds is not None:
-        m.broker_latency.labels(tr_id).observe(seconds)
+        m.broker_latency.labels(tr).observe(seconds)
 
 
 def order_event(outcome: str, rule: str | None = None) -> None:
