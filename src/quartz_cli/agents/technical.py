@@ -88,17 +88,20 @@ def analyse_bars(bars: list[Bar], period: Period, sessions: list[date] | None,
     out = analyse_many([PeriodBars(bars, period, sessions)])[0]
     if isinstance(out, QuartzError):
         raise out
-    return out
+    analysis, chart = out
+    assert chart is not None
+    return analysis, chart
 
 
-def analyse_many(items: Sequence[PeriodBars],
-                 ) -> list[tuple[PeriodAnalysis, ChartSeries] | QuartzError]:
+def analyse_many(items: Sequence[PeriodBars], *, charts: bool = True,
+                 ) -> list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]:
     """`analyse_bars` over many tickers and periods, in order, with one native call per
     (swing lookback, number of traded bars): the kernel takes a (tickers × bars) matrix,
     and rows are independent, so a ticker's values do not depend on its batch. A universe
     read over one date range is one or a few calls. An item with no traded bar is a
-    QuartzError in its place."""
-    out: list[tuple[PeriodAnalysis, ChartSeries] | QuartzError] = [
+    QuartzError in its place. Without `charts` no chart series is kept (None in its place):
+    a decide over the whole universe holds only the analyses."""
+    out: list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError] = [
         QuartzError("not analysed")] * len(items)
     groups: dict[tuple[int, int], list[tuple[int, list[Bar], DataIssues]]] = {}
     for i, item in enumerate(items):
@@ -115,13 +118,14 @@ def analyse_many(items: Sequence[PeriodBars],
         block = native.technical_batch(close, high, low, swing_lookback=lookback)
         for row, (i, traded, issues) in enumerate(members):
             series = {name: block[name][row] for name in SERIES}
-            out[i] = _analysis(items[i].period, traded, close[row], series, issues, lookback, n)
+            out[i] = _analysis(items[i].period, traded, close[row], series, issues, lookback, n,
+                               chart=charts)
     return out
 
 
 def _analysis(period: Period, traded: list[Bar], close: np.ndarray,
               series: dict[str, np.ndarray], issues: DataIssues, lookback: int, n: int,
-              ) -> tuple[PeriodAnalysis, ChartSeries]:
+              *, chart: bool) -> tuple[PeriodAnalysis, ChartSeries | None]:
     insufficient = []
     for indicator, names in INDICATOR_SERIES.items():
         need = bars_needed(names[0], lookback)
@@ -136,10 +140,11 @@ def _analysis(period: Period, traded: list[Bar], close: np.ndarray,
         values=IndicatorValues(**last), signals=signals, fibonacci_lookback=lookback,
         fibonacci_levels=levels, insufficient=insufficient, data_issues=issues,
     )
+    if not chart:
+        return analysis, None
     keep = slice(max(0, n - CHART_BARS), n)
-    chart = ChartSeries(days=[b.day for b in traded[keep]], close=close[keep].copy(),
-                        series={k: v[keep].copy() for k, v in series.items()})
-    return analysis, chart
+    return analysis, ChartSeries(days=[b.day for b in traded[keep]], close=close[keep].copy(),
+                                 series={k: v[keep].copy() for k, v in series.items()})
 
 
 @dataclass
@@ -205,17 +210,18 @@ class TechnicalAgent:
 
         await asyncio.gather(*(bars_of(c) for c in dict.fromkeys(codes)))
         fetched = [(code, item) for code, item in fetched if code not in errors]
-        for (code, item), out in zip(fetched, analyse_many([i for _, i in fetched]),
-                                     strict=True):
+        fetched_codes = [(code, item.period) for code, item in fetched]
+        done = analyse_many([i for _, i in fetched], charts=want_chart)
+        for (code, period), out in zip(fetched_codes, done, strict=True):
             if isinstance(out, QuartzError):
                 errors.setdefault(code, out)
                 continue
             analysis, series = out
-            analyses[(code, item.period)] = analysis
-            if want_chart:
-                self.charts[(code, item.period.value)] = series
+            analyses[(code, period)] = analysis
+            if series is not None:
+                self.charts[(code, period.value)] = series
             if self.cache is not None:
-                self.cache.set(_cache_key(code, item.period, today),
+                self.cache.set(_cache_key(code, period, today),
                                (names.get(code, ""), analysis.model_dump_json()),
                                expire=CACHE_TTL_S)
         return [self._result(code, periods, names, analyses, misses, errors.get(code))
