@@ -167,3 +167,24 @@ def test_decide_analyses_and_quotes_the_watched_listings() -> None:
     assert set(entries) == {"005930", *watch}
     assert entries["000660"].name == "name-000660" and entries["000660"].technical is not None
     assert {f"technical/{t}" for t in watch} <= set(plan.inputs.sources)
+
+
+def test_local_speaks_the_real_protocol_when_its_simulator_does(
+        quartz_home, calendar_cache, monkeypatch) -> None:
+    """QUARTZ_SIM_REAL_TR_IDS: real TR_IDs, so quotes go 30 to a call (batch quotes)."""
+    seed_calendar(quartz_home, calendar_cache)
+    monkeypatch.setenv("QUARTZ_MARKET_TIME", "2026-11-24T10:00:00+09:00")
+    monkeypatch.setenv("QUARTZ_SIM_RATE_LIMIT_PER_S", "0")
+    monkeypatch.setenv("QUARTZ_SIM_REAL_TR_IDS", "true")
+    codes = bundled_universe().codes()[:45]
+
+    async def go():
+        async with open_runtime(load_config()) as rt:
+            await rt.tokens.token()
+            before = rt.sim.state.counter("requests")
+            quotes, failed = await rt.market.quotes(codes)
+            return rt.endpoint.real_tr_ids, rt.sim.state.counter("requests") - before, quotes
+
+    real, requests, quotes = asyncio.run(go())
+    assert real and set(quotes) == set(codes)
+    assert requests == 2
