@@ -183,8 +183,9 @@ def test_local_speaks_the_real_protocol_when_its_simulator_does(
             await rt.tokens.token()
             before = rt.sim.state.counter("requests")
             quotes, failed = await rt.market.quotes(codes)
-            return rt.endpoint.real_tr_ids, rt.sim.state.counter("requests") - before, quotes
+            return (rt.endpoint.real_tr_ids, rt.sim.state.counter("requests") - before, quotes,
+                    failed)
 
-    real, requests, quotes = asyncio.run(go())
-    assert real and set(quotes) == set(codes)
+    real, requests, quotes, failed = asyncio.run(go())
+    assert real and set(quotes) == set(codes) and failed == {}
     assert requests == 2

@@ -93,39 +93,72 @@ def analyse_bars(bars: list[Bar], period: Period, sessions: list[date] | None,
     return analysis, chart
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One ticker's traded bars of one period as the kernel takes them (float64 columns),
+    with what the analysis reads from the bars themselves: a few kilobytes in place of a
+    list of Bar objects, so that a whole universe fits in memory until its one batch call."""
+
+    period: Period
+    close: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    last_day: date
+    last_close: int
+    issues: DataIssues
+    # The last CHART_BARS traded days, when a chart is drawn.
+    days: list[date] | None
+
+
+def prepare(item: PeriodBars, *, chart: bool = True) -> Prepared | QuartzError:
+    """`item`'s traded bars (gaps set apart) in columns; a QuartzError when none traded."""
+    traded, issues = separate_gaps(item.bars, item.sessions)
+    if not traded:
+        return QuartzError(f"no traded {item.period.value} bars in the range")
+    return Prepared(
+        period=item.period,
+        close=np.fromiter((b.close for b in traded), np.float64, len(traded)),
+        high=np.fromiter((b.high for b in traded), np.float64, len(traded)),
+        low=np.fromiter((b.low for b in traded), np.float64, len(traded)),
+        last_day=traded[-1].day, last_close=traded[-1].close, issues=issues,
+        days=[b.day for b in traded[-CHART_BARS:]] if chart else None)
+
+
 def analyse_many(items: Sequence[PeriodBars], *, charts: bool = True,
                  ) -> list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]:
-    """`analyse_bars` over many tickers and periods, in order, with one native call per
+    """`analyse_bars` over many tickers and periods, in order (see `analyse_prepared`).
+    Without `charts` no chart series is kept (None in its place)."""
+    return analyse_prepared([prepare(item, chart=charts) for item in items])
+
+
+def analyse_prepared(items: Sequence[Prepared | QuartzError],
+                     ) -> list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]:
+    """Indicators and signals of many prepared tickers, in order, with one native call per
     (swing lookback, number of traded bars): the kernel takes a (tickers × bars) matrix,
     and rows are independent, so a ticker's values do not depend on its batch. A universe
-    read over one date range is one or a few calls. An item with no traded bar is a
-    QuartzError in its place. Without `charts` no chart series is kept (None in its place):
-    a decide over the whole universe holds only the analyses."""
+    read over one date range is one or a few calls. An error stays in its place; an item
+    prepared without chart days has None for its chart."""
     out: list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError] = [
         QuartzError("not analysed")] * len(items)
-    groups: dict[tuple[int, int], list[tuple[int, list[Bar], DataIssues]]] = {}
+    groups: dict[tuple[int, int], list[tuple[int, Prepared]]] = {}
     for i, item in enumerate(items):
-        traded, issues = separate_gaps(item.bars, item.sessions)
-        if not traded:
-            out[i] = QuartzError(f"no traded {item.period.value} bars in the range")
+        if isinstance(item, QuartzError):
+            out[i] = item
             continue
-        groups.setdefault((SWING_LOOKBACK[item.period], len(traded)), []).append(
-            (i, traded, issues))
+        groups.setdefault((SWING_LOOKBACK[item.period], len(item.close)), []).append((i, item))
     for (lookback, n), members in groups.items():
-        close = np.array([[b.close for b in t] for _, t, _ in members], dtype=np.float64)
-        high = np.array([[b.high for b in t] for _, t, _ in members], dtype=np.float64)
-        low = np.array([[b.low for b in t] for _, t, _ in members], dtype=np.float64)
+        close = np.stack([p.close for _, p in members])
+        high = np.stack([p.high for _, p in members])
+        low = np.stack([p.low for _, p in members])
         block = native.technical_batch(close, high, low, swing_lookback=lookback)
-        for row, (i, traded, issues) in enumerate(members):
+        for row, (i, p) in enumerate(members):
             series = {name: block[name][row] for name in SERIES}
-            out[i] = _analysis(items[i].period, traded, close[row], series, issues, lookback, n,
-                               chart=charts)
+            out[i] = _analysis(p, close[row], series, lookback, n)
     return out
 
 
-def _analysis(period: Period, traded: list[Bar], close: np.ndarray,
-              series: dict[str, np.ndarray], issues: DataIssues, lookback: int, n: int,
-              *, chart: bool) -> tuple[PeriodAnalysis, ChartSeries | None]:
+def _analysis(p: Prepared, close: np.ndarray, series: dict[str, np.ndarray], lookback: int,
+              n: int) -> tuple[PeriodAnalysis, ChartSeries | None]:
     insufficient = []
     for indicator, names in INDICATOR_SERIES.items():
         need = bars_needed(names[0], lookback)
@@ -136,14 +169,14 @@ def _analysis(period: Period, traded: list[Bar], close: np.ndarray,
     tail = {name: s[-2:].tolist() for name, s in series.items()}
     signals = derive_signals(tail, float(close[-1]), levels)
     analysis = PeriodAnalysis(
-        period=period, as_of=traded[-1].day, bars=n, last_close=traded[-1].close,
+        period=p.period, as_of=p.last_day, bars=n, last_close=p.last_close,
         values=IndicatorValues(**last), signals=signals, fibonacci_lookback=lookback,
-        fibonacci_levels=levels, insufficient=insufficient, data_issues=issues,
+        fibonacci_levels=levels, insufficient=insufficient, data_issues=p.issues,
     )
-    if not chart:
+    if p.days is None:
         return analysis, None
-    keep = slice(max(0, n - CHART_BARS), n)
-    return analysis, ChartSeries(days=[b.day for b in traded[keep]], close=close[keep].copy(),
+    keep = slice(n - len(p.days), n)
+    return analysis, ChartSeries(days=list(p.days), close=close[keep].copy(),
                                  series={k: v[keep].copy() for k, v in series.items()})
 
 
@@ -188,7 +221,7 @@ class TechnicalAgent:
         gate = asyncio.Semaphore(CONCURRENCY)
         names: dict[str, str] = {}
         analyses: dict[tuple[str, Period], PeriodAnalysis] = {}
-        fetched: list[tuple[str, PeriodBars]] = []
+        fetched: list[tuple[str, Prepared | QuartzError]] = []
         misses: set[str] = set()
         errors: dict[str, QuartzError] = {}
 
@@ -203,20 +236,21 @@ class TechnicalAgent:
                             continue
                         name, item = await self._fetch(code, period, today)
                         names.setdefault(code, name)
-                        fetched.append((code, item))
+                        # In columns at once: the Bar objects go as soon as they are read.
+                        fetched.append((code, prepare(item, chart=want_chart)))
                         misses.add(code)
                 except QuartzError as exc:
                     errors[code] = exc
 
         await asyncio.gather(*(bars_of(c) for c in dict.fromkeys(codes)))
         fetched = [(code, item) for code, item in fetched if code not in errors]
-        fetched_codes = [(code, item.period) for code, item in fetched]
-        done = analyse_many([i for _, i in fetched], charts=want_chart)
-        for (code, period), out in zip(fetched_codes, done, strict=True):
+        done = analyse_prepared([item for _, item in fetched])
+        for (code, _), out in zip(fetched, done, strict=True):
             if isinstance(out, QuartzError):
                 errors.setdefault(code, out)
                 continue
             analysis, series = out
+            period = analysis.period
             analyses[(code, period)] = analysis
             if series is not None:
                 self.charts[(code, period.value)] = series
