@@ -9,7 +9,7 @@ the macro and selection agents (they own adapters that are opened and closed per
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from quartz_cli.agents.documents import Loaded, read_latest
@@ -26,7 +26,7 @@ from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.candidates import PREFIX as CANDIDATES_PREFIX
 from quartz_cli.domain.candidates import CandidatesDocument
 from quartz_cli.domain.decision import MacroBias, MacroSummaryView, TechnicalView
-from quartz_cli.domain.technical import TechnicalDocument, TechnicalResult
+from quartz_cli.domain.technical import PeriodAnalysis, TechnicalDocument, TechnicalResult
 from quartz_cli.ports import MarketData, Store
 
 #: Runs the macro agent once (`quartz macro run`).
@@ -37,7 +37,12 @@ CandidatesProducer = Callable[[datetime], Awaitable[None]]
 
 def technical_view(doc: TechnicalDocument) -> TechnicalView | None:
     """The engines' view of a `TechnicalDocument`'s daily period (None without one)."""
-    day = doc.periods.get(Period.DAY.value)
+    return periods_view(doc.periods)
+
+
+def periods_view(periods: Mapping[str, PeriodAnalysis]) -> TechnicalView | None:
+    """The engines' view of an analysis's daily period (None without one)."""
+    day = periods.get(Period.DAY.value)
     if day is None:
         return None
     v, sig = day.values, day.signals
@@ -117,29 +122,28 @@ class StoreInputs:
         if not tickers:
             return TechnicalRead(views, keys, failed)
         self.progress(f"analysing {len(tickers)} ticker(s) on fresh bars")
-        # Each published analysis is read back as soon as it is stored.
-        reading: dict[str, asyncio.Future[Loaded[TechnicalDocument] | None]] = {}
+        # Each analysis as it is stored: its view and its key (what the stored document
+        # holds, without reading 2,800 of them back).
+        published: dict[str, tuple[TechnicalView | None, str]] = {}
 
-        def read_back(r: TechnicalResult) -> None:
-            if r.ok:
-                reading[r.code] = asyncio.ensure_future(
-                    asyncio.to_thread(read_technical, self.store, r.code))
+        def keep(r: TechnicalResult, key: str) -> None:
+            published[r.code] = (periods_view(r.periods), key)
 
         results = await analyze_tickers(self.market, self.store, tickers, [Period.DAY], now,
                                         env=self.env, calendar=self.calendar,
-                                        on_done=read_back)
+                                        on_published=keep)
         self.produced.append("technical")
         errors = {r.code: r.error or "analysis failed" for r in results if not r.ok}
         stored = dict(zip(errors, await self._read_technical(list(errors)), strict=True))
         for r in results:
-            loaded = await reading[r.code] if r.ok else stored[r.code]
-            if loaded is not None and not r.ok and loaded.is_stale(self.max_age):
-                loaded = None
-            view = technical_view(loaded.document) if loaded else None
-            if loaded is None or view is None:
+            view, key = published.get(r.code, (None, ""))
+            loaded = stored.get(r.code)
+            if loaded is not None and not loaded.is_stale(self.max_age):
+                view, key = technical_view(loaded.document), loaded.key
+            if view is None:
                 failed[r.code] = errors.get(r.code, "no daily analysis was stored")
             else:
-                views[r.code], keys[r.code] = view, loaded.key
+                views[r.code], keys[r.code] = view, key
         return TechnicalRead(views, keys, failed)
 
     async def _read_technical(self, codes: Sequence[str]

@@ -280,22 +280,23 @@ class TechnicalAgent:
         """One ticker, every period (see `analyze_many`)."""
         return (await self.analyze_many([code], periods, now, want_chart=want_chart))[0]
 
-    async def publish(self, result: TechnicalResult, now: datetime) -> None:
+    async def publish(self, result: TechnicalResult, now: datetime) -> str | None:
         """Publish a successful `result` (analysed at market time `now`) under
-        `technical/<CODE>/`, in a worker thread (the store's calls block); nothing without a
-        store or for a failed result."""
+        `technical/<CODE>/`, in a worker thread (the store's calls block), and return its
+        key; nothing (None) without a store or for a failed result."""
         if self.store is None or not result.ok:
-            return
+            return None
         doc = TechnicalDocument(produced_at=utcnow(), env=self.env, code=result.code,
                                 name=result.name, market_time=now,
                                 data_source=result.data_source, periods=result.periods)
-        await asyncio.to_thread(publish, self.store, document_prefix(result.code), doc)
+        return await asyncio.to_thread(publish, self.store, document_prefix(result.code), doc)
 
 
 async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequence[str],
                           periods: Sequence[Period], now: datetime, *, env: str = "local",
                           cache: ResultCache | None = None, calendar: KrxCalendar | None = None,
                           on_done: Callable[[TechnicalResult], None] | None = None,
+                          on_published: Callable[[TechnicalResult, str], None] | None = None,
                           agent: TechnicalAgent | None = None,
                           want_chart: bool = False) -> list[TechnicalResult]:
     """Analyse `tickers` (validated KRX codes) for `periods` as of market time `now`.
@@ -310,7 +311,9 @@ async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequ
     results = await agent.analyze_many(codes, periods, now, want_chart=want_chart)
 
     async def publish(result: TechnicalResult) -> None:
-        await agent.publish(result, now)
+        key = await agent.publish(result, now)
+        if key is not None and on_published is not None:
+            on_published(result, key)
         if on_done is not None:
             on_done(result)
 

@@ -35,8 +35,10 @@ from quartz_cli.store.bar_files import BAR_PREFIX, BarSeries, bar_key, decode, e
 
 log = logging.getLogger(__name__)
 
-# A quote younger than this (by the market clock) serves as today's partial bar.
-QUOTE_REUSE_S = 60.0
+# A quote younger than this (by the market clock) serves as today's partial bar: a run's
+# quotes serve its whole analysis (a decide over 2,800 tickers analyses for tens of seconds;
+# re-asking one ticker at a time after a shorter window would cost a call each).
+QUOTE_REUSE_S = 300.0
 CONCURRENCY = 4
 # Series kept in memory after use (see BarStore._memo).
 MEMO_SERIES = 64
