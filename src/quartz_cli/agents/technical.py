@@ -46,6 +46,8 @@ CACHE_TTL_S = 300
 PREFIX = "technical"
 CONCURRENCY = 4
 CHART_BARS = 120
+# Rows (tickers) per native call (see analyse_prepared).
+BATCH_ROWS = 512
 
 
 class ResultCache(Protocol):
@@ -134,10 +136,10 @@ def analyse_many(items: Sequence[PeriodBars], *, charts: bool = True,
 def analyse_prepared(items: Sequence[Prepared | QuartzError],
                      ) -> list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]:
     """Indicators and signals of many prepared tickers, in order, with one native call per
-    (swing lookback, number of traded bars): the kernel takes a (tickers × bars) matrix,
-    and rows are independent, so a ticker's values do not depend on its batch. A universe
-    read over one date range is one or a few calls. An error stays in its place; an item
-    prepared without chart days has None for its chart."""
+    (swing lookback, number of traded bars) and BATCH_ROWS tickers: the kernel takes a
+    (tickers × bars) matrix, and rows are independent, so a ticker's values do not depend on
+    its batch. A universe read over one date range is a few calls. An error stays in its
+    place; an item prepared without chart days has None for its chart."""
     out: list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError] = [
         QuartzError("not analysed")] * len(items)
     groups: dict[tuple[int, int], list[tuple[int, Prepared]]] = {}
@@ -146,14 +148,19 @@ def analyse_prepared(items: Sequence[Prepared | QuartzError],
             out[i] = item
             continue
         groups.setdefault((SWING_LOOKBACK[item.period], len(item.close)), []).append((i, item))
-    for (lookback, n), members in groups.items():
-        close = np.stack([p.close for _, p in members])
-        high = np.stack([p.high for _, p in members])
-        low = np.stack([p.low for _, p in members])
-        block = native.technical_batch(close, high, low, swing_lookback=lookback)
-        for row, (i, p) in enumerate(members):
-            series = {name: block[name][row] for name in SERIES}
-            out[i] = _analysis(p, close[row], series, lookback, n)
+    for (lookback, n), group in groups.items():
+        # A few hundred rows a call: the kernel's output is every series of every row
+        # (about 18 float64 series: 110 MB for 2,800 tickers at once), and the per-call
+        # overhead is already negligible at this size.
+        for first in range(0, len(group), BATCH_ROWS):
+            members = group[first:first + BATCH_ROWS]
+            close = np.stack([p.close for _, p in members])
+            high = np.stack([p.high for _, p in members])
+            low = np.stack([p.low for _, p in members])
+            block = native.technical_batch(close, high, low, swing_lookback=lookback)
+            for row, (i, p) in enumerate(members):
+                series = {name: block[name][row] for name in SERIES}
+                out[i] = _analysis(p, close[row], series, lookback, n)
     return out
 
 
