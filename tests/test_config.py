@@ -120,7 +120,10 @@ def test_every_key_is_one_setting_of_one_section():
     assert secrets == {"HANSEC_INVESTMENT_APP_KEY", "HANSEC_INVESTMENT_APP_SECRET_KEY",
                        "HANSEC_INVESTMENT_CANO", "GPT_API_KEY", "GEMINI_API_KEY",
                        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ECOS_API_KEY",
-                       "FRED_API_KEY", "QUARTZ_INTERNAL_TOKEN", "QUARTZ_KIS_HTS_ID"}
+                       "FRED_API_KEY", "QUARTZ_INTERNAL_TOKEN", "QUARTZ_KIS_HTS_ID",
+                       "QUARTZ_NOTIFY_TELEGRAM_BOT_TOKEN", "QUARTZ_NOTIFY_SLACK_WEBHOOK_URL",
+                       "QUARTZ_NOTIFY_WEBHOOK_URL",
+                       "QUARTZ_DASHBOARD_OPERATOR_TOKEN", "QUARTZ_DASHBOARD_VIEWER_TOKEN"}
 
 
 def test_news_sources_are_checked():

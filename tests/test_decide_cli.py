@@ -124,6 +124,22 @@ def test_fresh_home_dry_run_then_real_run_then_rebalance(home):
     for o in sold["orders"]:
         assert left.get(o["ticker"], 0) == held_after[o["ticker"]] - o["qty"]
 
+    # The account's event log tells the day: each real run's decision, the exits that
+    # triggered, and every order's lifecycle under its request_id (issue 16).
+    from quartz_cli.store.event_log import SqliteEventLog
+
+    events = SqliteEventLog(home / "trading" / "local-ledger.db", "test").since(0, limit=5000)
+    decisions = {e.run_id: e.data for e in events if e.type == "decision.made"}
+    assert decisions[real["run_id"]]["orders_planned"] == len(real["orders"])
+    assert decisions[sold["run_id"]]["kind"] == "rebalance"
+    exits = {e.data["ticker"] for e in events if e.type.startswith("exit.")
+             and e.run_id == sold["run_id"]}
+    assert {o["ticker"] for o in sold["orders"]} <= exits
+    for o in real["orders"] + sold["orders"]:
+        kinds = [e.type for e in events if e.request_id == o["request_id"]]
+        assert kinds[:2] == ["order.requested", "order.sent"], kinds
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+
 
 def test_broker_failure_is_exit_5_with_a_message(home):
     env = {"QUARTZ_MARKET_TIME": IN_SESSION, "QUARTZ_SIM_ERROR_5XX_RATE": "1"}
@@ -189,3 +205,4 @@ def test_orders_go_through_the_trading_server_when_its_url_is_set(home):
                for e in plan["executions"])
     served = {o["request_id"] for o in json.loads(listed.stdout)["orders"]}
     assert {o["request_id"] for o in plan["orders"]} <= served
+

@@ -183,6 +183,12 @@ def test_a_fill_reaches_the_ledger_from_its_notice_before_any_poll(served: Serve
         assert served.counter(DAILY_CCLD) == polls          # no order inquiry was needed
         notes = [n for _, to, n in x.agent.ledger.history("rt-1") if to == "filled"]
         assert notes == ["fill notice: 3 at " + str(entry.avg_fill_price)]
+        # The notice's fill is the event log's fill (issue 16: the ledger writes it).
+        from quartz_cli.store.event_log import SqliteEventLog
+
+        [fill] = SqliteEventLog(x.agent.ledger.path, "t").since(0, types={"order.filled"})
+        assert fill.request_id == "rt-1" and fill.data["fill_qty"] == 3
+        assert fill.data["note"].startswith("fill notice")
         # The approval key opens the account's stream: masked wherever text is printed.
         [key] = notice_hub(served.sim).approval_keys
         assert redact(f"key {key}") == "key ***"

@@ -63,14 +63,94 @@ def stages() -> dict[str, Stage]:
 def test_two_stages_build_then_runtime(stages) -> None:
     order = [s.name for s in _stages()]
 
-    assert order == ["build", "runtime"]
+    assert order == ["web", "build", "runtime"]
     # Both stages start from the same Python image, so the compiled wheel fits the runtime.
     assert stages["build"].base == stages["runtime"].base
     arg = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
-    assert arg and re.fullmatch(r"python:3\.1[1-9]-slim(-\w+)?", arg.group(1))
+    assert arg and re.fullmatch(r"python:3\.1[1-9]-slim(-\w+)?(@sha256:[0-9a-f]{64})?",
+                                arg.group(1))
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "requires-python"]
     assert requires == ">=3.11"
+
+
+def _base_image() -> str:
+    arg = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert arg
+    return arg.group(1)
+
+
+def test_no_frontend_image_is_needed() -> None:
+    # A `# syntax=` directive pulls the Dockerfile frontend from a registry at build time.
+    first = (ROOT / "Dockerfile").read_text().splitlines()[0]
+    assert not re.match(r"#\s*syntax\s*=", first, re.IGNORECASE)
+
+
+def test_base_image_is_pinned_by_digest() -> None:
+    image = _base_image()
+    if "@" in image:
+        assert re.fullmatch(r"[\w.:-]+@sha256:[0-9a-f]{64}", image)
+        return
+    text = (ROOT / "Dockerfile").read_text()
+    # Unpinned only with the note that says so and how to pin it.
+    assert "UNPINNED" in text and "docker buildx imagetools inspect" in text
+    pytest.xfail(f"base image {image} is not pinned by digest (see the Dockerfile's note)")
+
+
+def _locked() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as name → (version, hashes)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    name = ""
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.strip().rstrip("\\").strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("--hash="):
+            out[name][1].append(line.removeprefix("--hash="))
+            continue
+        name, _, version = line.partition("==")
+        name = re.sub(r"[-_.]+", "-", name).lower()
+        out[name] = (version.split(";")[0].strip(), [])
+    return out
+
+
+def test_the_lock_pins_every_dependency_and_the_build_backend_with_hashes() -> None:
+    from packaging.requirements import Requirement
+
+    locked = _locked()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = [*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"]]
+    for spec in wanted:
+        req = Requirement(spec)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in locked, f"{name} is not in requirements.lock: run scripts/lock"
+        assert req.specifier.contains(locked[name][0]), (spec, locked[name][0])
+    for name, (version, hashes) in locked.items():
+        assert version and hashes, name
+        assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), name
+    # Locked for the image's Python.
+    minor = re.match(r"python:(3\.\d+)", _base_image())
+    assert minor and f"Python {minor.group(1)}" in (ROOT / "requirements.lock").read_text()
+
+
+def test_the_build_installs_only_locked_packages(stages) -> None:
+    build, runtime = stages["build"], stages["runtime"]
+    runs = build.args("RUN")
+    locked = next(r for r in runs if "-r requirements.lock" in r)
+    assert "--require-hashes" in locked and "--only-binary=:all:" in locked
+    assert "requirements.lock" in " ".join(build.args("COPY"))
+    # Quartz's own wheel: the locked backend, no index, no other dependency resolution.
+    own = runs[-1]
+    assert "--no-index" in own and "--no-build-isolation" in own and "--no-deps" in own
+    assert "--no-index" in " ".join(runtime.args("RUN"))
+
+
+def test_web_stage_builds_the_dashboard_from_its_lock_file(stages) -> None:
+    web = stages["web"]
+    runs = web.args("RUN")
+    assert runs[0].startswith("npm ci") and runs[-1] == "npm run build"
+    assert any("package-lock.json" in a for a in web.args("COPY"))
+    assert "--from=web /web/dist src/quartz_cli/web/dist" in stages["build"].args("COPY")
 
 
 def test_build_stage_compiles_the_wheel_with_the_native_core(stages) -> None:
@@ -190,7 +270,8 @@ def test_matcher_semantics() -> None:
 
 
 def test_context_holds_what_the_build_copies(stages, rules) -> None:
-    sources = [w.rstrip("/") for a in stages["build"].args("COPY") for w in a.split()[:-1]]
+    sources = [w.rstrip("/") for a in stages["build"].args("COPY") if not a.startswith("--from")
+               for w in a.split()[:-1]]
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if tracked.returncode != 0:
         pytest.skip("not a git checkout")

@@ -47,7 +47,12 @@ def holder_record(home: Path) -> dict:
 
 
 def booked_at_the_simulator(home: Path) -> list[str]:
-    state = SimState(home / "sim" / "local.db")
+    db = home / "sim" / "local.db"
+    if not db.exists():
+        return []       # refused before the simulator was ever opened: nothing booked
+    state = SimState(db)
+    if not state.query("SELECT name FROM sqlite_master WHERE name = 'sim_audit'"):
+        return []       # opened, but its exchange never started: nothing booked
     return [r["odno"] for r in state.query("SELECT odno FROM sim_audit WHERE event = 'booked'")]
 
 

@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fakes.server import LoopbackServer
-from quartz_cli.redaction import register_secret, setup_logging
+from quartz_cli.logs import setup_logging
+from quartz_cli.redaction import register_secret
 from quartz_cli.sources import ecos, fakes, fred, worldbank
 from quartz_cli.sources.http import NoData, Retry, SeriesError
 

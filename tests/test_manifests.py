@@ -428,17 +428,57 @@ def test_pods_are_locked_down(rendered, overlay) -> None:
             for bound in ("requests", "limits"):
                 assert set(c["resources"][bound]) == {"cpu", "memory"}, name
             mounts = {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
-            # The only writable places: the state volume at QUARTZ_HOME, and /tmp.
+            # The only writable places: QUARTZ_HOME and /tmp. QUARTZ_HOME is the state volume
+            # for the account's owner, the pod's own emptyDir for every other pod.
             assert set(mounts) == {STATE_MOUNT, "/tmp"}, name
-            assert mounts[STATE_MOUNT]["persistentVolumeClaim"]["claimName"] in claims, name
+            if name == "trading-agent":
+                assert mounts[STATE_MOUNT]["persistentVolumeClaim"]["claimName"] in claims
+            else:
+                assert "emptyDir" in mounts[STATE_MOUNT], name
             assert "emptyDir" in mounts["/tmp"], name
             # The ConfigMap whole; the Secret key by key (test_every_pod_names_every_secret_key).
             assert c["envFrom"] == [{"configMapRef": {"name": "quartz-config"}}], name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_sqlite_state_is_on_the_owners_own_volume_only(rendered, overlay) -> None:
+    """The token cache, order ledger and owner state are SQLite in WAL mode, unsafe on a
+    shared or network filesystem: one ReadWriteOnce claim, mounted by the trading agent
+    alone (one replica, Recreate); no volume of any pod is NFS or another network share."""
+    docs = rendered[overlay]
+    claims = _objects(docs, "PersistentVolumeClaim")
+    assert set(claims) == {"quartz-state"}
+    assert claims["quartz-state"]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    mounted_by: dict[str, list[str]] = {}
+    network = {"nfs", "cephfs", "glusterfs", "azureFile", "iscsi", "rbd", "flocker", "quobyte"}
+    for obj in docs:
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        for volume in pod_spec(obj)["volumes"]:
+            assert not network & set(volume), (obj["metadata"]["name"], volume)
+            claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+            if claim:
+                mounted_by.setdefault(claim, []).append(obj["metadata"]["name"])
+    assert mounted_by == {"quartz-state": ["trading-agent"]}
+    agent = _one(docs, "Deployment", "trading-agent")
+    assert agent["spec"]["replicas"] == 1 and agent["spec"]["strategy"]["type"] == "Recreate"
+    # The other pods share through the store: the cluster's store is S3.
+    config = _one(docs, "ConfigMap", "quartz-config")["data"]
+    assert config["S3_BUCKET_NAME"]
+
+
+def test_docs_never_suggest_a_shared_or_network_volume_for_sqlite_state() -> None:
+    text = " ".join((ROOT / "docs/deploy.md").read_text().split())
+    manifests = " ".join(p.read_text() for p in [*(ROOT / "k8s").rglob("*.yaml"),
+                                                 *(ROOT / "cronjobs").glob("*.yaml")])
+    for place in (text, manifests):
+        assert "use a `ReadWriteMany`" not in place and "needs a ReadWriteMany" not in place
+    assert "never `ReadWriteMany`" in text
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_deployment_probes(rendered, overlay) -> None:
-    for name in ("trading-agent", "read-api"):
+    for name in ("trading-agent", "read-api", "frontend"):
         c = pod_spec(_one(rendered[overlay], "Deployment", name))["containers"][0]
         assert c["livenessProbe"]["httpGet"]["path"] == "/health/live"
         assert c["readinessProbe"]["httpGet"]["path"] == "/health/ready"
@@ -455,6 +495,25 @@ def test_deployment_probes(rendered, overlay) -> None:
         "ports"][0]["containerPort"] == 8005
     agent = _one(rendered[overlay], "Deployment", "trading-agent")
     assert agent["spec"]["strategy"]["type"] == "Recreate"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_routes_everything_to_the_one_dashboard_pod(rendered, overlay) -> None:
+    docs = rendered[overlay]
+    frontend = _one(docs, "Deployment", "frontend")
+    # Logins live in the serving process: exactly one replica, running `quartz serve`.
+    assert frontend["spec"]["replicas"] == 1
+    assert pod_spec(frontend)["containers"][0]["args"][0] == "serve"
+    service = _one(docs, "Service", "frontend")
+    [rule] = _one(docs, "Ingress", "quartz-gateway")["spec"]["rules"]
+    [path] = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/", "Prefix")
+    backend = path["backend"]["service"]
+    assert backend["name"] == "frontend"
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    assert service["spec"]["selector"].items() <= pod_labels(frontend).items()
+    # Quartz pods (the dashboard's halt and resume) reach the trading agent's policy.
+    assert pod_labels(frontend)["app.kubernetes.io/part-of"] == "quartz"
 
 
 # --- CronJobs -----------------------------------------------------------------------------

@@ -116,10 +116,13 @@ def test_turnover_is_per_day_against_the_start_of_day_value():
     assert rules(order(qty=14, limit=70_000), a) == []
     [t] = check_order(order(qty=15, limit=70_000), a, facts(), Limits())
     assert t.rule is PretradeRule.TURNOVER and "15,000,000" in t.detail
-    # Sells count too, and so does what is in flight.
+    # What is in flight counts too, sells included ...
     a = account(cash_krw=100_000_000, filled_today_krw=14_000_000,
-                in_flight=(InFlight("e", Side.BUY, "000660", 1, 500_000),))
-    assert rules(order("sell", 8, 70_000), a) == [PretradeRule.TURNOVER]
+                in_flight=(InFlight("e", Side.SELL, "000660", 1, 500_000),))
+    assert rules(order(qty=8, limit=70_000), a) == [PretradeRule.TURNOVER]
+    # ... but a sell is never held back by the cap: it lowers exposure (a stop-loss must
+    # get out), however much was traded today.
+    assert rules(order("sell", 8, 70_000), a) == []
 
 
 def test_daily_loss():
@@ -173,8 +176,9 @@ def test_an_accepted_order_keeps_every_promise_with_everything_in_flight_filled(
         # No position sold twice.
         held = a.position(o.ticker).qty if a.position(o.ticker) else 0
         assert o.qty + a.in_flight_qty(o.ticker, Side.SELL) <= held
-    traded = a.filled_today_krw + sum(f.notional for f in a.in_flight) + o.qty * px
-    assert traded <= c.max_turnover_ratio * a.start_of_day_value + 1
+    if o.side is Side.BUY:
+        traded = a.filled_today_krw + sum(f.notional for f in a.in_flight) + o.qty * px
+        assert traded <= c.max_turnover_ratio * a.start_of_day_value + 1
 
 
 def test_cli_refuses_before_sending_and_the_broker_books_nothing():

@@ -324,7 +324,9 @@ def test_quartz_serve_command(quartz_home: Path) -> None:
         proc.stderr.close()
 
     assert json.loads(summary) == {"url": f"http://127.0.0.1:{port}", "env": "local",
-                                   "bearer_token_required": True}
+                                   "bearer_token_required": True,
+                                   "dashboard": f"http://127.0.0.1:{port}/app/",
+                                   "dashboard_login": "QUARTZ_INTERNAL_TOKEN"}
     assert secret not in summary
     assert r.status_code == 404 and r.json()["error"] == "NotFound"
     # Ended by SIGTERM, not killed (uvicorn re-raises the signal after a clean shutdown).

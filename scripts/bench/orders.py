@@ -11,9 +11,15 @@ sends market orders over the WebSocket with `TradingClient`:
    >= 0.9 of the limit with zero). Every order passes the account owner's pre-trade stage;
 3. the latency that stage adds: the same kind of orders in-process, through the account owner
    and straight to its trading agent (same simulator, same run, rate limit off), p50/p99 of
-   each and of the difference.
+   each and of the difference;
+4. with `--events`: what the event log and notification fan-out cost per order: the same
+   orders in-process through the trading agent with the ledger's events on and off,
+   interleaved in rounds (p50/p99 of each and the p99 growth; goal <= 5 %; metrics are
+   recorded in both arms), and the notifier's time per order to fan the events out to three
+   in-memory channels (it runs beside the order path, in its own process, in production).
 
-    .venv/bin/python scripts/bench/orders.py [--orders 400] [--limited-orders 180]
+    .venv/bin/python scripts/bench/orders.py [--orders 400] [--limited-orders 180] [--events]
+    .venv/bin/python scripts/bench/orders.py --events --only-events --orders 40   # smoke
 """
 
 from __future__ import annotations
@@ -160,6 +166,70 @@ async def owner_vs_agent(home: Path, n: int, concurrency: int
     return owned, bare
 
 
+class _MemoryChannel:
+    """A notification channel that keeps its messages: the fan-out without the network."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.messages: list[str] = []
+
+    async def send(self, text: str, event: object) -> None:
+        self.messages.append(text)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def events_on_vs_off(home: Path, n: int, concurrency: int
+                           ) -> tuple[list[float], list[float], float, int]:
+    """Latencies of `n` orders through the trading agent with the event log on and of `n`
+    with it off, interleaved in rounds; the notifier's seconds to fan out the events of the
+    `on` orders (fills included) to three channels; how many notifications went out."""
+    os.environ.update({"QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
+                       "QUARTZ_RATE_LIMIT_PER_S": "100000", "QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
+                       "QUARTZ_SIM_STARTING_CASH": "100000000000"})
+    from quartz_cli.agents.notifier import Notifier, Route
+    from quartz_cli.app.events import event_log
+    from quartz_cli.app.runtime import open_runtime, trading_agent
+    from quartz_cli.config import load_config
+
+    config = load_config()
+    on: list[float] = []
+    off: list[float] = []
+    fan_out_s = 0.0
+    gate = asyncio.Semaphore(concurrency)
+    log = event_log(config)
+    channels = [_MemoryChannel(name) for name in ("a", "b", "c")]
+    notifier = Notifier(log, [Route(c, frozenset({"order.*"}), "en") for c in channels],
+                        backlog_limit=1_000_000)
+    async with open_runtime(config) as rt:
+        agent = trading_agent(rt)
+        await notifier.deliver()  # first start: cursors at the end of the log
+        await agent.submit(requests(1, "warm-events")[0])
+
+        async def one(req, into: list[float]) -> None:
+            async with gate:
+                t0 = time.perf_counter()
+                out = await agent.submit(req)
+                into.append(time.perf_counter() - t0)
+                if not out.booked:
+                    raise SystemExit(f"{req.request_id}: {out.state.value} {out.message}")
+
+        rounds = 4
+        for r in range(rounds):
+            size = n // rounds
+            agent.ledger.record_events = True
+            await asyncio.gather(*(one(q, on) for q in requests(size, f"on{r}")))
+            await agent.refresh()  # the fills, so the fan-out has messages to send
+            agent.ledger.record_events = False
+            t0 = time.perf_counter()
+            await notifier.deliver()
+            fan_out_s += time.perf_counter() - t0
+            await asyncio.gather(*(one(q, off) for q in requests(size, f"off{r}")))
+    log.close()
+    return on, off, fan_out_s, sum(len(c.messages) for c in channels)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -170,7 +240,15 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=400)
     ap.add_argument("--limited-orders", type=int, default=180)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--events", action="store_true",
+                    help="also measure the event log and notification fan-out per order")
+    ap.add_argument("--only-events", action="store_true",
+                    help="with --events: skip the other measurements")
     args = ap.parse_args()
+    if args.only_events:
+        with tempfile.TemporaryDirectory(prefix="quartz-bench-") as tmp:
+            report_events(Path(tmp), args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="quartz-bench-") as tmp:
         root = Path(tmp)
@@ -232,6 +310,25 @@ def main() -> None:
           f"{args.concurrency}: through the owner p50 {p50o:.1f} ms, p99 {p99o:.1f} ms; "
           f"straight to the trading agent p50 {p50a:.1f} ms, p99 {p99a:.1f} ms; "
           f"the stage adds p50 {p50o - p50a:+.1f} ms, p99 {p99o - p99a:+.1f} ms")
+    if args.events:
+        with tempfile.TemporaryDirectory(prefix="quartz-bench-") as tmp:
+            report_events(Path(tmp), args)
+
+
+def report_events(root: Path, args: argparse.Namespace) -> None:
+    """Measure and print the event log's cost per order (`--events`)."""
+    from quartz_cli.calendars import krx_calendar
+
+    krx_calendar(root / "events" / "cache")
+    on, off, fan_out_s, sent = asyncio.run(events_on_vs_off(root / "events", args.orders,
+                                                             args.concurrency))
+    p99_on, p99_off = pct(on, 0.99) * 1000, pct(off, 0.99) * 1000
+    print(f"  event log, in-process through the trading agent, {len(on)} orders each, "
+          f"concurrency {args.concurrency}: events on p50 {statistics.median(on) * 1000:.1f} ms, "
+          f"p99 {p99_on:.1f} ms; off p50 {statistics.median(off) * 1000:.1f} ms, p99 "
+          f"{p99_off:.1f} ms; p99 growth {(p99_on / p99_off - 1) * 100:+.1f} % (goal <= 5 %)")
+    print(f"  notification fan-out: {fan_out_s / len(on) * 1000:.2f} ms of notifier time per "
+          f"order ({sent} messages to 3 in-memory channels)")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from quartz_cli.domain.budget import LLMBudget
 from quartz_cli.domain.decision import Constraints
 from quartz_cli.domain.exits import ExitRules
 from quartz_cli.errors import ConfigError
-from quartz_cli.redaction import register_secret
+from quartz_cli.redaction import register_account, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +307,63 @@ class ServerSettings(_Section):
                                            "ConfigMap: seed name, unused")
 
 
+DEFAULT_NOTIFY_EVENTS = ("order.filled,order.partially_filled,order.rejected,order.refused,"
+                         "order.unknown,order.expired,exit.*,trading.state_changed,"
+                         "job.failed,token.failed,data.stale")
+
+
+class NotifySettings(_Section):
+    """Notifications of the account's events (docs/operations.md): Telegram, Slack, a JSON
+    webhook. A channel is on when its address is set; each names the event types it sends
+    (`order.filled`, a prefix `exit.*`, `job.failed` for jobs that exited non-zero) and its
+    language (ko or en)."""
+
+    telegram_bot_token: SecretStr | None = _key("QUARTZ_NOTIFY_TELEGRAM_BOT_TOKEN", None,
+                                                "Secret: Telegram bot token (sendMessage)")
+    telegram_chat_id: str | None = _key("QUARTZ_NOTIFY_TELEGRAM_CHAT_ID", None,
+                                        "Telegram chat the bot posts to")
+    telegram_api_url: str = _key("QUARTZ_NOTIFY_TELEGRAM_API_URL", "https://api.telegram.org",
+                                 "Telegram Bot API base URL")
+    telegram_events: str = _key("QUARTZ_NOTIFY_TELEGRAM_EVENTS", DEFAULT_NOTIFY_EVENTS,
+                                "event types Telegram gets (comma-separated)")
+    telegram_lang: str = _key("QUARTZ_NOTIFY_TELEGRAM_LANG", "ko", "Telegram language: ko, en",
+                              pattern="^(ko|en)$")
+    slack_webhook_url: SecretStr | None = _key("QUARTZ_NOTIFY_SLACK_WEBHOOK_URL", None,
+                                               "Secret: Slack incoming-webhook URL")
+    slack_events: str = _key("QUARTZ_NOTIFY_SLACK_EVENTS", DEFAULT_NOTIFY_EVENTS,
+                             "event types Slack gets (comma-separated)")
+    slack_lang: str = _key("QUARTZ_NOTIFY_SLACK_LANG", "ko", "Slack language: ko, en",
+                           pattern="^(ko|en)$")
+    webhook_url: SecretStr | None = _key("QUARTZ_NOTIFY_WEBHOOK_URL", None,
+                                         "Secret: generic JSON webhook URL (POST)")
+    webhook_events: str = _key("QUARTZ_NOTIFY_WEBHOOK_EVENTS", DEFAULT_NOTIFY_EVENTS,
+                               "event types the webhook gets (comma-separated)")
+    webhook_lang: str = _key("QUARTZ_NOTIFY_WEBHOOK_LANG", "en", "webhook text language: ko, en",
+                             pattern="^(ko|en)$")
+    backlog_limit: int = _key("QUARTZ_NOTIFY_BACKLOG_LIMIT", 200, "most undelivered events "
+                              "a channel catches up on; older ones are skipped, and said so",
+                              ge=1)
+    poll_s: float = _key("QUARTZ_NOTIFY_POLL_S", 2.0, "seconds between event-log reads",
+                         gt=0)
+
+
+class DashboardSettings(_Section):
+    """The web dashboard served by `quartz serve`: who may log in, for how long, and from
+    which other origins (none unless named)."""
+
+    operator_token: SecretStr | None = _key(
+        "QUARTZ_DASHBOARD_OPERATOR_TOKEN", None,
+        "Secret: logs in as operator (halt/resume); default QUARTZ_INTERNAL_TOKEN")
+    viewer_token: SecretStr | None = _key("QUARTZ_DASHBOARD_VIEWER_TOKEN", None,
+                                          "Secret: logs in read-only (unset: no viewer login)")
+    session_hours: float = _key("QUARTZ_DASHBOARD_SESSION_HOURS", 12.0,
+                                "Hours a dashboard login lasts", gt=0, le=24 * 7)
+    cors_origins: str = _key("QUARTZ_DASHBOARD_CORS_ORIGINS", "",
+                             "Comma-separated origins allowed cross-origin (default none)")
+    bundle_dir: str | None = _key("QUARTZ_DASHBOARD_BUNDLE", None,
+                                  "Built front-end folder (default: the package's web/dist)")
+
+
 class Settings(BaseModel):
     """Every setting Quartz reads, by section. Build it with `load_settings`."""
 
@@ -322,6 +379,8 @@ class Settings(BaseModel):
     news: NewsSettings = Field(default_factory=NewsSettings)
     universe: UniverseSettings = Field(default_factory=UniverseSettings)
     servers: ServerSettings = Field(default_factory=ServerSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     def value(self, spec: SettingSpec) -> Any:
         """The value of one setting of the tree."""
@@ -555,7 +614,10 @@ def load_settings(environ: Mapping[str, str], file_values: Mapping[str, Any] | N
         else:
             sources[spec.key] = Source.DEFAULT
             continue
-        if spec.secret:
+        if spec.key == "HANSEC_INVESTMENT_CANO":
+            # The broker sends the 8 digits alone (CANO=...): mask every form, not the string.
+            register_account(str(value))
+        elif spec.secret:
             register_secret(str(value))
         raw[spec.section][spec.key] = value
         sources[spec.key] = source

@@ -22,6 +22,7 @@ from quartz_cli.domain.account import Balance
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.decision import DecisionInput, PortfolioView, Quote
 from quartz_cli.domain.engine import EngineAnswer
+from quartz_cli.domain.events import Event
 from quartz_cli.domain.macro import MacroView, Observation, SeriesStats, SourceStatus
 from quartz_cli.domain.notices import OrderNotice
 from quartz_cli.domain.orders import (
@@ -44,6 +45,53 @@ T = TypeVar("T")
 
 #: The market clock: an aware datetime (the simulated market time in `local`).
 Clock = Callable[[], datetime]
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+class EventSink(Protocol):
+    """The account's append-only event log (`domain.events`): synchronous (SQLite)."""
+
+    def append(self, kind: str, *, now: datetime | None = None, run_id: str | None = None,
+               request_id: str | None = None, data: dict[str, object] | None = None) -> int:
+        """Append one event; its sequence number."""
+        ...
+
+
+class EventReader(Protocol):
+    """The event log as the notifier reads it, with each channel's delivery cursor."""
+
+    def since(self, seq: int = 0, *, limit: int = 1000,
+              types: set[str] | None = None) -> list[Event]: ...
+
+    def last_seq(self) -> int: ...
+
+    def cursor(self, channel: str) -> int | None: ...
+
+    def set_cursor(self, channel: str, seq: int) -> None: ...
+
+
+class NotificationFailed(QuartzError):
+    """A channel did not take a message (down, refused, throttled): retried later.
+    `retry_after` is the wait the endpoint asked for, when it said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotificationChannel(Protocol):
+    """One place notifications go (Telegram, Slack, a webhook)."""
+
+    name: str
+
+    async def send(self, text: str, event: Event | None) -> None:
+        """Deliver one message (`event` None: a message about the channel itself, such as
+        what it skipped). Raises NotificationFailed."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 # --- store ------------------------------------------------------------------------------------

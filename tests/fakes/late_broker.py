@@ -69,11 +69,12 @@ class LateBroker:
     def _http(self) -> httpx.AsyncClient:
         # Built inside the server's own event loop, on first use.
         if self._client is None:
-            # No pool cap: a proxy that queued callers behind its own pool would time them
-            # out itself (PoolTimeout) under load, a fault no broker has.
+            # A caller waits for a pooled connection rather than failing (PoolTimeout is a
+            # fault of this proxy, not of any broker). The pool stays small: httpcore scans
+            # every connection on each request, and hundreds of them cost more than waiting.
             self._client = httpx.AsyncClient(
                 base_url=self.upstream, timeout=httpx.Timeout(30.0, pool=None),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+                limits=httpx.Limits(max_connections=48, max_keepalive_connections=48))
         return self._client
 
     async def _forward(self, method: str, path: str, query: bytes, headers: dict[str, str],

@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from quartz_cli.domain.documents import utcnow
+from quartz_cli.domain.events import EventType
 from quartz_cli.errors import (
     BrokerError,
     LocalStateCorrupt,
+    QuartzError,
     StoreError,
     TokenIssueThrottled,
     local_state_error,
 )
-from quartz_cli.ports import IssuedToken, Store
+from quartz_cli.ports import EventSink, IssuedToken, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -120,8 +122,10 @@ class TokenManager:
         clock: Callable[[], datetime] = utcnow,
         issue_interval: timedelta = ISSUE_INTERVAL,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        events: EventSink | None = None,
     ) -> None:
         self.env = env
+        self.events = events
         # The key id separates environments and app keys: a paper token is never used for real.
         self.key_id = hashlib.sha256(f"{env}\0{app_key}".encode()).hexdigest()[:24]
         self._app_secret = app_secret
@@ -410,20 +414,29 @@ class TokenManager:
                     await self._sleep(wait)
             try:
                 issued = await self._issuer()
-            except TokenIssueThrottled:
+            except TokenIssueThrottled as exc:
                 if attempt == len(THROTTLE_WAITS_S):
+                    self._event(EventType.TOKEN_FAILED, {"error": exc.message})
                     raise
                 wait = THROTTLE_WAITS_S[attempt]
                 log.warning("KIS throttled token issuance; waiting %.0f s", wait)
                 await self._sleep(wait)
                 continue
+            except QuartzError as exc:
+                self._event(EventType.TOKEN_FAILED, {"error": exc.message})
+                raise
             token = CachedToken.from_issued(issued)
             self.issued += 1
+            self._event(EventType.TOKEN_ISSUED, {"expires_at": token.expires_at.isoformat()})
             self._disk_put(token)
             self._store_put(token)
             self._memory, self.layer = token, "issued"
             return token
         raise AssertionError("unreachable")
+
+    def _event(self, kind: EventType, data: dict[str, object]) -> None:
+        if self.events is not None:
+            self.events.append(kind.value, data={"env": self.env, **data})
 
     def status(self) -> TokenStatus:
         """The cached token's state without issuing anything."""

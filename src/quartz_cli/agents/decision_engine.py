@@ -20,6 +20,7 @@ from quartz_cli.domain.decision import DecisionInput
 from quartz_cli.domain.engine import EngineAnswer
 from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import LLMBadAnswer, LLMError, StoreError
+from quartz_cli.metrics import llm_usage
 from quartz_cli.ports import DecisionLLM, RuleDeciderFactory, Store
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ async def decide_with_fallback(
         usage = getattr(exc, "usage", None)
         spent: tuple[Usage, ...] = (usage,) if usage else ()
         for u in spent:
+            llm_usage("decision", u.prompt_tokens, u.output_tokens, u.cost_usd)
             await asyncio.to_thread(ledger.record, today, u, run_id)
         kind = Fallback.BAD_ANSWER if isinstance(exc, LLMBadAnswer) else Fallback.LLM_FAILED
         reason = f"{exc.message}; the rule engine decided instead"
@@ -130,6 +132,7 @@ async def decide_with_fallback(
         return EngineOutcome(rules(reason).decide_now(request), kind, reason,
                              usage=spent, budget=check, attempted=llm.name)
     for u in answer.usage:
+        llm_usage("decision", u.prompt_tokens, u.output_tokens, u.cost_usd)
         await asyncio.to_thread(ledger.record, today, u, run_id)
     return EngineOutcome(answer, None, f"decided by {answer.engine}", usage=answer.usage,
                          budget=check, attempted=llm.name)

@@ -9,7 +9,7 @@ the macro and selection agents (they own adapters that are opened and closed per
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from quartz_cli.agents.documents import Loaded, read_latest
@@ -37,14 +37,12 @@ CandidatesProducer = Callable[[datetime], Awaitable[None]]
 
 def technical_view(doc: TechnicalDocument) -> TechnicalView | None:
     """The engines' view of a `TechnicalDocument`'s daily period (None without one)."""
-    return periods_view(doc.periods)
+    day = doc.periods.get(Period.DAY.value)
+    return analysis_view(day) if day is not None else None
 
 
-def periods_view(periods: Mapping[str, PeriodAnalysis]) -> TechnicalView | None:
-    """The engines' view of an analysis's daily period (None without one)."""
-    day = periods.get(Period.DAY.value)
-    if day is None:
-        return None
+def analysis_view(day: PeriodAnalysis) -> TechnicalView:
+    """The engines' view of one daily analysis (the technical agent's, stored or not)."""
     v, sig = day.values, day.signals
     return TechnicalView(close=day.last_close, rsi14=v.rsi14, macd_hist=v.macd_hist,
                          bb_percent_b=sig.percent_b, sma5=v.sma5, sma20=v.sma20,
@@ -127,7 +125,8 @@ class StoreInputs:
         published: dict[str, tuple[TechnicalView | None, str]] = {}
 
         def keep(r: TechnicalResult, key: str) -> None:
-            published[r.code] = (periods_view(r.periods), key)
+            day = r.periods.get(Period.DAY.value)
+            published[r.code] = (analysis_view(day) if day is not None else None, key)
 
         results = await analyze_tickers(self.market, self.store, tickers, [Period.DAY], now,
                                         env=self.env, calendar=self.calendar,

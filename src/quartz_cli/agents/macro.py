@@ -35,6 +35,7 @@ from quartz_cli.domain.macro import (
 )
 from quartz_cli.domain.macro_stats import compute_stats
 from quartz_cli.errors import StoreError
+from quartz_cli.metrics import llm_usage
 from quartz_cli.ports import (
     Collected,
     Collector,
@@ -178,6 +179,7 @@ class MacroAgent:
         usage = None
         if result.usage is not None:
             u = result.usage
+            llm_usage("macro", u.prompt_tokens, u.output_tokens, u.cost_usd)
             usage = LLMUsage(model=u.model, prompt_tokens=u.prompt_tokens,
                              output_tokens=u.output_tokens, cost_usd=round(u.cost_usd, 6))
         report = MacroReport(produced_at=now, env=self._env, sample_data=self._sample,

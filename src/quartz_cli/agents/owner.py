@@ -34,6 +34,7 @@ from quartz_cli.agents.trading import KeyedLocks, TradingAgent
 from quartz_cli.domain.account import Balance
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.decision import Quote
+from quartz_cli.domain.events import EventType
 from quartz_cli.domain.krx import KST
 from quartz_cli.domain.order_window import check_order_window
 from quartz_cli.domain.orders import OpenOrder, OrderOutcome, OrderRequest, OrderState, OrderType
@@ -51,8 +52,10 @@ from quartz_cli.domain.pretrade import (
     worst_price,
 )
 from quartz_cli.errors import BrokerError, BrokerUnavailable
+from quartz_cli.logs import log_context
 from quartz_cli.ports import (
     AccountStateStore,
+    EventSink,
     LedgerEntry,
     LedgerError,
     MarketData,
@@ -176,11 +179,15 @@ class AccountOwner:
 
     def __init__(self, agent: TradingAgent, *, market: MarketData, states: AccountStateStore,
                  calendar: KrxCalendar, limits: Limits, listed: Callable[[str], bool],
-                 daily_loss_limit_pct: Decimal) -> None:
+                 daily_loss_limit_pct: Decimal, events: EventSink | None = None,
+                 refresh_calendar: Callable[[], Awaitable[KrxCalendar]] | None = None) -> None:
         self.agent = agent
+        self.events = events
         self.market = market
         self.states = states
         self.calendar = calendar
+        # Today's calendar as the broker's holiday inquiry has it, asked before each check.
+        self.refresh_calendar = refresh_calendar
         self.limits = limits
         self.listed = listed
         self.daily_loss_limit_pct = daily_loss_limit_pct
@@ -204,7 +211,12 @@ class AccountOwner:
     # --- OrderExecutor ----------------------------------------------------------------------
 
     async def submit(self, request: OrderRequest) -> OrderOutcome:
-        """Check `request` against the account and send it, or record why not."""
+        """Check `request` against the account and send it, or record why not. Every log line
+        written on its way carries its request_id."""
+        with log_context(request_id=request.request_id):
+            return await self._submit(request)
+
+    async def _submit(self, request: OrderRequest) -> OrderOutcome:
         if request.is_cancel or not self.agent.live_trading_allowed:
             return await self.agent.submit(request)
         # One pass per request_id at a time: a second copy of a request (two producers, a
@@ -260,13 +272,21 @@ class AccountOwner:
     def set_trading_state(self, state: TradingState, reason: str) -> TradingStatus:
         """Set the trading state (kept across restarts)."""
         log.warning("trading state → %s (%s)", state.value, reason or "no reason given")
-        return self.states.set_trading_state(state, reason, self._now())
+        before = self.states.trading_status().state
+        status = self.states.set_trading_state(state, reason, self._now())
+        if self.events is not None:
+            self.events.append(EventType.TRADING_STATE.value, data={
+                "from": before.value, "to": state.value, "reason": reason})
+        return status
 
     # --- the check --------------------------------------------------------------------------
 
     async def _read(self, ticker: str) -> _View:
         """The account as the broker and the ledger show it (outside the check's lock): the
         current snapshot, and quotes for `ticker` and the market orders in flight."""
+        if self.refresh_calendar is not None:
+            # Here, not in the check: the day's first holiday inquiry may wait on the broker.
+            self.calendar = await self.refresh_calendar()
         snap = await self._current_snapshot()
         entries, today = snap.entries, snap.today
         # A market order in flight is reserved at its ticker's upper limit, which is fixed

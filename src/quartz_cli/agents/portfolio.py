@@ -41,7 +41,9 @@ from quartz_cli.domain.decision import (
 )
 from quartz_cli.domain.decision_input import build_decision_input
 from quartz_cli.domain.documents import utcnow
+from quartz_cli.domain.events import EventType
 from quartz_cli.domain.exits import (
+    ExitKind,
     ExitRules,
     RebalanceSchedule,
     exit_signals,
@@ -75,10 +77,12 @@ from quartz_cli.domain.plan import (
 )
 from quartz_cli.domain.risk import GateResult, Order, run_gate, weights_after
 from quartz_cli.errors import BrokerError, QuartzError, TradingAgentUnreachable
+from quartz_cli.logs import log_context
 from quartz_cli.ports import (
     Account,
     CopyAwareStore,
     DecisionLLM,
+    EventSink,
     MarketData,
     OrderExecutor,
     RuleDeciderFactory,
@@ -161,6 +165,14 @@ class PortfolioDeps:
     # Listings decide analyses besides the candidates and holdings (the universe setting:
     # an index's members, or every listing).
     watch: Sequence[str] = ()
+    # The account's event log: decisions, exit triggers and stale inputs of real runs.
+    events: EventSink | None = None
+
+
+async def _event(deps: PortfolioDeps, kind: EventType, run_id: str,
+                 data: dict[str, object]) -> None:
+    if deps.events is not None:
+        await asyncio.to_thread(deps.events.append, kind.value, run_id=run_id, data=data)
 
 
 def new_run_id(kind: str, now: datetime) -> str:
@@ -422,7 +434,8 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
     cash_after = g.portfolio.cash_krw + sum(o.cash_effect for o in (gate.orders or gate.held_back))
     executions: list[Execution] = []
     if not dry_run and orders:
-        executions = await _execute(deps, orders, utcnow())
+        with log_context(run_id=run_id):
+            executions = await _execute(deps, orders, utcnow())
     if dry_run and not window.accepts_orders:
         notes.append(f"market closed now ({window.detail}): a real run would send nothing")
     if isinstance(deps.store, CopyAwareStore) and deps.store.unreachable is not None:
@@ -445,6 +458,10 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
         next_check_minutes=int(next_check / timedelta(minutes=1)) if next_check else None,
         notes=[*deps.status_notes, *notes])
     if not dry_run:
+        await _event(deps, EventType.DECISION, run_id, {
+            "kind": kind, "engine": engine.name, "outcome": plan.outcome.value,
+            "orders_planned": len(orders), "orders_held_back": len(held_back),
+            "orders_sent": sum(1 for e in executions if e.status in _OK_STATES)})
         deps.progress("store")
         plan.notes.append(f"decision stored at {dated_key(PREFIX, plan.produced_at, kind)}")
         await asyncio.to_thread(publish, deps.store, PREFIX, plan, name=kind)
@@ -475,6 +492,11 @@ async def run_decide(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
     notes = []
     if g.macro is None or g.macro.view.stale:
         notes.append("macro summary missing or stale: bias treated as uncertain")
+        if not dry_run:
+            age = g.macro.age if g.macro is not None else None
+            await _event(deps, EventType.DATA_STALE, run_id, {
+                "document": "macro-analysis",
+                "age_s": int(age.total_seconds()) if age is not None else None})
     if outcome.fallback is not None and outcome.fallback is not Fallback.CONFIGURED:
         notes.append(f"LLM fallback ({outcome.fallback.value}): {outcome.detail}")
     return await _finish(deps, kind="decide", run_id=run_id, dry_run=dry_run, now=now,
@@ -525,6 +547,11 @@ async def run_rebalance(deps: PortfolioDeps, *, dry_run: bool,
     run_id = new_run_id("rebalance", now)
     g = await _gather(deps, now, full=False)
     signals = {s.ticker: s for s in exit_signals(g.portfolio, deps.exit_rules)}
+    if not dry_run:
+        for sig in signals.values():
+            await _event(deps, EventType.STOP_LOSS if sig.kind is ExitKind.STOP_LOSS
+                         else EventType.TAKE_PROFIT, run_id,
+                         {"ticker": sig.ticker, "pnl_pct": str(sig.pnl_pct)})
     proposals = [signals[p.ticker].proposal if p.ticker in signals else Proposal(
         ticker=p.ticker, side=None, target_weight=round(g.portfolio.weight(p.ticker), 4),
         confidence=1.0, rationale="within the stop-loss / take-profit band")

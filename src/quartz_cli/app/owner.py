@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 
 from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.app.events import EventRecorder
 from quartz_cli.app.runtime import Runtime, trading_agent
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config
@@ -56,8 +57,11 @@ def account_states(config: Config) -> SqliteAccountStateStore:
 def account_owner(rt: Runtime, policy: RetryPolicy | None = None, *,
                   agent: TradingAgent | None = None) -> AccountOwner:
     """The owner of `rt`'s account: pre-trade risk and trading state around `agent` (by
-    default a new trading agent over `rt` with `policy`)."""
+    default a new trading agent over `rt` with `policy`). Before each check it takes the
+    day's calendar (`market_calendar.trading_calendar`: in paper and prod, KIS's holiday
+    inquiry over the table), so a server running for months follows each day."""
     from quartz_cli.agents.selection import selection_universe
+    from quartz_cli.app.market_calendar import trading_calendar
 
     config = rt.config
     universe = selection_universe(config.home)
@@ -65,7 +69,8 @@ def account_owner(rt: Runtime, policy: RetryPolicy | None = None, *,
         agent or trading_agent(rt, policy), market=rt.market, states=account_states(config),
         calendar=krx_calendar(config.home / "cache"), limits=Limits(config.constraints()),
         listed=lambda code: code in universe,
-        daily_loss_limit_pct=config.settings.exits.daily_loss_limit_pct)
+        daily_loss_limit_pct=config.settings.exits.daily_loss_limit_pct,
+        events=EventRecorder(config), refresh_calendar=lambda: trading_calendar(rt))
 
 
 async def trading_state_over_http(ws_url: str, token: str, state: TradingState | None = None,

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 from quartz_cli.agents.inputs import StoreInputs
 from quartz_cli.agents.portfolio import PortfolioDeps
+from quartz_cli.app.events import EventRecorder
 from quartz_cli.app.macro import open_macro
+from quartz_cli.app.market_calendar import trading_calendar
 from quartz_cli.app.owner import run_lock, trading_state_note
 from quartz_cli.app.runtime import Runtime, open_order_executor, open_runtime
 from quartz_cli.calendars import krx_calendar
@@ -147,6 +149,11 @@ async def open_portfolio(config: Config, *, dry_run: bool,
             stack.enter_context(run_lock(config, "the portfolio run"))
         rt = await stack.enter_async_context(
             open_runtime(config, store=store, reads_via_owner=True))
+        if engine is not None:
+            from quartz_cli.llm.records import RecordingClient
+
+            # Every answer is kept by the hash of its prompt, for a backtest to replay.
+            engine.client = RecordingClient(engine.client, rt.store)
         executor = None if dry_run else await _order_executor(stack, rt)
         state_note = await trading_state_note(config)
         try:
@@ -156,12 +163,12 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                                     max_age=timedelta(hours=config.settings.store.input_max_age_h),
                                     progress=progress),
                 market=rt.market, account=rt.account,
-                calendar=krx_calendar(config.home / "cache"),
+                calendar=await trading_calendar(rt),
                 now=config.market_now, constraints=config.constraints(),
                 exit_rules=config.exit_rules(), names=names, rules=RulesDecisionEngine,
                 budget=config.llm_budget(), engine=engine, configured_reason=reason,
                 executor=executor, progress=progress, status_notes=[state_note],
-                watch=watch)
+                watch=watch, events=EventRecorder(config))
         finally:
             if engine is not None:
                 await engine.client.aclose()

@@ -13,7 +13,9 @@ import httpx
 
 from quartz_cli.agents.auth import TokenManager
 from quartz_cli.agents.trading import RetryPolicy, TradingAgent
+from quartz_cli.app.events import EventRecorder
 from quartz_cli.config import Config, Env
+from quartz_cli.domain.events import FeeRates
 from quartz_cli.kis.broker import KisBroker
 from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.endpoints import KisEndpoint, endpoint_for
@@ -189,6 +191,7 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
         store=store,
         # Token times come from the broker's clock: the simulated market clock in local.
         clock=config.market_now,
+        events=EventRecorder(config),
     )
     kis = KisClient(endpoint, app_key, app_secret, tokens, http, limiter=limiter)
     url = config.settings.servers.trading_agent_ws_url
@@ -220,7 +223,9 @@ def trading_agent(rt: Runtime, policy: RetryPolicy | None = None) -> TradingAgen
     config = rt.config
     from quartz_cli.calendars import krx_calendar
 
-    ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db")
+    c = config.constraints()
+    ledger = SqliteOrderLedger(trading_dir(config) / f"{config.env.value}-ledger.db",
+                               FeeRates(c.buy_fee_rate, c.sell_fee_rate, c.sell_tax_rate))
     return TradingAgent(
         KisBroker(rt.kis, config.account()), ledger, env=config.env.value,
         market_now=config.market_now, store=rt.store, policy=policy,

@@ -43,7 +43,15 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "data": ("quartz_cli.cli.data", "Market data: daily bars kept in the store, updated "
              "incrementally (pull, status)."),
 
+    "backtest": ("quartz_cli.cli.backtest", "Replay the decision path over past sessions: "
+                 "fills at the next open, KRX costs, a report."),
+
     "sim": ("quartz_cli.cli.sim", "The local KIS-compatible exchange simulator."),
+
+    "events": ("quartz_cli.cli.events", "The account's event log: orders, decisions, exits, "
+               "jobs (--follow, --json)."),
+    "status": ("quartz_cli.cli.status", "The account and the agents at a glance, on one "
+               "screen."),
 
     "doctor": ("quartz_cli.cli.doctor", "Resolved configuration (secrets masked); broker and "
                "store checks."),
@@ -134,18 +142,27 @@ def root(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True,
                                 help="Log to stderr: -v info, -vv debug (secrets masked)."),
+    log_format: str = typer.Option("auto", "--log-format", envvar="QUARTZ_LOG_FORMAT",
+                                   metavar="auto|json|text",
+                                   help="Log lines as JSON (servers, jobs) or text; auto: "
+                                   "text on a terminal, JSON otherwise."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     """Quartz root options, shared by every command."""
     from quartz_cli.cli.context import Globals, set_globals
-    from quartz_cli.redaction import setup_logging
+    from quartz_cli.logs import FORMATS, setup_logging
 
     if env is not None and env not in ("local", "paper", "prod"):
         raise typer.BadParameter("choose local, paper or prod", param_hint="--env")
+    if log_format not in FORMATS:
+        raise typer.BadParameter("choose auto, json or text", param_hint="--log-format")
     ctx.obj = Globals(env=env, json=json_out, verbose=verbose, config_file=config_file)
     set_globals(ctx.obj)
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
+    from quartz_cli.cli.jobs import track_job
+
+    track_job(ctx)
 
 
 def json_requested(args: list[str]) -> bool:

@@ -53,6 +53,11 @@ def serve(
         except ValueError as exc:
             raise InputError(f"--limits: {exc}") from None
     cfg_all = config()
+    if cfg_all.settings.general.market_time is not None:
+        from quartz_cli.sim.market import check_market_time
+
+        # Refused here, once, rather than as a server error on every call.
+        check_market_time(cfg_all.market_now())
     sim = Simulator(SimState(_db(db)), cfg, clock=lambda: cfg_all.market_now().timestamp(),
                     cache_dir=cfg_all.home / "cache")
     if want_json(json_out):

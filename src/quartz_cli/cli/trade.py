@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from quartz_cli.cli import trade_history
 from quartz_cli.cli.context import config, confirm, emit, print_json, run, want_json
 from quartz_cli.cli.format import key_value_table
 from quartz_cli.errors import BrokerError, InputError
@@ -305,6 +306,9 @@ def orders(open_only: bool = typer.Option(False, "--open", help="Only orders wit
     emit(data, _render_orders(data), json_out)
 
 
+app.command("history")(trade_history.history)
+
+
 @app.command()
 def balance(json_out: bool = JSON_OPT) -> None:
     """Cash, positions (average and current price, P/L) and total value."""
@@ -361,7 +365,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
 
     from quartz_cli.agents.trading import RetryPolicy
     from quartz_cli.app.internal_token import internal_token
+    from quartz_cli.app.metrics import refresh_gauges
     from quartz_cli.app.notices import fill_notices
+    from quartz_cli.app.notify import serving_notifier
     from quartz_cli.app.owner import account_owner
     from quartz_cli.app.ownership import advertised_url, take_ownership
     from quartz_cli.app.runtime import open_runtime, trading_agent
@@ -403,7 +409,11 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     # Every order the server takes passes the account owner's pre-trade stage.
     app_ = create_app(account_owner(rt, agent=agent), token, ready_check=ready,
                       ping_interval_s=ping_interval, on_shutdown=shutdown, reads=reads,
-                      notices=notices)
+                      notices=notices,
+                      metrics_refresh=lambda: refresh_gauges(cfg, store=rt.store,
+                                                             ledger=agent.ledger,
+                                                             tokens=rt.tokens),
+                      notifier=serving_notifier(cfg, rt.store))
     url = f"ws://{host}:{port}/ws/orders"
     heard = "on" if notices is not None else "off (see quartz doctor)"
     if want_json(json_out):

@@ -1,4 +1,6 @@
-"""The KRX trading calendar as a pure value: a set of session dates and questions about it."""
+"""The KRX trading calendar as a pure value: a set of session dates, each day's hours, and
+questions about them. The project's special-days table (`krx_special_days`) applies to every
+calendar: its closures are never sessions and its shifted days carry their own hours."""
 
 from __future__ import annotations
 
@@ -6,18 +8,25 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from quartz_cli.domain.krx import KST, REGULAR_CLOSE, Phase, kst_date, phase_at
+from quartz_cli.domain.krx import KST, REGULAR_HOURS, Phase, SessionHours, kst_date, phase_at
+from quartz_cli.domain.krx_special_days import CLOSURES, special_hours
 
 
 @dataclass(frozen=True)
 class KrxCalendar:
-    """KRX sessions (from exchange-calendars `XKRX`) between `first` and `last`."""
+    """KRX sessions (from exchange-calendars `XKRX`) between `first` and `last`, less the
+    project's closures. `last` is the horizon: a day after it is not known to trade."""
 
     sessions: tuple[date, ...]
+    # Days an authority (the broker's holiday inquiry) says trade, the closures table not
+    # withstanding.
+    opened: frozenset[date] = frozenset()
     _set: frozenset[date] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_set", frozenset(self.sessions))
+        kept = tuple(d for d in self.sessions if d not in CLOSURES or d in self.opened)
+        object.__setattr__(self, "sessions", kept)
+        object.__setattr__(self, "_set", frozenset(kept))
 
     @property
     def first(self) -> date:
@@ -46,9 +55,38 @@ class KrxCalendar:
         i = bisect.bisect_right(self.sessions, day)
         return self.sessions[i] if i < len(self.sessions) else None
 
+    def hours(self, day: date) -> SessionHours | None:
+        """The regular session's hours on `day`, None when KRX does not trade that day."""
+        if not self.is_trading_day(day):
+            return None
+        special = special_hours(day, self._first_of_year(day))
+        return special[0] if special else REGULAR_HOURS
+
+    def special(self, day: date) -> str:
+        """Why `day`'s session has shifted hours, or "" for a regular day or a holiday."""
+        if not self.is_trading_day(day):
+            return ""
+        special = special_hours(day, self._first_of_year(day))
+        return special[1] if special else ""
+
+    def _first_of_year(self, day: date) -> bool:
+        before = self.previous(day)
+        return before is not None and before.year < day.year
+
     def phase(self, moment: datetime) -> Phase:
-        """Session phase at `moment` (KRX holidays and weekends are CLOSED)."""
-        return phase_at(moment, self.is_trading_day(kst_date(moment)))
+        """Session phase at `moment` on that day's own hours (KRX holidays and weekends are
+        CLOSED)."""
+        hours = self.hours(kst_date(moment))
+        return phase_at(moment, hours is not None, hours or REGULAR_HOURS)
+
+    def with_day(self, day: date, trading: bool) -> KrxCalendar:
+        """This calendar with `day`'s status set by an authority (the broker's holiday
+        inquiry), whatever the table said."""
+        if trading == self.is_trading_day(day):
+            return self
+        if trading:
+            return KrxCalendar(tuple(sorted(self._set | {day})), self.opened | {day})
+        return KrxCalendar(tuple(sorted(self._set - {day})), self.opened - {day})
 
 
 def last_booking_moment(order_day: date, calendar: KrxCalendar | None,
@@ -56,9 +94,12 @@ def last_booking_moment(order_day: date, calendar: KrxCalendar | None,
     """The latest moment a regular order sent on `order_day` (KST) could still be booked:
     the close of that day's session plus `margin`. A day the calendar knows has no session
     is bounded by the next session's close, which is conservative: a day order cannot
-    outlive the first session after it was sent. Without a calendar, the day's own close."""
+    outlive the first session after it was sent. The close is that session's own (16:30 on
+    the exam day). Without a calendar, the day's regular close."""
     day = order_day
-    if calendar is not None and calendar.first <= day <= calendar.last \
-            and not calendar.is_trading_day(day):
-        day = calendar.next(day) or day
-    return datetime.combine(day, REGULAR_CLOSE, KST) + margin
+    hours = REGULAR_HOURS
+    if calendar is not None and calendar.first <= day <= calendar.last:
+        if not calendar.is_trading_day(day):
+            day = calendar.next(day) or day
+        hours = calendar.hours(day) or REGULAR_HOURS
+    return datetime.combine(day, hours.close, KST) + margin

@@ -113,24 +113,51 @@ class Phase(str, Enum):
 
 
 REGULAR_OPEN = time(9, 0)
-CLOSING_AUCTION_START = time(15, 20)
 REGULAR_CLOSE = time(15, 30)
+AFTER_HOURS_END = time(18, 0)
 
 
-def phase_at(moment: datetime, is_trading_day: bool) -> Phase:
-    """The session phase at `moment` (any time zone) for a day whose status is given."""
-    t = moment.astimezone(KST).time()
+def _shift(t: time, minutes: int) -> time:
+    return (datetime.combine(date(2000, 1, 1), t) + timedelta(minutes=minutes)).time()
+
+
+@dataclass(frozen=True)
+class SessionHours:
+    """One day's regular session, open to close (KST). The other windows keep their place
+    around it: the opening auction is the 30 minutes before the open, the closing auction the
+    10 minutes before the close, the after-hours session from 10 minutes after the close to
+    18:00 (on a shifted day KRX moves them with the session, but after-hours still ends at
+    18:00)."""
+
+    open: time
+    close: time
+
+    def phase(self, t: time) -> Phase:
+        """Where the KST time of day `t` falls on a trading day with these hours."""
+        if _shift(self.open, -30) <= t < self.open:
+            return Phase.PRE_OPEN_AUCTION
+        if self.open <= t < _shift(self.close, -10):
+            return Phase.CONTINUOUS
+        if _shift(self.close, -10) <= t < self.close:
+            return Phase.CLOSING_AUCTION
+        if _shift(self.close, 10) <= t < AFTER_HOURS_END:
+            return Phase.AFTER_HOURS
+        return Phase.CLOSED
+
+    def __str__(self) -> str:
+        return f"{self.open:%H:%M}–{self.close:%H:%M}"
+
+
+REGULAR_HOURS = SessionHours(REGULAR_OPEN, REGULAR_CLOSE)
+
+
+def phase_at(moment: datetime, is_trading_day: bool,
+             hours: SessionHours = REGULAR_HOURS) -> Phase:
+    """The session phase at `moment` (any time zone) for a day whose status and hours are
+    given."""
     if not is_trading_day:
         return Phase.CLOSED
-    if time(8, 30) <= t < REGULAR_OPEN:
-        return Phase.PRE_OPEN_AUCTION
-    if REGULAR_OPEN <= t < CLOSING_AUCTION_START:
-        return Phase.CONTINUOUS
-    if CLOSING_AUCTION_START <= t < REGULAR_CLOSE:
-        return Phase.CLOSING_AUCTION
-    if time(15, 40) <= t < time(18, 0):
-        return Phase.AFTER_HOURS
-    return Phase.CLOSED
+    return hours.phase(moment.astimezone(KST).time())
 
 
 def kst_date(moment: datetime) -> date:

@@ -1,8 +1,11 @@
 """When KIS accepts the orders Quartz places: a pre-trade check with its own refusal reasons.
 
 Quartz places regular limit orders only, so it trades in the regular session
-(09:00–15:30 KST on a KRX trading day, the closing call auction included). The other windows
-exist but take other order types, which Quartz does not use:
+(09:00–15:30 KST on a KRX trading day, the closing call auction included). The window follows
+each day's own hours (`KrxCalendar.hours`): the first session of the year opens at 10:00 and
+the college-entrance-exam day runs 10:00–16:30, every other window moving with it. The
+other windows (shown for a regular day) exist but take other order types, which Quartz does
+not use:
 
 ==================  =====================================================================
 08:30–09:00         pre-open: 장전 시간외 (`05`) and opening-auction orders; prices are not
@@ -67,18 +70,27 @@ def check_order_window(moment: datetime, calendar: KrxCalendar) -> WindowCheck:
     phase = calendar.phase(moment)
     t = moment.astimezone(KST).time()
     stamp = moment.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
+    hours = calendar.hours(day)
+    special = calendar.special(day)
+    shifted = f"; {special}: {hours}" if special and hours else ""
+    opens = f"{hours.open:%H:%M}" if hours else ""
     if phase in (Phase.CONTINUOUS, Phase.CLOSING_AUCTION):
-        return WindowCheck(moment, phase, trading, None, f"regular session ({stamp})")
+        return WindowCheck(moment, phase, trading, None, f"regular session ({stamp}{shifted})")
     if not trading:
         return WindowCheck(moment, phase, trading, WindowRefusal.HOLIDAY,
                            f"{day.isoformat()} is not a KRX trading day ({stamp})")
     if phase is Phase.PRE_OPEN_AUCTION:
         return WindowCheck(moment, phase, trading, WindowRefusal.PRE_OPEN,
-                           f"pre-open auction; Quartz sends regular orders from 09:00 ({stamp})")
+                           f"pre-open auction; Quartz sends regular orders from {opens} "
+                           f"({stamp}{shifted})")
     if phase is Phase.AFTER_HOURS:
         return WindowCheck(moment, phase, trading, WindowRefusal.AFTER_HOURS,
                            "after-hours session takes only after-hours order types, which "
                            f"Quartz does not place ({stamp})")
+    if hours is not None and _RESV_END <= t < hours.open:
+        return WindowCheck(moment, phase, trading, WindowRefusal.PRE_OPEN,
+                           f"before the open; Quartz sends regular orders from {opens} "
+                           f"({stamp}{shifted})")
     if _in_reservation_window(t):
         return WindowCheck(moment, phase, trading, WindowRefusal.RESERVATION_ONLY,
                            "KIS accepts only reservation orders now (real accounts); Quartz "

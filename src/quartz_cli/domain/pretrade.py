@@ -22,7 +22,8 @@ Rules, each refusal naming itself and its numbers:
   account's value (in-flight sells are not counted: they may not fill).
 - turnover per KRX trading day: today's filled notional, plus every in-flight order's
   worst-case notional, plus this order's, stays within `max_turnover_ratio` × the value
-  the account had when the owner first saw it that day. Buys and sells both count.
+  the account had when the owner first saw it that day. Buys and sells both count, but only
+  a buy is refused for it: a sell lowers exposure, and a stop-loss must always get out.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def check_order(order: OrderRequest, account: AccountState, market: MarketFacts,
     flying = sum(o.notional for o in account.in_flight)
     traded = account.filled_today_krw + flying + notional
     allowed = _ceil(c.max_turnover_ratio * account.start_of_day_value)
-    if traded > allowed:
+    if side is Side.BUY and traded > allowed:
         refuse(PretradeRule.TURNOVER, f"turnover: today's {account.filled_today_krw:,} KRW "
                f"filled + {flying:,} in flight + {notional:,} for this order = {traded:,} KRW, "
                f"more than {_pct(c.max_turnover_ratio)} of the start-of-day value "

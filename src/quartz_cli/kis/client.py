@@ -16,6 +16,7 @@ from quartz_cli.errors import BrokerError, BrokerUnavailable, RateLimited, Token
 from quartz_cli.kis.endpoints import KisEndpoint
 from quartz_cli.kis.envelope import KisResponse, error_from_body, is_failure
 from quartz_cli.kis.ratelimit import RateLimiter
+from quartz_cli.metrics import broker_call, metrics
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ class KisClient:
     async def _send_once(self, method: str, path: str, headers: dict[str, str],
                          params: dict[str, str] | None,
                          body: dict[str, Any] | None) -> httpx.Response:
+        asked = time.monotonic()
         slot = await self.limiter.acquire()
+        metrics().rate_budget_wait.observe(time.monotonic() - asked)
         self.requests_sent += 1
         try:
             resp = await self.http.request(
@@ -131,13 +134,15 @@ class KisClient:
         body: dict[str, Any] | None = None,
         tr_cont: str = "",
         extra_headers: dict[str, str] | None = None,
+        exact_tr_id: bool = False,
     ) -> KisResponse:
         """Send one API call. Retries only where the broker certainly did not act on it: an
         inquiry (GET) refused for rate (EGW00201, waited out, bounded) and a rejected token
         (refreshed once). An order refused for rate is raised to the caller."""
         if self._tokens is None:
             raise BrokerError("this KIS client has no token source")
-        tr_id = self.tr_id(real_tr_id)
+        # A real-only API keeps its TR_ID on the paper domain (there is no paper variant).
+        tr_id = real_tr_id if exact_tr_id else self.tr_id(real_tr_id)
         token_refreshed = False
         rate_retries = 0
         while True:
@@ -145,15 +150,25 @@ class KisClient:
             headers = self._headers(token, tr_id, tr_cont)
             if extra_headers:
                 headers.update(extra_headers)
-            resp = await self._send_once(method, path, headers, params, body)
+            started = time.monotonic()
+            try:
+                resp = await self._send_once(method, path, headers, params, body)
+            except BrokerUnavailable:
+                broker_call(real_tr_id, "unavailable", None)
+                raise
+            elapsed = time.monotonic() - started
             payload = _json_body(resp)
             log.debug("KIS %s %s tr_id=%s -> %s %s", method, path, tr_id, resp.status_code,
                       payload.get("msg_cd", ""))
             if not is_failure(resp.status_code, payload):
+                broker_call(real_tr_id, "ok", elapsed)
                 return KisResponse(status=resp.status_code, body=payload,
                                    tr_cont=resp.headers.get("tr_cont", ""),
                                    headers=dict(resp.headers))
             err = error_from_body(resp.status_code, payload)
+            broker_call(real_tr_id, "rate_limited" if isinstance(err, RateLimited) else
+                        "token_rejected" if isinstance(err, TokenRejected) else "rejected",
+                        elapsed)
             if isinstance(err, RateLimited):
                 self.rate_limited += 1
                 await self.limiter.back_off()
@@ -173,9 +188,10 @@ class KisClient:
             raise err
 
     async def get(self, path: str, real_tr_id: str, params: dict[str, str], *,
-                  tr_cont: str = "") -> KisResponse:
+                  tr_cont: str = "", exact_tr_id: bool = False) -> KisResponse:
         """A GET inquiry (parameters in the query string)."""
-        return await self.request("GET", path, real_tr_id, params=params, tr_cont=tr_cont)
+        return await self.request("GET", path, real_tr_id, params=params, tr_cont=tr_cont,
+                                  exact_tr_id=exact_tr_id)
 
     async def post(self, path: str, real_tr_id: str, body: dict[str, Any], *,
                    hashkey: bool = False) -> KisResponse:

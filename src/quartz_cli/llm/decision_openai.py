@@ -25,10 +25,10 @@ from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import LLMBadAnswer
 from quartz_cli.llm.openai import (
     LLMCallFailed,
-    OpenAIClient,
     estimate_cost,
     estimate_prompt_tokens,
 )
+from quartz_cli.llm.records import StructuredClient
 
 SYSTEM = """You are the portfolio manager of a Korean equity account (KRX: KOSPI, KOSDAQ).
 Decide, for each ticker of `universe`, BUY, SELL or HOLD with a target weight: the share of
@@ -59,7 +59,7 @@ def render_prompt(request: DecisionInput) -> str:
 class OpenAIDecisionEngine:
     """DecisionEngine over OpenAI structured output."""
 
-    def __init__(self, client: OpenAIClient, max_output_tokens: int = 2000) -> None:
+    def __init__(self, client: StructuredClient, max_output_tokens: int = 2000) -> None:
         self.client = client
         self.max_output_tokens = max_output_tokens
         self.name = f"openai:{client.model}"

@@ -103,6 +103,8 @@ class HeaderTimeoutH11Protocol(H11Protocol):
 
 
 def uvicorn_options() -> dict[str, Any]:
-    """The uvicorn settings that enforce these bounds (for `uvicorn.run` / `uvicorn.Config`)."""
+    """The uvicorn settings that enforce these bounds (for `uvicorn.run` / `uvicorn.Config`).
+    `log_config=None` keeps uvicorn's records on Quartz's one handler (masked, JSON or text)
+    instead of uvicorn's own, which would print them unmasked."""
     return {"http": HeaderTimeoutH11Protocol, "ws_max_size": WS_MAX_SIZE,
-            "h11_max_incomplete_event_size": MAX_HEADER_BYTES}
+            "h11_max_incomplete_event_size": MAX_HEADER_BYTES, "log_config": None}

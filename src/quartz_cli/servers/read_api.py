@@ -48,7 +48,10 @@ from quartz_cli.errors import (
 )
 from quartz_cli.ports import CopyAwareStore, Store
 from quartz_cli.redaction import redact
+from quartz_cli.servers.dashboard import dashboard_routes, is_dashboard_path
 from quartz_cli.servers.guards import BodyTooLarge, read_json
+from quartz_cli.servers.metrics import PATH as METRICS_PATH
+from quartz_cli.servers.metrics import metrics_route
 
 if TYPE_CHECKING:
     from quartz_cli.app.runtime import Runtime
@@ -62,7 +65,7 @@ MAX_QUERY_BYTES = 4096
 
 LIVE_PATH = "/health/live"
 READY_PATH = "/health/ready"
-_OPEN_PATHS = (LIVE_PATH, READY_PATH)
+_OPEN_PATHS = (LIVE_PATH, READY_PATH, METRICS_PATH)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,10 @@ def _document(store: Store, prefix: str, latest_name: str = "latest") -> JSONRes
     return JSONResponse(loaded.document.model_dump(mode="json"), headers=headers)
 
 
+#: One stored document as the HTTP answer (the dashboard's routes share it).
+document_response = _document
+
+
 class BearerAuth:
     """ASGI middleware: every HTTP request except the health probes must carry
     `Authorization: Bearer <token>`; compared in constant time."""
@@ -115,7 +122,9 @@ class BearerAuth:
         self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
+        # The dashboard guards its own paths with a session cookie (servers/dashboard.py).
+        if (scope["type"] == "http" and scope["path"] not in _OPEN_PATHS
+                and not is_dashboard_path(scope["path"])):
             scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
             # The scheme name is case-insensitive (RFC 9110); the token is not.
             if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(),
@@ -168,6 +177,7 @@ class TokenStatus:
 def create_app(config: Config, store: Store | None = None) -> Starlette:
     """The read API over `store` (default: the configured store of `config.env`). Its
     dependencies are built once per process, by the composition root."""
+    from quartz_cli.app.metrics import refresh_gauges
     from quartz_cli.app.runtime import open_store
 
     documents = store if store is not None else open_store(config)
@@ -249,11 +259,21 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
             Route("/result/auth-token/status", auth_status, methods=["GET"]),
             Route(LIVE_PATH, live, methods=["GET"]),
             Route(READY_PATH, ready, methods=["GET"]),
+            metrics_route("read-api", lambda: refresh_gauges(config, store=documents)),
+            *dashboard_routes(config, documents),
         ],
         exception_handlers={HTTPException: http_error, Exception: crash},
         lifespan=lifespan,
     )
     app.state.token_status = token_status
+    origins = [o.strip() for o in config.settings.dashboard.cors_origins.split(",") if o.strip()]
+    if origins:
+        # Only origins named by the operator; none by default (same-origin pages only).
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=True,
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["content-type", "x-csrf-token", "authorization"])
     token = config.settings.servers.internal_token
     if token is not None:
         # Set means required: an empty or short token is a configuration error, not "open".

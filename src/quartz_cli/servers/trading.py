@@ -39,8 +39,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from quartz_cli.agents.fill_notices import FillNotices
+from quartz_cli.agents.notifier import Notifier
 from quartz_cli.agents.owner import AccountOwner
 from quartz_cli.app.internal_token import check_internal_token
+from quartz_cli.app.metrics import unknown_orders_gauge
 from quartz_cli.domain.orders import CANCEL_ACTION, OrderRequest
 from quartz_cli.errors import (
     BrokerError,
@@ -55,6 +57,7 @@ from quartz_cli.servers.guards import (
     parse_json,
     read_json,
 )
+from quartz_cli.servers.metrics import metrics_route
 from quartz_cli.servers.owner_reads import OwnerReads
 from quartz_cli.servers.trading_admin import admin_routes
 
@@ -108,14 +111,19 @@ def create_app(agent: AccountOwner, token: str, *,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
                reconcile_interval_s: float = RECONCILE_INTERVAL_S,
                reads: OwnerReads | None = None,
-               notices: FillNotices | None = None) -> Starlette:
+               notices: FillNotices | None = None,
+               metrics_refresh: Callable[[], None] | None = None,
+               notifier: Notifier | None = None) -> Starlette:
     """The ASGI app over `agent`, the account's owner (every order passes its pre-trade
     stage). `token` is the shared bearer token (ConfigError when it is
     empty or short). On startup it reconciles requests a killed predecessor left
     `sent`/`unknown` (never re-sending them); then every `reconcile_interval_s` it runs the
     agent's reconciliation pass (each unknown request is asked about on its own back-off).
     `reads` adds the owner's read API (`servers.owner_reads`) and starts its upkeep of the
-    owner's state. `notices` (KIS's real-time order notices) runs for the server's lifetime."""
+    owner's state. `notices` (KIS's real-time order notices) runs for the server's lifetime.
+    `GET /metrics` exports the process's metrics, with `metrics_refresh` setting the
+    scrape-time gauges (default: the owner's unknown orders). `notifier` delivers the
+    account's events to its channels while the server runs."""
     check_internal_token(token, server="trading server")
     expected = f"Bearer {token}".encode()
 
@@ -304,6 +312,9 @@ def create_app(agent: AccountOwner, token: str, *,
 
         task = asyncio.create_task(reconcile())
         listener = asyncio.create_task(listen_for_fills(notices)) if notices else None
+        stop_notifying = asyncio.Event()
+        notifying = (asyncio.create_task(notifier.run(stop_notifying))
+                     if notifier is not None else None)
         if reads is not None:
             await reads.start()
         try:
@@ -312,6 +323,10 @@ def create_app(agent: AccountOwner, token: str, *,
             task.cancel()
             if listener is not None:
                 listener.cancel()
+            if notifier is not None and notifying is not None:
+                stop_notifying.set()
+                await notifying
+                await notifier.aclose()
             if reads is not None:
                 await reads.stop()
             if on_shutdown is not None:
@@ -327,6 +342,7 @@ def create_app(agent: AccountOwner, token: str, *,
         Route("/api/balance", get_balance, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
+        metrics_route("trading", metrics_refresh or (lambda: unknown_orders_gauge(agent.ledger))),
         *(reads.routes(token) if reads is not None else []),
         *admin_routes(agent, token),
     ], lifespan=lifespan)

@@ -106,6 +106,21 @@ def events_from(halts: str, missing: str, calendar: KrxCalendar) -> MarketEvents
 NO_EVENTS = MarketEvents({}, {})
 
 
+class BeforeMarketStart(ConfigError):
+    """The market clock (QUARTZ_MARKET_TIME) is before the synthetic market's first session."""
+
+
+def check_market_time(at: datetime) -> None:
+    """Raise BeforeMarketStart unless `at` is at or after the first session's open."""
+    first_open = datetime.combine(HISTORY_START, time(9), KST)
+    if at < first_open:
+        raise BeforeMarketStart(
+            f"the market clock ({at.astimezone(KST):%Y-%m-%d %H:%M} KST) is before the "
+            f"synthetic market's first session ({first_open:%Y-%m-%d %H:%M} KST)",
+            hint=f"set QUARTZ_MARKET_TIME to {HISTORY_START.isoformat()}T09:00:00+09:00 or "
+                 "later (a few months later leaves history for the indicators), or unset it")
+
+
 @dataclass(frozen=True)
 class SimQuote:
     """The current state of one ticker as the simulator prices it at a moment: the
@@ -203,6 +218,7 @@ class SampleMarket:
     def quote(self, code: str, at: datetime) -> SimQuote:
         """The ticker's state at `at`: during a session, a price on today's intraday path;
         otherwise the last session's close."""
+        check_market_time(at)
         today = kst_date(at)
         if self.calendar.is_trading_day(today):
             bars = self.daily(code, today)
@@ -234,6 +250,7 @@ class SampleMarket:
 
     def history_for(self, code: str, at: datetime) -> DailyBars:
         """Daily bars as of `at`: completed sessions, plus today's partial bar in a session."""
+        check_market_time(at)
         today = kst_date(at)
         if self.calendar.is_trading_day(today) and at >= datetime.combine(today, time(9), KST):
             return self.daily(code, today)

@@ -37,6 +37,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.multi_quote_routes",
     "quartz_cli.sim.master_routes",
     "quartz_cli.sim.realtime",
+    "quartz_cli.sim.holiday_routes",
 )
 
 

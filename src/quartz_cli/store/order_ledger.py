@@ -6,7 +6,10 @@ written before a call survives the process being killed during it.
 Fencing: the owner of the account's lease calls `fence(epoch)`; the ledger keeps the largest
 epoch that fenced it (`meta.epoch`) and refuses, inside each write transaction, a writer whose
 epoch is older or that holds no lease at all, so a process whose lease was taken over cannot
-write another request's state even if it still runs."""
+write another request's state even if it still runs.
+
+Every transition also appends its order event to the account's event log (same file, same
+transaction: `store.event_log`), so the log can never disagree with the ledger."""
 
 from __future__ import annotations
 
@@ -18,8 +21,11 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from quartz_cli.domain.events import EventType, FeeRates, order_event_type
 from quartz_cli.domain.orders import OrderRequest, OrderState
+from quartz_cli.metrics import order_event as order_metric
 from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
+from quartz_cli.store.event_log import EVENTS_SCHEMA, append_event
 from quartz_cli.store.sqlite import DbLabel, immediate_transaction, open_durable, storage_errors
 
 S = OrderState
@@ -86,6 +92,43 @@ LEDGER = DbLabel(
     "every request that was sent)")
 
 
+def _order_event(db: sqlite3.Connection, before: OrderState | None, filled_before: int,
+                 row: sqlite3.Row, at: datetime, note: str,
+                 fee_rates: FeeRates | None) -> None:
+    """Append the event `row`'s latest move stands for (if any) to the event log."""
+    after = OrderState(row["state"])
+    kind = order_event_type(before, after, filled_before, int(row["filled_qty"]))
+    if kind is None:
+        return
+    request = OrderRequest.model_validate_json(row["request"])
+    data: dict[str, object] = {
+        "side": request.side.value if request.side else "cancel", "ticker": request.ticker,
+        "qty": request.qty, "order_type": request.order_type.value, "price": request.price,
+        "state": after.value}
+    if before is not None:
+        data["from"] = before.value
+    for name in ("order_no", "code", "message", "avg_fill_price"):
+        if row[name]:
+            data[name] = row[name]
+    if int(row["filled_qty"]):
+        fill_qty = int(row["filled_qty"]) - filled_before
+        data["filled_qty"] = int(row["filled_qty"])
+        data["fill_qty"] = fill_qty
+        if fee_rates is not None and row["avg_fill_price"] and kind in (
+                EventType.ORDER_FILLED, EventType.ORDER_PARTIALLY_FILLED):
+            # Estimated from the configured rates on this fill's notional (the average price
+            # of the order so far): the broker's own figures come with its settlement.
+            fee, tax = fee_rates.estimate(str(data["side"]),
+                                          fill_qty * int(row["avg_fill_price"]))
+            data["est_fee_krw"], data["est_tax_krw"] = fee, tax
+    if note:
+        data["note"] = note
+    append_event(db, kind, at, request_id=row["request_id"], data=data)
+    outcome = kind.value.removeprefix("order.")
+    order_metric(outcome, rule=row["code"] or "unknown" if kind is EventType.ORDER_REFUSED
+                 else None)
+
+
 def _entry(row: sqlite3.Row) -> LedgerEntry:
     return LedgerEntry(
         request=OrderRequest.model_validate_json(row["request"]),
@@ -100,11 +143,15 @@ class SqliteOrderLedger:
     """The `OrderLedger` port in SQLite: the ledger file
     (`$QUARTZ_HOME/trading/<env>-ledger.db` by default)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, fee_rates: FeeRates | None = None) -> None:
         self.path = Path(path)
-        self._conn = open_durable(self.path, LEDGER, SCHEMA)
+        # Fill events carry fee and tax estimates when the rates are given.
+        self.fee_rates = fee_rates
+        self._conn = open_durable(self.path, LEDGER, SCHEMA + EVENTS_SCHEMA)
         self._lock = threading.RLock()
         self.epoch: int | None = None
+        # Off only in the orders benchmark, to measure what the event log costs per order.
+        self.record_events = True
         with self._write() as db:
             db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('instance', ?)",
                        (uuid.uuid4().hex,))
@@ -166,11 +213,13 @@ class SqliteOrderLedger:
                 (request.request_id, request.fingerprint(), request.model_dump_json(),
                  S.RECEIVED.value, env, stamp, stamp))
             created = cur.rowcount == 1
+            row = db.execute("SELECT * FROM orders WHERE request_id = ?",
+                             (request.request_id,)).fetchone()
             if created:
                 db.execute("INSERT INTO transitions(request_id, at, from_state, to_state) "
                            "VALUES (?,?,NULL,?)", (request.request_id, stamp, S.RECEIVED.value))
-            row = db.execute("SELECT * FROM orders WHERE request_id = ?",
-                             (request.request_id,)).fetchone()
+                if self.record_events:
+                    _order_event(db, None, 0, row, now, "", self.fee_rates)
         return _entry(row), created
 
     def get(self, request_id: str) -> LedgerEntry | None:
@@ -198,6 +247,8 @@ class SqliteOrderLedger:
         values = [to.value, stamp, *fields.values(), request_id, expected.value]
         try:
             with self._tx() as db:
+                before = db.execute("SELECT filled_qty FROM orders WHERE request_id = ?",
+                                    (request_id,)).fetchone()
                 cur = db.execute(f"UPDATE orders SET {', '.join(sets)} "
                                  "WHERE request_id = ? AND state = ?", values)
                 if cur.rowcount != 1:
@@ -208,6 +259,9 @@ class SqliteOrderLedger:
                                (request_id, stamp, expected.value, to.value, note))
                 row = db.execute("SELECT * FROM orders WHERE request_id = ?",
                                  (request_id,)).fetchone()
+                if self.record_events:
+                    _order_event(db, expected, int(before["filled_qty"]), row, now, note,
+                                 self.fee_rates)
         except sqlite3.IntegrityError:
             raise LedgerError(f"order number {fields.get('order_no')} already belongs to "
                               "another request") from None

@@ -86,3 +86,10 @@ class SqliteAccountStateStore:
             cur = db.execute("INSERT OR IGNORE INTO daily_loss_trips(day, at) VALUES (?, ?)",
                              (day.isoformat(), now.astimezone(UTC).isoformat()))
         return cur.rowcount == 1
+
+    def recorded_start_of_day(self) -> dict[date, int]:
+        """Every start-of-day value recorded so far, by day (a read: records nothing)."""
+        with self._lock, storage_errors(self.path, OWNER_STATE):
+            rows = self._conn.execute("SELECT day, value FROM start_of_day ORDER BY day"
+                                      ).fetchall()
+        return {date.fromisoformat(r["day"]): int(r["value"]) for r in rows}

@@ -1,0 +1,81 @@
+"""Composition root, backtest: the bar panel (the bar store's daily bars; in `local`, the
+simulator's synthetic market for tickers the store lacks), the KRX calendar, the rule
+engine and the store a run is kept in."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from quartz_cli.agents.backtest import Backtest, BarPanel, Settings
+from quartz_cli.app.portfolio import name_of
+from quartz_cli.app.runtime import open_store
+from quartz_cli.calendars import krx_calendar
+from quartz_cli.config import Config, Env
+from quartz_cli.domain.bars import Bar, Period
+from quartz_cli.domain.krx import KST, REGULAR_CLOSE
+from quartz_cli.domain.technical import HISTORY_DAYS
+from quartz_cli.errors import InputError
+from quartz_cli.llm.decision_rules import RulesDecisionEngine
+from quartz_cli.ports import Store
+from quartz_cli.store.bars import StoredBars
+
+
+def load_panel(config: Config, store: Store, settings: Settings) -> tuple[BarPanel, str]:
+    """Every ticker's bars from the history window before `--from` through `--to`, and
+    where they came from."""
+    from quartz_cli.domain.calendar import KrxCalendar
+
+    calendar: KrxCalendar = krx_calendar(config.home / "cache")
+    stored = StoredBars(store, clock=config.market_now, calendar=lambda: calendar)
+    first = settings.start - timedelta(days=HISTORY_DAYS[Period.DAY])
+    bars: dict[str, list[Bar]] = {}
+    names: dict[str, str] = {}
+    synthetic: list[str] = []
+    sample = None
+    for code in settings.universe:
+        series = stored.read(code)
+        if series is not None and series.last is not None and series.last >= settings.end:
+            bars[code] = [b for b in series.bars if first <= b.day <= settings.end]
+            names[code] = series.name or name_of(code)
+            continue
+        if config.env is not Env.LOCAL:
+            raise InputError(f"{code}: the bar store has no bars through {settings.end}",
+                             hint="run `quartz data pull` first")
+        if sample is None:
+            from quartz_cli.agents.selection import selection_universe
+            from quartz_cli.sim.market import SampleMarket
+
+            sample = SampleMarket(selection_universe(config.home), calendar)
+        if sample.listing(code) is None:
+            raise InputError(f"{code} is not a listing the synthetic market knows")
+        at = datetime.combine(settings.end, REGULAR_CLOSE, KST)
+        bars[code] = [b for b in sample.bars(code, at) if first <= b.day <= settings.end]
+        names[code] = name_of(code)
+        synthetic.append(code)
+    source = "bar store"
+    if synthetic:
+        source = (f"SYNTHETIC simulator market for {len(synthetic)} ticker(s) (not real "
+                  "prices)" + (", bar store for the rest" if len(synthetic) < len(bars) else ""))
+    return BarPanel(bars, names), source
+
+
+def open_backtest(config: Config, settings: Settings, *, store: Store | None = None
+                  ) -> tuple[Backtest, str, Store]:
+    """A run ready to step, the data's source, and the store it is kept in."""
+    store = store if store is not None else open_store(config)
+    panel, source = load_panel(config, store, settings)
+    calendar = krx_calendar(config.home / "cache")
+    llm = None
+    if settings.engine == "llm-replay":
+        from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
+        from quartz_cli.llm.records import ReplayClient
+
+        llm = OpenAIDecisionEngine(ReplayClient(store, config.settings.llm.openai_model))
+    bt = Backtest(settings, panel, calendar, store, RulesDecisionEngine, name_of, llm=llm)
+    return bt, source, store
+
+
+def default_settings(config: Config, **kwargs: object) -> Settings:
+    """Settings with the configured constraints and exit rules."""
+    return Settings(constraints=config.constraints(), exit_rules=config.exit_rules(),
+                    **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,2 @@
+"""Notification channels (adapters): Telegram Bot API, Slack incoming webhooks, a JSON
+webhook."""

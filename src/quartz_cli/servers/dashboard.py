@@ -1,0 +1,359 @@
+"""The dashboard's side of `quartz serve`: login, sessions and the JSON the pages read,
+mounted by the read API (`servers/read_api.py`), plus the built front end.
+
+Login exchanges the operator token (QUARTZ_DASHBOARD_OPERATOR_TOKEN, else the internal
+token) or the viewer token for a session: an HttpOnly, SameSite=Strict cookie with an expiry.
+Every write (logout, halt, resume) also needs the session's CSRF token in `X-CSRF-Token`;
+the viewer role has no write action but logout. No CORS unless
+QUARTZ_DASHBOARD_CORS_ORIGINS names origins.
+
+| route | answers with |
+|---|---|
+| POST /api/ui/login {"token"}   | the session (role, csrf, expires_at); sets the cookie |
+| GET  /api/ui/session           | the current session, or {"role": null} |
+| POST /api/ui/logout            | ends the session (CSRF) |
+| GET  /api/ui/overview          | `quartz status --json` |
+| GET  /api/ui/orders[?limit=]   | the ledger's latest requests with their lifecycle |
+| GET  /api/ui/history           | `quartz trade history --json` (from/to query) |
+| GET  /api/ui/decisions, /macro, /macro/full, /candidates, /technical/{ticker} | documents |
+| GET  /api/ui/chart/{ticker}?period=D|W|M | bars with MA, Bollinger, RSI, MACD, Fibonacci |
+| GET  /api/ui/health            | agents' freshness, bars, token, trading state |
+| POST /api/ui/trading-state {"state","reason"} | operator + CSRF: set at the account owner |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from quartz_cli.config import Config
+from quartz_cli.domain.krx import normalize_ticker
+from quartz_cli.errors import InputError, QuartzError
+from quartz_cli.ports import Store
+from quartz_cli.redaction import redact
+from quartz_cli.servers.guards import BodyTooLarge, read_json
+
+COOKIE = "quartz_session"
+CSRF_HEADER = "x-csrf-token"
+API = "/api/ui"
+APP = "/app"
+MAX_BODY = 4096
+OPERATOR, VIEWER = "operator", "viewer"
+#: The overview calls the broker; answers within this many seconds are shared by pollers.
+OVERVIEW_TTL_S = 2.0
+#: The default location of the built front end (not committed: `make web` builds it).
+DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+
+@dataclass(frozen=True)
+class Session:
+    role: str
+    csrf: str
+    expires: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "csrf": self.csrf,
+                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.expires))}
+
+
+class Sessions:
+    """Logins held in memory (one process serves the dashboard): a restart logs users out."""
+
+    def __init__(self, config: Config, lifetime_s: float) -> None:
+        self._tokens: list[tuple[bytes, str]] = []
+        for secret, role in _login_tokens(config):
+            self._tokens.append((secret.encode(), role))
+        self.lifetime_s = lifetime_s
+        self._live: dict[str, Session] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._tokens)
+
+    def login(self, token: str) -> tuple[str, Session] | None:
+        given = token.encode()
+        role = None
+        for expected, name in self._tokens:
+            # Every token is compared (constant time), so timing tells nothing of which matched.
+            if hmac.compare_digest(given, expected) and role is None:
+                role = name
+        if role is None:
+            return None
+        sid = secrets.token_urlsafe(32)
+        session = Session(role, secrets.token_urlsafe(24), time.time() + self.lifetime_s)
+        self._live[sid] = session
+        return sid, session
+
+    def get(self, sid: str | None) -> Session | None:
+        if not sid:
+            return None
+        session = self._live.get(sid)
+        if session is not None and session.expires <= time.time():
+            del self._live[sid]
+            return None
+        return session
+
+    def end(self, sid: str) -> None:
+        self._live.pop(sid, None)
+
+
+def _login_tokens(config: Config) -> list[tuple[str, str]]:
+    from quartz_cli.app.internal_token import check_internal_token, internal_token
+
+    board = config.settings.dashboard
+    out = []
+    if board.operator_token is not None:
+        out.append((check_internal_token(board.operator_token.get_secret_value(),
+                                         server="dashboard"), OPERATOR))
+    else:
+        # Without any token there is no operator login: the API answers 503 with the fix.
+        with contextlib.suppress(QuartzError):
+            out.append((internal_token(config), OPERATOR))
+    if board.viewer_token is not None:
+        out.append((check_internal_token(board.viewer_token.get_secret_value(),
+                                         server="dashboard"), VIEWER))
+    return out
+
+
+def _error(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": redact(message)}, status_code=status)
+
+
+def _quartz_error(exc: QuartzError) -> JSONResponse:
+    status = 400 if isinstance(exc, InputError) else 503
+    return _error(status, type(exc).__name__, exc.message)
+
+
+def bundle_dir(config: Config) -> Path:
+    """Where the built front end is served from."""
+    configured = config.settings.dashboard.bundle_dir
+    return Path(configured) if configured else DEFAULT_BUNDLE
+
+
+def _not_built(path: Path) -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html lang=en><title>Quartz dashboard</title><main><h1>The dashboard "
+        f"is not built</h1><p>No front end at <code>{path}</code>. Run <code>make web</code> "
+        "(needs Node.js and npm), or set QUARTZ_DASHBOARD_BUNDLE to a built folder. The JSON "
+        f"API under <code>{API}</code> works without it.</p></main></html>", status_code=503)
+
+
+def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
+    """The dashboard's routes, for the read API to mount beside its own."""
+    from starlette.staticfiles import StaticFiles
+
+    from quartz_cli.app import dashboard as board
+
+    sessions = Sessions(config, config.settings.dashboard.session_hours * 3600)
+    cached: dict[str, tuple[float, dict[str, Any]]] = {}
+    cache_lock = asyncio.Lock()
+    secure_cookie = config.env.value != "local"
+
+    def current(request: Request) -> Session | None:
+        return sessions.get(request.cookies.get(COOKIE))
+
+    def need(request: Request, role: str | None = None, write: bool = False
+             ) -> Session | JSONResponse:
+        if not sessions.enabled:
+            return _error(503, "ConfigError", "no dashboard login is configured: set "
+                          "QUARTZ_DASHBOARD_OPERATOR_TOKEN or QUARTZ_INTERNAL_TOKEN")
+        session = current(request)
+        if session is None:
+            return _error(401, "Unauthorized", "log in first")
+        if write and not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(),
+                                             session.csrf.encode()):
+            return _error(403, "Forbidden", "missing or wrong CSRF token")
+        if role is not None and session.role != role:
+            return _error(403, "Forbidden", f"the {session.role} role cannot do this")
+        return session
+
+    async def login(request: Request) -> Response:
+        if not sessions.enabled:
+            return need(request)  # type: ignore[return-value]
+        try:
+            body = await read_json(request, MAX_BODY)
+        except (BodyTooLarge, InputError):
+            return _error(400, "InputError", 'the body must be JSON: {"token": "..."}')
+        token = body.get("token") if isinstance(body, dict) else None
+        made = sessions.login(token) if isinstance(token, str) else None
+        if made is None:
+            return _error(401, "Unauthorized", "that token does not log in")
+        sid, session = made
+        response = JSONResponse(session.to_dict())
+        response.set_cookie(COOKIE, sid, max_age=int(sessions.lifetime_s), httponly=True,
+                            samesite="strict", secure=secure_cookie, path="/")
+        return response
+
+    def session_info(request: Request) -> Response:
+        # Answered 200 either way: a page asking whether it is logged in is not an error.
+        session = current(request) if sessions.enabled else None
+        if session is None and not sessions.enabled:
+            return need(request)  # type: ignore[return-value]
+        return JSONResponse(session.to_dict() if session else {"role": None})
+
+    def logout(request: Request) -> Response:
+        got = need(request, write=True)
+        if isinstance(got, Response):
+            return got
+        sessions.end(request.cookies.get(COOKIE, ""))
+        response = JSONResponse({"logged_out": True})
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    async def overview(request: Request) -> Response:
+        got = need(request)
+        if isinstance(got, Response):
+            return got
+        async with cache_lock:
+            hit = cached.get("overview")
+            if hit is None or time.monotonic() - hit[0] > OVERVIEW_TTL_S:
+                try:
+                    hit = (time.monotonic(), await board.overview(config))
+                except QuartzError as exc:
+                    return _quartz_error(exc)
+                cached["overview"] = hit
+        return JSONResponse(hit[1])
+
+    async def orders(request: Request) -> Response:
+        got = need(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            limit = min(500, max(1, int(request.query_params.get("limit", "100"))))
+            data = await asyncio.to_thread(board.recent_orders, config, limit)
+        except ValueError:
+            return _error(400, "InputError", "limit must be a whole number")
+        except QuartzError as exc:
+            return _quartz_error(exc)
+        return JSONResponse(data)
+
+    async def history(request: Request) -> Response:
+        from datetime import date, timedelta
+
+        from quartz_cli.domain.krx import kst_date
+
+        got = need(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            end = date.fromisoformat(request.query_params.get("to")
+                                     or kst_date(config.market_now()).isoformat())
+            start = date.fromisoformat(request.query_params.get("from")
+                                       or (end - timedelta(days=30)).isoformat())
+        except ValueError:
+            return _error(400, "InputError", "from and to are dates: YYYY-MM-DD")
+        if start > end or (end - start).days > 366:
+            return _error(400, "InputError", "from must be before to, at most 366 days apart")
+        try:
+            return JSONResponse(await board.trade_history(config, start, end))
+        except QuartzError as exc:
+            return _quartz_error(exc)
+
+    def document(prefix: str, latest_name: str = "latest") -> Any:
+        from quartz_cli.servers.read_api import document_response
+
+        async def read(request: Request) -> Response:
+            got = need(request)
+            if isinstance(got, Response):
+                return got
+            return await asyncio.to_thread(document_response, store, prefix, latest_name)
+        return read
+
+    async def technical(request: Request) -> Response:
+        from quartz_cli.servers.read_api import TECHNICAL_PREFIX, document_response
+
+        got = need(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            code = normalize_ticker(request.path_params["ticker"])
+        except InputError as exc:
+            return _quartz_error(exc)
+        return await asyncio.to_thread(document_response, store, f"{TECHNICAL_PREFIX}/{code}")
+
+    async def chart(request: Request) -> Response:
+        got = need(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            return JSONResponse(await board.technical_chart(
+                config, request.path_params["ticker"], request.query_params.get("period", "D")))
+        except QuartzError as exc:
+            return _quartz_error(exc)
+
+    async def health(request: Request) -> Response:
+        got = need(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            runs = await asyncio.to_thread(board.agent_runs, config, store)
+            bars = await asyncio.to_thread(board.bars_freshness, config, store)
+            token = await board.token_state(config)
+        except QuartzError as exc:
+            return _quartz_error(exc)
+        return JSONResponse({"env": config.env.value, "agents": runs, "bars": bars,
+                             "token": token,
+                             "live_updates": "polling /api/ui/orders (event log pending)"})
+
+    async def trading_state(request: Request) -> Response:
+        got = need(request, role=OPERATOR, write=True)
+        if isinstance(got, Response):
+            return got
+        try:
+            body = await read_json(request, MAX_BODY)
+        except (BodyTooLarge, InputError):
+            return _error(400, "InputError", 'the body must be JSON: {"state": "halted"}')
+        state = body.get("state") if isinstance(body, dict) else None
+        reason = body.get("reason", "") if isinstance(body, dict) else ""
+        if state not in ("active", "reduce_only", "halted") or not isinstance(reason, str):
+            return _error(400, "InputError", "state is active, reduce_only or halted")
+        try:
+            data = await board.set_trading_state(config, state,
+                                                 reason or f"{state} from the dashboard")
+        except QuartzError as exc:
+            return _quartz_error(exc)
+        cached.pop("overview", None)
+        return JSONResponse(data)
+
+    def home(request: Request) -> Response:
+        return RedirectResponse(f"{APP}/", status_code=307)
+
+    bundle = bundle_dir(config)
+    routes: list[BaseRoute] = [
+        Route("/", home, methods=["GET"]),
+        Route(f"{API}/login", login, methods=["POST"]),
+        Route(f"{API}/session", session_info, methods=["GET"]),
+        Route(f"{API}/logout", logout, methods=["POST"]),
+        Route(f"{API}/overview", overview, methods=["GET"]),
+        Route(f"{API}/orders", orders, methods=["GET"]),
+        Route(f"{API}/history", history, methods=["GET"]),
+        Route(f"{API}/decisions", document("decisions"), methods=["GET"]),
+        Route(f"{API}/macro", document("macro-analysis"), methods=["GET"]),
+        Route(f"{API}/macro/full", document("macro-analysis", "latest-full"), methods=["GET"]),
+        Route(f"{API}/candidates", document("candidates"), methods=["GET"]),
+        Route(API + "/technical/{ticker}", technical, methods=["GET"]),
+        Route(API + "/chart/{ticker}", chart, methods=["GET"]),
+        Route(f"{API}/health", health, methods=["GET"]),
+        Route(f"{API}/trading-state", trading_state, methods=["POST"]),
+    ]
+    if (bundle / "index.html").is_file():
+        routes.append(Mount(APP, app=StaticFiles(directory=bundle, html=True)))
+    else:
+        routes.append(Route(APP + "/{path:path}", lambda request: _not_built(bundle),
+                            methods=["GET"]))
+    return routes
+
+
+def is_dashboard_path(path: str) -> bool:
+    """Paths the dashboard guards itself (session cookie), not the read API's bearer token."""
+    return path == "/" or path.startswith((API + "/", APP + "/")) or path == APP

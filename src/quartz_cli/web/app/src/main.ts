@@ -1,0 +1,85 @@
+// The dashboard shell: login, navigation between pages (hash routes), errors shown in place.
+
+import "./style.css";
+
+import { Unauthorized, current, login, logout, resume } from "./api";
+import { h } from "./dom";
+import { candidates, decisions, health, macro, orders, overview, type Cleanup } from "./pages";
+import { technical } from "./technical";
+
+type Page = (root: HTMLElement, params: URLSearchParams) => Promise<Cleanup | void>;
+
+const PAGES: [string, string, Page][] = [
+  ["overview", "Overview", overview],
+  ["orders", "Orders", orders],
+  ["decisions", "Decisions", decisions],
+  ["macro", "Macro", macro],
+  ["candidates", "Candidates", candidates],
+  ["technical", "Technical", technical],
+  ["health", "Health", health],
+];
+
+const nav = document.getElementById("nav") as HTMLElement;
+const who = document.getElementById("who") as HTMLElement;
+const page = document.getElementById("page") as HTMLElement;
+let cleanup: Cleanup | void;
+
+function loginForm(message = ""): void {
+  const input = h("input", { id: "token", type: "password", autocomplete: "current-password", required: "" }) as HTMLInputElement;
+  const form = h("form", { class: "login", "aria-label": "Log in" },
+    h("h1", {}, "Log in"),
+    h("label", { for: "token" }, "Token (operator or viewer)"), input,
+    h("button", { type: "submit" }, "Log in"),
+    message ? h("p", { class: "warn", role: "alert" }, message) : null);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await login(input.value);
+      await route();
+    } catch (err) {
+      loginForm(err instanceof Error ? err.message : String(err));
+    }
+  });
+  nav.replaceChildren();
+  who.replaceChildren();
+  page.replaceChildren(form);
+}
+
+function chrome(active: string): void {
+  nav.replaceChildren(...PAGES.map(([id, label]) =>
+    h("a", id === active ? { href: `#/${id}`, "aria-current": "page" } : { href: `#/${id}` }, label)));
+  const s = current();
+  const out = h("button", { type: "button", id: "logout" }, "Log out");
+  out.addEventListener("click", async () => {
+    await logout();
+    loginForm();
+  });
+  who.replaceChildren(h("span", { "data-field": "role" }, s?.role ?? ""), out);
+}
+
+async function route(): Promise<void> {
+  if (cleanup) cleanup();
+  cleanup = undefined;
+  try {
+    if (!current() && !(await resume())) return loginForm();
+  } catch (err) {
+    return loginForm(err instanceof Error ? err.message : String(err));
+  }
+  const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+  const entry = PAGES.find(([id]) => id === path) ?? PAGES[0];
+  chrome(entry[0]);
+  page.replaceChildren();
+  page.removeAttribute("data-ready");
+  page.setAttribute("data-page", entry[0]);
+  try {
+    cleanup = await entry[2](page, new URLSearchParams(query ?? ""));
+    page.setAttribute("data-ready", "yes");
+  } catch (err) {
+    if (err instanceof Unauthorized) return loginForm();
+    page.append(h("p", { class: "warn", role: "alert" }, err instanceof Error ? err.message : String(err)));
+    page.setAttribute("data-ready", "error");
+  }
+}
+
+window.addEventListener("hashchange", () => { void route(); });
+void route();

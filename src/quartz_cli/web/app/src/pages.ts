@@ -1,0 +1,182 @@
+// The pages other than Technical: each renders into `root` from the dashboard API.
+
+import DOMPurify from "dompurify";
+import { marked } from "marked";
+
+import { current, get, maybe, post } from "./api";
+import { age, h, kv, krw, note, pct, share, table, tone, type Child } from "./dom";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Json = any;
+
+export type Cleanup = () => void;
+
+function signed(v: number | null, field: string): HTMLElement {
+  return h("span", { class: tone(v), "data-field": field }, v === null ? "-" : `${krw(v, true)} 원`);
+}
+
+export async function overview(root: HTMLElement): Promise<Cleanup | void> {
+  const d: Json = await get("overview");
+  const state: string = d.trading_state.state;
+  root.append(
+    h("h1", {}, "Overview"),
+    h("section", { class: "cards" },
+      h("div", { class: "card" }, h("h2", {}, "Total value"),
+        h("p", { class: "big", "data-field": "total_value_krw" }, `${krw(d.total_value_krw)} 원`)),
+      h("div", { class: "card" }, h("h2", {}, "Cash"),
+        h("p", { class: "big", "data-field": "cash_krw" }, `${krw(d.cash_krw)} 원`)),
+      h("div", { class: "card" }, h("h2", {}, "Today's P&L"), h("p", { class: "big" }, signed(d.today.pnl_krw, "today_pnl_krw"))),
+      h("div", { class: "card" }, h("h2", {}, "Since start"), h("p", { class: "big" }, signed(d.since_start.pnl_krw, "since_start_pnl_krw"))),
+    ),
+    kv([
+      ["Account", d.account, "account"],
+      ["Environment", d.env],
+      ["Trading state", h("span", { class: `state ${state}` }, state), "trading_state"],
+      ["Orders", `${d.open_orders.length} open, ${d.unknown_orders.length} unknown`, "orders"],
+      ["As of", d.as_of],
+    ]),
+  );
+  const s = current();
+  if (s?.role === "operator") {
+    const reason = h("input", { id: "reason", type: "text", placeholder: "reason" }) as HTMLInputElement;
+    const act = (target: string) => async () => {
+      await post("trading-state", { state: target, reason: reason.value });
+      location.reload();
+    };
+    const halt = h("button", { type: "button", id: "halt", class: "danger" }, "Halt");
+    const resume = h("button", { type: "button", id: "resume" }, "Resume");
+    halt.addEventListener("click", act("halted"));
+    resume.addEventListener("click", act("active"));
+    root.append(h("section", { class: "actions", "aria-label": "Trading state" },
+      h("label", { for: "reason" }, "Reason"), reason, halt, resume));
+  }
+  root.append(table("Positions", ["Ticker", "Name", "Qty", "Value", "Weight", "P/L", "P/L %"],
+    d.positions.map((p: Json) => [
+      p.ticker, h("span", { "data-name": p.ticker }, p.name), krw(p.qty),
+      h("span", { "data-value": p.ticker }, krw(p.value_krw)), share(p.weight),
+      h("span", { class: tone(p.pnl_krw) }, krw(p.pnl_krw, true)), pct(p.pnl_pct),
+    ]), [2, 3, 4, 5, 6]));
+  if (d.warnings.length) {
+    root.append(h("h2", {}, "Warnings"), h("ul", { class: "warnings" }, ...d.warnings.map((w: string) => h("li", {}, w))));
+  }
+}
+
+const LIFECYCLE = ["sent", "unknown", "accepted", "filled", "cancelled", "rejected"];
+
+export async function orders(root: HTMLElement): Promise<Cleanup> {
+  const live = h("div", { "aria-live": "polite" });
+  const history = h("div");
+  root.append(h("h1", {}, "Orders and fills"),
+    note(`States: ${LIFECYCLE.join(", ")}. Updated every 2 s without a reload.`), live, history);
+  const draw = async () => {
+    const d: Json = await get("orders?limit=100");
+    live.replaceChildren(table("Recent orders (newest first)",
+      ["Request", "State", "Side", "Ticker", "Qty", "Order no.", "Filled", "Avg"],
+      d.orders.map((o: Json) => [
+        h("span", { class: "rid", "data-request": o.request_id }, o.request_id),
+        h("span", { class: `state ${o.state}`, "data-state": o.request_id }, o.state),
+        o.action, o.ticker ?? "-", krw(o.qty), o.order_no ?? "-", krw(o.filled_qty),
+        o.avg_fill_price ? krw(o.avg_fill_price) : "-",
+      ]), [4, 6, 7]));
+  };
+  await draw();
+  const h1: Json = await get("history");
+  history.replaceChildren(table(`Fills by day (${h1.from} to ${h1.to})`,
+    ["Day", "Fills", "Bought", "Sold", "Realised P&L"],
+    h1.days.map((d: Json) => [d.day, d.fills.length, krw(d.bought_krw), krw(d.sold_krw),
+      h("span", { class: tone(d.realised_pnl_krw), "data-day": d.day }, krw(d.realised_pnl_krw, true))]),
+    [1, 2, 3, 4]));
+  const timer = window.setInterval(() => { draw().catch(() => undefined); }, 2000);
+  return () => window.clearInterval(timer);
+}
+
+function missing(root: HTMLElement, what: string, command: string): void {
+  root.append(note(`No ${what} yet: run \`${command}\`.`));
+}
+
+export async function decisions(root: HTMLElement): Promise<void> {
+  root.append(h("h1", {}, "Decisions"));
+  const d: Json = await maybe("decisions");
+  if (!d) return missing(root, "decision plan", "quartz decide");
+  root.append(kv([
+    ["Run", `${d.kind} ${d.run_id}${d.dry_run ? " (dry run)" : ""}`],
+    ["Produced", d.produced_at],
+    ["Engine", d.engine ? `${d.engine.name}${d.engine.fallback ? ` (fallback: ${d.engine.fallback})` : ""}` : "-"],
+    ["Session", d.session ? d.session.detail : "-"],
+    ["Cash", `${krw(d.cash_before_krw)} → ${krw(d.cash_after_krw)} 원`],
+  ]));
+  if (d.inputs) {
+    root.append(h("h2", {}, "Inputs"), kv([
+      ["Macro", d.inputs.macro ? `${d.inputs.macro.bias}: ${d.inputs.macro.positive_summary}` : "-"],
+      ["Candidates", d.inputs.candidates.map((c: Json) => `${c.name} (${c.ticker})`).join(", ") || "-"],
+      ["Holdings", d.inputs.holdings.map((c: Json) => `${c.name} ${c.qty}`).join(", ") || "-"],
+    ]));
+  }
+  root.append(
+    table("Proposals", ["Ticker", "Name", "Action", "Target", "Confidence", "Rationale"],
+      d.decisions.map((p: Json) => [p.ticker, p.name, p.action, share(p.target_weight),
+        p.confidence.toFixed(2), p.rationale]), [3, 4]),
+    table("Cut by the gate", ["Ticker", "Action", "Kind", "Rule", "Detail"],
+      d.gate.map((g: Json) => [g.ticker, g.action, g.kind, g.rule, g.detail])),
+    table("Orders", ["Ticker", "Name", "Side", "Qty", "Limit", "Notional", "Rationale"],
+      d.orders.map((o: Json) => [o.ticker, o.name, o.side, krw(o.qty), krw(o.limit_price),
+        krw(o.notional_krw), o.rationale]), [3, 4, 5]),
+    table("Weights", ["Ticker", "Before", "After"],
+      Object.keys({ ...d.weights_before, ...d.weights_after }).map((t) => [t,
+        share(d.weights_before[t] ?? 0), share(d.weights_after[t] ?? 0)]), [1, 2]),
+  );
+  for (const n of d.notes) root.append(note(n));
+}
+
+function markdown(text: string): HTMLElement {
+  const box = h("div", { class: "markdown" });
+  // The report may come from an LLM: sanitised before it reaches the page.
+  box.innerHTML = DOMPurify.sanitize(marked.parse(text, { async: false }) as string);
+  return box;
+}
+
+export async function macro(root: HTMLElement): Promise<void> {
+  root.append(h("h1", {}, "Macro"));
+  const d: Json = await maybe("macro");
+  if (!d) return missing(root, "macro analysis", "quartz macro run");
+  root.append(kv([
+    ["Market bias", h("strong", { "data-field": "bias" }, d.market_bias_hint)],
+    ["Produced", d.produced_at], ["Engine", d.engine],
+    ["Sample data", d.sample_data ? "yes (synthetic)" : "no"],
+  ]), h("ul", {}, ...d.summary.map((s: string) => h("li", {}, s))),
+  table("Sources", ["Source", "State", "Age (h)", "Latest period"],
+    d.sources.map((s: Json) => [s.source, s.state, s.age_hours?.toFixed(1) ?? "-", s.latest_period ?? "-"])));
+  const full: Json = await maybe("macro/full");
+  if (full) {
+    root.append(h("h2", {}, "Positive view"), markdown(full.view.positive_view),
+      h("h2", {}, "Negative view"), markdown(full.view.negative_view));
+  }
+}
+
+export async function candidates(root: HTMLElement): Promise<void> {
+  root.append(h("h1", {}, "Candidates"));
+  const d: Json = await maybe("candidates");
+  if (!d) return missing(root, "candidates", "quartz select run");
+  if (d.synthetic_news) root.append(note("Synthetic news: sample data, not the market.", "warn"));
+  root.append(note(`${d.articles} articles, ${d.articles_matched} matched; produced ${d.produced_at}`));
+  root.append(table("Ranked candidates",
+    ["#", "Ticker", "Name", "Score", "Tier", "Sentiment", "News", "Priority", "Articles"],
+    d.candidates.map((c: Json) => [c.rank, c.code, c.name, c.score.toFixed(3),
+      c.components.market_cap_tier.toFixed(2), c.components.sentiment.toFixed(2),
+      c.components.news_count_norm.toFixed(2), c.components.priority.toFixed(2),
+      h("ul", { class: "articles" }, ...c.top_articles.map((a: Json) =>
+        h("li", {}, h("a", { href: a.url, rel: "noopener noreferrer", target: "_blank" }, a.title), ` (${a.source})`)))]),
+    [3, 4, 5, 6, 7]));
+}
+
+export async function health(root: HTMLElement): Promise<void> {
+  const d: Json = await get("health");
+  const rows: Child[][] = d.agents.map((a: Json) => [a.agent, a.produced_at ?? "-", age(a.age_s),
+    age(a.max_age_s), h("span", { class: a.error || a.stale ? "warn" : "ok" },
+      a.error ? `error: ${a.error}` : a.produced_at === null ? "none" : a.stale ? "stale" : "fresh")]);
+  root.append(h("h1", {}, "Health"), table("Agents' latest documents",
+    ["Agent", "Produced", "Age", "Max age", "State"], rows),
+  kv([["Bars", `${d.bars.fresh} of ${d.bars.tickers} tickers hold ${d.bars.last_completed_session}`],
+    ["KIS token", d.token.valid ? `valid until ${d.token.expires_at} (${age(d.token.remaining_s)} left)` : "none cached", "token"],
+    ["Live updates", d.live_updates], ["Environment", d.env]]));
+}

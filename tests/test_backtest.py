@@ -1,0 +1,267 @@
+"""The backtest over the simulator's synthetic market: no look-ahead (a day's decision input
+is byte-identical whether or not later bars exist), the owner's pre-trade stage, a stored
+run and `quartz backtest show`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, time
+from pathlib import Path
+
+import pytest
+
+from cli import quartz_json
+from quartz_cli.agents.backtest import Backtest, BarPanel, Settings
+from quartz_cli.calendars import krx_calendar
+from quartz_cli.domain.calendar import KrxCalendar
+from quartz_cli.domain.universe import bundled_universe
+from quartz_cli.llm.decision_rules import RulesDecisionEngine
+from quartz_cli.sim.market import SampleMarket
+from quartz_cli.store.local import LocalStore
+from trading_support import seed_calendar
+
+CODES = ("005930", "000660", "035420", "051910", "005380", "068270")
+START, D, LATER = date(2025, 3, 4), date(2025, 3, 14), date(2025, 5, 30)
+
+
+@pytest.fixture(scope="module")
+def market(calendar_cache: Path) -> tuple[BarPanel, KrxCalendar]:
+    from datetime import datetime
+
+    from quartz_cli.domain.krx import KST
+
+    calendar = krx_calendar(calendar_cache)
+    sample = SampleMarket(bundled_universe(), calendar)
+    at = datetime.combine(LATER, time(16), KST)
+    bars = {c: sample.bars(c, at) for c in CODES}
+    return BarPanel(bars, dict.fromkeys(CODES, "")), calendar
+
+
+def run(panel: BarPanel, calendar: KrxCalendar, tmp: Path, end: date,
+        at: time = time(15, 30)) -> Backtest:
+    bt = Backtest(Settings(start=START, end=end, universe=CODES, decision_time=at),
+                  panel, calendar, LocalStore(tmp), RulesDecisionEngine, lambda c: c)
+
+    async def drive() -> None:
+        for day in bt.remaining():
+            await bt.step(day)
+
+    asyncio.run(drive())
+    return bt
+
+
+@pytest.mark.parametrize("at", [time(15, 30), time(8, 50)])
+def test_no_look_ahead_a_days_decision_input_ignores_later_bars(market, tmp_path, at):
+    panel, calendar = market
+    full = run(panel, calendar, tmp_path / "a", D, at)
+    cut = run(panel.cut(D), calendar, tmp_path / "b", D, at)
+    for a, b in zip(full.days, cut.days, strict=True):
+        assert a.decision is not None and b.decision is not None
+        assert a.decision.model_dump_json() == b.decision.model_dump_json(), a.day
+    # The same day with the future present decided on something: not a vacuous equality.
+    last = full.days[-1].decision
+    assert last is not None and last.universe and last.portfolio.cash_krw > 0
+    assert all(e.technical is not None for e in last.universe)
+    # Every order filled at a later session than its decision, at that session's open or
+    # better: nothing at the decision bar's close.
+    fills = [f for d in full.days for f in d.fills if f.qty]
+    assert fills
+    for f in fills:
+        bar = panel.on(f.ticker, f.day)
+        assert bar is not None
+        assert (f.price <= bar.open) if f.side.value == "BUY" else (f.price >= bar.open)
+
+
+def test_orders_pass_the_owners_pretrade_stage(market, tmp_path):
+    panel, calendar = market
+    bt = Backtest(Settings(start=START, end=D, universe=CODES, cash=30_000_000), panel,
+                  calendar, LocalStore(tmp_path), RulesDecisionEngine, lambda c: c)
+    # Two sells of a position held once: the second is refused as pretrade:held_qty.
+    from quartz_cli.agents.backtest import Holding
+    from quartz_cli.domain.orders import Side
+    from quartz_cli.domain.plan import PlanOrder
+
+    bt.book.holdings["005930"] = Holding(10, 50_000)
+    price = panel.upto("005930", D)[-1].close
+    sell = PlanOrder(request_id="r1", ticker="005930", name="", side=Side.SELL, qty=10,
+                     limit_price=price, notional_krw=10 * price, est_fees_krw=0, rationale="")
+    ok, refused = bt.pretrade([sell, sell.model_copy(update={"request_id": "r2"})],
+                              calendar.next(D) or D, bt.book)
+    assert [p.order.request_id for p in ok] == ["r1"]
+    assert len(refused) == 1 and "pretrade:held_qty" in refused[0]
+
+
+@pytest.mark.slow  # two starts of the console script (~3 s each on the CI machine)
+def test_cli_run_is_stored_and_shown(quartz_home, calendar_cache):
+    seed_calendar(quartz_home, calendar_cache)
+    doc = quartz_json("backtest", "--from", "2025-03-03", "--to", "2025-03-21",
+                      "--universe", ",".join(CODES[:4]), "--cash", "20000000")
+    assert doc["status"] == "complete" and doc["sessions_done"] == 14  # 3 March 2025 was a holiday
+    assert doc["performance"]["start_value"] == 20_000_000
+    assert doc["days"][-1]["value_krw"] == doc["performance"]["end_value"]
+    assert "SYNTHETIC" in doc["source"]
+    assert set(doc["data"]["fingerprints"]) == set(CODES[:4])
+    shown = quartz_json("backtest", "show", doc["id"])
+    assert shown["performance"] == doc["performance"]
+    stored = quartz_home / "store" / "local" / "backtests" / doc["id"]
+    assert (stored / "chart.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((stored / "run.json").read_text())["id"] == doc["id"]
+
+
+@pytest.mark.slow  # a whole local decide (macro and selection produced first), ~6 s
+def test_a_backtest_day_plans_the_orders_of_decide_dry_run(quartz_home, calendar_cache,
+                                                          monkeypatch):
+    """Parity: after the close of 2026-11-20, `decide --dry-run` in local and the backtest's
+    day over the same bars, account and macro/candidates documents plan the same orders."""
+    from quartz_cli.agents.backtest import Holding
+    from quartz_cli.agents.portfolio import run_decide, run_rebalance
+    from quartz_cli.app.backtest import load_panel
+    from quartz_cli.app.portfolio import name_of, open_portfolio
+    from quartz_cli.config import load_config
+
+    seed_calendar(quartz_home, calendar_cache)
+    monkeypatch.setenv("QUARTZ_MARKET_TIME", "2026-11-20T16:00:00+09:00")
+    monkeypatch.setenv("QUARTZ_SIM_RATE_LIMIT_PER_S", "0")
+    config = load_config("local")
+
+    async def live():
+        async with open_portfolio(config, dry_run=True) as deps:
+            return (await run_decide(deps, dry_run=True),
+                    await run_rebalance(deps, dry_run=True), await deps.account.portfolio(),
+                    deps.inputs, deps.store)
+
+    plan, exits, pf, documents, store = asyncio.run(live())
+    assert plan.orders, "the live plan should trade for the comparison to mean something"
+    day = date(2026, 11, 20)
+    universe = tuple(dict.fromkeys([*(c.ticker for c in plan.inputs.candidates),
+                                    *(p.ticker for p in pf.positions)]))
+    settings = Settings(start=day, end=day, universe=universe, decision_time=time(16),
+                        cash=pf.cash_krw, constraints=config.constraints(),
+                        exit_rules=config.exit_rules())
+    panel, _ = load_panel(config, store, settings)
+    bt = Backtest(settings, panel, krx_calendar(calendar_cache), store, RulesDecisionEngine,
+                  name_of, documents=documents)
+    for p in pf.positions:
+        bt.book.holdings[p.ticker] = Holding(p.qty, p.avg_price)
+        bt.book.prices[p.ticker] = p.price
+    got = asyncio.run(bt.decide(day, bt.book))
+
+    def key(orders):
+        return [(o.ticker, o.side, o.qty, o.limit_price, o.rationale) for o in orders]
+
+    assert key(got.decided) == key(plan.orders)
+    assert key(got.exits) == key(exits.orders)
+    assert got.engine == plan.engine.name
+
+
+def test_a_run_stopped_and_resumed_ends_as_one_run_through(market, tmp_path):
+    from datetime import UTC, datetime
+
+    from quartz_cli.agents.backtest import report_document
+
+    panel, calendar = market
+    whole = run(panel, calendar, tmp_path / "a", D)
+    first = Backtest(Settings(start=START, end=D, universe=CODES), panel, calendar,
+                     LocalStore(tmp_path / "b"), RulesDecisionEngine, lambda c: c)
+
+    async def some() -> None:
+        for day in first.remaining()[:4]:
+            await first.step(day)
+
+    asyncio.run(some())
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    partial = json.loads(json.dumps(report_document(first, run="bt-x", produced_at=now,
+                                                    interrupted=True)))
+    assert partial["status"].startswith("interrupted after 2025-03-07 (4 of 9 sessions)")
+    second = Backtest(Settings.from_dict(partial["settings"]), panel, calendar,
+                      LocalStore(tmp_path / "b"), RulesDecisionEngine, lambda c: c)
+    second.restore(partial)
+
+    async def rest() -> None:
+        for day in second.remaining():
+            await second.step(day)
+
+    asyncio.run(rest())
+    a = report_document(whole, run="bt-x", produced_at=now, interrupted=False)
+    b = report_document(second, run="bt-x", produced_at=now, interrupted=False)
+    assert b["status"] == "complete"
+    assert b["performance"] == a["performance"] and b["days"] == a["days"]
+    assert a["performance"]["trades"] > 0
+    with pytest.raises(Exception, match="bars differ"):
+        second.restore({**partial, "data": {"fingerprints": {}}})
+
+
+def test_recorded_llm_answers_replay_to_the_same_plan_and_a_missing_one_falls_back(
+        market, tmp_path):
+    from fakes.openai import FakeOpenAI
+    from fakes.server import LoopbackServer
+    from quartz_cli.llm.decision_openai import OpenAIDecisionEngine
+    from quartz_cli.llm.openai import OpenAIClient
+    from quartz_cli.llm.records import RecordingClient, ReplayClient
+
+    panel, calendar = market
+    store = LocalStore(tmp_path / "store")
+    fake = FakeOpenAI()
+    fake.reply({"decisions": [
+        {"ticker": "005930", "action": "BUY", "target_weight": 0.15, "confidence": 0.8,
+         "rationale": "uptrend"},
+        {"ticker": "000660", "action": "HOLD", "target_weight": 0.0, "confidence": 0.5,
+         "rationale": "flat"}]})
+
+    def one_day(llm, where):
+        bt = Backtest(Settings(start=D, end=D, universe=CODES,
+                               engine="llm-replay"), panel, calendar, where,
+                      RulesDecisionEngine, lambda c: c, llm=llm)
+        return asyncio.run(bt.decide(D, bt.book))
+
+    with LoopbackServer(fake.app) as srv:
+        client = OpenAIClient("sk-test-key-0001", "gpt-4o-mini", base_url=f"{srv.url}/v1",
+                              max_retries=0)
+        live = one_day(OpenAIDecisionEngine(RecordingClient(client, store)), store)
+        replayed = one_day(OpenAIDecisionEngine(ReplayClient(store, "gpt-4o-mini")), store)
+        missing = one_day(OpenAIDecisionEngine(ReplayClient(LocalStore(tmp_path / "empty"),
+                                                            "gpt-4o-mini")), store)
+    assert len(fake.requests) == 1  # replay called no model
+    assert live.engine == replayed.engine == "openai:gpt-4o-mini"
+    assert [o.ticker for o in live.decided] == ["005930"]
+    # The same plan (request ids carry a random run id).
+    assert ([o.model_dump(exclude={"request_id"}) for o in replayed.decided]
+            == [o.model_dump(exclude={"request_id"}) for o in live.decided])
+    assert missing.engine.startswith("rules:") and "no recorded gpt-4o-mini answer" in \
+        missing.engine
+    assert len(store.list("llm-records/")) == 1
+
+
+def test_a_delisted_ticker_stays_in_its_past(market, tmp_path):
+    """A ticker whose bars end mid-run (delisted) is a candidate while it trades, never
+    after; a position in it keeps its last close and nothing fills in it (no session)."""
+
+    panel, calendar = market
+    gone = date(2025, 3, 10)
+    bars = dict(panel.bars)
+    bars["005930"] = panel.upto("005930", gone)
+    delisted = BarPanel(bars, dict(panel.names))
+    bt = Backtest(Settings(start=START, end=D, universe=CODES), delisted, calendar,
+                  LocalStore(tmp_path), RulesDecisionEngine, lambda c: c)
+
+    async def drive() -> None:
+        for day in bt.remaining():
+            await bt.step(day)
+
+    asyncio.run(drive())
+    for rec in bt.days:
+        assert rec.decision is not None
+        offered = {e.ticker for e in rec.decision.universe if e.allowed.sides}
+        if rec.day > gone:
+            assert "005930" not in {e.ticker for e in rec.decision.universe
+                                    if e.fundamental and e.fundamental.candidate}
+            assert not [f for f in rec.fills if f.ticker == "005930" and f.qty]
+        else:
+            assert "005930" in {e.ticker for e in rec.decision.universe}
+        assert offered
+    held = [r for r in bt.days if r.day <= gone and any(
+        f.ticker == "005930" and f.qty for f in r.fills)]
+    assert held, "the run should trade the ticker before it goes, for this to test anything"
+    if "005930" in bt.book.holdings:
+        assert bt.book.prices["005930"] == bars["005930"][-1].close

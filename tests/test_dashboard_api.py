@@ -1,0 +1,128 @@
+"""The dashboard's JSON API inside `quartz serve`, over real HTTP on loopback, against the
+simulator: login and roles, the session cookie, CSRF, and the same numbers as the CLI."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli import quartz_json
+from fakes.server import LoopbackServer
+from quartz_cli.config import LOCAL_CANO, load_config
+from quartz_cli.servers.read_api import create_app
+
+OPERATOR = "o" * 40
+VIEWER = "v" * 40
+
+
+@pytest.fixture
+def served(in_session: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", OPERATOR)
+    monkeypatch.setenv("QUARTZ_DASHBOARD_VIEWER_TOKEN", VIEWER)
+    monkeypatch.setenv("QUARTZ_DASHBOARD_BUNDLE", str(in_session / "no-bundle"))
+    with LoopbackServer(create_app(load_config())) as srv:
+        yield srv.url
+
+
+def _login(url: str, token: str) -> tuple[httpx.Client, dict]:
+    client = httpx.Client(base_url=url, timeout=30)
+    resp = client.post("/api/ui/login", json={"token": token})
+    assert resp.status_code == 200, resp.text
+    return client, resp.json()
+
+
+def test_login_sets_a_strict_httponly_cookie_and_pages_need_it(served: str):
+    with httpx.Client(base_url=served, timeout=30) as anon:
+        assert anon.get("/api/ui/overview").status_code == 401
+        assert anon.post("/api/ui/login", json={"token": "x" * 40}).status_code == 401
+        # The read API's own routes still want the bearer token, not a cookie.
+        assert anon.get("/api/candidates").status_code == 401
+        # No CORS unless configured: a cross-origin preflight gets no allowance.
+        pre = anon.options("/api/ui/overview", headers={
+            "origin": "https://evil.example", "access-control-request-method": "GET"})
+        assert "access-control-allow-origin" not in pre.headers
+        page = anon.get("/app/")
+        assert page.status_code == 503 and "make web" in page.text
+    resp = httpx.post(f"{served}/api/ui/login", json={"token": OPERATOR})
+    cookie = resp.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=43200" in cookie
+    assert resp.json()["role"] == "operator" and OPERATOR not in resp.text
+
+
+def test_overview_and_orders_match_the_cli(served: str):
+    bought = quartz_json("trade", "buy", "005930", "2")
+    client, _ = _login(served, VIEWER)
+    with closing(client):
+        overview = client.get("/api/ui/overview")
+        assert overview.status_code == 200, overview.text
+        data = overview.json()
+        status = quartz_json("status")
+        for key in ("total_value_krw", "cash_krw", "positions", "trading_state", "account"):
+            assert data[key] == status[key], key
+        assert LOCAL_CANO not in overview.text
+        orders = client.get("/api/ui/orders").json()
+        first = orders["orders"][0]
+        assert (first["request_id"], first["state"]) == (bought["request_id"], "filled")
+        # The next poll shows a fill made meanwhile.
+        sold = quartz_json("trade", "sell", "005930", "1")
+        newer = client.get("/api/ui/orders", params={"limit": "10"}).json()["orders"]
+        assert (sold["request_id"], "filled") in [(o["request_id"], o["state"]) for o in newer]
+        history = client.get("/api/ui/history", params={"from": "2026-11-24",
+                                                        "to": "2026-11-24"}).json()
+        assert history["days"][0]["realised_pnl_krw"] == quartz_json(
+            "trade", "history", "--from", "2026-11-24", "--to", "2026-11-24"
+        )["days"][0]["realised_pnl_krw"]
+        health = client.get("/api/ui/health").json()
+        assert [a["agent"] for a in health["agents"]] == ["macro", "selection", "portfolio"]
+        assert health["token"] == status["token"] | {"remaining_s": health["token"][
+            "remaining_s"]}
+        assert client.get("/api/ui/macro").status_code == 404
+        assert client.get("/api/ui/technical/5930X").status_code == 400
+        chart = client.get("/api/ui/chart/005930", params={"period": "W"})
+        assert chart.status_code == 200, chart.text
+        weeks = chart.json()
+        assert weeks["name"] == "삼성전자" and len(weeks["bars"]) > 20
+        assert len(weeks["indicators"]["rsi14"]) == len(weeks["bars"])
+        assert weeks["indicators"]["sma20"][0] is None and weeks["indicators"]["sma20"][-1]
+        assert weeks["fibonacci"]["0"] >= weeks["fibonacci"]["61.8"] >= weeks["fibonacci"]["100"]
+        assert client.get("/api/ui/chart/005930", params={"period": "Y"}).status_code == 400
+
+
+def test_halt_needs_the_operator_and_the_csrf_token(served: str):
+    viewer, vsession = _login(served, VIEWER)
+    with closing(viewer):
+        refused = viewer.post("/api/ui/trading-state", json={"state": "halted"},
+                              headers={"x-csrf-token": vsession["csrf"]})
+        assert refused.status_code == 403 and "viewer" in refused.text
+    operator, session = _login(served, OPERATOR)
+    with closing(operator):
+        no_csrf = operator.post("/api/ui/trading-state", json={"state": "halted"})
+        assert no_csrf.status_code == 403 and "CSRF" in no_csrf.text
+        wrong = operator.post("/api/ui/trading-state", json={"state": "halted"},
+                              headers={"x-csrf-token": vsession["csrf"]})
+        assert wrong.status_code == 403
+        assert quartz_json("trade", "state")["state"] == "active"
+        halted = operator.post("/api/ui/trading-state", json={"state": "halted",
+                                                              "reason": "lunch"},
+                               headers={"x-csrf-token": session["csrf"]})
+        assert halted.status_code == 200 and halted.json()["state"] == "halted"
+        assert quartz_json("trade", "state")["reason"] == "lunch"
+        assert operator.post("/api/ui/logout").status_code == 403  # CSRF on logout too
+        out = operator.post("/api/ui/logout", headers={"x-csrf-token": session["csrf"]})
+        assert out.status_code == 200
+        assert operator.get("/api/ui/session").json() == {"role": None}
+        assert operator.get("/api/ui/overview").status_code == 401
+
+
+def test_the_built_bundle_is_served(in_session: Path, monkeypatch: pytest.MonkeyPatch):
+    bundle = in_session / "dist"
+    bundle.mkdir()
+    (bundle / "index.html").write_text("<!doctype html><title>Quartz</title>")
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", OPERATOR)
+    monkeypatch.setenv("QUARTZ_DASHBOARD_BUNDLE", str(bundle))
+    with LoopbackServer(create_app(load_config())) as srv:
+        home = httpx.get(srv.url + "/", follow_redirects=True)
+    assert home.status_code == 200 and "<title>Quartz</title>" in home.text

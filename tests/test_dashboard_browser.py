@@ -1,0 +1,216 @@
+"""The dashboard in a real headless Chromium (the Debian package, driven by Playwright), after
+a small simulated day on loopback: every page shows the CLI's numbers, a fill appears without
+a reload, login/logout, roles and CSRF, no console errors, axe-core finds no serious
+violation, and screenshots at 1280 and 390 px.
+
+Slow on purpose (~30 s for the module): one simulated day (`quartz decide` and a few orders)
+and one browser, shared by every test here; nothing else covers the pages end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli import quartz, quartz_json
+from fakes.server import LoopbackServer
+from quartz_cli.agents.documents import read_latest
+from quartz_cli.app.dashboard import AnyDocument
+from quartz_cli.app.runtime import open_store
+from quartz_cli.config import LOCAL_CANO, load_config
+from quartz_cli.servers.dashboard import DEFAULT_BUNDLE
+from quartz_cli.servers.read_api import create_app
+from trading_support import MARKET_TIME, seed_calendar
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+AXE = DEFAULT_BUNDLE.parent / "app" / "node_modules" / "axe-core" / "axe.min.js"
+OPERATOR = "o" * 40
+VIEWER = "v" * 40
+PAGES = ("overview", "orders", "decisions", "macro", "candidates", "technical", "health")
+WIDTHS = (1280, 390)
+
+if CHROMIUM is None:
+    pytest.skip("no chromium: `apt-get install chromium` (.ci/run installs it)",
+                allow_module_level=True)
+if not (DEFAULT_BUNDLE / "index.html").is_file() or not AXE.is_file():
+    pytest.skip("the dashboard is not built: `make web` (needs Node.js and npm)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory, calendar_cache: Path) -> dict[str, Any]:
+    """A simulated trading day: decide (macro, selection, technical, orders), two manual
+    orders; then the environment the CLI and the server share."""
+    home = tmp_path_factory.mktemp("dashboard-home")
+    seed_calendar(home, calendar_cache)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTZ_")} | {
+        "QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
+        "QUARTZ_RATE_LIMIT_PER_S": "1000", "QUARTZ_INTERNAL_TOKEN": OPERATOR,
+        "QUARTZ_DASHBOARD_VIEWER_TOKEN": VIEWER, "MAX_TURNOVER_RATIO": "1"}
+    decided = quartz("decide", "--json", env=env)
+    assert decided.returncode == 0, decided.stderr
+    bought = quartz_json("trade", "buy", "005930", "3", env=env)
+    sold = quartz_json("trade", "sell", "005930", "1", env=env)
+    return {"env": env, "home": home, "plan": json.loads(decided.stdout), "bought": bought,
+            "sold": sold}
+
+
+@pytest.fixture(scope="module")
+def url(day: dict[str, Any]) -> Iterator[str]:
+    with LoopbackServer(create_app(load_config(environ=day["env"]))) as srv:
+        yield srv.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()
+
+
+class Tab:
+    """One browser context (its own cookies) with its console errors collected."""
+
+    def __init__(self, browser: Any, url: str, width: int = 1280) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.page = self.context.new_page()
+        self.url = url
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(
+            f"{m.text} at {m.location.get('url')}"))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def login(self, token: str) -> None:
+        self.page.goto(self.url + "/app/")
+        self.page.fill("#token", token)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_selector("[data-page='overview'][data-ready='yes']")
+
+    def open(self, name: str, query: str = "") -> Any:
+        self.page.goto(f"{self.url}/app/#/{name}{query}")
+        self.page.wait_for_selector(f"[data-page='{name}'][data-ready]")
+        assert self.page.get_attribute("#page", "data-ready") == "yes", self.page.inner_text(
+            "#page")
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _digits(text: str) -> int:
+    return int(re.sub(r"[^\d-]", "", text))
+
+
+def _serious(page: Any) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document)).violations"
+                          ".map(v => ({id: v.id, impact: v.impact, n: v.nodes.length}))")
+    return [f"{v['id']} ({v['n']})" for v in found if v["impact"] in ("serious", "critical")]
+
+
+def test_every_page_shows_the_cli_numbers(browser, url, day, tmp_path):
+    env = day["env"]
+    status = quartz_json("status", env=env)
+    orders = quartz_json("trade", "orders", env=env)["orders"]
+    store = open_store(load_config(environ=env))
+    macro = read_latest(store, "macro-analysis", AnyDocument)
+    candidates = read_latest(store, "candidates", AnyDocument)
+    assert macro is not None and candidates is not None
+    tab = Tab(browser, url)
+    tab.login(OPERATOR)
+    page = tab.open("overview")
+    assert _digits(page.inner_text("[data-field=total_value_krw]")) == status["total_value_krw"]
+    assert _digits(page.inner_text("[data-field=cash_krw]")) == status["cash_krw"]
+    for p in status["positions"]:
+        assert _digits(page.inner_text(f"[data-value='{p['ticker']}']")) == p["value_krw"]
+        assert page.inner_text(f"[data-name='{p['ticker']}']") == p["name"]
+    assert "삼성전자" in page.inner_text("#page")
+    assert page.inner_text("[data-field=trading_state]") == "active"
+    assert LOCAL_CANO not in page.content()
+    page = tab.open("orders")
+    for o in orders[:10]:
+        assert page.inner_text(f"[data-state='{o['request_id']}']") == o["state"]
+    page = tab.open("decisions")
+    assert day["plan"]["run_id"] in page.inner_text("#page")
+    page = tab.open("macro")
+    assert page.inner_text("[data-field=bias]") == macro.document.model_dump()[
+        "market_bias_hint"]
+    assert page.locator(".markdown").count() == 2
+    page = tab.open("candidates")
+    text = page.inner_text("#page")
+    assert all(c["code"] in text for c in candidates.document.model_dump()["candidates"])
+    page = tab.open("technical", "?ticker=005930&period=D")
+    assert page.inner_text("[data-field=chart-title]").startswith("삼성전자 (005930)")
+    assert page.locator("#chart canvas").count() >= 3
+    page = tab.open("health")
+    assert "portfolio" in page.inner_text("#page")
+    problems = {}
+    for name in PAGES:
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            tab.open(name, "?ticker=005930&period=W" if name == "technical" else "")
+            page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
+            # Nothing overflows the phone's width but the tables' own scroll boxes.
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+        problems[name] = _serious(page)
+    assert problems == {name: [] for name in PAGES}
+    assert (tmp_path / "overview-390.png").stat().st_size > 10_000
+    assert tab.errors == [], "\n".join(tab.errors)
+    tab.close()
+
+
+def test_a_fill_appears_without_a_reload(browser, url, day):
+    tab = Tab(browser, url, width=390)
+    tab.login(VIEWER)
+    page = tab.open("orders")
+    page.evaluate("window.__same_document = true")
+    bought = quartz_json("trade", "buy", "000660", "1", env=day["env"])
+    page.wait_for_selector(f"[data-state='{bought['request_id']}']", timeout=20_000)
+    assert page.inner_text(f"[data-state='{bought['request_id']}']") == "filled"
+    assert page.evaluate("window.__same_document") is True
+    assert tab.errors == []
+    tab.close()
+
+
+def test_roles_csrf_and_logout(browser, url, day):
+    viewer = Tab(browser, url)
+    viewer.login(VIEWER)
+    assert viewer.page.locator("#halt").count() == 0
+    assert viewer.page.inner_text("[data-field=role]") == "viewer"
+    viewer.close()
+    operator = Tab(browser, url)
+    operator.login(OPERATOR)
+    page = operator.page
+    # A write without the CSRF header is refused, even from the logged-in page.
+    refused = page.evaluate("""async () => (await fetch('/api/ui/trading-state', {method:
+        'POST', headers: {'content-type': 'application/json'},
+        body: JSON.stringify({state: 'halted'})})).status""")
+    assert refused == 403
+    page.fill("#reason", "lunch break")
+    page.click("#halt")
+    page.wait_for_selector("[data-field=trading_state] .halted")
+    assert quartz_json("trade", "state", env=day["env"])["reason"] == "lunch break"
+    operator.open("overview").click("#resume")
+    page.wait_for_selector("[data-field=trading_state] .active")
+    assert quartz_json("trade", "state", env=day["env"])["state"] == "active"
+    page.click("#logout")
+    page.wait_for_selector("#token")
+    assert page.evaluate("async () => (await fetch('/api/ui/overview')).status") == 401
+    # The cookie is not readable by scripts.
+    assert "quartz_session" not in page.evaluate("document.cookie")
+    # The only errors are the two refusals this test provoked (CSRF, then logged out).
+    statuses = [re.search(r"status of (\d+)", e) for e in operator.errors]
+    assert [m.group(1) if m else None for m in statuses] == ["403", "401"], operator.errors
+    operator.close()
