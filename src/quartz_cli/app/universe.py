@@ -4,7 +4,7 @@ setting (`QUARTZ_UNIVERSE`) names."""
 
 from __future__ import annotations
 
-from quartz_cli.config import Config
+from quartz_cli.config import Config, Env
 from quartz_cli.domain.universe import Universe, chosen_codes
 from quartz_cli.errors import ConfigError, InputError
 from quartz_cli.kis.master import MasterRecord
@@ -23,7 +23,7 @@ async def download_masters(config: Config) -> list[MasterRecord]:
     sim = local_simulator(config) if endpoint.in_process else None
     url = config.settings.universe.master_url
     if url is None:
-        url = endpoint.base_url + MASTER_PATH if endpoint.env.value == "local" else MASTER_URL
+        url = endpoint.base_url + MASTER_PATH if endpoint.env is Env.LOCAL else MASTER_URL
     async with http_client(config, endpoint, sim) as http:
         records = await download_master(http, url, "KOSPI")
         records += await download_master(http, url, "KOSDAQ")
