@@ -275,6 +275,19 @@ class NewsSettings(_Section):
         return names
 
 
+class UniverseSettings(_Section):
+    """Which listings decide analyses and `quartz data pull` keeps, and where the listings
+    come from."""
+
+    choice: str = _key("QUARTZ_UNIVERSE", "candidates",
+                       "what decide analyses besides holdings: candidates (the selection's), "
+                       "all (every listing), or an index: KOSPI200, KOSPI100, KOSPI50, "
+                       "KOSDAQ150 (as KIS's master files flag them)")
+    master_url: str | None = _key("QUARTZ_KIS_MASTER_URL", None,
+                                  "KIS's master-file download host for `quartz select "
+                                  "universe` (default KIS's; in local, the simulator)")
+
+
 class ServerSettings(_Section):
     """The trading agent's address and the bearer token between pods.
 
@@ -364,6 +377,7 @@ class Settings(BaseModel):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     macro: MacroSettings = Field(default_factory=MacroSettings)
     news: NewsSettings = Field(default_factory=NewsSettings)
+    universe: UniverseSettings = Field(default_factory=UniverseSettings)
     servers: ServerSettings = Field(default_factory=ServerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)

@@ -120,29 +120,29 @@ class StoreInputs:
         if not tickers:
             return TechnicalRead(views, keys, failed)
         self.progress(f"analysing {len(tickers)} ticker(s) on fresh bars")
-        # Each published analysis is read back as soon as it is stored.
-        reading: dict[str, asyncio.Future[Loaded[TechnicalDocument] | None]] = {}
+        # Each analysis as it is stored: its view and its key (what the stored document
+        # holds, without reading 2,800 of them back).
+        published: dict[str, tuple[TechnicalView | None, str]] = {}
 
-        def read_back(r: TechnicalResult) -> None:
-            if r.ok:
-                reading[r.code] = asyncio.ensure_future(
-                    asyncio.to_thread(read_technical, self.store, r.code))
+        def keep(r: TechnicalResult, key: str) -> None:
+            day = r.periods.get(Period.DAY.value)
+            published[r.code] = (analysis_view(day) if day is not None else None, key)
 
         results = await analyze_tickers(self.market, self.store, tickers, [Period.DAY], now,
                                         env=self.env, calendar=self.calendar,
-                                        on_done=read_back)
+                                        on_published=keep)
         self.produced.append("technical")
         errors = {r.code: r.error or "analysis failed" for r in results if not r.ok}
         stored = dict(zip(errors, await self._read_technical(list(errors)), strict=True))
         for r in results:
-            loaded = await reading[r.code] if r.ok else stored[r.code]
-            if loaded is not None and not r.ok and loaded.is_stale(self.max_age):
-                loaded = None
-            view = technical_view(loaded.document) if loaded else None
-            if loaded is None or view is None:
+            view, key = published.get(r.code, (None, ""))
+            loaded = stored.get(r.code)
+            if loaded is not None and not loaded.is_stale(self.max_age):
+                view, key = technical_view(loaded.document), loaded.key
+            if view is None:
                 failed[r.code] = errors.get(r.code, "no daily analysis was stored")
             else:
-                views[r.code], keys[r.code] = view, loaded.key
+                views[r.code], keys[r.code] = view, key
         return TechnicalRead(views, keys, failed)
 
     async def _read_technical(self, codes: Sequence[str]

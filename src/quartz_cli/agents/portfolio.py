@@ -162,6 +162,9 @@ class PortfolioDeps:
     progress: Callable[[str], None] = lambda step: None
     # Shown first in every plan's notes (the account's trading state).
     status_notes: list[str] = field(default_factory=list)
+    # Listings decide analyses besides the candidates and holdings (the universe setting:
+    # an index's members, or every listing).
+    watch: Sequence[str] = ()
     # The account's event log: decisions, exit triggers and stale inputs of real runs.
     events: EventSink | None = None
 
@@ -234,7 +237,8 @@ async def _gather(deps: PortfolioDeps, now: datetime, *, full: bool) -> _Gathere
     # other.
     (macro, cands), portfolio = await asyncio.gather(documents(), balance())
     held = [p.ticker for p in portfolio.positions]
-    tickers = list(dict.fromkeys([c.ticker for c in (cands.items if cands else [])] + held))
+    tickers = list(dict.fromkeys([c.ticker for c in (cands.items if cands else [])]
+                                 + list(deps.watch if full else ()) + held))
     technical = TechnicalRead({}, {}, {})
     deps.progress("technical state and quotes")
     # Both go through the same client and rate limiter; running them together keeps the
@@ -293,6 +297,7 @@ def _brief(deps: PortfolioDeps, g: _Gathered) -> InputsBrief:
 def _decision_input(deps: PortfolioDeps, now: datetime, g: _Gathered) -> DecisionInput:
     cands = g.candidates.items if g.candidates else []
     tickers = [(c.ticker, c.name) for c in cands]
+    tickers += [(code, deps.names(code)) for code in deps.watch]
     tickers += [(p.ticker, p.name or deps.names(p.ticker)) for p in g.portfolio.positions]
     fundamentals = {c.ticker: FundamentalView(sentiment=c.sentiment, score=c.score,
                                               news_count=c.news_count, candidate=True)

@@ -46,6 +46,8 @@ CACHE_TTL_S = 300
 PREFIX = "technical"
 CONCURRENCY = 4
 CHART_BARS = 120
+# Rows (tickers) per native call (see analyse_prepared).
+BATCH_ROWS = 512
 
 
 class ResultCache(Protocol):
@@ -88,40 +90,85 @@ def analyse_bars(bars: list[Bar], period: Period, sessions: list[date] | None,
     out = analyse_many([PeriodBars(bars, period, sessions)])[0]
     if isinstance(out, QuartzError):
         raise out
-    return out
+    analysis, chart = out
+    assert chart is not None
+    return analysis, chart
 
 
-def analyse_many(items: Sequence[PeriodBars],
-                 ) -> list[tuple[PeriodAnalysis, ChartSeries] | QuartzError]:
-    """`analyse_bars` over many tickers and periods, in order, with one native call per
-    (swing lookback, number of traded bars): the kernel takes a (tickers × bars) matrix,
-    and rows are independent, so a ticker's values do not depend on its batch. A universe
-    read over one date range is one or a few calls. An item with no traded bar is a
-    QuartzError in its place."""
-    out: list[tuple[PeriodAnalysis, ChartSeries] | QuartzError] = [
+@dataclass(frozen=True)
+class Prepared:
+    """One ticker's traded bars of one period as the kernel takes them (float64 columns),
+    with what the analysis reads from the bars themselves: a few kilobytes in place of a
+    list of Bar objects, so that a whole universe fits in memory until its one batch call."""
+
+    period: Period
+    close: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    last_day: date
+    last_close: int
+    issues: DataIssues
+    # The last CHART_BARS traded days, when a chart is drawn.
+    days: list[date] | None
+
+
+def prepare(item: PeriodBars, *, chart: bool = True) -> Prepared | QuartzError:
+    """`item`'s traded bars (gaps set apart) in columns; a QuartzError when none traded."""
+    traded, issues = separate_gaps(item.bars, item.sessions)
+    if not traded:
+        return QuartzError(f"no traded {item.period.value} bars in the range")
+    return Prepared(
+        period=item.period,
+        close=np.fromiter((b.close for b in traded), np.float64, len(traded)),
+        high=np.fromiter((b.high for b in traded), np.float64, len(traded)),
+        low=np.fromiter((b.low for b in traded), np.float64, len(traded)),
+        last_day=traded[-1].day, last_close=traded[-1].close, issues=issues,
+        days=[b.day for b in traded[-CHART_BARS:]] if chart else None)
+
+
+def analyse_many(items: Sequence[PeriodBars], *, charts: bool = True,
+                 ) -> list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]:
+    """`analyse_bars` over many tickers and periods, in order (see `analyse_prepared`).
+    Without `charts` no chart series is kept (None in its place)."""
+    return analyse_prepared([prepare(item, chart=charts) for item in items])
+
+
+def analyse_prepared(items: Sequence[Prepared | QuartzError],
+                     ) -> list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]:
+    """Indicators and signals of many prepared tickers, in order, with one native call per
+    (swing lookback, number of traded bars) and BATCH_ROWS tickers: the kernel takes a
+    (tickers × bars) matrix, and rows are independent, so a ticker's values do not depend on
+    its batch. A universe read over one date range is a few calls. An error stays in its
+    place; an item prepared without chart days has None for its chart."""
+    results: list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError] = [
         QuartzError("not analysed")] * len(items)
-    groups: dict[tuple[int, int], list[tuple[int, list[Bar], DataIssues]]] = {}
+    groups: dict[tuple[int, int], list[tuple[int, Prepared]]] = {}
     for i, item in enumerate(items):
-        traded, issues = separate_gaps(item.bars, item.sessions)
-        if not traded:
-            out[i] = QuartzError(f"no traded {item.period.value} bars in the range")
+        if isinstance(item, QuartzError):
+            results[i] = item
             continue
-        groups.setdefault((SWING_LOOKBACK[item.period], len(traded)), []).append(
-            (i, traded, issues))
-    for (lookback, n), members in groups.items():
-        close = np.array([[b.close for b in t] for _, t, _ in members], dtype=np.float64)
-        high = np.array([[b.high for b in t] for _, t, _ in members], dtype=np.float64)
-        low = np.array([[b.low for b in t] for _, t, _ in members], dtype=np.float64)
-        block = native.technical_batch(close, high, low, swing_lookback=lookback)
-        for row, (i, traded, issues) in enumerate(members):
-            series = {name: block[name][row] for name in SERIES}
-            out[i] = _analysis(items[i].period, traded, close[row], series, issues, lookback, n)
-    return out
+        groups.setdefault((SWING_LOOKBACK[item.period], len(item.close)), []).append((i, item))
+    for (lookback, n), group in groups.items():
+        # A few hundred rows a call: the kernel's output is every series of every row
+        # (12 float64 series: 74 MB for 2,800 tickers of 275 bars at once), and the
+        # per-call overhead is already negligible at this size. One output buffer serves
+        # the group's calls (nothing keeps a view past its call).
+        buffer = np.empty(len(SERIES) * min(len(group), BATCH_ROWS) * n)
+        for first in range(0, len(group), BATCH_ROWS):
+            members = group[first:first + BATCH_ROWS]
+            close = np.stack([p.close for _, p in members])
+            high = np.stack([p.high for _, p in members])
+            low = np.stack([p.low for _, p in members])
+            out = buffer[:len(SERIES) * len(members) * n].reshape(len(SERIES), len(members), n)
+            block = native.technical_batch(close, high, low, swing_lookback=lookback, out=out)
+            for row, (i, p) in enumerate(members):
+                series = {name: block[name][row] for name in SERIES}
+                results[i] = _analysis(p, close[row], series, lookback, n)
+    return results
 
 
-def _analysis(period: Period, traded: list[Bar], close: np.ndarray,
-              series: dict[str, np.ndarray], issues: DataIssues, lookback: int, n: int,
-              ) -> tuple[PeriodAnalysis, ChartSeries]:
+def _analysis(p: Prepared, close: np.ndarray, series: dict[str, np.ndarray], lookback: int,
+              n: int) -> tuple[PeriodAnalysis, ChartSeries | None]:
     insufficient = []
     for indicator, names in INDICATOR_SERIES.items():
         need = bars_needed(names[0], lookback)
@@ -132,14 +179,15 @@ def _analysis(period: Period, traded: list[Bar], close: np.ndarray,
     tail = {name: s[-2:].tolist() for name, s in series.items()}
     signals = derive_signals(tail, float(close[-1]), levels)
     analysis = PeriodAnalysis(
-        period=period, as_of=traded[-1].day, bars=n, last_close=traded[-1].close,
+        period=p.period, as_of=p.last_day, bars=n, last_close=p.last_close,
         values=IndicatorValues(**last), signals=signals, fibonacci_lookback=lookback,
-        fibonacci_levels=levels, insufficient=insufficient, data_issues=issues,
+        fibonacci_levels=levels, insufficient=insufficient, data_issues=p.issues,
     )
-    keep = slice(max(0, n - CHART_BARS), n)
-    chart = ChartSeries(days=[b.day for b in traded[keep]], close=close[keep].copy(),
-                        series={k: v[keep].copy() for k, v in series.items()})
-    return analysis, chart
+    if p.days is None:
+        return analysis, None
+    keep = slice(n - len(p.days), n)
+    return analysis, ChartSeries(days=list(p.days), close=close[keep].copy(),
+                                 series={k: v[keep].copy() for k, v in series.items()})
 
 
 @dataclass
@@ -183,7 +231,7 @@ class TechnicalAgent:
         gate = asyncio.Semaphore(CONCURRENCY)
         names: dict[str, str] = {}
         analyses: dict[tuple[str, Period], PeriodAnalysis] = {}
-        fetched: list[tuple[str, PeriodBars]] = []
+        fetched: list[tuple[str, Prepared | QuartzError]] = []
         misses: set[str] = set()
         errors: dict[str, QuartzError] = {}
 
@@ -198,24 +246,26 @@ class TechnicalAgent:
                             continue
                         name, item = await self._fetch(code, period, today)
                         names.setdefault(code, name)
-                        fetched.append((code, item))
+                        # In columns at once: the Bar objects go as soon as they are read.
+                        fetched.append((code, prepare(item, chart=want_chart)))
                         misses.add(code)
                 except QuartzError as exc:
                     errors[code] = exc
 
         await asyncio.gather(*(bars_of(c) for c in dict.fromkeys(codes)))
         fetched = [(code, item) for code, item in fetched if code not in errors]
-        for (code, item), out in zip(fetched, analyse_many([i for _, i in fetched]),
-                                     strict=True):
+        done = analyse_prepared([item for _, item in fetched])
+        for (code, _), out in zip(fetched, done, strict=True):
             if isinstance(out, QuartzError):
                 errors.setdefault(code, out)
                 continue
             analysis, series = out
-            analyses[(code, item.period)] = analysis
-            if want_chart:
-                self.charts[(code, item.period.value)] = series
+            period = analysis.period
+            analyses[(code, period)] = analysis
+            if series is not None:
+                self.charts[(code, period.value)] = series
             if self.cache is not None:
-                self.cache.set(_cache_key(code, item.period, today),
+                self.cache.set(_cache_key(code, period, today),
                                (names.get(code, ""), analysis.model_dump_json()),
                                expire=CACHE_TTL_S)
         return [self._result(code, periods, names, analyses, misses, errors.get(code))
@@ -240,22 +290,23 @@ class TechnicalAgent:
         """One ticker, every period (see `analyze_many`)."""
         return (await self.analyze_many([code], periods, now, want_chart=want_chart))[0]
 
-    async def publish(self, result: TechnicalResult, now: datetime) -> None:
+    async def publish(self, result: TechnicalResult, now: datetime) -> str | None:
         """Publish a successful `result` (analysed at market time `now`) under
-        `technical/<CODE>/`, in a worker thread (the store's calls block); nothing without a
-        store or for a failed result."""
+        `technical/<CODE>/`, in a worker thread (the store's calls block), and return its
+        key; nothing (None) without a store or for a failed result."""
         if self.store is None or not result.ok:
-            return
+            return None
         doc = TechnicalDocument(produced_at=utcnow(), env=self.env, code=result.code,
                                 name=result.name, market_time=now,
                                 data_source=result.data_source, periods=result.periods)
-        await asyncio.to_thread(publish, self.store, document_prefix(result.code), doc)
+        return await asyncio.to_thread(publish, self.store, document_prefix(result.code), doc)
 
 
 async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequence[str],
                           periods: Sequence[Period], now: datetime, *, env: str = "local",
                           cache: ResultCache | None = None, calendar: KrxCalendar | None = None,
                           on_done: Callable[[TechnicalResult], None] | None = None,
+                          on_published: Callable[[TechnicalResult, str], None] | None = None,
                           agent: TechnicalAgent | None = None,
                           want_chart: bool = False) -> list[TechnicalResult]:
     """Analyse `tickers` (validated KRX codes) for `periods` as of market time `now`.
@@ -270,7 +321,9 @@ async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequ
     results = await agent.analyze_many(codes, periods, now, want_chart=want_chart)
 
     async def publish(result: TechnicalResult) -> None:
-        await agent.publish(result, now)
+        key = await agent.publish(result, now)
+        if key is not None and on_published is not None:
+            on_published(result, key)
         if on_done is not None:
             on_done(result)
 

@@ -56,6 +56,23 @@ def name_of(code: str) -> str:
     return listing.name if listing else code
 
 
+def watched(config: Config) -> tuple[list[str], Callable[[str], str]]:
+    """The codes QUARTZ_UNIVERSE adds to decide (none for `candidates`), and a name for any
+    listing of the home's universe."""
+    from quartz_cli.agents.selection import selection_universe
+    from quartz_cli.app.universe import universe_codes
+
+    if config.settings.universe.choice.strip().lower() == "candidates":
+        return [], name_of
+    universe = selection_universe(config.home)
+
+    def names(code: str) -> str:
+        listing = universe.get(code)
+        return listing.name if listing else code
+
+    return universe_codes(config, universe) or [], names
+
+
 def store_inputs(config: Config, rt: Runtime, *, max_age: timedelta,
                  progress: Callable[[str], None]) -> StoreInputs:
     """The portfolio agent's inputs over `rt`'s store and market data; in `local` the macro
@@ -125,6 +142,7 @@ async def open_portfolio(config: Config, *, dry_run: bool,
     """Everything `run_decide` / `run_rebalance` need (over `store`, else the configured
     one), closed on exit."""
     engine, reason = choose_engine(config)
+    watch, names = watched(config)
     async with contextlib.AsyncExitStack() as stack:
         if not dry_run:
             # Held for the whole read-plan-send: the next run plans after these orders.
@@ -147,10 +165,10 @@ async def open_portfolio(config: Config, *, dry_run: bool,
                 market=rt.market, account=rt.account,
                 calendar=await trading_calendar(rt),
                 now=config.market_now, constraints=config.constraints(),
-                exit_rules=config.exit_rules(), names=name_of, rules=RulesDecisionEngine,
+                exit_rules=config.exit_rules(), names=names, rules=RulesDecisionEngine,
                 budget=config.llm_budget(), engine=engine, configured_reason=reason,
                 executor=executor, progress=progress, status_notes=[state_note],
-                events=EventRecorder(config))
+                watch=watch, events=EventRecorder(config))
         finally:
             if engine is not None:
                 await engine.client.aclose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -140,6 +140,16 @@ def rate_limiter(config: Config, endpoint: KisEndpoint, app_secret: str,
                        book=FileBook(budget_path(config.home, config.env.value, tag)))
 
 
+def local_protocol(endpoint: KisEndpoint, sim: Simulator | None) -> KisEndpoint:
+    """`local` speaks the protocol its simulator accepts: the paper account's, or the real
+    account's (T… TR_IDs, batch quotes) when the simulator takes real TR_IDs
+    (QUARTZ_SIM_REAL_TR_IDS, read from this process's environment for one on loopback)."""
+    if endpoint.env is not Env.LOCAL:
+        return endpoint
+    real = (sim.config if sim is not None else SimConfig.from_env()).real_tr_ids
+    return replace(endpoint, real_tr_ids=real)
+
+
 def with_bar_store(config: Config, store: Store, market: MarketData) -> MarketData:
     """`market` with its daily bars kept in `store` and updated incrementally
     (`quartz_cli.store.bars`): every run analyses fresh bars for the cost of the new
@@ -167,6 +177,7 @@ def open_runtime(config: Config, *, sim: Simulator | None = None,
     writable_home(config)
     if endpoint.in_process and sim is None:
         sim = local_simulator(config)
+    endpoint = local_protocol(endpoint, sim)
     http = http_client(config, endpoint, sim)
     limiter = rate_limiter(config, endpoint, app_secret, sim)
     raw = KisClient(endpoint, app_key, app_secret, None, http, limiter=limiter)

@@ -19,27 +19,39 @@ app = typer.Typer(help="Market data: daily bars kept in the store, updated incre
                   no_args_is_help=True)
 
 
-def universe_codes(universe: str) -> list[str]:
+def universe_codes(universe: str | None) -> list[str]:
     """`bundled` (the listings Quartz ships), `all` (the listings `quartz select universe`
-    wrote from KIS's master files, else the bundled ones) or comma-separated codes."""
+    wrote from KIS's master files, else the bundled ones), an index of those (`KOSPI200`,
+    `KOSPI100`, `KOSPI50`, `KOSDAQ150`) or comma-separated codes; None: the universe setting
+    (QUARTZ_UNIVERSE), where `candidates` pulls every listing (any may become one)."""
     from quartz_cli.domain.krx import normalize_ticker
+    from quartz_cli.domain.universe import INDEXES, chosen_codes
 
-    if universe.strip().lower() == "bundled":
+    if universe is None:
+        from quartz_cli.agents.selection import selection_universe
+        from quartz_cli.app.universe import universe_codes as chosen
+
+        listings = selection_universe(config().home)
+        return chosen(config(), listings) or listings.codes()
+    word = universe.strip().replace(" ", "")
+    if word.lower() == "bundled":
         from quartz_cli.domain.universe import bundled_universe
 
         return bundled_universe().codes()
-    if universe.strip().lower() == "all":
+    if word.lower() == "all" or word.upper() in INDEXES:
         from quartz_cli.agents.selection import selection_universe
 
-        return selection_universe(config().home).codes()
+        return chosen_codes(word, selection_universe(config().home)) or []
     return list(dict.fromkeys(normalize_ticker(c) for c in universe.split(",") if c.strip()))
 
 
 @app.command()
 def pull(
-    universe: str = typer.Option("all", help="`all` (every listing: the master files' "
-                                 "when `quartz select universe` was run), `bundled` (the "
-                                 "shipped listings) or comma-separated codes."),
+    universe: str = typer.Option(None, help="`all` (every listing: the master files' "
+                                 "when `quartz select universe` was run), an index "
+                                 "(KOSPI200, KOSPI100, KOSPI50, KOSDAQ150), `bundled` (the "
+                                 "shipped listings) or comma-separated codes. Default: "
+                                 "QUARTZ_UNIVERSE's listings (every one for `candidates`)."),
     from_: str = typer.Option(None, "--from", metavar="YYYY-MM-DD",
                               help="Keep history from this day (default: 400 days back)."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),

@@ -205,20 +205,24 @@ def universe(
     kosdaq: Path = KOSDAQ_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Refresh the selection universe from KIS stock master files you downloaded
-    (written to $QUARTZ_HOME/universe.csv; aliases and sectors kept for known codes)."""
+    """Refresh the selection universe from KIS stock master files: the ones you give, else
+    both downloaded from KIS (from the simulator in `local`; QUARTZ_KIS_MASTER_URL names
+    another host). Written to $QUARTZ_HOME/universe.csv, with each listing's index
+    membership; aliases and sectors kept for known codes."""
     from quartz_cli.agents.selection import UNIVERSE_FILE
-    from quartz_cli.domain.universe import bundled_universe
-    from quartz_cli.errors import UsageError
+    from quartz_cli.domain.universe import INDEXES, bundled_universe
     from quartz_cli.kis.master import (
+        MasterRecord,
         read_master,
         universe_from_master,
         write_universe_csv,
     )
 
+    records: list[MasterRecord] = []
     if kospi is None and kosdaq is None:
-        raise UsageError("give --kospi and/or --kosdaq master files")
-    records = []
+        from quartz_cli.app.universe import download_masters
+
+        records = run(lambda: download_masters(config()))
     if kospi is not None:
         records += read_master(kospi, "KOSPI")
     if kosdaq is not None:
@@ -228,7 +232,10 @@ def universe(
     write_universe_csv(uni, path)
     tiers = {t: sum(1 for x in uni.listings if x.tier.value == t)
              for t in ("LARGE", "MID", "SMALL")}
-    data = {"path": str(path), "records": len(records), "listings": len(uni), "tiers": tiers}
+    indexes = {i: len(uni.members(i)) for i in INDEXES}
+    data = {"path": str(path), "records": len(records), "listings": len(uni), "tiers": tiers,
+            "indexes": indexes}
     emit(data, lambda con: con.print(
         f"universe: {len(uni)} listings from {len(records)} master records → {path} "
-        f"(LARGE {tiers['LARGE']}, MID {tiers['MID']}, SMALL {tiers['SMALL']})"), json_out)
+        f"(LARGE {tiers['LARGE']}, MID {tiers['MID']}, SMALL {tiers['SMALL']}; "
+        + ", ".join(f"{i} {n}" for i, n in indexes.items()) + ")"), json_out)

@@ -16,6 +16,13 @@ from pathlib import Path
 from quartz_cli.domain.krx import normalize_ticker
 from quartz_cli.errors import InputError
 
+# The indexes KIS's master files flag per listing: KOSPI 200 (a KOSPI 200 sector code), KOSPI
+# 100 and 50 (Y/N) in the KOSPI file, KOSDAQ 150 (Y/N) in the KOSDAQ file.
+INDEXES = ("KOSPI200", "KOSPI100", "KOSPI50", "KOSDAQ150")
+# What decide analyses besides the account's holdings (QUARTZ_UNIVERSE).
+CANDIDATES = "candidates"
+ALL_LISTINGS = "all"
+
 
 class Tier(str, Enum):
     """Market-cap tier as KIS's master file codes it (1 large, 2 mid, 3 small)."""
@@ -34,6 +41,8 @@ class Listing:
     sector: str
     base_price: int
     aliases: tuple[str, ...]
+    # Indexes the listing belongs to, as KIS's master files flag them (see INDEXES).
+    indexes: tuple[str, ...] = ()
 
 
 class Universe:
@@ -51,6 +60,10 @@ class Universe:
 
     def codes(self) -> list[str]:
         return [x.code for x in self.listings]
+
+    def members(self, index: str) -> list[str]:
+        """The codes of the listings flagged as members of `index` (one of INDEXES)."""
+        return [x.code for x in self.listings if index in x.indexes]
 
     def get(self, code: str) -> Listing | None:
         return self._by_code.get(code)
@@ -78,6 +91,8 @@ def load_universe_csv(path: Path | str) -> Universe:
                 sector=row.get("sector", "").strip(),
                 base_price=int(row["base_price"]),
                 aliases=tuple(a.strip() for a in row.get("aliases", "").split("|") if a.strip()),
+                indexes=tuple(i.strip() for i in (row.get("indexes") or "").split("|")
+                              if i.strip()),
             ))
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}:{i}: bad universe row ({exc})") from None
@@ -89,3 +104,27 @@ def bundled_universe() -> Universe:
     """The master shipped with the package."""
     with resources.as_file(resources.files("quartz_cli.data") / "universe.csv") as path:
         return load_universe_csv(path)
+
+
+def universe_choice(choice: str) -> str:
+    """A universe setting in canonical form: `candidates` (the selection's candidates),
+    `all` (every listing) or an index of INDEXES (`kospi200`, `KOSPI 200` are the same).
+    InputError for anything else."""
+    word = choice.strip().replace(" ", "").replace("_", "")
+    if word.lower() in (CANDIDATES, ALL_LISTINGS):
+        return word.lower()
+    if word.upper() in INDEXES:
+        return word.upper()
+    raise InputError(f"unknown universe {choice!r}: choose {CANDIDATES}, {ALL_LISTINGS} or an "
+                     f"index ({', '.join(INDEXES)})")
+
+
+def chosen_codes(choice: str, universe: Universe) -> list[str] | None:
+    """The codes a universe setting names in `universe`: None for `candidates` (they come
+    from the selection's document), every code for `all`, an index's members otherwise."""
+    word = universe_choice(choice)
+    if word == CANDIDATES:
+        return None
+    if word == ALL_LISTINGS:
+        return universe.codes()
+    return universe.members(word)

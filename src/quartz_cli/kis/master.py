@@ -14,18 +14,27 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from quartz_cli.domain.universe import Listing, Tier, Universe
+from quartz_cli.domain.universe import INDEXES, Listing, Tier, Universe
 from quartz_cli.errors import InputError
 
 TAIL_CHARS = {"KOSPI": 227, "KOSDAQ": 221}
 
 # (offset, width) within the tail, per market.
 _FIELDS = {
-    "KOSPI": {"group": (0, 2), "cap_size": (2, 1), "base_price": (41, 9), "halted": (60, 1),
+    "KOSPI": {"group": (0, 2), "cap_size": (2, 1), "KOSPI200": (18, 1), "KOSPI100": (19, 1),
+              "KOSPI50": (20, 1), "base_price": (41, 9), "halted": (60, 1),
               "administrative": (62, 1), "preferred": (158, 1), "market_cap_eok": (212, 9)},
-    "KOSDAQ": {"group": (0, 2), "cap_size": (2, 1), "base_price": (36, 9), "halted": (55, 1),
-               "administrative": (57, 1), "preferred": (153, 1), "market_cap_eok": (206, 9)},
+    "KOSDAQ": {"group": (0, 2), "cap_size": (2, 1), "KOSDAQ150": (35, 1), "base_price": (36, 9),
+               "halted": (55, 1), "administrative": (57, 1), "preferred": (153, 1),
+               "market_cap_eok": (206, 9)},
 }
+
+
+def _member(index: str, flag: str) -> bool:
+    # KOSPI 200 is flagged by its sector code (0 or blank: not a member); the others Y/N.
+    if index == "KOSPI200":
+        return flag.strip() not in ("", "0")
+    return flag == "Y"
 
 _CAP_TIER = {"1": Tier.LARGE, "2": Tier.MID, "3": Tier.SMALL}
 
@@ -45,6 +54,7 @@ class MasterRecord:
     administrative: bool
     preferred: bool
     market_cap_eok: int
+    indexes: tuple[str, ...] = ()
 
     @property
     def is_common_stock(self) -> bool:
@@ -84,6 +94,7 @@ def parse_line(line: str, market: str) -> MasterRecord:
             administrative=field("administrative") == "Y",
             preferred=field("preferred").strip() not in ("", "0"),
             market_cap_eok=_int(field("market_cap_eok")),
+            indexes=tuple(i for i in INDEXES if i in f and _member(i, field(i))),
         )
     except ValueError as exc:
         raise InputError(f"{market} master line for {code}: bad number ({exc})") from None
@@ -96,6 +107,13 @@ def read_master(path: Path | str, market: str) -> list[MasterRecord]:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_master(raw, market, str(path))
+
+
+def parse_master(raw: bytes, market: str, source: str) -> list[MasterRecord]:
+    """The records of a master file's bytes (the `.mst` or its `.mst.zip`), named `source`
+    in errors."""
+    path = source
     if zipfile.is_zipfile(io.BytesIO(raw)):
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             members = [m for m in zf.namelist() if m.endswith(".mst")]
@@ -134,6 +152,7 @@ def universe_from_master(records: list[MasterRecord], previous: Universe) -> Uni
             sector=old.sector if old else "",
             base_price=r.base_price or (old.base_price if old else 0),
             aliases=old.aliases if old else (),
+            indexes=r.indexes,
         ))
     if not out:
         raise InputError("the master files hold no tradable common stock")
@@ -144,10 +163,10 @@ def write_universe_csv(universe: Universe, path: Path) -> None:
     """Write a universe in the bundled CSV's format (atomically)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["code", "name", "market", "tier", "sector", "base_price", "aliases"])
+    w.writerow(["code", "name", "market", "tier", "sector", "base_price", "aliases", "indexes"])
     for x in universe.listings:
         w.writerow([x.code, x.name, x.market, x.tier.value, x.sector, x.base_price,
-                    "|".join(x.aliases)])
+                    "|".join(x.aliases), "|".join(x.indexes)])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(buf.getvalue(), encoding="utf-8")

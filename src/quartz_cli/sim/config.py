@@ -69,6 +69,9 @@ class SimConfig:
     # drill a layout change).
     pingpong_s: float = 100.0
     notice_fields: float = 26
+    # Tradable common stocks in the simulated master files (sim/master_files.py), the
+    # bundled listings included: the whole KRX is about 2,800. The market serves each.
+    listings: float = 2800
 
     def __post_init__(self) -> None:
         for name, choices in (("limits", LIMITS), ("bar_dating", BAR_DATINGS),

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from quartz_cli.domain.universe import Universe
 from quartz_cli.sim.config import SimConfig
 from quartz_cli.sim.header_case import KisHeaderCase
 from quartz_cli.sim.state import SimState
@@ -22,9 +23,10 @@ from quartz_cli.sim.throttle import SlidingWindow
 from quartz_cli.sim.tokens import TokenAuthority
 
 if TYPE_CHECKING:
-    from quartz_cli.domain.universe import Universe
     from quartz_cli.sim.market import SampleMarket
 
+# The sample market's seed (its listings' master files derive from it too).
+MARKET_SEED = 20_220_103
 # Modules that add endpoints: each has `routes(sim) -> list[Route]`.
 ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.auth_routes",
@@ -33,6 +35,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.quote_routes",
     "quartz_cli.sim.info_routes",
     "quartz_cli.sim.multi_quote_routes",
+    "quartz_cli.sim.master_routes",
     "quartz_cli.sim.realtime",
     "quartz_cli.sim.holiday_routes",
 )
@@ -52,6 +55,7 @@ class Simulator:
         self.clock = clock
         self.cache_dir = cache_dir
         self._market: SampleMarket | None = None
+        self.market_seed = MARKET_SEED
         self.limiter = SlidingWindow(self.config.rest_limit_per_s())
         self.tokens = TokenAuthority(self.state, self.config, clock)
         self._app: Starlette | None = None
@@ -67,10 +71,21 @@ class Simulator:
             from quartz_cli.calendars import krx_calendar
             from quartz_cli.domain.universe import bundled_universe
             from quartz_cli.sim.market import SampleMarket
+            from quartz_cli.sim.master_files import master_universe
 
+            # Every listing of the simulator's master files, and any other the caller's
+            # universe names (a universe written from other master files).
             listings = self._universe() if self._universe else bundled_universe()
-            self._market = SampleMarket(listings, krx_calendar(self.cache_dir))
+            master = master_universe(self.master_listings(), self.market_seed)
+            extra = [x for x in listings.listings if x.code not in master]
+            universe = Universe([*master.listings, *extra]) if extra else master
+            self._market = SampleMarket(universe, krx_calendar(self.cache_dir),
+                                        seed=self.market_seed)
         return self._market
+
+    def master_listings(self) -> int:
+        """How many tradable common stocks the master files list (`SimConfig.listings`)."""
+        return int(self.config.listings)
 
     def tr_ids(self, *real_tr_ids: str) -> set[str]:
         """The TR_IDs this domain accepts for an API given its real-account TR_IDs."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -34,9 +35,13 @@ from quartz_cli.store.bar_files import BAR_PREFIX, BarSeries, bar_key, decode, e
 
 log = logging.getLogger(__name__)
 
-# A quote younger than this (by the market clock) serves as today's partial bar.
-QUOTE_REUSE_S = 60.0
+# A quote younger than this (by the market clock) serves as today's partial bar: a run's
+# quotes serve its whole analysis (a decide over 2,800 tickers analyses for tens of seconds;
+# re-asking one ticker at a time after a shorter window would cost a call each).
+QUOTE_REUSE_S = 300.0
 CONCURRENCY = 4
+# Series kept in memory after use (see BarStore._memo).
+MEMO_SERIES = 64
 
 
 class Update(str, Enum):
@@ -172,7 +177,9 @@ class BarStore(StoredBars):
         self.broker = broker
         self.depth = timedelta(days=depth_days)
         self.source = broker.source
-        self._memo: dict[str, BarSeries] = {}
+        # The series read or written last (a few: a decide over the whole universe reads
+        # each ticker once, and 2,800 series as Bar objects would not fit its memory).
+        self._memo: OrderedDict[str, BarSeries] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         # code → (when fetched, today's bar from a chart answer): one entry per ticker.
         self._partial: dict[str, tuple[datetime, Bar]] = {}
@@ -202,7 +209,7 @@ class BarStore(StoredBars):
             stored = await asyncio.to_thread(self.read, code)
         if (stored is not None and stored.requested_from <= want_from
                 and stored.last is not None and stored.last >= done):
-            self._memo[code] = stored
+            self._remember(stored)
             return stored, Update.CURRENT
         if stored is None or stored.last is None or want_from < stored.requested_from:
             # Never less than the default depth: a short first request (a volume average)
@@ -230,8 +237,14 @@ class BarStore(StoredBars):
                 action = Update.EXTENDED
         if series.bars:
             series = await asyncio.to_thread(self.write, series)
-        self._memo[code] = series
+        self._remember(series)
         return series, action
+
+    def _remember(self, series: BarSeries) -> None:
+        self._memo[series.code] = series
+        self._memo.move_to_end(series.code)
+        while len(self._memo) > MEMO_SERIES:
+            self._memo.popitem(last=False)
 
     async def _fetch_whole(self, code: str, start: date, end: date, done: date,
                            today: date | None) -> BarSeries:
@@ -360,5 +373,5 @@ class BarStore(StoredBars):
                                              today)
             if series.bars:
                 await asyncio.to_thread(self.store.put, bar_key(code), encode(series))
-            self._memo[code] = series
+            self._remember(series)
             return series
