@@ -107,7 +107,11 @@ def test_soak_at_the_paper_limit(quartz_home: Path, calendar_cache: Path) -> Non
     print(f"\nsoak {wall:.0f} s at the paper limit: runs {per_job}, {served} KIS calls served, "
           f"{refused} EGW00201; {len(probes)} probes during the soak (all ready: "
           f"{set(probes) == {200}}), {len(quiet)} quiet probes cost {probe_calls} KIS calls")
-    failed = [(n, rc, err) for n, rc, _, err in runs if rc != 0]
+    # Decides and rebalances every few seconds use up the day's turnover: the account
+    # owner then refuses (exit 8 or 9, named). That is the cap at work, not a failure of the
+    # rate budget this soak is about (the simulator's EGW00201 count below is).
+    failed = [(n, rc, err) for n, rc, _, err in runs if rc != 0
+              and not (rc in (8, 9) and "refused by the owner" in err)]
     assert failed == []
     assert wall >= SOAK_S
     assert all(per_job.values()), per_job
