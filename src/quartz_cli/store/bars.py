@@ -42,6 +42,9 @@ QUOTE_REUSE_S = 300.0
 CONCURRENCY = 4
 # Series kept in memory after use (see BarStore._memo).
 MEMO_SERIES = 64
+# Tickers per broker quote call as `quotes` splits them: KIS's multi-ticker quote takes 30
+# (on paper, where each ticker is one call, any size serves).
+QUOTE_CHUNK = 30
 
 
 class Update(str, Enum):
@@ -286,7 +289,22 @@ class BarStore(StoredBars):
 
     async def quotes(self, tickers: Sequence[str]) -> tuple[dict[str, Quote], dict[str, str]]:
         """The broker's quotes; remembered briefly to serve as today's partial bars (and a
-        bar asked for while its quote is on the way waits for it instead of asking again)."""
+        bar asked for while its quote is on the way waits for it instead of asking again).
+        Asked QUOTE_CHUNK tickers at a time (concurrently; the client's limiter paces the
+        calls), each chunk's waiting bars served as soon as it arrives: a decide over the
+        whole universe reads its stored bars while the later quotes are still on the way,
+        instead of after the last one."""
+        chunks = [tickers[i:i + QUOTE_CHUNK] for i in range(0, len(tickers), QUOTE_CHUNK)]
+        answers = await asyncio.gather(*(self._quote_chunk(c) for c in chunks))
+        quotes: dict[str, Quote] = {}
+        failed: dict[str, str] = {}
+        for got, bad in answers:
+            quotes.update(got)
+            failed.update(bad)
+        return quotes, failed
+
+    async def _quote_chunk(self, tickers: Sequence[str],
+                           ) -> tuple[dict[str, Quote], dict[str, str]]:
         loop = asyncio.get_running_loop()
         mine = {c: loop.create_future() for c in tickers if c not in self._asking}
         self._asking.update(mine)
