@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import decide as base
 import decide_warm as warm
+import seeding
 
 
 def backtest_per_session(home: str, tickers: int, sessions: int) -> tuple[float, float, int]:
@@ -66,8 +67,7 @@ def main(tickers: int = 30, sessions: int = 250) -> None:
                            stdout=subprocess.DEVNULL)
             subprocess.run([base.QUARTZ, "macro", "run", "--json"], env=env, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            subprocess.run([sys.executable, "-c", warm.SEED.format(n=tickers)], env=env,
-                           check=True)
+            seeding.seed_candidates(env, tickers, "master")
             warm.run_decide(env, sim, stamps)  # cold: fills the bar store
             decide_s = warm.run_decide(env, sim, stamps)[0]
         finally:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import seeding
 
 BIN = Path(sys.executable).parent
 QUARTZ = str(BIN / "quartz")
@@ -39,31 +40,7 @@ def free_port() -> int:
 
 def seed_candidates(env: dict[str, str]) -> list[str]:
     """Publish a candidates document naming TICKERS codes of the bundled universe."""
-    code = f"""
-import os
-from quartz_cli.config import load_config
-from quartz_cli.domain.candidates import Candidate, CandidatesDocument, ScoreComponents
-from quartz_cli.domain.documents import utcnow
-from quartz_cli.domain.universe import bundled_universe
-from quartz_cli.app.runtime import open_store
-from quartz_cli.agents.documents import publish
-cfg = load_config()
-listings = bundled_universe().listings[:{TICKERS}]
-cands = [Candidate(rank=i + 1, code=x.code, name=x.name, market=x.market, tier=x.tier.value,
-                   sector=x.sector, score=1 - i / 100,
-                   components=ScoreComponents(market_cap_tier=1, sentiment=0.5,
-                                              news_count_norm=0.5, priority=0),
-                   news_count=3, top_articles=[]) for i, x in enumerate(listings)]
-doc = CandidatesDocument(produced_at=utcnow(), env="local", weights={{}},
-                         sentiment_engines=["bench"], window_hours=24, universe_size=len(listings),
-                         articles=0, articles_matched=0, duplicates_dropped=0, sources=[],
-                         candidates=cands, notes=["benchmark seed"])
-publish(open_store(cfg), "candidates", doc)
-print(" ".join(x.code for x in listings))
-"""
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    return out.stdout.split()
+    return seeding.seed_candidates(env, TICKERS, "bundled")
 
 
 def arrival_rate(times: list[float]) -> float:

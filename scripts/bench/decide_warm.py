@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import decide as base
+import seeding
 
 CHART_TR = "FHKST03010100"
 QUOTE_TR = "FHKST01010100"
@@ -84,33 +85,6 @@ def run_decide(env: dict[str, str], sim, stamps) -> Run:
     quotes = delta(f"served:{QUOTE_TR}") + delta(f"served:{MULTI_TR}")
     return Run(wall, delta("requests"), delta("rate_limited"), span,
                usage.ru_maxrss / 1024, delta(f"served:{CHART_TR}"), quotes)
-
-
-SEED = """
-from quartz_cli.config import load_config
-from quartz_cli.domain.candidates import Candidate, CandidatesDocument, ScoreComponents
-from quartz_cli.domain.documents import utcnow
-from quartz_cli.agents.selection import selection_universe
-from quartz_cli.app.runtime import open_store
-from quartz_cli.agents.documents import publish
-cfg = load_config()
-from quartz_cli.sim.exchange import SEED_POSITIONS
-# The local account's holdings first: decide analyses candidates and holdings, N in all.
-universe = selection_universe(cfg.home)
-held = [universe.require(code) for code, _, _ in SEED_POSITIONS]
-listings = list(dict.fromkeys(held + list(universe.listings)))[:{n}]
-assert len(listings) == {n}, len(listings)
-cands = [Candidate(rank=i + 1, code=x.code, name=x.name, market=x.market, tier=x.tier.value,
-                   sector=x.sector, score=1 - i / 10000,
-                   components=ScoreComponents(market_cap_tier=1, sentiment=0.5,
-                                              news_count_norm=0.5, priority=0),
-                   news_count=3, top_articles=[]) for i, x in enumerate(listings)]
-doc = CandidatesDocument(produced_at=utcnow(), env="local", weights={{}},
-                         sentiment_engines=["bench"], window_hours=24, universe_size=len(listings),
-                         articles=0, articles_matched=0, duplicates_dropped=0, sources=[],
-                         candidates=cands, notes=["benchmark seed"])
-publish(open_store(cfg), "candidates", doc)
-"""
 
 
 def serve_simulator(home: str, port: int, real: bool):
@@ -169,7 +143,7 @@ def one_size(tickers: int, real: bool) -> tuple[Run, Run, int]:
                            stdout=subprocess.DEVNULL)
             subprocess.run([base.QUARTZ, "macro", "run", "--json"], env=env, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            subprocess.run([sys.executable, "-c", SEED.format(n=tickers)], env=env, check=True)
+            seeding.seed_candidates(env, tickers, "master")
             cold = run_decide(env, sim, stamps)
             warm = run_decide(env, sim, stamps)
             pages = pages_needed(home)
