@@ -19,6 +19,7 @@ from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Env
 from quartz_cli.domain.bars import Period, resample
 from quartz_cli.domain.krx import KST
+from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.kis.client import KisClient
 from quartz_cli.kis.endpoints import LOCAL_SIM_URL, KisEndpoint
 from quartz_cli.kis.market import KisMarketData
@@ -27,7 +28,7 @@ from quartz_cli.kis.quotations import CHART_PATH, CHART_TR_ID, PRICE_TR_ID, dail
 from quartz_cli.kis.ratelimit import RateLimiter
 from quartz_cli.sim import SimConfig, Simulator
 from quartz_cli.store.bar_files import bar_key, decode
-from quartz_cli.store.bars import BarStore, Update
+from quartz_cli.store.bars import QUOTE_CHUNK, BarStore, Update
 from quartz_cli.store.local import LocalStore
 
 T1 = datetime(2026, 11, 13, 16, 0, tzinfo=KST)     # Friday, after the close
@@ -203,6 +204,58 @@ def test_in_a_session_todays_bar_comes_from_the_quote_without_a_chart_call(tmp_p
     assert (today.open, today.high, today.low) == (quote.open, quote.high, quote.low)
     assert day.bars[-2].day == T2.date() and day.bars[-2].close == quote.base
     assert week.bars == resample(day.bars, Period.WEEK)
+
+
+class HeldQuotes:
+    """The simulator's market data, with the quote calls that name `held` kept waiting until
+    `release` is set (a slow second batch of quotes)."""
+
+    def __init__(self, broker: KisMarketData, held: str) -> None:
+        self.broker = broker
+        self.source = broker.source
+        self.held = held
+        self.release = asyncio.Event()
+        self.calls: list[list[str]] = []
+
+    async def quotes(self, tickers):
+        self.calls.append(list(tickers))
+        if self.held in tickers:
+            await self.release.wait()
+        return await self.broker.quotes(tickers)
+
+    async def daily_bars(self, ticker, start, end, period=Period.DAY):
+        return await self.broker.daily_bars(ticker, start, end, period)
+
+
+def test_a_bar_is_served_when_its_batch_of_quotes_arrives_not_after_the_last(tmp_path,
+                                                                             calendar):
+    # A decide over the whole universe asks every quote at once, 30 tickers a call, and reads
+    # the stored bars meanwhile: a bar waits for its own call, not for every call.
+    codes = [x.code for x in bundled_universe().listings[:QUOTE_CHUNK + 1]]
+
+    async def go():
+        m = Market(tmp_path, T2)
+        store = LocalStore(tmp_path / "store")
+        await m.bar_store(store, calendar).pull(codes[:1])
+        m.now = IN_SESSION
+        broker = HeldQuotes(KisMarketData(m.kis), held=codes[-1])
+        bs = BarStore(store, broker, clock=lambda: m.now, calendar=calendar)
+        asked = asyncio.create_task(bs.quotes(codes))
+        first = asyncio.create_task(bs.daily_bars(codes[0], IN_SESSION.date() - timedelta(
+            days=400), IN_SESSION.date()))
+        # A guard against a hang if the bar waited for the held call, not a timing check.
+        await asyncio.wait({first}, timeout=30)
+        served_while_held = first.done() and not broker.release.is_set()
+        broker.release.set()
+        quotes, failed = await asked
+        return served_while_held, await first, quotes, failed, broker.calls
+
+    served_while_held, day, quotes, failed, calls = asyncio.run(go())
+    assert served_while_held
+    assert day.bars[-1].day == IN_SESSION.date()
+    assert day.bars[-1].close == quotes[codes[0]].price
+    assert sorted(map(len, calls)) == [1, QUOTE_CHUNK] and not failed
+    assert set(quotes) == set(codes)
 
 
 def test_the_bar_store_works_on_s3(tmp_path, calendar, s3_url):
