@@ -12,12 +12,15 @@ sends market orders over the WebSocket with `TradingClient`:
 3. the latency that stage adds: the same kind of orders in-process, through the account owner
    and straight to its trading agent (same simulator, same run, rate limit off), p50/p99 of
    each and of the difference;
-4. with `--events`: what the event log, metrics and notification fan-out cost per order: the
-   same orders in-process through the trading agent with the ledger's events and the
-   metrics on, and with both off, after one untimed order per ticker, in rounds whose arms
-   alternate which goes first (p50/p99 of each and the p99 growth; goal <= 5 %), and the
-   notifier's time per order to fan the events out to three in-memory channels (it reads
-   the log from its own cursor, off the order path: beside the trading agent in production).
+4. with `--events`: what the event log, metrics and notification fan-out cost per order:
+   the ledger's moves of an order alone with events and metrics on and off (CPU per order)
+   and the relay of its outbox into the log (per event); the same orders in-process through
+   the trading agent with the ledger's events and the metrics on, and with both off, after
+   one untimed order per ticker, in rounds whose arms alternate which goes first (p50/p99 of
+   each and the p99 growth, goal <= 5 %; the median of each round's p99 ratio; CPU per
+   order), and the notifier's time per order to relay the events and fan them out to three
+   in-memory channels (it reads the log from its own cursor, off the order path: beside the
+   trading agent in production).
 
     .venv/bin/python scripts/bench/orders.py [--orders 400] [--limited-orders 180] [--events]
     .venv/bin/python scripts/bench/orders.py --events --only-events --orders 40   # smoke
@@ -213,14 +216,16 @@ def _metrics_on(on: bool, saved: dict[str, object]) -> None:
 
 
 async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
-                           ) -> tuple[list[float], list[float], dict[bool, float], float, int]:
+                           ) -> tuple[list[float], list[float], dict[bool, float], list[float],
+                                      float, int]:
     """Latencies of `n` orders through the trading agent with the event log and metrics on
     and of `n` with both off, in `rounds` rounds whose arms alternate which goes first (on,
     off; off, on; ...), so neither always follows the warm-up or the other's bookkeeping;
     the process's CPU seconds in each arm (every thread: the ledger's workers and the
     simulator's loop included; far less sensitive than latency to other load on the
-    machine); the notifier's seconds to fan out the events of the `on` orders (fills
-    included) to three channels; how many notifications went out."""
+    machine); each round's p99 on / p99 off (two arms next to each other in time: a drift in
+    the machine's load cancels out); the notifier's seconds to fan out the events of the
+    `on` orders (fills included) to three channels; how many notifications went out."""
     os.environ.update({"QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
                        "QUARTZ_RATE_LIMIT_PER_S": "100000", "QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
                        "QUARTZ_SIM_STARTING_CASH": "100000000000"})
@@ -235,6 +240,7 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
     off: list[float] = []
     fan_out_s = 0.0
     cpu_s = {True: 0.0, False: 0.0}
+    by_round: dict[bool, list[float]] = {True: [], False: []}
     gate = asyncio.Semaphore(concurrency)
     log = event_log(config)
     channels = [_MemoryChannel(name) for name in ("a", "b", "c")]
@@ -264,9 +270,11 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
             agent.ledger.record_events = events
             _metrics_on(events, saved)
             cpu0 = time.process_time()
-            await asyncio.gather(*(one(q, on if events else off)
-                                   for q in requests(n // rounds, tag)))
+            into = on if events else off
+            start = len(into)
+            await asyncio.gather(*(one(q, into) for q in requests(n // rounds, tag)))
             cpu_s[events] += time.process_time() - cpu0
+            by_round[events].append(pct(into[start:], 0.99))
             await agent.refresh()  # untimed, after either arm: the fills
             if events:
                 t0 = time.perf_counter()
@@ -279,7 +287,46 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
     agent.ledger.record_events = True
     _metrics_on(True, saved)
     log.close()
-    return on, off, cpu_s, fan_out_s, sum(len(c.messages) for c in channels)
+    paired = [a / b for a, b in zip(by_round[True], by_round[False], strict=True)]
+    return on, off, cpu_s, paired, fan_out_s, sum(len(c.messages) for c in channels)
+
+
+def append_cost(root: Path, n: int, rounds: int) -> tuple[float, float, float]:
+    """The event log's own cost, without the broker: this thread's CPU seconds per order for
+    the ledger's moves of an order (claimed, sent, accepted) with events and metrics on and
+    with both off (arms alternating as in `events_on_vs_off`), and per event for relaying
+    the outbox into the log (off the order path: done by the log's readers)."""
+    from quartz_cli.domain.orders import OrderState as S
+    from quartz_cli.store.event_log import SqliteEventLog
+    from quartz_cli.store.order_ledger import SqliteOrderLedger
+
+    ledger = SqliteOrderLedger(root / "append-cost.db")
+    log = SqliteEventLog(root / "append-cost.db", "bench")
+    cpu_s = {True: 0.0, False: 0.0}
+    relay_s, relayed, saved = 0.0, 0, {}
+    moves = ((S.RECEIVED, S.SENT, {"attempts": 1}), (S.SENT, S.ACCEPTED, {}))
+    for r in range(rounds):
+        for events in ((True, False) if r % 2 == 0 else (False, True)):
+            ledger.record_events = events
+            _metrics_on(events, saved)
+            t0 = time.thread_time()
+            for i, req in enumerate(requests(n // rounds, f"cost-{events}-{r}")):
+                now = datetime.now(UTC)
+                ledger.claim(req, "local", now)
+                for expected, to, fields in moves:
+                    ledger.move(req.request_id, expected, to, now, **fields,
+                                **({"order_no": f"{r}{int(events)}{i:08d}"} if to is S.ACCEPTED
+                                   else {}))
+            cpu_s[events] += time.thread_time() - t0
+            if events:
+                t0 = time.thread_time()
+                relayed += log.relay()
+                relay_s += time.thread_time() - t0
+    _metrics_on(True, saved)
+    ledger.close()
+    log.close()
+    count = n // rounds * rounds
+    return cpu_s[True] / count, cpu_s[False] / count, relay_s / max(1, relayed)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -373,9 +420,16 @@ def report_events(root: Path, args: argparse.Namespace) -> None:
     """Measure and print the event log's cost per order (`--events`)."""
     from quartz_cli.calendars import krx_calendar
 
+    ledger_on, ledger_off, relay = append_cost(root, args.orders, args.rounds)
+    print(f"  event append on the order path (the ledger's 3 moves of an order, no broker, "
+          f"{args.orders} orders each): CPU per order events+metrics on "
+          f"{ledger_on * 1e6:.0f} us, off {ledger_off * 1e6:.0f} us "
+          f"({(ledger_on - ledger_off) * 1e6:+.0f} us); relaying the outbox into the log "
+          f"(off the order path) {relay * 1e6:.0f} us per event")
+
     krx_calendar(root / "events" / "cache")
-    on, off, cpu_s, fan_out_s, sent = asyncio.run(events_on_vs_off(root / "events", args.orders,
-                                                             args.concurrency, args.rounds))
+    on, off, cpu_s, paired, fan_out_s, sent = asyncio.run(events_on_vs_off(
+        root / "events", args.orders, args.concurrency, args.rounds))
     p99_on, p99_off = pct(on, 0.99) * 1000, pct(off, 0.99) * 1000
     p50_on, p50_off = statistics.median(on) * 1000, statistics.median(off) * 1000
     print(f"  event log, in-process through the trading agent, {len(on)} orders each, "
@@ -383,6 +437,8 @@ def report_events(root: Path, args: argparse.Namespace) -> None:
           f"{p50_on:.1f} ms, p99 {p99_on:.1f} ms; off p50 {p50_off:.1f} ms, p99 {p99_off:.1f} ms; "
           f"p50 growth {(p50_on / p50_off - 1) * 100:+.1f} %, p99 growth "
           f"{(p99_on / p99_off - 1) * 100:+.1f} % (goal <= 5 %)")
+    print(f"  paired by round (the arms of one round run back to back): median of p99 on / "
+          f"p99 off {(statistics.median(paired) - 1) * 100:+.1f} % over {len(paired)} rounds")
     cpu_on, cpu_off = cpu_s[True] / len(on) * 1000, cpu_s[False] / len(off) * 1000
     print(f"  process CPU per order: events+metrics on {cpu_on:.2f} ms, off {cpu_off:.2f} ms "
           f"({(cpu_on / cpu_off - 1) * 100:+.1f} %)")
