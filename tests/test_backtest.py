@@ -14,8 +14,10 @@ import pytest
 from cli import quartz_json
 from quartz_cli.agents.backtest import Backtest, BarPanel, Settings
 from quartz_cli.calendars import krx_calendar
+from quartz_cli.domain.backtest_run import BacktestRun, DataFingerprints
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.universe import bundled_universe
+from quartz_cli.errors import InputError
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
 from quartz_cli.sim.market import SampleMarket
 from quartz_cli.store.local import LocalStore
@@ -92,7 +94,7 @@ def test_orders_pass_the_owners_pretrade_stage(market, tmp_path):
     assert len(refused) == 1 and "pretrade:held_qty" in refused[0]
 
 
-@pytest.mark.slow  # two starts of the console script (~3 s each on the CI machine)
+@pytest.mark.slow  # three starts of the console script (~3 s each on the CI machine)
 def test_cli_run_is_stored_and_shown(quartz_home, calendar_cache):
     seed_calendar(quartz_home, calendar_cache)
     doc = quartz_json("backtest", "--from", "2025-03-03", "--to", "2025-03-21",
@@ -104,6 +106,8 @@ def test_cli_run_is_stored_and_shown(quartz_home, calendar_cache):
     assert set(doc["data"]["fingerprints"]) == set(CODES[:4])
     shown = quartz_json("backtest", "show", doc["id"])
     assert shown["performance"] == doc["performance"]
+    compared = quartz_json("backtest", "compare", doc["id"], doc["id"])
+    assert compared["difference"]["total_return"] == 0
     stored = quartz_home / "store" / "local" / "backtests" / doc["id"]
     assert (stored / "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((stored / "run.json").read_text())["id"] == doc["id"]
@@ -171,10 +175,10 @@ def test_a_run_stopped_and_resumed_ends_as_one_run_through(market, tmp_path):
 
     asyncio.run(some())
     now = datetime(2026, 11, 29, tzinfo=UTC)
-    partial = json.loads(json.dumps(report_document(first, run="bt-x", produced_at=now,
-                                                    interrupted=True)))
-    assert partial["status"].startswith("interrupted after 2025-03-07 (4 of 9 sessions)")
-    second = Backtest(Settings.from_dict(partial["settings"]), panel, calendar,
+    stored = report_document(first, run="bt-x", produced_at=now, interrupted=True)
+    partial = BacktestRun.model_validate_json(stored.model_dump_json())
+    assert partial.status.startswith("interrupted after 2025-03-07 (4 of 9 sessions)")
+    second = Backtest(Settings.of(partial.settings), panel, calendar,
                       LocalStore(tmp_path / "b"), RulesDecisionEngine, lambda c: c)
     second.restore(partial)
 
@@ -185,11 +189,12 @@ def test_a_run_stopped_and_resumed_ends_as_one_run_through(market, tmp_path):
     asyncio.run(rest())
     a = report_document(whole, run="bt-x", produced_at=now, interrupted=False)
     b = report_document(second, run="bt-x", produced_at=now, interrupted=False)
-    assert b["status"] == "complete"
-    assert b["performance"] == a["performance"] and b["days"] == a["days"]
-    assert a["performance"]["trades"] > 0
-    with pytest.raises(Exception, match="bars differ"):
-        second.restore({**partial, "data": {"fingerprints": {}}})
+    assert b.status == "complete"
+    assert b.performance == a.performance and b.days == a.days
+    assert a.performance is not None and a.performance.trades > 0
+    changed = partial.model_copy(update={"data": DataFingerprints(fingerprints={})})
+    with pytest.raises(InputError, match="bars differ"):
+        second.restore(changed)
 
 
 def test_recorded_llm_answers_replay_to_the_same_plan_and_a_missing_one_falls_back(
@@ -265,3 +270,61 @@ def test_a_delisted_ticker_stays_in_its_past(market, tmp_path):
     assert held, "the run should trade the ticker before it goes, for this to test anything"
     if "005930" in bt.book.holdings:
         assert bt.book.prices["005930"] == bars["005930"][-1].close
+
+
+def test_stored_runs_are_typed_listed_and_compared_in_80_columns(market, tmp_path):
+    """Two runs stored through the store: read back as the same typed documents (the JSON
+    keys the dashboard reads stay), listed oldest first, compared side by side."""
+    import io
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from quartz_cli.agents.backtest import read_run, report_document, run_ids, store_run
+    from quartz_cli.cli.backtest import comparison, render, render_compare, render_list
+    from quartz_cli.domain.backtest_run import RunSummary
+
+    panel, calendar = market
+    store = LocalStore(tmp_path / "store")
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    runs = []
+    for i, cash in enumerate((50_000_000, 20_000_000)):
+        bt = Backtest(Settings(start=START, end=D, universe=CODES, cash=cash), panel,
+                      calendar, store, RulesDecisionEngine, lambda c: c)
+        asyncio.run(_drive(bt))
+        doc = report_document(bt, run=f"bt-2026112{i}T000000-x", produced_at=now,
+                              interrupted=False, source="SYNTHETIC test")
+        store_run(store, doc, None)
+        runs.append(doc)
+    raw = json.loads(store.get(f"backtests/{runs[0].id}/run.json") or b"{}")
+    assert raw["settings"]["from"] == START.isoformat() and raw["kind"] == "backtest"
+    assert {"value_krw", "benchmark_krw", "fills"} <= set(raw["days"][0])
+    assert raw["performance"]["end_value"] == raw["days"][-1]["value_krw"]
+    a, b = (read_run(store, r.id) for r in runs)
+    assert a == runs[0] and b.performance == runs[1].performance
+    assert run_ids(store) == [runs[0].id, runs[1].id]
+    summaries = [RunSummary.of(r) for r in (a, b)]
+    assert summaries[1].model_dump(mode="json")["from"] == START.isoformat()
+    assert a.performance and b.performance
+    diff = comparison(a, b)["difference"]
+    assert diff["start_value"] == 20_000_000 - 50_000_000
+    assert diff["total_return"] == b.performance.total_return - a.performance.total_return
+    for draw in (lambda out: render_compare(a, b, out), lambda out: render(a, out),
+                 lambda out: render_list(summaries, out)):
+        buf = io.StringIO()
+        draw(Console(file=buf, width=80, color_system=None))
+        text = buf.getvalue()
+        table = [ln for ln in text.splitlines() if ln.startswith(("┃", "│", "┏", "└"))]
+        assert table and all(len(ln) <= 80 for ln in table), text
+    buf = io.StringIO()
+    render_compare(a, b, Console(file=buf, width=80, color_system=None))
+    assert "50,000,000" not in buf.getvalue()  # end values, not the cash, are compared
+    assert f"{a.performance.end_value:,}" in buf.getvalue()
+    assert f"{b.performance.end_value:,}" in buf.getvalue()
+    with pytest.raises(InputError, match="no stored backtest"):
+        read_run(store, "bt-nope")
+
+
+async def _drive(bt: Backtest) -> None:
+    for day in bt.remaining():
+        await bt.step(day)

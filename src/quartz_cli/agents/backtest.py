@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
 
 from quartz_cli.agents.decision_engine import Fallback
 from quartz_cli.agents.inputs import analysis_view
@@ -36,6 +35,18 @@ from quartz_cli.agents.portfolio import (
     run_rebalance,
 )
 from quartz_cli.agents.technical import analyze_tickers
+from quartz_cli.domain.backtest_run import (
+    PREFIX,
+    BacktestRun,
+    Benchmark,
+    BookState,
+    DataFingerprints,
+    DayEntry,
+    Figures,
+    FillEntry,
+    InputsUsed,
+    RunSettings,
+)
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.costs import SETTLEMENT_SESSIONS
@@ -282,24 +293,22 @@ class Settings:
             raise InputError("--from is after --to")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Settings:
-        """Settings as `to_dict` wrote them (a stored run's, for `--resume`)."""
-        return cls(start=date.fromisoformat(d["from"]), end=date.fromisoformat(d["to"]),
-                   universe=tuple(d["universe"]),
-                   decision_time=time.fromisoformat(d["decision_time"]), cash=d["cash_krw"],
-                   engine=d["engine"], participation=Decimal(d["participation"]),
-                   constraints=Constraints.model_validate(d["constraints"]),
-                   exit_rules=ExitRules(Decimal(d["stop_loss_pct"]),
-                                        Decimal(d["take_profit_pct"])))
+    def of(cls, s: RunSettings) -> Settings:
+        """Settings as a stored run recorded them (for `--resume`)."""
+        return cls(start=s.start, end=s.end, universe=tuple(s.universe),
+                   decision_time=time.fromisoformat(s.decision_time), cash=s.cash_krw,
+                   engine=s.engine, participation=s.participation,
+                   constraints=s.constraints,
+                   exit_rules=ExitRules(s.stop_loss_pct, s.take_profit_pct))
 
-    def to_dict(self) -> dict[str, object]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(),
-                "universe": list(self.universe), "decision_time":
-                self.decision_time.strftime("%H:%M"), "cash_krw": self.cash,
-                "engine": self.engine, "participation": str(self.participation),
-                "constraints": self.constraints.model_dump(mode="json"),
-                "stop_loss_pct": str(self.exit_rules.stop_loss_pct),
-                "take_profit_pct": str(self.exit_rules.take_profit_pct)}
+    def model(self) -> RunSettings:
+        """The settings as a stored run records them."""
+        return RunSettings(start=self.start, end=self.end, universe=list(self.universe),
+                           decision_time=self.decision_time.strftime("%H:%M"),
+                           cash_krw=self.cash, engine=self.engine,
+                           participation=self.participation, constraints=self.constraints,
+                           stop_loss_pct=self.exit_rules.stop_loss_pct,
+                           take_profit_pct=self.exit_rules.take_profit_pct)
 
 
 @dataclass(frozen=True)
@@ -323,14 +332,15 @@ class DayRecord:
     refused: list[str]
     decision: DecisionInput | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return {"day": self.day.isoformat(), "engine": self.engine, "value_krw": self.value,
-                "cash_krw": self.cash, "invested_krw": self.invested,
-                "benchmark_krw": self.benchmark,
-                "fills": [{"ticker": f.ticker, "side": f.side.value, "ordered": f.ordered,
-                           "qty": f.qty, "price": f.price, "commission": f.commission,
-                           "tax": f.tax, "note": f.reason} for f in self.fills],
-                "refused": self.refused}
+    def entry(self) -> DayEntry:
+        """The session as a stored run records it."""
+        return DayEntry(day=self.day, engine=self.engine, value_krw=self.value,
+                        cash_krw=self.cash, invested_krw=self.invested,
+                        benchmark_krw=self.benchmark,
+                        fills=[FillEntry(ticker=f.ticker, side=f.side.value, ordered=f.ordered,
+                                         qty=f.qty, price=f.price, commission=f.commission,
+                                         tax=f.tax, note=f.reason) for f in self.fills],
+                        refused=self.refused)
 
 
 @dataclass(frozen=True)
@@ -348,9 +358,9 @@ class Decided:
         return [*self.exits, *self.decided]
 
 
-def _fill_of(d: dict[str, Any], day: date) -> Fill:
-    return Fill(Side(d["side"]), d["ticker"], day, d["ordered"], d["qty"], d["price"],
-                d["commission"], d["tax"], d["note"])
+def _fill_of(f: FillEntry, day: date) -> Fill:
+    return Fill(Side(f.side), f.ticker, day, f.ordered, f.qty, f.price, f.commission, f.tax,
+                f.note)
 
 
 class _Recording:
@@ -389,30 +399,28 @@ class Backtest:
             raise InputError(f"no KRX session between {settings.start} and {settings.end}")
         self._bench: dict[str, Decimal] = {}
 
-    def state_dict(self) -> dict[str, object]:
+    def state(self) -> BookState:
         """What `--resume` needs beyond the days: the book and the orders awaiting a fill."""
-        return {"cash_krw": self.book.cash,
-                "holdings": {t: [h.qty, h.avg_price] for t, h in self.book.holdings.items()},
-                "prices": dict(self.book.prices),
-                "pending": [p.order.model_dump(mode="json") for p in self.pending]}
+        return BookState(cash_krw=self.book.cash,
+                         holdings={t: (h.qty, h.avg_price)
+                                   for t, h in self.book.holdings.items()},
+                         prices=dict(self.book.prices),
+                         pending=[p.order for p in self.pending])
 
-    def restore(self, doc: dict[str, Any]) -> None:
-        """Continue a stored run (`report_document`'s) after its last completed session;
-        InputError when its bars have changed since."""
-        if doc["data"]["fingerprints"] != self.panel.fingerprint():
-            raise InputError(f"backtest {doc['id']}: the bars differ from the stored run's "
+    def restore(self, run: BacktestRun) -> None:
+        """Continue a stored run after its last completed session; InputError when its bars
+        have changed since."""
+        if run.data.fingerprints != self.panel.fingerprint():
+            raise InputError(f"backtest {run.id}: the bars differ from the stored run's "
                              "(the bar store changed); start a new run")
-        state = doc["state"]
-        self.book = Book(state["cash_krw"],
-                         {t: Holding(q, a) for t, (q, a) in state["holdings"].items()},
-                         dict(state["prices"]))
-        self.pending = [Pending(PlanOrder.model_validate(o)) for o in state["pending"]]
-        self.days = []
-        for d in doc["days"]:
-            day = date.fromisoformat(d["day"])
-            self.days.append(DayRecord(day, d["engine"], d["value_krw"], d["cash_krw"],
-                                       d["invested_krw"], d["benchmark_krw"],
-                                       [_fill_of(f, day) for f in d["fills"]], d["refused"]))
+        state = run.state
+        self.book = Book(state.cash_krw,
+                         {t: Holding(q, a) for t, (q, a) in state.holdings.items()},
+                         dict(state.prices))
+        self.pending = [Pending(o) for o in state.pending]
+        self.days = [DayRecord(d.day, d.engine, d.value_krw, d.cash_krw, d.invested_krw,
+                               d.benchmark_krw, [_fill_of(f, d.day) for f in d.fills],
+                               d.refused) for d in run.days]
 
     @property
     def before_open(self) -> bool:
@@ -559,7 +567,6 @@ class Backtest:
         return record
 
 
-PREFIX = "backtests"
 
 
 def run_id(settings: Settings, started: datetime) -> str:
@@ -568,8 +575,8 @@ def run_id(settings: Settings, started: datetime) -> str:
             f"{settings.end:%Y%m%d}")
 
 
-def report_document(bt: Backtest, *, run: str, produced_at: datetime,
-                    interrupted: bool) -> dict[str, object]:
+def report_document(bt: Backtest, *, run: str, produced_at: datetime, interrupted: bool,
+                    env: str = "local", source: str = "") -> BacktestRun:
     """The stored and printed document of a run (shape: docs/backtest.md)."""
     from quartz_cli.domain.performance import performance
 
@@ -586,40 +593,51 @@ def report_document(bt: Backtest, *, run: str, produced_at: datetime,
     status = "complete" if len(days) == len(bt.sessions) else (
         f"interrupted after {last or 'no session'} ({len(days)} of {len(bt.sessions)} "
         "sessions)" if interrupted else "partial")
-    return {
-        "kind": "backtest", "id": run, "produced_at": produced_at.isoformat(),
-        "status": status, "sessions_done": len(days), "sessions_total": len(bt.sessions),
-        "settings": bt.settings.to_dict(), "data": {"fingerprints": bt.panel.fingerprint()},
-        "inputs": {"replayed": [], "recomputed": ["technical (from bars)", "candidates "
-                   "(the universe)", "macro (neutral)"]},
-        "engines": engines,
-        "performance": performance(equity, fills, invested).to_dict() if days else None,
-        "benchmark": {"name": "equal-weight buy-and-hold of the universe (before costs)",
-                      "performance": performance(bench, []).to_dict() if days else None},
-        "days": [d.to_dict() for d in days],
-        "state": bt.state_dict(),
-    }
+
+    def figures(curve: list[int], traded: list[Fill], held: list[int] | None = None
+                ) -> Figures | None:
+        return Figures(**performance(curve, traded, held).to_dict()) if days else None
+
+    return BacktestRun(
+        id=run, produced_at=produced_at, env=env, status=status, sessions_done=len(days),
+        sessions_total=len(bt.sessions), source=source, settings=bt.settings.model(),
+        data=DataFingerprints(fingerprints=bt.panel.fingerprint()),
+        inputs=InputsUsed(replayed=[], recomputed=["technical (from bars)", "candidates "
+                                                   "(the universe)", "macro (neutral)"]),
+        engines=engines, performance=figures(equity, fills, invested),
+        benchmark=Benchmark(name="equal-weight buy-and-hold of the universe (before costs)",
+                            performance=figures(bench, [])),
+        days=[d.entry() for d in days], state=bt.state())
 
 
-def store_run(store: Store, doc: dict[str, object], chart_png: bytes | None) -> str:
+def store_run(store: Store, run: BacktestRun, chart_png: bytes | None) -> str:
     """Write a run under `backtests/<id>/` (blocking); returns the document's key."""
-    import json
-
-    key = f"{PREFIX}/{doc['id']}/run.json"
-    store.put(key, json.dumps(doc, ensure_ascii=False, indent=1).encode())
+    key = f"{PREFIX}/{run.id}/run.json"
+    run.stored = key
+    store.put(key, run.model_dump_json(indent=1).encode())
     if chart_png is not None:
-        store.put(f"{PREFIX}/{doc['id']}/chart.png", chart_png)
+        store.put(f"{PREFIX}/{run.id}/chart.png", chart_png)
     return key
 
 
-def read_run(store: Store, run: str) -> dict[str, Any]:
-    """A stored run's document; InputError naming the stored ids when there is none."""
-    import json
+def run_ids(store: Store) -> list[str]:
+    """The stored runs' ids, oldest first (an id starts with when it ran)."""
+    return sorted({k.split("/")[1] for k in store.list(f"{PREFIX}/")
+                   if k.endswith("/run.json")})
 
-    raw = store.get(f"{PREFIX}/{run}/run.json")
-    if raw is None:
-        ids = sorted({k.split("/")[1] for k in store.list(f"{PREFIX}/")})
+
+def read_run(store: Store, run: str) -> BacktestRun:
+    """A stored run; InputError naming the stored ids when there is none."""
+    from quartz_cli.agents.documents import read_key
+
+    doc = read_key(store, f"{PREFIX}/{run}/run.json", BacktestRun)
+    if doc is None:
+        ids = run_ids(store)
         raise InputError(f"no stored backtest {run!r}",
                          hint=f"stored: {', '.join(ids[-5:])}" if ids else "none stored yet")
-    doc: dict[str, Any] = json.loads(raw)
     return doc
+
+
+def read_chart(store: Store, run: str) -> bytes | None:
+    """A stored run's PNG chart, None when it has none."""
+    return store.get(f"{PREFIX}/{run}/chart.png")

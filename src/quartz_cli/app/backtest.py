@@ -6,11 +6,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from quartz_cli.agents.backtest import Backtest, BarPanel, Settings
+from quartz_cli.agents.backtest import (
+    Backtest,
+    BarPanel,
+    Settings,
+    read_chart,
+    read_run,
+    run_ids,
+)
 from quartz_cli.app.portfolio import name_of
 from quartz_cli.app.runtime import open_store
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, Env
+from quartz_cli.domain.backtest_run import BacktestRun, RunSummary
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.krx import KST, REGULAR_CLOSE
 from quartz_cli.domain.technical import HISTORY_DAYS
@@ -79,3 +87,19 @@ def default_settings(config: Config, **kwargs: object) -> Settings:
     """Settings with the configured constraints and exit rules."""
     return Settings(constraints=config.constraints(), exit_rules=config.exit_rules(),
                     **kwargs)  # type: ignore[arg-type]
+
+
+def load_run(config: Config, run: str, *, store: Store | None = None) -> BacktestRun:
+    """A stored run (InputError naming the stored ids when there is none). Blocking."""
+    return read_run(store if store is not None else open_store(config), run)
+
+
+def stored_runs(config: Config, *, store: Store | None = None) -> list[RunSummary]:
+    """A summary of every stored run, oldest first. Blocking."""
+    store = store if store is not None else open_store(config)
+    return [RunSummary.of(read_run(store, r)) for r in run_ids(store)]
+
+
+def run_chart(config: Config, run: str, *, store: Store | None = None) -> bytes | None:
+    """A stored run's PNG chart (equity and drawdown against the benchmark), or None."""
+    return read_chart(store if store is not None else open_store(config), run)
