@@ -328,3 +328,109 @@ def test_stored_runs_are_typed_listed_and_compared_in_80_columns(market, tmp_pat
 async def _drive(bt: Backtest) -> None:
     for day in bt.remaining():
         await bt.step(day)
+
+
+def _macro_series(last: date):
+    """Monthly series from 2019 through `last`'s month, with enough history for yoy votes."""
+    from datetime import UTC, datetime
+
+    from quartz_cli.domain.macro import Observation, SeriesData
+
+    def monthly(sid, source, start, growth):
+        obs, v, y, m = [], start, 2019, 1
+        while date(y, m, 1) <= last:
+            obs.append(Observation(date=date(y, m, 1), value=round(v, 3)))
+            v *= 1 + growth
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return SeriesData(id=sid, source=source, observations=obs,
+                          fetched_at=datetime(2026, 11, 1, tzinfo=UTC))
+
+    return (monthly("kr.cpi", "ecos", 100.0, 0.004), monthly("kr.core_cpi", "ecos", 100, 0.001),
+            monthly("kr.exports", "ecos", 50_000, 0.01), monthly("us.fed_funds", "fred", 2.4,
+                                                                    -0.01),
+            monthly("us.cpi", "fred", 250.0, 0.0015), monthly("us.core_cpi", "fred", 260, 0.0035))
+
+
+def _publish_inputs(store, moments):
+    """A macro summary (bias by moment) and a two-ticker candidates document at each moment."""
+    from quartz_cli.agents.documents import publish
+    from quartz_cli.domain.candidates import Candidate, CandidatesDocument, ScoreComponents
+    from quartz_cli.domain.macro import MacroSummary
+
+    for at, bias in moments:
+        publish(store, "macro-analysis", MacroSummary(
+            produced_at=at, env="local", sample_data=False, engine="rules:macro-v1",
+            market_bias_hint=bias, positive_summary=f"{bias} +", negative_summary="-",
+            summary=["s"], sources=[], missing_sources=[], cited_sources=[]),
+            name="summary")
+        comp = ScoreComponents(market_cap_tier=1, sentiment=0.5, news_count_norm=1, priority=1)
+        publish(store, "candidates", CandidatesDocument(
+            produced_at=at, env="local", weights={}, sentiment_engines=["lexicon"],
+            window_hours=24, universe_size=6, articles=2, articles_matched=2,
+            duplicates_dropped=0, sources=[], candidates=[
+                Candidate(rank=i + 1, code=c, name=c, market="KOSPI", tier="LARGE", sector="",
+                          score=0.9 - i / 10, components=comp, news_count=2, top_articles=[])
+                for i, c in enumerate(("000660", "035420"))]))
+
+
+@pytest.mark.parametrize("at", [time(15, 30), time(8, 50)])
+def test_replayed_and_recomputed_inputs_see_nothing_after_the_day(market, tmp_path, at):
+    """Day D's decision inputs are byte-identical whether or not the bars, the dated macro
+    and candidates documents and the macro series' observations after D exist; the days
+    that had a document read it (replayed), the others were recomputed, and each day says
+    which."""
+    from datetime import datetime, timedelta
+
+    from quartz_cli.agents.backtest_inputs import (
+        DatedHistory,
+        DayInputSource,
+        MacroRecompute,
+        MacroSeries,
+    )
+    from quartz_cli.domain.krx import KST
+    from quartz_cli.llm.macro_rules import rule_view
+
+    panel, calendar = market
+    decided = datetime.combine(D, at, KST)
+    moments = [(datetime(2025, 3, 10, 20, tzinfo=KST), "bullish"),    # read on the 11th
+               (decided + timedelta(hours=2), "bearish"),              # after D's decision
+               (datetime(2025, 4, 1, 7, tzinfo=KST), "bearish")]       # weeks after D
+    full_store, cut_store = LocalStore(tmp_path / "full"), LocalStore(tmp_path / "cut")
+    _publish_inputs(full_store, moments)
+    _publish_inputs(cut_store, [m for m in moments if m[0] <= decided])
+    hours = timedelta(hours=24)
+
+    def run_with(p, store, series):
+        dated = DayInputSource(DatedHistory(store, macro_max_age=hours, candidates_max_age=hours),
+                               MacroRecompute(MacroSeries(series), rule_view))
+        bt = Backtest(Settings(start=START, end=D, universe=CODES, decision_time=at), p,
+                      calendar, store, RulesDecisionEngine, lambda c: c, dated=dated)
+        asyncio.run(_drive(bt))
+        return bt
+
+    full = run_with(panel, full_store, _macro_series(date(2025, 7, 1)))
+    cut = run_with(panel.cut(D), cut_store, _macro_series(D))
+    for a, b in zip(full.days, cut.days, strict=True):
+        assert a.decision is not None and b.decision is not None
+        assert a.decision.model_dump_json() == b.decision.model_dump_json(), a.day
+        assert a.inputs == b.inputs
+    by_day = {d.day: d for d in full.days}
+    replay_day = date(2025, 3, 11)
+    replayed = by_day[replay_day]
+    assert replayed.inputs.macro == "replayed" and replayed.inputs.candidates == "replayed"
+    assert replayed.inputs.macro_key and "2025/03/10/110000" in replayed.inputs.macro_key
+    assert replayed.decision is not None
+    assert replayed.decision.macro.market_bias_hint.value == "bullish"
+    assert {"000660", "035420"} <= {e.ticker for e in replayed.decision.universe}
+    recomputed = [d for d in full.days if d.inputs.macro == "recomputed"]
+    assert recomputed and all(d.inputs.candidates == "recomputed" for d in recomputed)
+    for d in recomputed:
+        assert d.decision is not None and "rule engine" not in d.decision.macro.positive_summary
+        assert d.decision.macro.positive_summary.startswith(tuple("0123456789"))
+    # Nothing after D's decision was ever read, with or without it in the store.
+    assert all(d.inputs.macro_key is None or d.inputs.macro_key.startswith(
+        "macro-analysis/2025/03/10/") for d in full.days)
+    from quartz_cli.agents.backtest import inputs_used
+    used = inputs_used(full.days)
+    assert any(r.startswith("macro (") for r in used.replayed)
+    assert any(r.startswith("candidates (") for r in used.recomputed)

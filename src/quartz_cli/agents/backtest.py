@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from quartz_cli.agents.backtest_inputs import DayInputSource
 from quartz_cli.agents.decision_engine import Fallback
 from quartz_cli.agents.inputs import analysis_view
 from quartz_cli.agents.portfolio import (
@@ -42,6 +43,7 @@ from quartz_cli.domain.backtest_run import (
     BookState,
     DataFingerprints,
     DayEntry,
+    DayInputs,
     Figures,
     FillEntry,
     InputsUsed,
@@ -53,7 +55,6 @@ from quartz_cli.domain.costs import SETTLEMENT_SESSIONS
 from quartz_cli.domain.decision import (
     Constraints,
     DecisionInput,
-    MacroSummaryView,
     PortfolioView,
     Position,
     Quote,
@@ -212,33 +213,37 @@ class Book:
 
 
 class BacktestInputs:
-    """The `InputSource` of one backtest day: the universe as candidates (no news score),
-    a neutral macro view, and the technical agent's analysis of the visible bars. With
-    `documents`, macro and candidates come from it instead (the parity test gives both runs
-    the same documents; the CLI does not replay dated documents yet)."""
+    """The `InputSource` of one backtest day: macro and candidates replayed from the store's
+    dated history or recomputed from that day's data (`dated`), and the technical agent's
+    analysis of the visible bars. With `documents`, macro and candidates come from it
+    instead (the parity test gives both runs the same documents)."""
 
     def __init__(self, market: AsOfMarket, universe: Sequence[str], calendar: KrxCalendar,
-                 names: Callable[[str], str], documents: InputSource | None = None) -> None:
+                 names: Callable[[str], str], dated: DayInputSource,
+                 documents: InputSource | None = None) -> None:
         self.market = market
         self.universe = list(universe)
         self.calendar = calendar
         self.names = names
+        self.dated = dated
         self.documents = documents
         self.produced: list[str] = []
 
     async def macro(self, now: datetime) -> MacroRead:
         if self.documents is not None:
             return await self.documents.macro(now)
-        return MacroRead(MacroSummaryView(), None, None,
-                         "macro: not replayed in a backtest (bias uncertain)")
+        return self.dated.macro(now)
 
     async def candidates(self, now: datetime) -> CandidatesRead:
         if self.documents is not None:
             return await self.documents.candidates(now)
-        # Only what traded in the cutoff session: no survivorship, no future listings.
-        return CandidatesRead([CandidateInfo(t, self.names(t), None, None)
-                               for t in self.universe if self.market.quote(t) is not None], None,
-                              "candidates: the backtest's universe (no news scores)")
+        return self.dated.candidates(now, self.listed)
+
+    def listed(self) -> list[CandidateInfo]:
+        """The universe's tickers that traded in the cutoff session: no survivorship, no
+        future listings."""
+        return [CandidateInfo(t, self.names(t), None, None)
+                for t in self.universe if self.market.quote(t) is not None]
 
     async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:
         results = await analyze_tickers(self.market, None, tickers, [Period.DAY], now,
@@ -331,6 +336,7 @@ class DayRecord:
     fills: list[Fill]
     refused: list[str]
     decision: DecisionInput | None = None
+    inputs: DayInputs = field(default_factory=DayInputs)
 
     def entry(self) -> DayEntry:
         """The session as a stored run records it."""
@@ -340,7 +346,7 @@ class DayRecord:
                         fills=[FillEntry(ticker=f.ticker, side=f.side.value, ordered=f.ordered,
                                          qty=f.qty, price=f.price, commission=f.commission,
                                          tax=f.tax, note=f.reason) for f in self.fills],
-                        refused=self.refused)
+                        refused=self.refused, inputs=self.inputs)
 
 
 @dataclass(frozen=True)
@@ -351,6 +357,7 @@ class Decided:
     decided: list[PlanOrder]
     engine: str
     decision: DecisionInput | None
+    inputs: DayInputs = field(default_factory=DayInputs)
 
     @property
     def orders(self) -> list[PlanOrder]:
@@ -382,8 +389,11 @@ class Backtest:
 
     def __init__(self, settings: Settings, panel: BarPanel, calendar: KrxCalendar,
                  store: Store, rules: RuleDeciderFactory, names: Callable[[str], str],
-                 documents: InputSource | None = None, llm: DecisionLLM | None = None) -> None:
+                 documents: InputSource | None = None, llm: DecisionLLM | None = None,
+                 dated: DayInputSource | None = None) -> None:
         self.settings = settings
+        # Without a dated history or macro series: every day recomputed, macro uncertain.
+        self.dated = dated if dated is not None else DayInputSource(None, None)
         self.llm = llm
         self.documents = documents
         self.panel = panel
@@ -420,7 +430,7 @@ class Backtest:
         self.pending = [Pending(o) for o in state.pending]
         self.days = [DayRecord(d.day, d.engine, d.value_krw, d.cash_krw, d.invested_krw,
                                d.benchmark_krw, [_fill_of(f, d.day) for f in d.fills],
-                               d.refused) for d in run.days]
+                               d.refused, inputs=d.inputs) for d in run.days]
 
     @property
     def before_open(self) -> bool:
@@ -439,10 +449,11 @@ class Backtest:
         now = datetime.combine(day, self.settings.decision_time, KST)
         market = AsOfMarket(self.panel, last)
         seen: list[DecisionInput] = []
+        self.dated.start_day()
         deps = PortfolioDeps(
             env="backtest", store=self.store,
             inputs=BacktestInputs(market, self.settings.universe, self.calendar, self.names,
-                                  self.documents),
+                                  self.dated, self.documents),
             market=market, account=book, calendar=self.calendar, now=lambda: now,
             constraints=self.settings.constraints, exit_rules=self.settings.exit_rules,
             names=self.names, rules=lambda why: _Recording(self.rules(why), seen),
@@ -452,7 +463,8 @@ class Backtest:
         engine = plan.engine.name if plan.engine else "none"
         if plan.engine and plan.engine.fallback not in (None, Fallback.CONFIGURED.value):
             engine += f" ({plan.engine.fallback}: {plan.engine.detail})"
-        return Decided(list(exits.orders), list(plan.orders), engine, seen[0] if seen else None)
+        return Decided(list(exits.orders), list(plan.orders), engine, seen[0] if seen else None,
+                       self.dated.used)
 
     def pretrade(self, orders: list[PlanOrder], fill_day: date, book: Book
                  ) -> tuple[list[Pending], list[str]]:
@@ -545,22 +557,22 @@ class Backtest:
                     dict(self.book.prices))
         pending = list(self.pending)
         refused: list[str] = []
-        engine, decision = "none", None
+        engine, decision, inputs = "none", None, DayInputs()
         if self.before_open:
             d = await self.decide(day, book)
-            engine, decision = d.engine, d.decision
+            engine, decision, inputs = d.engine, d.decision, d.inputs
             pending, refused = self.pretrade(d.orders, day, book)
         fills = self._fill(day, pending, book)
         self._mark(day, book)
         pending = []
         if not self.before_open:
             d = await self.decide(day, book)
-            engine, decision = d.engine, d.decision
+            engine, decision, inputs = d.engine, d.decision, d.inputs
             nxt = self.calendar.next(day)
             if nxt is not None and d.orders:
                 pending, refused = self.pretrade(d.orders, nxt, book)
         record = DayRecord(day, engine, book.value(), book.cash, book.invested(),
-                           self._benchmark(day), fills, refused, decision)
+                           self._benchmark(day), fills, refused, decision, inputs)
         # Commit: nothing above changed the run's state.
         self.book, self.pending = book, pending
         self.days.append(record)
@@ -602,12 +614,28 @@ def report_document(bt: Backtest, *, run: str, produced_at: datetime, interrupte
         id=run, produced_at=produced_at, env=env, status=status, sessions_done=len(days),
         sessions_total=len(bt.sessions), source=source, settings=bt.settings.model(),
         data=DataFingerprints(fingerprints=bt.panel.fingerprint()),
-        inputs=InputsUsed(replayed=[], recomputed=["technical (from bars)", "candidates "
-                                                   "(the universe)", "macro (neutral)"]),
+        inputs=inputs_used(days),
         engines=engines, performance=figures(equity, fills, invested),
         benchmark=Benchmark(name="equal-weight buy-and-hold of the universe (before costs)",
                             performance=figures(bench, [])),
         days=[d.entry() for d in days], state=bt.state())
+
+
+def inputs_used(days: Sequence[DayRecord]) -> InputsUsed:
+    """Over the run, how many sessions replayed or recomputed each input."""
+    n = len(days)
+    macro = sum(1 for d in days if d.inputs.macro == "replayed")
+    cands = sum(1 for d in days if d.inputs.candidates == "replayed")
+    replayed = [f"{what} ({k} of {n} sessions, the store's dated documents)"
+                for what, k in (("macro", macro), ("candidates", cands)) if k]
+    recomputed = [f"technical ({n} of {n} sessions, from the bars)"]
+    if n - macro:
+        recomputed.append(f"macro ({n - macro} of {n} sessions, rules over the series known "
+                          "that day)")
+    if n - cands:
+        recomputed.append(f"candidates ({n - cands} of {n} sessions, the universe listed "
+                          "that day, no news scores)")
+    return InputsUsed(replayed=replayed, recomputed=recomputed)
 
 
 def store_run(store: Store, run: BacktestRun, chart_png: bytes | None) -> str:

@@ -14,6 +14,7 @@ from quartz_cli.agents.backtest import (
     read_run,
     run_ids,
 )
+from quartz_cli.agents.backtest_inputs import DayInputSource
 from quartz_cli.app.portfolio import name_of
 from quartz_cli.app.runtime import open_store
 from quartz_cli.calendars import krx_calendar
@@ -79,8 +80,26 @@ def open_backtest(config: Config, settings: Settings, *, store: Store | None = N
         from quartz_cli.llm.records import ReplayClient
 
         llm = OpenAIDecisionEngine(ReplayClient(store, config.settings.llm.openai_model))
-    bt = Backtest(settings, panel, calendar, store, RulesDecisionEngine, name_of, llm=llm)
+    bt = Backtest(settings, panel, calendar, store, RulesDecisionEngine, name_of, llm=llm,
+                  dated=day_inputs(config, store))
     return bt, source, store
+
+
+def day_inputs(config: Config, store: Store) -> DayInputSource:
+    """Each day's macro and candidates: the store's dated documents a live run would have
+    read then, else recomputed (macro by the rule engine over the series of the newest
+    stored full macro report, cut to what was known that day)."""
+    from quartz_cli.agents.backtest_inputs import DatedHistory, MacroRecompute, MacroSeries
+    from quartz_cli.agents.macro import load_report
+    from quartz_cli.llm.macro_rules import rule_view
+
+    history = DatedHistory(store, macro_max_age=timedelta(hours=config.settings.macro.max_age_h),
+                           candidates_max_age=timedelta(
+                               hours=config.settings.store.input_max_age_h))
+    report = load_report(store)
+    series = MacroSeries(tuple(report.document.series), report.document.sample_data) \
+        if report is not None else MacroSeries(())
+    return DayInputSource(history, MacroRecompute(series, rule_view))
 
 
 def default_settings(config: Config, **kwargs: object) -> Settings:

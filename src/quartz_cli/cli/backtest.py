@@ -58,6 +58,15 @@ def render(run: BacktestRun, out: Any) -> None:
     if run.inputs.replayed or run.inputs.recomputed:
         out.print(f"inputs replayed: {', '.join(run.inputs.replayed) or 'none'}; "
                   f"recomputed: {', '.join(run.inputs.recomputed) or 'none'}", soft_wrap=True)
+    replayed = []
+    for d in run.days:
+        kinds = [k for k in ("macro", "candidates") if getattr(d.inputs, k) == "replayed"]
+        if kinds:
+            replayed.append(f"{d.day} ({'+'.join(kinds)})")
+    if replayed:
+        more = f" and {len(replayed) - 8} more" if len(replayed) > 8 else ""
+        out.print(f"replayed on: {', '.join(replayed[:8])}{more} (per day: --json)",
+                  soft_wrap=True)
     perf, bench = run.performance, run.benchmark.performance
     if perf is None:
         out.print("no session ran")
