@@ -434,3 +434,83 @@ def test_replayed_and_recomputed_inputs_see_nothing_after_the_day(market, tmp_pa
     used = inputs_used(full.days)
     assert any(r.startswith("macro (") for r in used.replayed)
     assert any(r.startswith("candidates (") for r in used.recomputed)
+
+
+def test_the_universe_as_listed_each_day_keeps_a_delisted_ticker_in_its_past(calendar_cache,
+                                                                             tmp_path):
+    """One of the simulator's synthetic delisted listings (gone on 2023-11-16) in a run over
+    its last weeks: in the universe and a candidate while listed, then out of both; its bars
+    stop; the run records it as delisted."""
+    from datetime import datetime
+
+    from quartz_cli.domain.krx import KST
+    from quartz_cli.domain.universe import Universe
+    from quartz_cli.sim.master_files import delisted_listings
+    from quartz_cli.sim.simulator import MARKET_SEED
+
+    gone = next(x for x in delisted_listings(MARKET_SEED) if x.code == "911850")
+    assert gone.delisted == date(2023, 11, 16)
+    calendar = krx_calendar(calendar_cache)
+    codes = (*CODES[:3], gone.code)
+    sample = SampleMarket(Universe([*bundled_universe().listings, gone]), calendar)
+    at = datetime.combine(date(2023, 12, 29), time(16), KST)
+    panel = BarPanel({c: sample.bars(c, at) for c in codes}, dict.fromkeys(codes, ""))
+    assert panel.bars[gone.code][-1].day == date(2023, 11, 15)  # its last session
+    assert panel.bars[gone.code][0].day >= gone.listed
+    bt = Backtest(Settings(start=date(2023, 11, 9), end=date(2023, 11, 22), universe=codes),
+                  panel, calendar, LocalStore(tmp_path), RulesDecisionEngine, lambda c: c,
+                  listings={gone.code: gone})
+    asyncio.run(_drive(bt))
+    before = [d for d in bt.days if d.day < gone.delisted]
+    after = [d for d in bt.days if d.day >= gone.delisted]
+    assert before and after
+    for d in before:
+        assert d.universe_size == 4 and d.decision is not None
+        assert gone.code in {e.ticker for e in d.decision.universe}
+    for d in after:
+        assert d.universe_size == 3 and d.decision is not None
+        assert gone.code not in {e.ticker for e in d.decision.universe
+                                 if e.fundamental and e.fundamental.candidate}
+        assert not [f for f in d.fills if f.ticker == gone.code and f.qty]
+    from datetime import UTC
+
+    from quartz_cli.agents.backtest import report_document
+
+    doc = report_document(bt, run="bt-x", produced_at=datetime(2026, 11, 29, tzinfo=UTC),
+                          interrupted=False)
+    assert doc.data.delisted == {gone.code: gone.delisted}
+    assert gone.code in doc.settings.universe
+
+
+def test_a_refresh_keeps_the_listings_it_no_longer_sees_as_delisted(quartz_home, monkeypatch):
+    """`quartz select universe` moves a code the new master files lack to delisted.csv
+    (delisted on the market date), and `--universe all` of a local backtest names it and
+    the simulator's synthetic delisted listings; the master's listing date is read."""
+    from quartz_cli.agents.selection import UNIVERSE_FILE
+    from quartz_cli.app.backtest import known_listings
+    from quartz_cli.app.universe import delisted_universe, keep_delistings
+    from quartz_cli.config import load_config
+    from quartz_cli.domain.universe import Universe
+    from quartz_cli.kis.master import parse_master, write_universe_csv
+    from quartz_cli.sim.master_files import delisted_listings, master_zip
+    from quartz_cli.sim.simulator import MARKET_SEED
+
+    monkeypatch.setenv("QUARTZ_MARKET_TIME", "2026-11-20T16:00:00+09:00")
+    config = load_config("local")
+    records = parse_master(master_zip("KOSPI", 120, MARKET_SEED), "KOSPI", "sim")
+    assert {r.listed for r in records} == {date(2010, 1, 4)}
+    bundled = bundled_universe()
+    config.home.mkdir(parents=True, exist_ok=True)
+    write_universe_csv(bundled, config.home / UNIVERSE_FILE)
+    dropped = bundled.listings[1]
+    current = Universe([x for x in bundled.listings if x.code != dropped.code])
+    assert keep_delistings(config, current) == 1
+    write_universe_csv(current, config.home / UNIVERSE_FILE)
+    assert keep_delistings(config, current) == 1  # known once, kept
+    kept = delisted_universe(config.home).get(dropped.code)
+    assert kept is not None and kept.delisted == date(2026, 11, 20) and kept.name == dropped.name
+    known = known_listings(config)
+    assert dropped.code in known
+    assert all(x.code in known for x in delisted_listings(MARKET_SEED))
+    assert known.get(dropped.code).listed_on(date(2026, 11, 19))
+    assert not known.get(dropped.code).listed_on(date(2026, 11, 20))

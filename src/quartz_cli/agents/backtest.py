@@ -4,7 +4,8 @@ For each session, at the decision time, the same code as a live `decide --dry-ru
 (`agents.portfolio.run_decide`, then `run_rebalance` for stop-loss/take-profit) over ports
 that show only what was known then: bars of sessions that closed before the decision time
 (`AsOfMarket`), the simulated book (`Book`), and inputs built from those bars (the
-technical agent over them; the universe as candidates; a neutral macro view). Each order
+technical agent over them; macro and candidates replayed or recomputed, see
+`agents.backtest_inputs`; the universe as listed that day). Each order
 then passes the account owner's pre-trade stage (`domain.pretrade.check_order`) against
 the book, and fills at the first session that opens after the decision
 (`domain.fills.fill_day_order`). Nothing is sent anywhere, and nothing is stored here.
@@ -17,7 +18,7 @@ filled at that day's open) or after the close (bars to that day, filled at the n
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -74,6 +75,7 @@ from quartz_cli.domain.pretrade import (
     MarketFacts,
     check_order,
 )
+from quartz_cli.domain.universe import Listing
 from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import BrokerError, InputError
 from quartz_cli.ports import (
@@ -240,8 +242,8 @@ class BacktestInputs:
         return self.dated.candidates(now, self.listed)
 
     def listed(self) -> list[CandidateInfo]:
-        """The universe's tickers that traded in the cutoff session: no survivorship, no
-        future listings."""
+        """The universe's tickers listed on the day and trading in the cutoff session: no
+        survivorship, no future listings."""
         return [CandidateInfo(t, self.names(t), None, None)
                 for t in self.universe if self.market.quote(t) is not None]
 
@@ -337,6 +339,7 @@ class DayRecord:
     refused: list[str]
     decision: DecisionInput | None = None
     inputs: DayInputs = field(default_factory=DayInputs)
+    universe_size: int | None = None
 
     def entry(self) -> DayEntry:
         """The session as a stored run records it."""
@@ -346,7 +349,8 @@ class DayRecord:
                         fills=[FillEntry(ticker=f.ticker, side=f.side.value, ordered=f.ordered,
                                          qty=f.qty, price=f.price, commission=f.commission,
                                          tax=f.tax, note=f.reason) for f in self.fills],
-                        refused=self.refused, inputs=self.inputs)
+                        refused=self.refused, inputs=self.inputs,
+                        universe_size=self.universe_size)
 
 
 @dataclass(frozen=True)
@@ -390,8 +394,12 @@ class Backtest:
     def __init__(self, settings: Settings, panel: BarPanel, calendar: KrxCalendar,
                  store: Store, rules: RuleDeciderFactory, names: Callable[[str], str],
                  documents: InputSource | None = None, llm: DecisionLLM | None = None,
-                 dated: DayInputSource | None = None) -> None:
+                 dated: DayInputSource | None = None,
+                 listings: Mapping[str, Listing] | None = None) -> None:
         self.settings = settings
+        # Listing and delisting dates where known (a ticker without them is listed while it
+        # has bars).
+        self.listings = dict(listings or {})
         # Without a dated history or macro series: every day recomputed, macro uncertain.
         self.dated = dated if dated is not None else DayInputSource(None, None)
         self.llm = llm
@@ -430,7 +438,22 @@ class Backtest:
         self.pending = [Pending(o) for o in state.pending]
         self.days = [DayRecord(d.day, d.engine, d.value_krw, d.cash_krw, d.invested_krw,
                                d.benchmark_krw, [_fill_of(f, d.day) for f in d.fills],
-                               d.refused, inputs=d.inputs) for d in run.days]
+                               d.refused, inputs=d.inputs, universe_size=d.universe_size)
+                     for d in run.days]
+
+    def listed_on(self, code: str, day: date) -> bool:
+        """Whether `code` was listed on `day`, as far as its dates are known."""
+        listing = self.listings.get(code)
+        return listing is None or listing.listed_on(day)
+
+    def universe_on(self, day: date) -> list[str]:
+        """The universe as listed on `day`."""
+        return [c for c in self.settings.universe if self.listed_on(c, day)]
+
+    def delisted(self) -> dict[str, date]:
+        """The universe's tickers known to be delisted, with the first day they were not."""
+        return {c: x.delisted for c, x in sorted(self.listings.items())
+                if x.delisted is not None and c in self.settings.universe}
 
     @property
     def before_open(self) -> bool:
@@ -452,7 +475,7 @@ class Backtest:
         self.dated.start_day()
         deps = PortfolioDeps(
             env="backtest", store=self.store,
-            inputs=BacktestInputs(market, self.settings.universe, self.calendar, self.names,
+            inputs=BacktestInputs(market, self.universe_on(day), self.calendar, self.names,
                                   self.dated, self.documents),
             market=market, account=book, calendar=self.calendar, now=lambda: now,
             constraints=self.settings.constraints, exit_rules=self.settings.exit_rules,
@@ -489,7 +512,9 @@ class Backtest:
             state = AccountState(cash_krw=book.cash, positions=positions,
                                  in_flight=tuple(flying), start_of_day_value=value,
                                  filled_today_krw=0)
-            facts = MarketFacts(quote=quote, listed=o.ticker in self.panel.bars, window=window)
+            facts = MarketFacts(quote=quote, window=window,
+                                listed=o.ticker in self.panel.bars
+                                and self.listed_on(o.ticker, fill_day))
             why = check_order(request, state, facts, Limits(self.settings.constraints))
             if why:
                 refused.append(f"{o.side.value} {o.ticker}: {why[0].code} {why[0].detail}")
@@ -572,7 +597,8 @@ class Backtest:
             if nxt is not None and d.orders:
                 pending, refused = self.pretrade(d.orders, nxt, book)
         record = DayRecord(day, engine, book.value(), book.cash, book.invested(),
-                           self._benchmark(day), fills, refused, decision, inputs)
+                           self._benchmark(day), fills, refused, decision, inputs,
+                           len(self.universe_on(day)))
         # Commit: nothing above changed the run's state.
         self.book, self.pending = book, pending
         self.days.append(record)
@@ -613,7 +639,7 @@ def report_document(bt: Backtest, *, run: str, produced_at: datetime, interrupte
     return BacktestRun(
         id=run, produced_at=produced_at, env=env, status=status, sessions_done=len(days),
         sessions_total=len(bt.sessions), source=source, settings=bt.settings.model(),
-        data=DataFingerprints(fingerprints=bt.panel.fingerprint()),
+        data=DataFingerprints(fingerprints=bt.panel.fingerprint(), delisted=bt.delisted()),
         inputs=inputs_used(days),
         engines=engines, performance=figures(equity, fills, invested),
         benchmark=Benchmark(name="equal-weight buy-and-hold of the universe (before costs)",

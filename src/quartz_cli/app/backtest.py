@@ -23,6 +23,7 @@ from quartz_cli.domain.backtest_run import BacktestRun, RunSummary
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.krx import KST, REGULAR_CLOSE
 from quartz_cli.domain.technical import HISTORY_DAYS
+from quartz_cli.domain.universe import Universe
 from quartz_cli.errors import InputError
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
 from quartz_cli.ports import Store
@@ -51,10 +52,9 @@ def load_panel(config: Config, store: Store, settings: Settings) -> tuple[BarPan
             raise InputError(f"{code}: the bar store has no bars through {settings.end}",
                              hint="run `quartz data pull` first")
         if sample is None:
-            from quartz_cli.agents.selection import selection_universe
             from quartz_cli.sim.market import SampleMarket
 
-            sample = SampleMarket(selection_universe(config.home), calendar)
+            sample = SampleMarket(known_listings(config), calendar)
         if sample.listing(code) is None:
             raise InputError(f"{code} is not a listing the synthetic market knows")
         at = datetime.combine(settings.end, REGULAR_CLOSE, KST)
@@ -80,8 +80,10 @@ def open_backtest(config: Config, settings: Settings, *, store: Store | None = N
         from quartz_cli.llm.records import ReplayClient
 
         llm = OpenAIDecisionEngine(ReplayClient(store, config.settings.llm.openai_model))
+    known = known_listings(config)
+    listings = {c: x for c in settings.universe if (x := known.get(c)) is not None}
     bt = Backtest(settings, panel, calendar, store, RulesDecisionEngine, name_of, llm=llm,
-                  dated=day_inputs(config, store))
+                  dated=day_inputs(config, store), listings=listings)
     return bt, source, store
 
 
@@ -122,3 +124,22 @@ def stored_runs(config: Config, *, store: Store | None = None) -> list[RunSummar
 def run_chart(config: Config, run: str, *, store: Store | None = None) -> bytes | None:
     """A stored run's PNG chart (equity and drawdown against the benchmark), or None."""
     return read_chart(store if store is not None else open_store(config), run)
+
+
+def known_listings(config: Config) -> Universe:
+    """Every listing Quartz knows, with its dates: today's (`$QUARTZ_HOME/universe.csv`, else
+    the bundled ones), those a refresh found delisted (`delisted.csv`) and, in `local`, the
+    simulator's synthetic delisted listings."""
+    from quartz_cli.agents.selection import selection_universe
+    from quartz_cli.app.universe import delisted_universe
+
+    gone = list(delisted_universe(config.home).listings)
+    if config.env is Env.LOCAL:
+        from quartz_cli.sim.master_files import delisted_listings
+        from quartz_cli.sim.simulator import MARKET_SEED
+
+        gone += delisted_listings(MARKET_SEED)
+    current = selection_universe(config.home)
+    extra = {x.code: x for x in gone if x.code not in current}
+    return Universe([*current.listings, *extra.values()])
+

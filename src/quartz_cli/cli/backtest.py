@@ -187,7 +187,9 @@ def backtest(
     ctx: typer.Context,
     from_: str = typer.Option(None, "--from", metavar="YYYY-MM-DD", help="First session."),
     to: str = typer.Option(None, "--to", metavar="YYYY-MM-DD", help="Last session."),
-    universe: str = typer.Option("bundled", help="`bundled`, `all` or comma-separated codes."),
+    universe: str = typer.Option("bundled", help="`bundled`, `all` (every listing known, the "
+                                 "delisted included, each in the sessions it was listed), an "
+                                 "index (`KOSPI200`…) or comma-separated codes."),
     decision_time: str = typer.Option("15:30", help="KST decision time: before 09:00 (filled "
                                       "at that open) or from 15:30 (filled at the next open)."),
     cash: int = typer.Option(100_000_000, help="Starting cash, KRW."),
@@ -232,8 +234,14 @@ def backtest(
             at = time.fromisoformat(decision_time)
         except ValueError:
             raise InputError("--from/--to take YYYY-MM-DD and --decision-time HH:MM") from None
-        settings = default_settings(cfg, start=start, end=end,
-                                    universe=tuple(universe_codes(universe)),
+        if universe.strip().lower() == "all":
+            from quartz_cli.app.backtest import known_listings
+
+            # Every listing known, the delisted included: each stays in its past.
+            codes = known_listings(cfg).codes()
+        else:
+            codes = universe_codes(universe)
+        settings = default_settings(cfg, start=start, end=end, universe=tuple(codes),
                                     decision_time=at, cash=cash, engine=engine)
         bt, source, store = open_backtest(cfg, settings)
         run = run_id(settings, datetime.now(UTC))

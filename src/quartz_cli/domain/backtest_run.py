@@ -38,15 +38,15 @@ class RunSettings(_M):
     stop_loss_pct: Decimal
     take_profit_pct: Decimal
     benchmark: str = Field("equal-weight", description="`kospi` or `equal-weight`")
-    universe_rule: str = Field("named", description="`named` (the codes given) or `listed` "
-                               "(each session's listings)")
 
 
 class DataFingerprints(_M):
-    """What the run read: per ticker a hash of its bars, and of the benchmark's series."""
+    """What the run read: per ticker a hash of its bars, and of the benchmark's series; the
+    universe's tickers known to be delisted (with the first day they were not listed)."""
 
     fingerprints: dict[str, str]
     benchmark: str | None = None
+    delisted: dict[str, date] = Field(default_factory=dict)
 
 
 class InputsUsed(_M):
