@@ -103,6 +103,8 @@ def test_cli_run_is_stored_and_shown(quartz_home, calendar_cache):
     assert doc["performance"]["start_value"] == 20_000_000
     assert doc["days"][-1]["value_krw"] == doc["performance"]["end_value"]
     assert "SYNTHETIC" in doc["source"]
+    assert doc["benchmark"]["name"].startswith("SYNTHETIC KOSPI")
+    assert doc["benchmark"]["performance"]["end_value"] == doc["days"][-1]["benchmark_krw"]
     assert set(doc["data"]["fingerprints"]) == set(CODES[:4])
     shown = quartz_json("backtest", "show", doc["id"])
     assert shown["performance"] == doc["performance"]

@@ -64,6 +64,7 @@ from quartz_cli.domain.engine import EngineAnswer
 from quartz_cli.domain.exits import ExitRules
 from quartz_cli.domain.fills import PARTICIPATION, Fill, fill_day_order
 from quartz_cli.domain.krx import KST, REGULAR_CLOSE, REGULAR_OPEN, price_limits
+from quartz_cli.domain.market_index import IndexBar, index_fingerprint
 from quartz_cli.domain.order_window import check_order_window
 from quartz_cli.domain.orders import OrderRequest, OrderType, Side
 from quartz_cli.domain.plan import DecisionPlan, PlanOrder
@@ -270,6 +271,31 @@ class _NoLedger:
         return None
 
 
+@dataclass(frozen=True)
+class IndexBenchmark:
+    """An index to compare against (KOSPI from KIS's index chart): its name and bars."""
+
+    name: str
+    bars: tuple[IndexBar, ...]
+
+    def close_on(self, day: date) -> Decimal | None:
+        """The close of the last session through `day` (None before the first)."""
+        i = bisect.bisect_right([b.day for b in self.bars], day)
+        return self.bars[i - 1].close if i else None
+
+    def open_on(self, day: date) -> Decimal | None:
+        """The open of `day`'s session, else the last close before it."""
+        for b in self.bars:
+            if b.day == day:
+                return b.open
+        return self.close_on(day)
+
+
+#: What a run compares against: the KOSPI index (KIS's index chart), or an equal-weight
+#: buy-and-hold of the universe (the fallback when the index cannot be had).
+BENCHMARKS = ("kospi", "equal-weight")
+EQUAL_WEIGHT = "equal-weight buy-and-hold of the universe (before costs)"
+
 #: `rules`: the rule engine decides every day. `llm-replay`: recorded LLM answers, found by
 #: the hash of the day's prompt; a day without one is decided by the rules, and says so.
 ENGINES = ("rules", "llm-replay")
@@ -288,8 +314,12 @@ class Settings:
     participation: Decimal = PARTICIPATION
     constraints: Constraints = field(default_factory=Constraints)
     exit_rules: ExitRules = field(default_factory=ExitRules)
+    benchmark: str = "kospi"
 
     def __post_init__(self) -> None:
+        if self.benchmark not in BENCHMARKS:
+            raise InputError(f"benchmark {self.benchmark!r}: choose "
+                             f"{' or '.join(BENCHMARKS)}")
         if REGULAR_OPEN <= self.decision_time < REGULAR_CLOSE:
             raise InputError(f"decision time {self.decision_time:%H:%M}: a backtest has daily "
                              "bars only, so it decides before 09:00 (filled at that open) or "
@@ -305,7 +335,7 @@ class Settings:
         return cls(start=s.start, end=s.end, universe=tuple(s.universe),
                    decision_time=time.fromisoformat(s.decision_time), cash=s.cash_krw,
                    engine=s.engine, participation=s.participation,
-                   constraints=s.constraints,
+                   constraints=s.constraints, benchmark=s.benchmark,
                    exit_rules=ExitRules(s.stop_loss_pct, s.take_profit_pct))
 
     def model(self) -> RunSettings:
@@ -315,7 +345,8 @@ class Settings:
                            cash_krw=self.cash, engine=self.engine,
                            participation=self.participation, constraints=self.constraints,
                            stop_loss_pct=self.exit_rules.stop_loss_pct,
-                           take_profit_pct=self.exit_rules.take_profit_pct)
+                           take_profit_pct=self.exit_rules.take_profit_pct,
+                           benchmark=self.benchmark)
 
 
 @dataclass(frozen=True)
@@ -395,8 +426,13 @@ class Backtest:
                  store: Store, rules: RuleDeciderFactory, names: Callable[[str], str],
                  documents: InputSource | None = None, llm: DecisionLLM | None = None,
                  dated: DayInputSource | None = None,
-                 listings: Mapping[str, Listing] | None = None) -> None:
+                 listings: Mapping[str, Listing] | None = None,
+                 index: IndexBenchmark | None = None, index_note: str = "") -> None:
         self.settings = settings
+        # The index compared against (None: the equal-weight buy-and-hold), and why it is
+        # not the one asked for when so.
+        self.index = index if settings.benchmark == "kospi" else None
+        self.index_note = index_note
         # Listing and delisting dates where known (a ticker without them is listed while it
         # has bars).
         self.listings = dict(listings or {})
@@ -557,9 +593,23 @@ class Backtest:
             if bars:
                 book.prices[code] = bars[-1].close
 
+    def benchmark_name(self) -> str:
+        """What the run compares against, with the reason when it fell back."""
+        if self.index is not None:
+            return self.index.name
+        note = f" ({self.index_note})" if self.index_note else ""
+        return EQUAL_WEIGHT + note
+
     def _benchmark(self, day: date) -> int:
-        """Equal-weight buy-and-hold of the universe from the first session's open, before
-        costs: the start cash × the mean of each ticker's close over that open."""
+        """The start cash in the index from the first session's open, else the equal-weight
+        buy-and-hold of the universe from that open (the start cash × the mean of each
+        ticker's close over it); both before costs."""
+        if self.index is not None:
+            base = self.index.open_on(self.sessions[0])
+            close = self.index.close_on(day)
+            if base and close is not None:
+                return int(self.settings.cash * close / base)
+            return self.settings.cash
         if not self._bench:
             first = self.sessions[0]
             for code in self.settings.universe:
@@ -639,11 +689,11 @@ def report_document(bt: Backtest, *, run: str, produced_at: datetime, interrupte
     return BacktestRun(
         id=run, produced_at=produced_at, env=env, status=status, sessions_done=len(days),
         sessions_total=len(bt.sessions), source=source, settings=bt.settings.model(),
-        data=DataFingerprints(fingerprints=bt.panel.fingerprint(), delisted=bt.delisted()),
+        data=DataFingerprints(fingerprints=bt.panel.fingerprint(), delisted=bt.delisted(),
+                              benchmark=index_fingerprint(bt.index.bars) if bt.index else None),
         inputs=inputs_used(days),
         engines=engines, performance=figures(equity, fills, invested),
-        benchmark=Benchmark(name="equal-weight buy-and-hold of the universe (before costs)",
-                            performance=figures(bench, [])),
+        benchmark=Benchmark(name=bt.benchmark_name(), performance=figures(bench, [])),
         days=[d.entry() for d in days], state=bt.state())
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from quartz_cli.agents.backtest import (
     Backtest,
     BarPanel,
+    IndexBenchmark,
     Settings,
     read_chart,
     read_run,
@@ -82,8 +83,12 @@ def open_backtest(config: Config, settings: Settings, *, store: Store | None = N
         llm = OpenAIDecisionEngine(ReplayClient(store, config.settings.llm.openai_model))
     known = known_listings(config)
     listings = {c: x for c in settings.universe if (x := known.get(c)) is not None}
+    index, note = None, ""
+    if settings.benchmark == "kospi":
+        index, note = kospi_benchmark(config, settings)
     bt = Backtest(settings, panel, calendar, store, RulesDecisionEngine, name_of, llm=llm,
-                  dated=day_inputs(config, store), listings=listings)
+                  dated=day_inputs(config, store), listings=listings, index=index,
+                  index_note=note)
     return bt, source, store
 
 
@@ -143,3 +148,34 @@ def known_listings(config: Config) -> Universe:
     extra = {x.code: x for x in gone if x.code not in current}
     return Universe([*current.listings, *extra.values()])
 
+
+
+def kospi_benchmark(config: Config, settings: Settings) -> tuple[IndexBenchmark | None, str]:
+    """The KOSPI index over the run's range from KIS's index chart (the simulator's
+    synthetic index in `local`), or None and why not (the run then compares against the
+    equal-weight buy-and-hold of its universe)."""
+    import asyncio
+
+    from quartz_cli.app.runtime import open_runtime
+    from quartz_cli.domain.market_index import INDEXES
+    from quartz_cli.errors import QuartzError
+    from quartz_cli.kis.index_chart import daily_index_chart
+
+    code, name = INDEXES["kospi"]
+
+    async def fetch() -> IndexBenchmark:
+        async with open_runtime(config) as rt:
+            # A few days before --from: the first session's open has a session to fall
+            # back on when the index has no bar that day.
+            chart = await daily_index_chart(rt.kis, code, settings.start - timedelta(days=10),
+                                            settings.end)
+        if not chart.bars:
+            raise InputError(f"KIS has no {name} bars from {settings.start}")
+        label = (f"SYNTHETIC {name} (the simulator's index, not the real one)"
+                 if chart.data_note else f"{name} (KIS index chart, {code})")
+        return IndexBenchmark(f"{label}, price index, before costs", tuple(chart.bars))
+
+    try:
+        return asyncio.run(fetch()), ""
+    except QuartzError as exc:
+        return None, f"{name} unavailable: {exc.message}"

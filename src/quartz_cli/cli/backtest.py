@@ -197,6 +197,10 @@ def backtest(
                                "recorded by live runs, found by the hash of each day's prompt "
                                "(no model is called; a day without a record is decided by "
                                "the rules, and the report says so)."),
+    benchmark: str = typer.Option("kospi", help="`kospi` (KIS's index chart; the simulator's "
+                                  "synthetic index in local; the equal-weight buy-and-hold, "
+                                  "named with the reason, when it cannot be had) or "
+                                  "`equal-weight` (buy-and-hold of the universe)."),
     chart: str = typer.Option(None, help="Also write the PNG chart to this path."),
     json_out: bool = typer.Option(False, "--json", help="The run's document as JSON."),
     resume: str = typer.Option(None, metavar="ID", help="Continue a stored run (an "
@@ -242,7 +246,8 @@ def backtest(
         else:
             codes = universe_codes(universe)
         settings = default_settings(cfg, start=start, end=end, universe=tuple(codes),
-                                    decision_time=at, cash=cash, engine=engine)
+                                    decision_time=at, cash=cash, engine=engine,
+                                    benchmark=benchmark)
         bt, source, store = open_backtest(cfg, settings)
         run = run_id(settings, datetime.now(UTC))
     started = datetime.now(UTC)
