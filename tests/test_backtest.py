@@ -516,3 +516,16 @@ def test_a_refresh_keeps_the_listings_it_no_longer_sees_as_delisted(quartz_home,
     assert all(x.code in known for x in delisted_listings(MARKET_SEED))
     assert known.get(dropped.code).listed_on(date(2026, 11, 19))
     assert not known.get(dropped.code).listed_on(date(2026, 11, 20))
+
+
+def test_a_day_with_no_macro_document_nor_series_says_its_macro_was_uncertain(market, tmp_path):
+    panel, calendar = market
+    bt = Backtest(Settings(start=D, end=D, universe=CODES), panel, calendar,
+                  LocalStore(tmp_path), RulesDecisionEngine, lambda c: c)
+    asyncio.run(_drive(bt))
+    (day,) = bt.days
+    assert day.inputs.macro == "uncertain" and day.inputs.candidates == "recomputed"
+    assert day.decision is not None and day.decision.macro.market_bias_hint.value == "uncertain"
+    from quartz_cli.agents.backtest import inputs_used
+
+    assert any("uncertain" in r for r in inputs_used(bt.days).recomputed)

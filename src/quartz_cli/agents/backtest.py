@@ -701,13 +701,17 @@ def inputs_used(days: Sequence[DayRecord]) -> InputsUsed:
     """Over the run, how many sessions replayed or recomputed each input."""
     n = len(days)
     macro = sum(1 for d in days if d.inputs.macro == "replayed")
+    unknown = sum(1 for d in days if d.inputs.macro == "uncertain")
     cands = sum(1 for d in days if d.inputs.candidates == "replayed")
     replayed = [f"{what} ({k} of {n} sessions, the store's dated documents)"
                 for what, k in (("macro", macro), ("candidates", cands)) if k]
     recomputed = [f"technical ({n} of {n} sessions, from the bars)"]
-    if n - macro:
-        recomputed.append(f"macro ({n - macro} of {n} sessions, rules over the series known "
-                          "that day)")
+    if n - macro - unknown:
+        recomputed.append(f"macro ({n - macro - unknown} of {n} sessions, rules over the "
+                          "series known that day)")
+    if unknown:
+        recomputed.append(f"macro ({unknown} of {n} sessions uncertain: no document and no "
+                          "series known that day)")
     if n - cands:
         recomputed.append(f"candidates ({n - cands} of {n} sessions, the universe listed "
                           "that day, no news scores)")

@@ -188,6 +188,7 @@ class DayInputSource:
                              if doc.sample_data else None)
         view = self.recompute.view(now.date()) if self.recompute is not None else None
         if view is None:
+            self.used = self.used.model_copy(update={"macro": "uncertain"})
             return MacroRead(MacroSummaryView(), None, None,
                              "macro: no series known that day (bias uncertain)")
         sample = self.recompute is not None and self.recompute.data.sample_data

@@ -85,6 +85,9 @@ def render(run: BacktestRun, out: Any) -> None:
         out.print("[yellow]synthetic prices: these figures say nothing about real returns[/]")
     if run.stored:
         out.print(f"stored: {run.stored} (quartz backtest show {run.id})")
+    if not run.complete:
+        out.print(f"[yellow]partial report: {run.status}[/]; continue with "
+                  f"`quartz backtest --resume {run.id}`", soft_wrap=True)
 
 
 def render_compare(a: BacktestRun, b: BacktestRun, out: Any) -> None:

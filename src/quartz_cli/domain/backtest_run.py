@@ -101,9 +101,10 @@ class FillEntry(_M):
 
 class DayInputs(_M):
     """Where a session's macro and candidates came from: `replayed` (the store's dated
-    document, named by `*_key`) or `recomputed` (from the data of that day)."""
+    document, named by `*_key`) or `recomputed` (from the data of that day); macro is
+    `uncertain` when there was neither a document nor any series to recompute it from."""
 
-    macro: Literal["replayed", "recomputed"] = "recomputed"
+    macro: Literal["replayed", "recomputed", "uncertain"] = "recomputed"
     macro_key: str | None = None
     candidates: Literal["replayed", "recomputed"] = "recomputed"
     candidates_key: str | None = None
