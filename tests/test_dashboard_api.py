@@ -3,6 +3,7 @@ simulator: login and roles, the session cookie, CSRF, and the same numbers as th
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import closing
 from pathlib import Path
@@ -131,3 +132,58 @@ def test_the_built_bundle_is_served(in_session: Path, monkeypatch: pytest.Monkey
     with LoopbackServer(create_app(load_config())) as srv:
         home = httpx.get(srv.url + "/", follow_redirects=True)
     assert home.status_code == 200 and "<title>Quartz</title>" in home.text
+
+
+def _sse(lines, until) -> list[dict]:
+    """Messages of an event stream (dicts of their fields, data parsed) up to and including
+    the first for which `until` is true, or to the stream's end."""
+    out: list[dict] = []
+    message: dict = {}
+    for line in lines:
+        if line.startswith(":"):
+            continue
+        if line:
+            field, _, value = line.partition(":")
+            message[field] = value.removeprefix(" ")
+            continue
+        if "data" in message:
+            message["data"] = json.loads(message["data"])
+            out.append(message)
+            if until(message):
+                return out
+        message = {}
+    return out
+
+
+def test_the_stream_resumes_after_the_last_event_id_without_duplicates(
+        in_session: Path, monkeypatch: pytest.MonkeyPatch):
+    from quartz_cli.app.events import record
+
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", OPERATOR)
+    monkeypatch.setenv("QUARTZ_DASHBOARD_STREAM_SECONDS", "1")
+    config = load_config()
+    first = [record(config, "order.filled", request_id=f"r{i}", data={"ticker": "005930"})
+             for i in range(3)]
+    with LoopbackServer(create_app(config)) as srv:
+        client, _ = _login(srv.url, OPERATOR)
+        with closing(client):
+            assert httpx.get(srv.url + "/api/ui/stream").status_code == 401
+            bad = client.get("/api/ui/stream", headers={"last-event-id": "-1"})
+            assert bad.status_code == 400
+            start = first[0] - 1
+            with client.stream("GET", "/api/ui/stream", params={"after": str(start)}) as resp:
+                assert resp.headers["content-type"].startswith("text/event-stream")
+                got = _sse(resp.iter_lines(), lambda m: m.get("id") == str(first[-1]))
+            assert got[0]["event"] == "hello" and got[0]["id"] == str(start)
+            assert [int(m["id"]) for m in got[1:]] == first
+            assert [m["data"]["request_id"] for m in got[1:]] == ["r0", "r1", "r2"]
+            # While disconnected, two more events; the reconnect names the last id it saw.
+            later = [record(config, "order.cancelled", request_id=f"r{i}") for i in (3, 4)]
+            with client.stream("GET", "/api/ui/stream",
+                               headers={"last-event-id": str(first[-1])},
+                               params={"after": str(start)}) as resp:
+                # The stream ends by itself after QUARTZ_DASHBOARD_STREAM_SECONDS.
+                again = _sse(resp.iter_lines(), lambda m: False)
+            seqs = [int(m["id"]) for m in again if m.get("event") is None]
+            assert seqs == later
+            assert again[0]["event"] == "hello" and again[0]["id"] == str(first[-1])

@@ -22,6 +22,7 @@ from cli import quartz, quartz_json
 from fakes.server import LoopbackServer
 from quartz_cli.agents.documents import read_latest
 from quartz_cli.app.dashboard import AnyDocument
+from quartz_cli.app.events import event_log
 from quartz_cli.app.runtime import open_store
 from quartz_cli.config import LOCAL_CANO, load_config
 from quartz_cli.servers.dashboard import DEFAULT_BUNDLE
@@ -34,6 +35,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AXE = DEFAULT_BUNDLE.parent / "app" / "node_modules" / "axe-core" / "axe.min.js"
 # The market time the server and the CLI's reads share (the orders go in the session).
 AFTER_CLOSE = {"QUARTZ_MARKET_TIME": "2026-11-24T19:00:00+09:00"}
+# Streams close this often, so pages reconnect (and resume) during the tests.
+SERVER = AFTER_CLOSE | {"QUARTZ_DASHBOARD_STREAM_SECONDS": "3"}
 OPERATOR = "o" * 40
 VIEWER = "v" * 40
 PAGES = ("overview", "orders", "decisions", "macro", "candidates", "technical", "health")
@@ -70,7 +73,7 @@ def day(tmp_path_factory: pytest.TempPathFactory, calendar_cache: Path) -> dict[
 def url(day: dict[str, Any]) -> Iterator[str]:
     # The server's market clock runs from when this test process started, a CLI's from
     # when it starts: after the close both read the day's closing prices.
-    with LoopbackServer(create_app(load_config(environ=day["env"] | AFTER_CLOSE))) as srv:
+    with LoopbackServer(create_app(load_config(environ=day["env"] | SERVER))) as srv:
         yield srv.url
 
 
@@ -175,16 +178,42 @@ def test_every_page_shows_the_cli_numbers(browser, url, day, tmp_path):
     tab.close()
 
 
+def _live_seqs(page: Any) -> list[int]:
+    return [int(s) for s in page.eval_on_selector_all(
+        ".events li", "items => items.map(i => i.dataset.seq)")]
+
+
 def test_a_fill_appears_without_a_reload(browser, url, day):
     tab = Tab(browser, url, width=390)
     tab.login(VIEWER)
     page = tab.open("orders")
+    page.wait_for_selector("[data-field=stream]:text('live')")
     page.evaluate("window.__same_document = true")
     bought = quartz_json("trade", "buy", "000660", "1", env=day["env"])
-    page.wait_for_selector(f"[data-state='{bought['request_id']}']", timeout=20_000)
-    assert page.inner_text(f"[data-state='{bought['request_id']}']") == "filled"
+    page.wait_for_selector(f"[data-state='{bought['request_id']}']:text('filled')",
+                           timeout=20_000)
     assert page.evaluate("window.__same_document") is True
     assert tab.errors == []
+    # Cut the stream: it ends (QUARTZ_DASHBOARD_STREAM_SECONDS) and its reconnects fail.
+    page.route("**/api/ui/stream*", lambda route: route.abort())
+    page.wait_for_selector("[data-field=stream]:text('reconnecting')", timeout=20_000)
+    sold = quartz_json("trade", "sell", "000660", "1", env=day["env"])
+    page.unroute("**/api/ui/stream*")
+    page.wait_for_selector(f"[data-state='{sold['request_id']}']:text('filled')",
+                           timeout=20_000)
+    # Every event since the page opened, once each, newest first: none lost, none twice.
+    seqs = _live_seqs(page)
+    log = event_log(load_config(environ=day["env"]))
+    try:
+        logged = [e.seq for e in log.since(seqs[-1] - 1, limit=100) if e.seq <= seqs[0]]
+    finally:
+        log.close()
+    assert seqs == logged[::-1] and len(set(seqs)) == len(seqs)
+    assert {f"order.{s}" for s in ("requested", "sent", "filled")} <= set(
+        page.inner_text(".events").replace(" · ", "\n").split("\n"))
+    assert page.evaluate("window.__same_document") is True
+    # The only console errors are the refused reconnects.
+    assert all("ERR_FAILED" in e or "stream" in e for e in tab.errors), tab.errors
     tab.close()
 
 

@@ -291,13 +291,16 @@ async def set_trading_state(config: Config, state: str, reason: str) -> dict[str
 
 
 def recent_orders(config: Config, limit: int) -> dict[str, Any]:
-    """The ledger's latest requests with their lifecycle, newest first. The dashboard polls
-    it (a time cursor is unsafe across hosts' clocks) until the event log (issue 16) feeds
-    a stream with event ids to resume from."""
+    """The ledger's latest requests with their lifecycle, newest first, and `last_seq`: the
+    event log's newest sequence number, read before the ledger, so a page that follows the
+    live stream from it misses nothing (an event it already saw applies again harmlessly)."""
+    from quartz_cli.app.live_events import last_event_seq
+
+    last_seq = last_event_seq(config)
     outcomes = asyncio.run(_owner_orders(config, limit))
     if outcomes is None:
         outcomes = _host_ledger_orders(config, limit)
-    return {"orders": [o.model_dump(mode="json") for o in outcomes]}
+    return {"orders": [o.model_dump(mode="json") for o in outcomes], "last_seq": last_seq}
 
 
 #: Calendar days of history each chart period asks for.

@@ -18,6 +18,7 @@ QUARTZ_DASHBOARD_CORS_ORIGINS names origins.
 | GET  /api/ui/decisions, /macro, /macro/full, /candidates, /technical/{ticker} | documents |
 | GET  /api/ui/chart/{ticker}?period=D|W|M | bars with MA, Bollinger, RSI, MACD, Fibonacci |
 | GET  /api/ui/health            | agents' freshness, bars, token, trading state |
+| GET  /api/ui/stream            | server-sent events from the event log (`dashboard_stream.py`) |
 | POST /api/ui/trading-state {"state","reason"} | operator + CSRF: set at the account owner |
 """
 
@@ -41,6 +42,7 @@ from quartz_cli.domain.krx import normalize_ticker
 from quartz_cli.errors import InputError, QuartzError
 from quartz_cli.ports import Store
 from quartz_cli.redaction import redact
+from quartz_cli.servers.dashboard_stream import DocumentHeads
 from quartz_cli.servers.guards import BodyTooLarge, read_json
 
 COOKIE = "quartz_session"
@@ -158,6 +160,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
     cached: dict[str, tuple[float, dict[str, Any]]] = {}
     cache_lock = asyncio.Lock()
     secure_cookie = config.env.value != "local"
+    heads = DocumentHeads(config, store)
 
     def current(request: Request) -> Session | None:
         return sessions.get(request.cookies.get(COOKIE))
@@ -303,7 +306,26 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
             return _quartz_error(exc)
         return JSONResponse({"env": config.env.value, "agents": runs, "bars": bars,
                              "token": token,
-                             "live_updates": "polling /api/ui/orders (event log pending)"})
+                             "live_updates": "server-sent events at /api/ui/stream"})
+
+    async def stream(request: Request) -> Response:
+        from quartz_cli.app.live_events import open_live_events
+        from quartz_cli.servers.dashboard_stream import start_position, stream_response
+
+        got = need(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            start = start_position(request)
+        except ValueError:
+            return _error(400, "InputError", "Last-Event-ID and after are whole numbers >= 0")
+        try:
+            feed = await asyncio.to_thread(open_live_events, config)
+        except QuartzError as exc:
+            return _quartz_error(exc)
+        sid = request.cookies.get(COOKIE)
+        return stream_response(config, feed, heads, start,
+                               lambda: sessions.get(sid) is not None)
 
     async def trading_state(request: Request) -> Response:
         got = need(request, role=OPERATOR, write=True)
@@ -344,6 +366,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         Route(API + "/technical/{ticker}", technical, methods=["GET"]),
         Route(API + "/chart/{ticker}", chart, methods=["GET"]),
         Route(f"{API}/health", health, methods=["GET"]),
+        Route(f"{API}/stream", stream, methods=["GET"]),
         Route(f"{API}/trading-state", trading_state, methods=["POST"]),
     ]
     if (bundle / "index.html").is_file():
