@@ -187,3 +187,34 @@ def test_the_stream_resumes_after_the_last_event_id_without_duplicates(
             seqs = [int(m["id"]) for m in again if m.get("event") is None]
             assert seqs == later
             assert again[0]["event"] == "hello" and again[0]["id"] == str(first[-1])
+
+
+def test_health_shows_each_jobs_last_run_and_flags_a_missed_schedule(served: str):
+    from datetime import UTC, datetime, timedelta
+
+    from quartz_cli.app.events import event_log
+    from quartz_cli.domain.events import EventType
+
+    log = event_log(load_config())
+    long_ago = datetime.now(UTC) - timedelta(days=3)
+    try:
+        # macro (twice a day) last started three days ago; select just failed.
+        log.append(EventType.JOB_STARTED, now=long_ago, data={"job": "macro"})
+        log.append(EventType.JOB_FINISHED, now=long_ago, data={"job": "macro", "exit_code": 0,
+                                                               "seconds": 4.2})
+        log.append(EventType.JOB_STARTED, data={"job": "select"})
+        log.append(EventType.JOB_FINISHED, data={"job": "select", "exit_code": 7,
+                                                 "seconds": 1.5})
+    finally:
+        log.close()
+    client, _ = _login(served, VIEWER)
+    with closing(client):
+        jobs = {j["job"]: j for j in client.get("/api/ui/health").json()["jobs"]}
+        warnings = client.get("/api/ui/overview").json()["warnings"]
+    assert jobs["macro"]["state"] == "missed" and jobs["macro"]["exit_code"] == 0
+    assert jobs["macro"]["last_success_at"] == long_ago.isoformat()
+    assert (jobs["select"]["state"], jobs["select"]["exit_code"]) == ("failed", 7)
+    assert jobs["decide"]["state"] == "never run" and jobs["decide"]["started_at"] is None
+    assert jobs["decide"]["schedule"] == "0,30 9-15 * * 1-5"
+    assert "job select: last run failed (exit 7)" in warnings
+    assert any(w.startswith("job macro: missed its ") for w in warnings)

@@ -61,7 +61,7 @@ def day(tmp_path_factory: pytest.TempPathFactory, calendar_cache: Path) -> dict[
         "QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
         "QUARTZ_RATE_LIMIT_PER_S": "1000", "QUARTZ_INTERNAL_TOKEN": OPERATOR,
         "QUARTZ_DASHBOARD_VIEWER_TOKEN": VIEWER, "MAX_TURNOVER_RATIO": "1"}
-    decided = quartz("decide", "--json", env=env)
+    decided = quartz("decide", "--json", env=env | {"QUARTZ_JOB": "decide"})
     assert decided.returncode == 0, decided.stderr
     bought = quartz_json("trade", "buy", "005930", "3", env=env)
     sold = quartz_json("trade", "sell", "005930", "1", env=env)
@@ -163,6 +163,10 @@ def test_every_page_shows_the_cli_numbers(browser, url, day, tmp_path):
     assert page.locator("#chart canvas").count() >= 3
     page = tab.open("health")
     assert "portfolio" in page.inner_text("#page")
+    jobs = {j["job"]: j for j in quartz_json("events", "jobs", env=env)["jobs"]}
+    assert jobs["decide"]["exit_code"] == 0
+    assert page.inner_text("[data-job=decide]") == "ok"
+    assert page.inner_text("[data-job=macro]") == "never run"
     problems = {}
     for name in PAGES:
         for width in WIDTHS:

@@ -8,7 +8,7 @@ recorded). The account number never appears; `account` is its keyed hash."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict
@@ -66,6 +66,43 @@ def agent_runs(config: Config, store: Any) -> list[dict[str, Any]]:
                            "stale": loaded.is_stale(max_age), "from_copy": loaded.from_copy,
                            "error": None})
     return runs
+
+
+def job_runs(config: Config, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Each scheduled job's last run, from its job.started / job.finished events (the summary
+    `quartz events jobs` prints: `app.events.job_summary`), against its schedule
+    (`domain.schedules`): when it last fired (KST), and the state `ok`, `failed`, `running`,
+    `missed` or `never run`. `now` defaults to the wall clock, which the events are
+    stamped with."""
+    from quartz_cli.app.events import event_log, job_summary
+    from quartz_cli.domain.schedules import JOB_SCHEDULES, job_state
+
+    log = event_log(config)
+    try:
+        last = {str(r["job"]): r for r in job_summary(log)}
+    finally:
+        log.close()
+    at = now or datetime.now(UTC)
+    out = []
+    for name in sorted(set(JOB_SCHEDULES) | set(last)):
+        row = last.get(name, {})
+        started = row.get("started_at")
+        code = row.get("exit_code")
+        exit_code = code if isinstance(code, int) else None
+        schedule = JOB_SCHEDULES.get(name)
+        if schedule is None:
+            # A job run by hand under a name no schedule has: its last run, unscheduled.
+            state = "running" if exit_code is None else "ok" if exit_code == 0 else "failed"
+            fired = None
+        else:
+            state, fired = job_state(schedule, at, datetime.fromisoformat(str(started))
+                                     if started else None, exit_code)
+        out.append({"job": name, "schedule": schedule,
+                    "last_scheduled_at": fired.isoformat() if fired else None,
+                    "started_at": started, "exit_code": exit_code,
+                    "seconds": row.get("seconds"),
+                    "last_success_at": row.get("last_success_at"), "state": state})
+    return out
 
 
 def bars_freshness(config: Config, store: Any) -> dict[str, Any]:
@@ -191,7 +228,7 @@ async def overview(config: Config) -> dict[str, Any]:
         "trading_state": trading,
         "open_orders": [o.model_dump(mode="json") for o in open_orders],
         "unknown_orders": ledger["unknown"], "pending_orders": ledger["pending"],
-        "agents": runs, "bars": bars,
+        "agents": runs, "jobs": await asyncio.to_thread(job_runs, config), "bars": bars,
         "token": {"valid": token["valid"], "expires_at": token["expires_at"],
                   "remaining_s": token["remaining_s"]},
     }
@@ -223,6 +260,12 @@ def warnings(data: dict[str, Any]) -> list[str]:
             out.append(f"{run['agent']}: no document yet")
         elif run["stale"]:
             out.append(f"{run['agent']}: last document is stale")
+    for job in data["jobs"]:
+        if job["state"] == "missed":
+            fired = datetime.fromisoformat(job["last_scheduled_at"])
+            out.append(f"job {job['job']}: missed its {fired:%m-%d %H:%M} KST run")
+        elif job["state"] == "failed":
+            out.append(f"job {job['job']}: last run failed (exit {job['exit_code']})")
     bars = data["bars"]
     if bars["tickers"] and bars["fresh"] < bars["tickers"]:
         out.append(f"bars: {bars['tickers'] - bars['fresh']} of {bars['tickers']} ticker(s) "

@@ -17,7 +17,7 @@ QUARTZ_DASHBOARD_CORS_ORIGINS names origins.
 | GET  /api/ui/history           | `quartz trade history --json` (from/to query) |
 | GET  /api/ui/decisions, /macro, /macro/full, /candidates, /technical/{ticker} | documents |
 | GET  /api/ui/chart/{ticker}?period=D|W|M | bars with MA, Bollinger, RSI, MACD, Fibonacci |
-| GET  /api/ui/health            | agents' freshness, bars, token, trading state |
+| GET  /api/ui/health            | agents' freshness, jobs' last runs, bars, token |
 | GET  /api/ui/stream            | server-sent events from the event log (`dashboard_stream.py`) |
 | POST /api/ui/trading-state {"state","reason"} | operator + CSRF: set at the account owner |
 """
@@ -301,10 +301,12 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         try:
             runs = await asyncio.to_thread(board.agent_runs, config, store)
             bars = await asyncio.to_thread(board.bars_freshness, config, store)
+            jobs = await asyncio.to_thread(board.job_runs, config)
             token = await board.token_state(config)
         except QuartzError as exc:
             return _quartz_error(exc)
-        return JSONResponse({"env": config.env.value, "agents": runs, "bars": bars,
+        return JSONResponse({"env": config.env.value, "agents": runs, "jobs": jobs,
+                             "bars": bars,
                              "token": token,
                              "live_updates": "server-sent events at /api/ui/stream"})
 

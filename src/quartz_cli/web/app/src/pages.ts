@@ -202,13 +202,22 @@ export async function candidates(root: HTMLElement): Promise<void> {
     [3, 4, 5, 6, 7]));
 }
 
+const JOB_TONE: Record<string, string> = { ok: "ok", running: "ok", failed: "warn", missed: "warn" };
+
 export async function health(root: HTMLElement): Promise<void> {
   const d: Json = await get("health");
   const rows: Child[][] = d.agents.map((a: Json) => [a.agent, kst(a.produced_at), age(a.age_s),
     age(a.max_age_s), h("span", { class: a.error || a.stale ? "warn" : "ok" },
       a.error ? `error: ${a.error}` : a.produced_at === null ? "none" : a.stale ? "stale" : "fresh")]);
+  const jobs: Child[][] = d.jobs.map((j: Json) => [j.job, j.schedule ?? "by hand",
+    kst(j.last_scheduled_at), kst(j.started_at),
+    j.exit_code === null ? "-" : String(j.exit_code), j.seconds ?? "-", kst(j.last_success_at),
+    h("span", { class: JOB_TONE[j.state] ?? "", "data-job": j.job }, j.state)]);
   root.append(h("h1", {}, "Health"), table("Agents' latest documents",
-    ["Agent", "Produced", "Age", "Max age", "State"], rows),
+    ["Agent", "Produced", "Age", "Max age", "State"], rows, [], [3]),
+  table("Jobs: last run against the schedule (cron times in KST)",
+    ["Job", "Schedule", "Last fired", "Last start", "Exit", "Seconds", "Last success", "State"],
+    jobs, [4, 5], [1, 2, 5, 6]),
   kv([["Bars", `${d.bars.fresh} of ${d.bars.tickers} tickers hold ${d.bars.last_completed_session}`],
     ["KIS token", d.token.valid ? `valid until ${kst(d.token.expires_at)} (${age(d.token.remaining_s)} left)` : "none cached", "token"],
     ["Live updates", d.live_updates], ["Environment", d.env]]));
