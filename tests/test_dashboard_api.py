@@ -218,3 +218,44 @@ def test_health_shows_each_jobs_last_run_and_flags_a_missed_schedule(served: str
     assert jobs["decide"]["schedule"] == "0,30 9-15 * * 1-5"
     assert "job select: last run failed (exit 7)" in warnings
     assert any(w.startswith("job macro: missed its ") for w in warnings)
+
+
+def test_a_session_is_good_on_every_replica_until_logout(in_session: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", OPERATOR)
+    monkeypatch.setenv("QUARTZ_DASHBOARD_BUNDLE", str(in_session / "no-bundle"))
+    config = load_config()
+    with LoopbackServer(create_app(config)) as one, LoopbackServer(create_app(config)) as two:
+        client, session = _login(one.url, OPERATOR)
+        with closing(client):
+            cookie = client.cookies["quartz_session"]
+            # The other replica (another process in a cluster) accepts the same cookie.
+            other = httpx.Client(base_url=two.url, cookies={"quartz_session": cookie})
+            with closing(other):
+                assert other.get("/api/ui/session").json() == session
+            payload, _, signature = cookie.partition(".")
+            forged = payload.replace(payload[5], "A" if payload[5] != "A" else "B", 1)
+            for bad in (f"{forged}.{signature}", f"{payload}.{'x' * len(signature)}", "x"):
+                assert httpx.get(f"{two.url}/api/ui/overview",
+                                 cookies={"quartz_session": bad}).status_code == 401
+            kept, _ = _login(one.url, OPERATOR)
+            kept.close()
+            assert httpx.get(f"{two.url}/api/ui/session", cookies={
+                "quartz_session": kept.cookies["quartz_session"]}).json()["role"] == "operator"
+            out = client.post("/api/ui/logout", headers={"x-csrf-token": session["csrf"]})
+            assert out.status_code == 200
+        # Logged out in the store: a replica that reads it refuses the old cookie.
+        with LoopbackServer(create_app(config)) as three:
+            assert httpx.get(f"{three.url}/api/ui/overview",
+                             cookies={"quartz_session": cookie}).status_code == 401
+        assert httpx.get(f"{one.url}/api/ui/overview",
+                         cookies={"quartz_session": cookie}).status_code == 401
+    # Another server secret signs differently: the cookie means nothing there.
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", "p" * 40)
+    monkeypatch.setenv("QUARTZ_DASHBOARD_OPERATOR_TOKEN", OPERATOR)
+    with LoopbackServer(create_app(load_config())) as four:
+        fresh, _ = _login(four.url, OPERATOR)
+        with closing(fresh):
+            assert fresh.get("/api/ui/session").json()["role"] == "operator"
+        assert httpx.get(f"{four.url}/api/ui/session", cookies={
+            "quartz_session": kept.cookies["quartz_session"]}).json() == {"role": None}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -85,7 +85,7 @@ class DocumentHeads:
 
 
 def stream_response(config: Config, feed: LiveEvents, heads: DocumentHeads,
-                    start: int | None, still_logged_in: Callable[[], bool]) -> Response:
+                    start: int | None, still_logged_in: Callable[[], Awaitable[bool]]) -> Response:
     """The event stream for one client from `start` (see the module's docstring); it closes
     `feed` when it ends."""
     lifetime = config.settings.dashboard.stream_seconds
@@ -108,7 +108,7 @@ def stream_response(config: Config, feed: LiveEvents, heads: DocumentHeads,
                 now = time.monotonic()
                 if now - checked >= SESSION_S:
                     checked = now
-                    if not still_logged_in():
+                    if not await still_logged_in():
                         yield _message({"role": None}, event="session")
                         return
                 if now - docs >= DOCUMENTS_S:
