@@ -259,3 +259,22 @@ def test_a_session_is_good_on_every_replica_until_logout(in_session: Path,
             assert fresh.get("/api/ui/session").json()["role"] == "operator"
         assert httpx.get(f"{four.url}/api/ui/session", cookies={
             "quartz_session": kept.cookies["quartz_session"]}).json() == {"role": None}
+
+
+def test_backtests_serve_a_stored_runs_metrics_and_curves(served: str):
+    run = quartz_json("backtest", "--from", "2026-11-16", "--to", "2026-11-20", "--universe",
+                      "005930,000660")
+    client, _ = _login(served, VIEWER)
+    with closing(client):
+        assert client.get("/api/ui/backtests").json() == {"runs": [run["id"]]}
+        got = client.get(f"/api/ui/backtests/{run['id']}").json()
+        assert client.get("/api/ui/backtests/bt-none").status_code == 404
+        assert client.get("/api/ui/backtests/..%2Fsecret").status_code in (400, 404)
+    assert got["metrics"] == run["performance"]
+    assert got["benchmark"]["metrics"] == run["benchmark"]["performance"]
+    assert [(p["day"], p["value_krw"], p["benchmark_krw"]) for p in got["curve"]] == [
+        (d["day"], d["value_krw"], d["benchmark_krw"]) for d in run["days"]]
+    # Drawdown from the running peak: zero at the first day, the worst equals the metric.
+    assert got["curve"][0]["drawdown"] == 0
+    assert max(p["drawdown"] for p in got["curve"]) == pytest.approx(
+        run["performance"]["max_drawdown"], abs=1e-6)

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ AFTER_CLOSE = {"QUARTZ_MARKET_TIME": "2026-11-24T19:00:00+09:00"}
 SERVER = AFTER_CLOSE | {"QUARTZ_DASHBOARD_STREAM_SECONDS": "3"}
 OPERATOR = "o" * 40
 VIEWER = "v" * 40
-PAGES = ("overview", "orders", "decisions", "macro", "candidates", "technical", "health")
+PAGES = ("overview", "orders", "decisions", "macro", "candidates", "technical", "backtests",
+         "health")
 WIDTHS = (1280, 390)
 
 if CHROMIUM is None:
@@ -65,8 +67,13 @@ def day(tmp_path_factory: pytest.TempPathFactory, calendar_cache: Path) -> dict[
     assert decided.returncode == 0, decided.stderr
     bought = quartz_json("trade", "buy", "005930", "3", env=env)
     sold = quartz_json("trade", "sell", "005930", "1", env=env)
+    # Two stored backtests to compare, run side by side.
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda args: quartz_json("backtest", *args, env=env), [
+            ("--from", "2026-11-02", "--to", "2026-11-20", "--universe", "005930,000660,035420"),
+            ("--from", "2026-11-09", "--to", "2026-11-20", "--universe", "005930,000660")]))
     return {"env": env, "home": home, "plan": json.loads(decided.stdout), "bought": bought,
-            "sold": sold}
+            "sold": sold, "backtests": runs}
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +168,14 @@ def test_every_page_shows_the_cli_numbers(browser, url, day, tmp_path):
     page = tab.open("technical", "?ticker=005930&period=D")
     assert page.inner_text("[data-field=chart-title]").startswith("삼성전자 (005930)")
     assert page.locator("#chart canvas").count() >= 3
+    first, second = day["backtests"]
+    page = tab.open("backtests", f"?a={first['id']}&b={second['id']}")
+    for i, run in enumerate((first, second)):
+        shown = page.inner_text(f"[data-metric='{i}-total_return']")
+        assert shown == f"{run['performance']['total_return'] * 100:.2f}%"
+        assert _digits(page.inner_text(f"[data-metric='{i}-end_value']")) == run[
+            "performance"]["end_value"]
+        assert page.locator(f"[data-run='{i}'] canvas").count() >= 2
     page = tab.open("health")
     assert "portfolio" in page.inner_text("#page")
     jobs = {j["job"]: j for j in quartz_json("events", "jobs", env=env)["jobs"]}
@@ -172,6 +187,8 @@ def test_every_page_shows_the_cli_numbers(browser, url, day, tmp_path):
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             tab.open(name, "?ticker=005930&period=W" if name == "technical" else "")
+            if name == "backtests":
+                page.wait_for_selector("[data-run='1'] canvas")
             page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
             # Nothing overflows the phone's width but the tables' own scroll boxes.
             assert page.evaluate("document.documentElement.scrollWidth") <= width, name

@@ -395,3 +395,49 @@ async def technical_chart(config: Config, ticker: str, period: str) -> dict[str,
             "indicators": {name: clean(values) for name, values in lines.items()
                            if name not in ("swing_high", "swing_low")},
             "fibonacci": fib}
+
+
+#: The stored backtests' folder in the store (`agents/backtest.py` writes `<id>/run.json`).
+BACKTESTS = "backtests"
+#: A stored run's id: letters, digits, dot, dash, underscore (never a path).
+_RUN_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+
+
+def stored_backtests(store: Any, run: str | None = None) -> dict[str, Any] | None:
+    """The stored backtest runs for the Backtests page: without `run`, their ids, newest
+    first; with it, that run's status, settings, metrics (`performance`), its benchmark's
+    and the daily equity and drawdown of both, or None if no such run is stored. Reads the
+    stored JSON's documented keys (docs/backtest.md), whatever type the backtest agent
+    reads it into."""
+    import json
+    import re
+
+    from quartz_cli.domain.performance import drawdown
+    from quartz_cli.errors import InputError
+
+    if run is None:
+        ids = {k.split("/")[1] for k in store.list(f"{BACKTESTS}/") if k.endswith("/run.json")}
+        return {"runs": sorted(ids, reverse=True)}
+    if not re.fullmatch(_RUN_ID, run):
+        raise InputError(f"{run!r} is not a backtest id")
+    raw = store.get(f"{BACKTESTS}/{run}/run.json")
+    if raw is None:
+        return None
+    doc = json.loads(raw)
+    days = doc.get("days") or []
+    equity = [int(d["value_krw"]) for d in days]
+    bench = [int(d["benchmark_krw"]) for d in days]
+    settings = doc.get("settings") or {}
+    return {
+        "id": doc["id"], "produced_at": doc.get("produced_at"), "status": doc.get("status"),
+        "source": doc.get("source"),
+        "settings": {k: settings.get(k) for k in ("from", "to", "universe", "cash_krw",
+                                                  "engine", "decision_time")},
+        "metrics": doc.get("performance"),
+        "benchmark": {"name": (doc.get("benchmark") or {}).get("name"),
+                      "metrics": (doc.get("benchmark") or {}).get("performance")},
+        "curve": [{"day": d["day"], "value_krw": v, "benchmark_krw": b, "drawdown": round(dd, 6),
+                   "benchmark_drawdown": round(bd, 6)}
+                  for d, v, b, dd, bd in zip(days, equity, bench, drawdown(equity),
+                                             drawdown(bench), strict=True)],
+    }

@@ -19,6 +19,7 @@ QUARTZ_DASHBOARD_CORS_ORIGINS names origins.
 | GET  /api/ui/decisions, /macro, /macro/full, /candidates, /technical/{ticker} | documents |
 | GET  /api/ui/chart/{ticker}?period=D|W|M | bars with MA, Bollinger, RSI, MACD, Fibonacci |
 | GET  /api/ui/health            | agents' freshness, jobs' last runs, bars, token |
+| GET  /api/ui/backtests[/{id}]  | stored backtest ids; one run's metrics and curves |
 | GET  /api/ui/stream            | server-sent events from the event log (`dashboard_stream.py`) |
 | POST /api/ui/trading-state {"state","reason"} | operator + CSRF: set at the account owner |
 """
@@ -242,6 +243,20 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
                              "token": token,
                              "live_updates": "server-sent events at /api/ui/stream"})
 
+    async def backtests(request: Request) -> Response:
+        got = await need(request)
+        if isinstance(got, Response):
+            return got
+        run = request.path_params.get("run")
+        try:
+            data = await asyncio.to_thread(board.stored_backtests, store, run)
+        except QuartzError as exc:
+            return _quartz_error(exc)
+        if data is None:
+            return _error(404, "NotFound", f"no stored backtest {run!r}: `quartz backtest` "
+                          "stores one")
+        return JSONResponse(data)
+
     async def stream(request: Request) -> Response:
         from quartz_cli.app.live_events import open_live_events
         from quartz_cli.servers.dashboard_stream import start_position, stream_response
@@ -305,6 +320,8 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         Route(API + "/chart/{ticker}", chart, methods=["GET"]),
         Route(f"{API}/health", health, methods=["GET"]),
         Route(f"{API}/stream", stream, methods=["GET"]),
+        Route(f"{API}/backtests", backtests, methods=["GET"]),
+        Route(API + "/backtests/{run}", backtests, methods=["GET"]),
         Route(f"{API}/trading-state", trading_state, methods=["POST"]),
     ]
     if (bundle / "index.html").is_file():

@@ -6,6 +6,7 @@ import { Unauthorized, current, login, logout, resume } from "./api";
 import { h } from "./dom";
 import { follow } from "./live";
 import { candidates, decisions, health, macro, orders, overview, type Cleanup } from "./pages";
+import { backtests } from "./backtests";
 import { technical } from "./technical";
 
 type Page = (root: HTMLElement, params: URLSearchParams) => Promise<Cleanup | void>;
@@ -19,6 +20,7 @@ const PAGES: [string, string, Page, Refresh?][] = [
   ["macro", "Macro", macro, { documents: ["macro-analysis"] }],
   ["candidates", "Candidates", candidates, { documents: ["candidates"] }],
   ["technical", "Technical", technical],
+  ["backtests", "Backtests", backtests],
   ["health", "Health", health, { events: ["job.", "token."], documents: ["macro-analysis", "candidates", "decisions"] }],
 ];
 /** A burst of events redraws a page once, this long after the first. */
