@@ -278,3 +278,28 @@ def test_backtests_serve_a_stored_runs_metrics_and_curves(served: str):
     assert got["curve"][0]["drawdown"] == 0
     assert max(p["drawdown"] for p in got["curve"]) == pytest.approx(
         run["performance"]["max_drawdown"], abs=1e-6)
+
+
+def test_in_a_cluster_the_stream_reads_the_owners_event_log(in_session: Path,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    from starlette.applications import Starlette
+
+    from quartz_cli.app.events import record
+    from quartz_cli.servers.owner_events import event_routes
+
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", OPERATOR)
+    owner = load_config()
+    seqs = [record(owner, "order.filled", request_id=f"o{i}") for i in range(2)]
+    with LoopbackServer(Starlette(routes=event_routes(owner, OPERATOR))) as agent:
+        assert httpx.get(f"{agent.url}/api/events").status_code == 401
+        # The frontend's own home is scratch: its events come from the trading agent.
+        front = load_config(environ=os.environ | {
+            "QUARTZ_HOME": str(in_session / "frontend-scratch"),
+            "TRADING_AGENT_WS_URL": agent.url.replace("http", "ws") + "/ws/orders"})
+        with LoopbackServer(create_app(front)) as srv:
+            client, _ = _login(srv.url, OPERATOR)
+            with closing(client), client.stream("GET", "/api/ui/stream",
+                                                params={"after": "0"}) as resp:
+                got = _sse(resp.iter_lines(), lambda m: m.get("id") == str(seqs[-1]))
+    assert [int(m["id"]) for m in got if m.get("event") is None] == seqs
+    assert got[0]["event"] == "hello"

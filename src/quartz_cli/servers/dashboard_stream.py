@@ -26,7 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from quartz_cli.config import Config
+from quartz_cli.errors import QuartzError
 from quartz_cli.ports import Store
+from quartz_cli.redaction import redact
 
 if TYPE_CHECKING:
     from quartz_cli.app.live_events import LiveEvents
@@ -41,6 +43,8 @@ SESSION_S = 5.0
 HEARTBEAT_S = 15.0
 #: How long a browser waits before reconnecting (EventSource `retry`, milliseconds).
 RETRY_MS = 1000
+#: Seconds to wait before reading again when the event log could not be read.
+UNREACHABLE_S = 5.0
 #: Events read from the log at once.
 BATCH = 200
 
@@ -92,14 +96,26 @@ def stream_response(config: Config, feed: LiveEvents, heads: DocumentHeads,
 
     async def events() -> AsyncIterator[str]:
         try:
-            last = start if start is not None else await asyncio.to_thread(feed.last_seq)
+            try:
+                last = start if start is not None else await asyncio.to_thread(feed.last_seq)
+            except QuartzError as exc:
+                # No position to start from: the page reconnects and asks again.
+                yield ": " + " ".join(redact(exc.message).split()) + "\n\n"
+                return
             # The start as an id of its own: a reconnect resumes from here even when no
             # event came before it.
             yield f"retry: {RETRY_MS}\n" + _message({"last_seq": last}, event="hello", seq=last)
             known = await heads.current()
             began = checked = beat = docs = time.monotonic()
             while time.monotonic() - began < lifetime:
-                batch = await asyncio.to_thread(feed.after, last, BATCH)
+                try:
+                    batch = await asyncio.to_thread(feed.after, last, BATCH)
+                except QuartzError as exc:
+                    # The owner's log out of reach (a cluster's trading agent restarting):
+                    # say so and keep trying; the position is kept.
+                    yield ": " + " ".join(redact(exc.message).split()) + "\n\n"
+                    await asyncio.sleep(UNREACHABLE_S)
+                    continue
                 for event in batch:
                     last = int(event["seq"])
                     yield _message(event, seq=last)
