@@ -392,11 +392,16 @@ def test_only_quartz_pods_reach_the_trading_agent(rendered, overlay) -> None:
     assert len(guarding) == 1
     spec = guarding[0]["spec"]
     assert spec["policyTypes"] == ["Ingress"]
-    assert len(spec["ingress"]) == 1
-    rule = spec["ingress"][0]
+    assert len(spec["ingress"]) == 2
+    rule, scrape = spec["ingress"]
     assert rule["from"] == [{"podSelector": {"matchLabels": {
         "app.kubernetes.io/part-of": "quartz"}}}]
     assert rule["ports"] == [{"protocol": "TCP", "port": 8005}]
+    # Prometheus, from whichever namespace it runs in: the port its annotations name.
+    assert scrape["from"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "prometheus"}}}]
+    annotations = agent["spec"]["template"]["metadata"]["annotations"]
+    assert scrape["ports"] == [{"protocol": "TCP", "port": int(annotations["prometheus.io/port"])}]
     # ...and every client of the agent carries that label.
     for obj in docs:
         if obj["kind"] in WORKLOAD_KINDS:
