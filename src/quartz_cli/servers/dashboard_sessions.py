@@ -91,8 +91,9 @@ class Sessions:
     """Make, verify and revoke signed sessions (see the module's docstring)."""
 
     def __init__(self, config: Config, store: Store, lifetime_s: float) -> None:
-        self._tokens = [(secret.encode(), role) for secret, role in login_tokens(config)]
-        secret = _server_secret(config, login_tokens(config))
+        tokens = login_tokens(config)
+        self._tokens = [(token.encode(), role) for token, role in tokens]
+        secret = _server_secret(config, tokens)
         self._key = hmac.new(secret or b"", _KEY_LABEL, hashlib.sha256).digest()
         self._prints = {role: self._mac(b"token:" + token)[:16] for token, role in self._tokens}
         self.store = store
