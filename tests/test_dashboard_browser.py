@@ -1,10 +1,12 @@
 """The dashboard in a real headless Chromium (the Debian package, driven by Playwright), after
 a small simulated day on loopback: every page shows the CLI's numbers, a fill appears without
-a reload, login/logout, roles and CSRF, no console errors, axe-core finds no serious
+a reload (through the live stream) and one made while the stream is cut is caught up without
+duplicates, login/logout, roles and CSRF, no console errors, axe-core finds no serious
 violation, and screenshots at 1280 and 390 px.
 
-Slow on purpose (~30 s for the module): one simulated day (`quartz decide` and a few orders)
-and one browser, shared by every test here; nothing else covers the pages end to end."""
+Slow on purpose (~45 s for the module): one simulated day (`quartz decide` as a job, a few
+orders, two short backtests) and one browser, shared by every test here; nothing else covers
+the pages end to end."""
 
 from __future__ import annotations
 
