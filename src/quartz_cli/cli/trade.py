@@ -373,6 +373,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     from quartz_cli.app.runtime import open_runtime, trading_agent
     from quartz_cli.ports import LeaseKind, LeaseLost
     from quartz_cli.servers.guards import uvicorn_options
+    from quartz_cli.servers.owner_events import event_routes
     from quartz_cli.servers.owner_reads import owner_reads
     from quartz_cli.servers.trading import create_app
 
@@ -414,6 +415,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
                                                              ledger=agent.ledger,
                                                              tokens=rt.tokens),
                       notifier=serving_notifier(cfg, rt.store))
+    # The dashboard's live stream reads the account's event log here (servers/owner_events).
+    app_.router.routes.extend(event_routes(cfg, token))
     url = f"ws://{host}:{port}/ws/orders"
     heard = "on" if notices is not None else "off (see quartz doctor)"
     if want_json(json_out):
