@@ -364,6 +364,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
+    from quartz_cli.app.events import serve_as_owner
     from quartz_cli.app.internal_token import internal_token
     from quartz_cli.app.metrics import refresh_gauges
     from quartz_cli.app.notices import fill_notices
@@ -383,6 +384,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
         raise InputError("--reconcile-delays takes comma-separated seconds, e.g. 0,1,2") from None
     cfg = config()
     token = internal_token(cfg, create=True)
+    # This process keeps the account's event log: its own events are never sent to itself.
+    serve_as_owner()
     rt = open_runtime(cfg)
     # The account's lease for the server's lifetime: a second server refuses here.
     owner = take_ownership(cfg, rt.store, LeaseKind.SERVER, advertised_url(cfg, host, port))

@@ -4,7 +4,13 @@ frontend's own QUARTZ_HOME is scratch.
 
 `GET /api/events?after=SEQ&limit=N` (Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>) answers
 `{"events": [...], "last_seq": n}`: the events after SEQ, oldest first (at most N, 1-500),
-as `quartz events --json` prints them, and the newest sequence number."""
+as `quartz events --json` prints them, and the newest sequence number.
+
+`POST /api/events` with `{"type", "run_id"?, "request_id"?, "data"?}` (same token) appends
+one event a job pod reports (a job's start and end, a decision, an exit trigger, a token
+issue or failure, stale data: `REPORTED`), so they reach the owner's log in a cluster,
+where a job's own QUARTZ_HOME is scratch. Order events are refused here: the owner's ledger
+is their only source. Answers `{"seq": n}`."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from quartz_cli.config import Config
+from quartz_cli.domain.events import REPORTED
 from quartz_cli.errors import QuartzError
 from quartz_cli.redaction import redact
 
@@ -47,11 +54,46 @@ def event_routes(config: Config, token: str) -> list[Route]:
         events = feed()
         return {"events": events.after(after, limit), "last_seq": events.last_seq()}
 
+    def unauthorized(request: Request) -> Response | None:
+        if hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
+            return None
+        return JSONResponse({"error": "Unauthorized",
+                             "message": "missing or wrong bearer token"}, status_code=401)
+
+    def append(body: dict[str, object]) -> int:
+        from quartz_cli.app.events import event_log
+
+        events = event_log(config)
+        try:
+            return events.append(str(body["type"]), run_id=_text(body.get("run_id")),
+                                 request_id=_text(body.get("request_id")),
+                                 data=body.get("data") or {})  # type: ignore[arg-type]
+        finally:
+            events.close()
+
+    async def post_event(request: Request) -> Response:
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if (not isinstance(body, dict) or body.get("type") not in REPORTED
+                or not isinstance(body.get("data", {}), dict)
+                or not all(isinstance(body.get(k), str | None) for k in ("run_id", "request_id"))):
+            allowed = sorted(t.value for t in REPORTED)
+            return JSONResponse({"error": "InputError", "message": "body is {\"type\": one of "
+                                 f"{allowed}, \"run_id\", \"request_id\", \"data\": {{}}}}"},
+                                status_code=422)
+        try:
+            return JSONResponse({"seq": await asyncio.to_thread(append, body)})
+        except QuartzError as exc:
+            return JSONResponse({"error": type(exc).__name__, "message": redact(exc.message)},
+                                status_code=503)
+
     async def get_events(request: Request) -> Response:
-        if not hmac.compare_digest(request.headers.get("authorization", "").encode(),
-                                   expected):
-            return JSONResponse({"error": "Unauthorized",
-                                 "message": "missing or wrong bearer token"}, status_code=401)
+        if (refused := unauthorized(request)) is not None:
+            return refused
         try:
             after = int(request.query_params.get("after", "0"))
             limit = int(request.query_params.get("limit", "200"))
@@ -66,4 +108,9 @@ def event_routes(config: Config, token: str) -> list[Route]:
             return JSONResponse({"error": type(exc).__name__, "message": redact(exc.message)},
                                 status_code=503)
 
-    return [Route(PATH, get_events, methods=["GET"])]
+    return [Route(PATH, get_events, methods=["GET"]),
+            Route(PATH, post_event, methods=["POST"])]
+
+
+def _text(value: object) -> str | None:
+    return value[:200] if isinstance(value, str) else None
