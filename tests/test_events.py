@@ -215,3 +215,29 @@ def test_a_job_pod_reports_its_events_to_the_owners_log(in_session, tmp_path, mo
     assert len(got) == 3
     # Nothing was written in the job's own (scratch) home.
     assert not (job_home / "trading").exists() or not list((job_home / "trading").glob("*.db"))
+
+
+def test_job_runs_are_read_from_the_owner_in_a_cluster(in_session, tmp_path, monkeypatch):
+    from starlette.applications import Starlette
+
+    from fakes.server import LoopbackServer
+    from quartz_cli.app.dashboard import job_runs
+    from quartz_cli.config import load_config
+    from quartz_cli.servers.owner_events import event_routes
+
+    token = "test-internal-token-0123456789-abcdef"
+    owner_config = load_config()
+    with JobEvents(owner_config, "macro"):
+        pass
+    monkeypatch.setenv("QUARTZ_HOME", str(tmp_path / "frontend-home"))
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", token)
+    with LoopbackServer(Starlette(routes=event_routes(owner_config, token))) as srv:
+        monkeypatch.setenv("TRADING_AGENT_WS_URL",
+                           srv.url.replace("http://", "ws://") + "/ws/orders")
+        remote = {r["job"]: r for r in job_runs(load_config())}
+        url = srv.url
+    assert remote["macro"]["exit_code"] == 0 and remote["macro"]["started_at"]
+    # The owner gone: every job's state is unknown, and says why, rather than "never run".
+    monkeypatch.setenv("TRADING_AGENT_WS_URL", url.replace("http://", "ws://") + "/ws/orders")
+    down = job_runs(load_config())
+    assert down and all(r["state"] == "unknown" and r["error"] for r in down)

@@ -74,12 +74,19 @@ def job_runs(config: Config, now: datetime | None = None) -> list[dict[str, Any]
     (`domain.schedules`): when it last fired (KST), and the state `ok`, `failed`, `running`,
     `missed` or `never run`. `now` defaults to the wall clock, which the events are
     stamped with."""
-    from quartz_cli.app.events import event_log, job_summary
+    from quartz_cli.app.live_events import open_live_events
     from quartz_cli.domain.schedules import JOB_SCHEDULES, job_state
 
-    log = event_log(config)
+    # In a cluster the log is the owner's (TRADING_AGENT_WS_URL), else this host's.
+    log = open_live_events(config)
     try:
-        last = {str(r["job"]): r for r in job_summary(log)}
+        last = {str(r["job"]): r for r in log.jobs()}
+    except QuartzError as exc:
+        # The owner does not answer: each scheduled job's state is unknown, and says why.
+        return [{"job": name, "schedule": schedule, "last_scheduled_at": None,
+                 "state": "unknown", "error": exc.message, "started_at": None,
+                 "exit_code": None, "seconds": None, "last_success_at": None}
+                for name, schedule in sorted(JOB_SCHEDULES.items())]
     finally:
         log.close()
     at = now or datetime.now(UTC)
@@ -266,6 +273,8 @@ def warnings(data: dict[str, Any]) -> list[str]:
             out.append(f"job {job['job']}: missed its {fired:%m-%d %H:%M} KST run")
         elif job["state"] == "failed":
             out.append(f"job {job['job']}: last run failed (exit {job['exit_code']})")
+    if unknown := [j for j in data["jobs"] if j["state"] == "unknown"]:
+        out.append(f"jobs: last runs unknown ({unknown[0].get('error')})")
     bars = data["bars"]
     if bars["tickers"] and bars["fresh"] < bars["tickers"]:
         out.append(f"bars: {bars['tickers'] - bars['fresh']} of {bars['tickers']} ticker(s) "

@@ -26,6 +26,11 @@ POST_TIMEOUT_S = 5.0
 _owner_process = False
 
 
+def is_owner_process() -> bool:
+    """Whether this process keeps the account's event log (see `serve_as_owner`)."""
+    return _owner_process
+
+
 def serve_as_owner() -> None:
     """Mark this process as the account's owner: its events go to the log file it keeps,
     never over HTTP (to itself)."""
@@ -51,7 +56,7 @@ def record(config: Config, kind: EventType | str, *, run_id: str | None = None,
 
     url = config.settings.servers.trading_agent_ws_url
     try:
-        if url and not _owner_process:
+        if url and not is_owner_process():
             return _post(config, url, kind, run_id=run_id, request_id=request_id, data=data)
         events = event_log(config)
         try:

@@ -26,6 +26,10 @@ class LiveEvents(Protocol):
         """The newest event's sequence number (0 for an empty log)."""
         ...
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Each job's last run and last success (`app.events.job_summary`)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -40,6 +44,11 @@ class HostEvents:
 
     def last_seq(self) -> int:
         return self._log.last_seq()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        from quartz_cli.app.events import job_summary
+
+        return job_summary(self._log)
 
     def close(self) -> None:
         self._log.close()
@@ -59,6 +68,9 @@ class OwnerEvents:
     def last_seq(self) -> int:
         return int(self._client.read(0, 1)["last_seq"])
 
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._client.jobs()
+
     def close(self) -> None:
         self._client.close()
 
@@ -66,8 +78,10 @@ class OwnerEvents:
 def open_live_events(config: Config, *, local: bool = False) -> LiveEvents:
     """A reader of the configured account's event log: the owner's over HTTP when a trading
     agent owns the account (TRADING_AGENT_WS_URL) unless `local`, else this host's file."""
+    from quartz_cli.app.events import is_owner_process
+
     url = config.settings.servers.trading_agent_ws_url
-    if url and not local:
+    if url and not local and not is_owner_process():
         from quartz_cli.app.internal_token import internal_token
         from quartz_cli.remote.owner_events_client import OwnerEventsClient
 

@@ -28,9 +28,16 @@ class OwnerEventsClient:
 
     def read(self, after: int, limit: int) -> dict[str, Any]:
         """`{"events": [...], "last_seq": n}`: the events after `after` (at most `limit`)."""
+        return self._get(PATH, {"after": str(after), "limit": str(limit)})
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Each job's last run and last success, as the owner's log has them."""
+        jobs: list[dict[str, Any]] = self._get(PATH + "/jobs", {})["jobs"]
+        return jobs
+
+    def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         try:
-            resp = self._http.get(self.base_url + PATH,
-                                  params={"after": str(after), "limit": str(limit)})
+            resp = self._http.get(self.base_url + path, params=params)
         except httpx.HTTPError as exc:
             raise BrokerUnavailable(f"the trading agent at {self.base_url} did not answer: "
                                     f"{type(exc).__name__}") from None

@@ -6,6 +6,9 @@ frontend's own QUARTZ_HOME is scratch.
 `{"events": [...], "last_seq": n}`: the events after SEQ, oldest first (at most N, 1-500),
 as `quartz events --json` prints them, and the newest sequence number.
 
+`GET /api/events/jobs` (same token) answers `{"jobs": [...]}`: each job's last run and
+last success (`app.events.job_summary`), for the dashboard's Health page and `quartz status`.
+
 `POST /api/events` with `{"type", "run_id"?, "request_id"?, "data"?}` (same token) appends
 one event a job pod reports (a job's start and end, a decision, an exit trigger, a token
 issue or failure, stale data: `REPORTED`), so they reach the owner's log in a cluster,
@@ -91,6 +94,18 @@ def event_routes(config: Config, token: str) -> list[Route]:
             return JSONResponse({"error": type(exc).__name__, "message": redact(exc.message)},
                                 status_code=503)
 
+    def jobs() -> dict[str, object]:
+        return {"jobs": feed().jobs()}
+
+    async def get_jobs(request: Request) -> Response:
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        try:
+            return JSONResponse(await asyncio.to_thread(jobs))
+        except QuartzError as exc:
+            return JSONResponse({"error": type(exc).__name__, "message": redact(exc.message)},
+                                status_code=503)
+
     async def get_events(request: Request) -> Response:
         if (refused := unauthorized(request)) is not None:
             return refused
@@ -109,6 +124,7 @@ def event_routes(config: Config, token: str) -> list[Route]:
                                 status_code=503)
 
     return [Route(PATH, get_events, methods=["GET"]),
+            Route(PATH + "/jobs", get_jobs, methods=["GET"]),
             Route(PATH, post_event, methods=["POST"])]
 
 
