@@ -4,6 +4,7 @@ the commit, none twice with several readers, in commit order with the other writ
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -116,3 +117,42 @@ def test_a_forgotten_request_keeps_its_event_and_a_ledger_made_before_the_outbox
     assert requested.data["ticker"] == "005930" and requested.data["qty"] == 3
     # The old move stays history, and is not relayed as a new event.
     assert ledger.history("old-1") == [(None, "received", "")]
+
+
+def test_the_archive_moves_its_cursor_per_batch_and_resumes_after_its_last_write(tmp_path):
+    import asyncio
+
+    from quartz_cli.agents.notifier import Notifier, Route
+    from quartz_cli.errors import LocalStateError
+    from quartz_cli.notify.channels import StoreArchive
+    from quartz_cli.store.local import LocalStore
+
+    class FlakyStore(LocalStore):
+        """A local store whose write of one key fails once (a full disk, an S3 outage)."""
+
+        def __init__(self, root: Path, failing: str) -> None:
+            super().__init__(root)
+            self.failing: str | None = failing
+
+        def put_if_absent(self, key: str, data: bytes) -> bool:
+            if key == self.failing:
+                self.failing = None
+                raise LocalStateError(f"cannot write {key}", path=key)
+            return super().put_if_absent(key, data)
+
+    log = SqliteEventLog(tmp_path / "ledger.db", "acct")
+    for i in range(5):
+        log.append("job.started", data={"i": i})
+    store = FlakyStore(tmp_path / "store", "events/acct/000000000003.json")
+    archive = Notifier(log, [Route(StoreArchive(store, "acct"), frozenset(), archive=True)],
+                       retry_delays_s=(0.0,))
+    assert asyncio.run(archive.deliver()) == 2 and log.cursor("store-archive") == 2
+    assert asyncio.run(archive.deliver()) == 3 and log.cursor("store-archive") == 5
+    keys = sorted(store.list("events/acct/"))
+    assert [json.loads(store.get(k) or b"")["seq"] for k in keys] == [1, 2, 3, 4, 5]
+    # A restart that finds its cursor behind (a crash before the batch's cursor write)
+    # writes nothing twice: the archive's writes are put-if-absent.
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        db.execute("UPDATE notify_cursor SET seq = 1 WHERE channel = 'store-archive'")
+    asyncio.run(archive.deliver())
+    assert sorted(store.list("events/acct/")) == keys and log.cursor("store-archive") == 5
