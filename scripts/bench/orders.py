@@ -19,8 +19,8 @@ sends market orders over the WebSocket with `TradingClient`:
    one untimed order per ticker, in rounds whose arms alternate which goes first (p50/p99 of
    each and the p99 growth, goal <= 5 %; the median of each round's p99 ratio; CPU per
    order), and the notifier's time per order to relay the events and fan them out to three
-   in-memory channels (it reads the log from its own cursor, off the order path: beside the
-   trading agent in production).
+   in-memory channels and the store's archive of the log, as the trading agent's notifier
+   does (it reads the log from its own cursors, off the order path).
 
     .venv/bin/python scripts/bench/orders.py [--orders 400] [--limited-orders 180] [--events]
     .venv/bin/python scripts/bench/orders.py --events --only-events --orders 40   # smoke
@@ -225,7 +225,8 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
     simulator's loop included; far less sensitive than latency to other load on the
     machine); each round's p99 on / p99 off (two arms next to each other in time: a drift in
     the machine's load cancels out); the notifier's seconds to fan out the events of the
-    `on` orders (fills included) to three channels; how many notifications went out."""
+    `on` orders (fills included) to three channels and the store's archive; how many
+    notifications went out."""
     os.environ.update({"QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
                        "QUARTZ_RATE_LIMIT_PER_S": "100000", "QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
                        "QUARTZ_SIM_STARTING_CASH": "100000000000"})
@@ -234,11 +235,11 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
     from quartz_cli.app.runtime import open_runtime, trading_agent
     from quartz_cli.config import load_config
     from quartz_cli.domain.universe import bundled_universe
+    from quartz_cli.notify.channels import StoreArchive
 
     config = load_config()
     on: list[float] = []
     off: list[float] = []
-    fan_out_s = 0.0
     cpu_s = {True: 0.0, False: 0.0}
     by_round: dict[bool, list[float]] = {True: [], False: []}
     gate = asyncio.Semaphore(concurrency)
@@ -249,6 +250,8 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
     saved: dict[str, object] = {}
     async with open_runtime(config) as rt:
         agent = trading_agent(rt)
+        notifier.routes.append(Route(StoreArchive(rt.store, log.account), frozenset(),
+                                     archive=True))
         await notifier.deliver()  # first start: cursors at the end of the log
         # One untimed order per ticker first (the simulator builds a ticker's price path on
         # its first order): without it the first timed arm pays for every ticker.
@@ -266,7 +269,6 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
                     raise SystemExit(f"{req.request_id}: {out.state.value} {out.message}")
 
         async def arm(events: bool, tag: str) -> None:
-            nonlocal fan_out_s
             agent.ledger.record_events = events
             _metrics_on(events, saved)
             cpu0 = time.process_time()
@@ -276,16 +278,17 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
             cpu_s[events] += time.process_time() - cpu0
             by_round[events].append(pct(into[start:], 0.99))
             await agent.refresh()  # untimed, after either arm: the fills
-            if events:
-                t0 = time.perf_counter()
-                await notifier.deliver()
-                fan_out_s += time.perf_counter() - t0
 
         for r in range(rounds):
             for events in ((True, False) if r % 2 == 0 else (False, True)):
                 await arm(events, f"{'on' if events else 'off'}{r}")
-    agent.ledger.record_events = True
-    _metrics_on(True, saved)
+        # After the rounds, so that its writes never fall between two arms: the fan-out of
+        # every `on` order's events, fills included.
+        agent.ledger.record_events = True
+        _metrics_on(True, saved)
+        t0 = time.perf_counter()
+        await notifier.deliver()
+        fan_out_s = time.perf_counter() - t0
     log.close()
     paired = [a / b for a, b in zip(by_round[True], by_round[False], strict=True)]
     return on, off, cpu_s, paired, fan_out_s, sum(len(c.messages) for c in channels)
@@ -443,7 +446,8 @@ def report_events(root: Path, args: argparse.Namespace) -> None:
     print(f"  process CPU per order: events+metrics on {cpu_on:.2f} ms, off {cpu_off:.2f} ms "
           f"({(cpu_on / cpu_off - 1) * 100:+.1f} %)")
     print(f"  notification fan-out: {fan_out_s / len(on) * 1000:.2f} ms of notifier time per "
-          f"order ({sent} messages to 3 in-memory channels)")
+          f"order ({sent} messages to 3 in-memory channels, every event to the store's "
+          "archive)")
 
 
 if __name__ == "__main__":
