@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS transitions (
 CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id);
 """
 # The event outbox (`store.event_log`): the order event a move stands for (NULL: none) and the
-# order's figures at that move. Added to a ledger made before they existed.
+# order's figures at that move. Added when the ledger opens, to a new file and to one made
+# before they existed alike (`_add_outbox`).
 OUTBOX_COLUMNS = {"event": "TEXT", "run_id": "TEXT", "filled_before": "INTEGER",
                   "filled_qty": "INTEGER", "avg_fill_price": "INTEGER", "order_no": "TEXT",
                   "code": "TEXT", "message": "TEXT", "est_fee_krw": "INTEGER",
