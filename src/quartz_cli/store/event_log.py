@@ -190,7 +190,7 @@ class SqliteEventLog:
               types: set[str] | None = None) -> list[Event]:
         """Events after `seq`, oldest first (at most `limit`), optionally of `types` only."""
         rows = self._events("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                          (seq, limit))
+                            (seq, limit))
         events = [self._event(r) for r in rows]
         return [e for e in events if e.type in types] if types else events
 
@@ -208,7 +208,7 @@ class SqliteEventLog:
         """The newest `limit` events of `kind`, newest first."""
         name = str(getattr(kind, "value", kind))
         rows = self._events("SELECT * FROM events WHERE type = ? ORDER BY seq DESC LIMIT ?",
-                          (name, limit))
+                            (name, limit))
         return [self._event(r) for r in rows]
 
     def cursor(self, channel: str) -> int | None:
