@@ -89,7 +89,8 @@ def test_a_backtest_compares_against_kospi_or_falls_back_to_equal_weight(
     assert doc.settings.benchmark == "kospi"
 
     monkeypatch.delenv("QUARTZ_MARKET_TIME")
-    for key in ("KIS_APP_KEY", "KIS_APP_SECRET", "KIS_ACCOUNT_NO"):
+    for key in ("HANSEC_INVESTMENT_APP_KEY", "HANSEC_INVESTMENT_APP_SECRET_KEY",
+                "HANSEC_INVESTMENT_CANO"):
         monkeypatch.delenv(key, raising=False)
     index, note = kospi_benchmark(load_config("paper"), settings)
     assert index is None and note.startswith("KOSPI unavailable: ")
