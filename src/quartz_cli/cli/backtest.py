@@ -168,15 +168,19 @@ def chart_png(run: BacktestRun) -> bytes | None:
     bm = [d.benchmark_krw for d in days]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
-    top.plot(x, eq, label="strategy")
-    top.plot(x, bm, label=run.benchmark.name)
-    top.set_ylabel("value (KRW)")
-    top.legend()
+    # One colour per series in both panes; values in millions of won, not 1e8 offsets.
+    strategy, benchmark = "tab:blue", "tab:orange"
+    top.plot(x, [v / 1e6 for v in eq], color=strategy, label="strategy")
+    top.plot(x, [v / 1e6 for v in bm], color=benchmark, label=run.benchmark.name)
+    top.set_ylabel("value (million KRW)")
+    top.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.1f}"))
+    top.legend(fontsize="small")
     top.set_title(f"backtest {run.id}")
-    bottom.fill_between(x, [-d * 100 for d in drawdown(eq)], alpha=0.5,
+    bottom.fill_between(x, [-d * 100 for d in drawdown(eq)], color=strategy, alpha=0.4,
                         label="strategy")
-    bottom.plot(x, [-d * 100 for d in drawdown(bm)], label="benchmark")
+    bottom.plot(x, [-d * 100 for d in drawdown(bm)], color=benchmark, label="benchmark")
     bottom.set_ylabel("drawdown %")
+    bottom.legend(fontsize="small", loc="lower left")
     bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(8))
     fig.autofmt_xdate()
     buf = io.BytesIO()
