@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from websockets.asyncio.client import connect
 from fakes.server import LoopbackServer
 from quartz_cli.app.owner import account_owner, account_states
 from quartz_cli.config import load_config
+from quartz_cli.domain.pretrade import DayTurnover
+from quartz_cli.remote.trading_client import TradingClient
 from quartz_cli.servers.trading import create_app
 from quartz_cli.sim.state import SimState
 from trading_support import FAST, MARKET_TIME, local, seed_calendar, trading_server
@@ -152,7 +155,13 @@ def test_server_endpoints_refuse_what_breaks_a_cap_and_book_nothing(in_session):
         # The trading-state endpoint is behind the same token.
         anonymous = httpx.post(url + "/api/trading-state", json={"state": "halted"})
         state = httpx.get(url + "/api/trading-state", headers=AUTH).json()
+        # The day's turnover as the owner counts it, for a remote decide to plan within.
+        day = asyncio.run(remote_day_turnover(url))
+        assert httpx.get(url + "/api/day-turnover").status_code == 401
     assert anonymous.status_code == 401 and state["state"] == "active"
+    assert day is not None and day.filled + day.in_flight > 0
+    assert day.allowed == math.ceil(TURNOVER * start_of_day_in(owner))
+    assert day.left == day.allowed - day.filled - day.in_flight
     big = [by_http["outcome"], replies["ws-big"]]
     assert all(o["state"] == "rejected" and o["code"] == "pretrade:weight_cap" for o in big)
     assert "weight cap: 005930 would be" in big[0]["message"]
@@ -164,6 +173,16 @@ def test_server_endpoints_refuse_what_breaks_a_cap_and_book_nothing(in_session):
     pos = balance.position("005930")
     assert pos is not None
     assert Decimal(pos.value) / (balance.d2_cash_krw + balance.securities_value) <= CAP
+
+
+async def remote_day_turnover(http_url: str) -> DayTurnover | None:
+    ws = http_url.replace("http://", "ws://") + "/ws/orders"
+    async with TradingClient(ws, TOKEN) as client:
+        return await client.day_turnover()
+
+
+def start_of_day_in(owner) -> int:
+    return owner.states.start_of_day(DAY, -1, datetime.now(UTC))
 
 
 def test_copies_of_one_request_sent_together_get_one_outcome(in_session):
@@ -301,3 +320,22 @@ def test_the_daily_loss_limit_moves_the_account_to_reduce_only(home: Path):
     again = cli(env, "trade", "buy", "005930", "1", "--json")
     assert again.returncode == 0, again.stderr
     assert sorted(o["side"] for o in sim_orders(home)) == ["01", "02"]
+
+
+def test_a_decide_after_the_days_buys_plans_within_the_turnover_left(home: Path):
+    env = env_for(home)
+    produced = cli(env, "decide", "--dry-run", "--json")
+    assert produced.returncode == 0, produced.stderr[-2000:]
+    before = sim_balance(env)
+    # Manual buys use most of the day's turnover before the run.
+    for ticker, qty in (("005930", "190"), ("000660", "60")):
+        bought = cli(env, "trade", "buy", ticker, qty, "--json")
+        assert bought.returncode == 0, bought.stderr[-2000:]
+    proc = cli(env, "decide", "--json")
+    # Planned within what the owner lets through: nothing refused, so exit 0.
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    plan = json.loads(proc.stdout)
+    assert any(n.startswith("the account's turnover today:") for n in plan["notes"])
+    assert all(e["status"] in ("accepted", "filled") for e in plan["executions"])
+    assert any(g["rule"] == "day_turnover" for g in plan["gate"]), plan["gate"]
+    check_promises(home, env, before)

@@ -1,10 +1,12 @@
 """The dashboard in a real headless Chromium (the Debian package, driven by Playwright), after
 a small simulated day on loopback: every page shows the CLI's numbers, a fill appears without
-a reload, login/logout, roles and CSRF, no console errors, axe-core finds no serious
+a reload (through the live stream) and one made while the stream is cut is caught up without
+duplicates, login/logout, roles and CSRF, no console errors, axe-core finds no serious
 violation, and screenshots at 1280 and 390 px.
 
-Slow on purpose (~30 s for the module): one simulated day (`quartz decide` and a few orders)
-and one browser, shared by every test here; nothing else covers the pages end to end."""
+Slow on purpose (~45 s for the module): one simulated day (`quartz decide` as a job, a few
+orders, two short backtests) and one browser, shared by every test here; nothing else covers
+the pages end to end."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from cli import quartz, quartz_json
 from fakes.server import LoopbackServer
 from quartz_cli.agents.documents import read_latest
 from quartz_cli.app.dashboard import AnyDocument
+from quartz_cli.app.events import event_log
 from quartz_cli.app.runtime import open_store
 from quartz_cli.config import LOCAL_CANO, load_config
 from quartz_cli.servers.dashboard import DEFAULT_BUNDLE
@@ -34,9 +38,12 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AXE = DEFAULT_BUNDLE.parent / "app" / "node_modules" / "axe-core" / "axe.min.js"
 # The market time the server and the CLI's reads share (the orders go in the session).
 AFTER_CLOSE = {"QUARTZ_MARKET_TIME": "2026-11-24T19:00:00+09:00"}
+# Streams close this often, so pages reconnect (and resume) during the tests.
+SERVER = AFTER_CLOSE | {"QUARTZ_DASHBOARD_STREAM_SECONDS": "3"}
 OPERATOR = "o" * 40
 VIEWER = "v" * 40
-PAGES = ("overview", "orders", "decisions", "macro", "candidates", "technical", "health")
+PAGES = ("overview", "orders", "decisions", "macro", "candidates", "technical", "backtests",
+         "health")
 WIDTHS = (1280, 390)
 
 if CHROMIUM is None:
@@ -58,19 +65,24 @@ def day(tmp_path_factory: pytest.TempPathFactory, calendar_cache: Path) -> dict[
         "QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
         "QUARTZ_RATE_LIMIT_PER_S": "1000", "QUARTZ_INTERNAL_TOKEN": OPERATOR,
         "QUARTZ_DASHBOARD_VIEWER_TOKEN": VIEWER, "MAX_TURNOVER_RATIO": "1"}
-    decided = quartz("decide", "--json", env=env)
+    decided = quartz("decide", "--json", env=env | {"QUARTZ_JOB": "decide"})
     assert decided.returncode == 0, decided.stderr
     bought = quartz_json("trade", "buy", "005930", "3", env=env)
     sold = quartz_json("trade", "sell", "005930", "1", env=env)
+    # Two stored backtests to compare, run side by side.
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda args: quartz_json("backtest", *args, env=env), [
+            ("--from", "2026-11-02", "--to", "2026-11-20", "--universe", "005930,000660,035420"),
+            ("--from", "2026-11-09", "--to", "2026-11-20", "--universe", "005930,000660")]))
     return {"env": env, "home": home, "plan": json.loads(decided.stdout), "bought": bought,
-            "sold": sold}
+            "sold": sold, "backtests": runs}
 
 
 @pytest.fixture(scope="module")
 def url(day: dict[str, Any]) -> Iterator[str]:
     # The server's market clock runs from when this test process started, a CLI's from
     # when it starts: after the close both read the day's closing prices.
-    with LoopbackServer(create_app(load_config(environ=day["env"] | AFTER_CLOSE))) as srv:
+    with LoopbackServer(create_app(load_config(environ=day["env"] | SERVER))) as srv:
         yield srv.url
 
 
@@ -158,13 +170,27 @@ def test_every_page_shows_the_cli_numbers(browser, url, day, tmp_path):
     page = tab.open("technical", "?ticker=005930&period=D")
     assert page.inner_text("[data-field=chart-title]").startswith("삼성전자 (005930)")
     assert page.locator("#chart canvas").count() >= 3
+    first, second = day["backtests"]
+    page = tab.open("backtests", f"?a={first['id']}&b={second['id']}")
+    for i, run in enumerate((first, second)):
+        shown = page.inner_text(f"[data-metric='{i}-total_return']")
+        assert shown == f"{run['performance']['total_return'] * 100:.2f}%"
+        assert _digits(page.inner_text(f"[data-metric='{i}-end_value']")) == run[
+            "performance"]["end_value"]
+        assert page.locator(f"[data-run='{i}'] canvas").count() >= 2
     page = tab.open("health")
     assert "portfolio" in page.inner_text("#page")
+    jobs = {j["job"]: j for j in quartz_json("events", "jobs", env=env)["jobs"]}
+    assert jobs["decide"]["exit_code"] == 0
+    assert page.inner_text("[data-job=decide]") == "ok"
+    assert page.inner_text("[data-job=macro]") == "never run"
     problems = {}
     for name in PAGES:
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             tab.open(name, "?ticker=005930&period=W" if name == "technical" else "")
+            if name == "backtests":
+                page.wait_for_selector("[data-run='1'] canvas")
             page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
             # Nothing overflows the phone's width but the tables' own scroll boxes.
             assert page.evaluate("document.documentElement.scrollWidth") <= width, name
@@ -175,16 +201,42 @@ def test_every_page_shows_the_cli_numbers(browser, url, day, tmp_path):
     tab.close()
 
 
+def _live_seqs(page: Any) -> list[int]:
+    return [int(s) for s in page.eval_on_selector_all(
+        ".events li", "items => items.map(i => i.dataset.seq)")]
+
+
 def test_a_fill_appears_without_a_reload(browser, url, day):
     tab = Tab(browser, url, width=390)
     tab.login(VIEWER)
     page = tab.open("orders")
+    page.wait_for_selector("[data-field=stream]:text('live')")
     page.evaluate("window.__same_document = true")
     bought = quartz_json("trade", "buy", "000660", "1", env=day["env"])
-    page.wait_for_selector(f"[data-state='{bought['request_id']}']", timeout=20_000)
-    assert page.inner_text(f"[data-state='{bought['request_id']}']") == "filled"
+    page.wait_for_selector(f"[data-state='{bought['request_id']}']:text('filled')",
+                           timeout=20_000)
     assert page.evaluate("window.__same_document") is True
     assert tab.errors == []
+    # Cut the stream: it ends (QUARTZ_DASHBOARD_STREAM_SECONDS) and its reconnects fail.
+    page.route("**/api/ui/stream*", lambda route: route.abort())
+    page.wait_for_selector("[data-field=stream]:text('reconnecting')", timeout=20_000)
+    sold = quartz_json("trade", "sell", "000660", "1", env=day["env"])
+    page.unroute("**/api/ui/stream*")
+    page.wait_for_selector(f"[data-state='{sold['request_id']}']:text('filled')",
+                           timeout=20_000)
+    # Every event since the page opened, once each, newest first: none lost, none twice.
+    seqs = _live_seqs(page)
+    log = event_log(load_config(environ=day["env"]))
+    try:
+        logged = [e.seq for e in log.since(seqs[-1] - 1, limit=100) if e.seq <= seqs[0]]
+    finally:
+        log.close()
+    assert seqs == logged[::-1] and len(set(seqs)) == len(seqs)
+    assert {f"order.{s}" for s in ("requested", "sent", "filled")} <= set(
+        page.inner_text(".events").replace(" · ", "\n").split("\n"))
+    assert page.evaluate("window.__same_document") is True
+    # The only console errors are the refused reconnects.
+    assert all("ERR_FAILED" in e or "stream" in e for e in tab.errors), tab.errors
     tab.close()
 
 

@@ -181,3 +181,63 @@ def test_log_lines_on_an_orders_way_carry_its_request_id(in_session):
     assert out.state is S.REJECTED
     assert lines and any(x.get("request_id") == "log-big" for x in lines), lines
     assert all(x.get("request_id") in ("log-big", None) for x in lines)
+
+
+def test_a_job_pod_reports_its_events_to_the_owners_log(in_session, tmp_path, monkeypatch):
+    """In a cluster a job's home is scratch: with TRADING_AGENT_WS_URL set, what it reports
+    goes to the owner's log over HTTP; order events are the owner's ledger's alone."""
+    import httpx
+    from starlette.applications import Starlette
+
+    from fakes.server import LoopbackServer
+    from quartz_cli.config import load_config
+    from quartz_cli.servers.owner_events import event_routes
+
+    token = "test-internal-token-0123456789-abcdef"
+    owner_config = load_config()
+    with LoopbackServer(Starlette(routes=event_routes(owner_config, token))) as srv:
+        job_home = tmp_path / "job-home"
+        monkeypatch.setenv("QUARTZ_HOME", str(job_home))
+        monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", token)
+        monkeypatch.setenv("TRADING_AGENT_WS_URL",
+                           srv.url.replace("http://", "ws://") + "/ws/orders")
+        job_config = load_config()
+        with JobEvents(job_config, "decide", run_id="run-7"):
+            record(job_config, EventType.DECISION, run_id="run-7", data={"orders_planned": 2})
+        forged = httpx.post(srv.url + "/api/events", json={"type": "order.filled"},
+                            headers={"authorization": f"Bearer {token}"})
+        anonymous = httpx.post(srv.url + "/api/events", json={"type": "job.started"})
+    assert forged.status_code == 422 and anonymous.status_code == 401
+    got = [(e.type, e.run_id, e.data) for e in event_log(owner_config).since(0)]
+    assert got[0] == ("job.started", "run-7", {"job": "decide"})
+    assert got[1] == ("decision.made", "run-7", {"orders_planned": 2})
+    assert got[2][:2] == ("job.finished", "run-7") and got[2][2]["exit_code"] == 0
+    assert len(got) == 3
+    # Nothing was written in the job's own (scratch) home.
+    assert not (job_home / "trading").exists() or not list((job_home / "trading").glob("*.db"))
+
+
+def test_job_runs_are_read_from_the_owner_in_a_cluster(in_session, tmp_path, monkeypatch):
+    from starlette.applications import Starlette
+
+    from fakes.server import LoopbackServer
+    from quartz_cli.app.dashboard import job_runs
+    from quartz_cli.config import load_config
+    from quartz_cli.servers.owner_events import event_routes
+
+    token = "test-internal-token-0123456789-abcdef"
+    owner_config = load_config()
+    with JobEvents(owner_config, "macro"):
+        pass
+    monkeypatch.setenv("QUARTZ_HOME", str(tmp_path / "frontend-home"))
+    monkeypatch.setenv("QUARTZ_INTERNAL_TOKEN", token)
+    with LoopbackServer(Starlette(routes=event_routes(owner_config, token))) as srv:
+        monkeypatch.setenv("TRADING_AGENT_WS_URL",
+                           srv.url.replace("http://", "ws://") + "/ws/orders")
+        remote = {r["job"]: r for r in job_runs(load_config())}
+        url = srv.url
+    assert remote["macro"]["exit_code"] == 0 and remote["macro"]["started_at"]
+    # The owner gone: every job's state is unknown, and says why, rather than "never run".
+    monkeypatch.setenv("TRADING_AGENT_WS_URL", url.replace("http://", "ws://") + "/ws/orders")
+    down = job_runs(load_config())
+    assert down and all(r["state"] == "unknown" and r["error"] for r in down)

@@ -392,11 +392,16 @@ def test_only_quartz_pods_reach_the_trading_agent(rendered, overlay) -> None:
     assert len(guarding) == 1
     spec = guarding[0]["spec"]
     assert spec["policyTypes"] == ["Ingress"]
-    assert len(spec["ingress"]) == 1
-    rule = spec["ingress"][0]
+    assert len(spec["ingress"]) == 2
+    rule, scrape = spec["ingress"]
     assert rule["from"] == [{"podSelector": {"matchLabels": {
         "app.kubernetes.io/part-of": "quartz"}}}]
     assert rule["ports"] == [{"protocol": "TCP", "port": 8005}]
+    # Prometheus, from whichever namespace it runs in: the port its annotations name.
+    assert scrape["from"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "prometheus"}}}]
+    annotations = agent["spec"]["template"]["metadata"]["annotations"]
+    assert scrape["ports"] == [{"protocol": "TCP", "port": int(annotations["prometheus.io/port"])}]
     # ...and every client of the agent carries that label.
     for obj in docs:
         if obj["kind"] in WORKLOAD_KINDS:
@@ -498,12 +503,17 @@ def test_deployment_probes(rendered, overlay) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_gateway_routes_everything_to_the_one_dashboard_pod(rendered, overlay) -> None:
+def test_the_gateway_routes_everything_to_the_dashboard_replicas(rendered, overlay) -> None:
     docs = rendered[overlay]
     frontend = _one(docs, "Deployment", "frontend")
-    # Logins live in the serving process: exactly one replica, running `quartz serve`.
-    assert frontend["spec"]["replicas"] == 1
+    # A login is a cookie signed under the Secret's internal token, so every replica of
+    # `quartz serve` accepts it: two replicas, each given that key.
+    assert frontend["spec"]["replicas"] == 2
     assert pod_spec(frontend)["containers"][0]["args"][0] == "serve"
+    [token] = [e for e in pod_spec(frontend)["containers"][0]["env"]
+               if e["name"] == "QUARTZ_INTERNAL_TOKEN"]
+    assert token["valueFrom"]["secretKeyRef"] == {"name": "quartz-secrets",
+                                                  "key": "QUARTZ_INTERNAL_TOKEN"}
     service = _one(docs, "Service", "frontend")
     [rule] = _one(docs, "Ingress", "quartz-gateway")["spec"]["rules"]
     [path] = rule["http"]["paths"]

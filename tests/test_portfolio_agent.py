@@ -156,6 +156,9 @@ class FakeExecutor:
     async def cancelable_orders(self) -> list[OpenOrder]:
         return []
 
+    async def day_turnover(self) -> None:
+        return None
+
 
 class Proposes:
     """A `RuleDecider` answering with fixed proposals (the factory takes the reason)."""

@@ -300,3 +300,25 @@ def test_allowance_bounds_what_the_gate_lets_through(mkt, ticker, weight):
         for o in r.orders:
             assert side in allowed.sides
             assert o.qty <= (allowed.max_buy_qty if side is Side.BUY else allowed.max_sell_qty)
+
+
+def test_buys_fit_the_accounts_turnover_left_today_after_this_runs_sells():
+    c = Constraints(max_turnover_ratio=Decimal("1"))
+    pf = PortfolioView(cash_krw=10_000_000,
+                       positions=[Position(ticker="000660", qty=10, sellable_qty=10,
+                                           avg_price=180_000, price=182_000)])
+    props = [Proposal(ticker="000660", side=Side.SELL, target_weight=0.0, confidence=0.9),
+             Proposal(ticker="005930", side=Side.BUY, target_weight=0.2, confidence=0.9)]
+    # 2,000,000 left today: the sell is never cut for it (the owner would not refuse a
+    # sell), and uses 1,820,000 at the market price; 180,000 buys 2 shares at 71,000.
+    r = run_gate(props, pf, QUOTES, c, UNIVERSE, day_turnover_left=2_000_000)
+    by = {o.ticker: o for o in r.orders}
+    assert by["000660"].qty == 10 and by["005930"].qty == 2
+    assert (NoteKind.CUT, Rule.DAY_TURNOVER) in rules_of(r, "005930")
+    # Nothing left today: the buy is dropped, the sell still goes.
+    r = run_gate(props, pf, QUOTES, c, UNIVERSE, day_turnover_left=0)
+    assert [o.ticker for o in r.orders] == ["000660"]
+    assert (NoteKind.DROPPED, Rule.DAY_TURNOVER) in rules_of(r, "005930")
+    # Without the owner's figure the run's own cap alone applies: 20 % of 11,820,000.
+    r = run_gate(props, pf, QUOTES, c, UNIVERSE)
+    assert {o.ticker: o.qty for o in r.orders}["005930"] == 33

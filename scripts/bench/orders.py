@@ -12,14 +12,19 @@ sends market orders over the WebSocket with `TradingClient`:
 3. the latency that stage adds: the same kind of orders in-process, through the account owner
    and straight to its trading agent (same simulator, same run, rate limit off), p50/p99 of
    each and of the difference;
-4. with `--events`: what the event log and notification fan-out cost per order: the same
-   orders in-process through the trading agent with the ledger's events on and off,
-   interleaved in rounds (p50/p99 of each and the p99 growth; goal <= 5 %; metrics are
-   recorded in both arms), and the notifier's time per order to fan the events out to three
-   in-memory channels (it runs beside the order path, in its own process, in production).
+4. with `--events`: what the event log, metrics and notification fan-out cost per order:
+   the ledger's moves of an order alone with events and metrics on and off (CPU per order)
+   and the relay of its outbox into the log (per event); the same orders in-process through
+   the trading agent with the ledger's events and the metrics on, and with both off, after
+   one untimed order per ticker, in rounds whose arms alternate which goes first (p50/p99 of
+   each and the p99 growth, goal <= 5 %; the median of each round's p99 ratio; CPU per
+   order), and the notifier's time per order to relay the events and fan them out to three
+   in-memory channels and the store's archive of the log, as the trading agent's notifier
+   does (it reads the log from its own cursors, off the order path).
 
     .venv/bin/python scripts/bench/orders.py [--orders 400] [--limited-orders 180] [--events]
     .venv/bin/python scripts/bench/orders.py --events --only-events --orders 40   # smoke
+    .venv/bin/python scripts/bench/orders.py --events --only-events --orders 200 --rounds 8
 """
 
 from __future__ import annotations
@@ -180,11 +185,48 @@ class _MemoryChannel:
         pass
 
 
-async def events_on_vs_off(home: Path, n: int, concurrency: int
-                           ) -> tuple[list[float], list[float], float, int]:
-    """Latencies of `n` orders through the trading agent with the event log on and of `n`
-    with it off, interleaved in rounds; the notifier's seconds to fan out the events of the
-    `on` orders (fills included) to three channels; how many notifications went out."""
+class _NoMetric:
+    """A metric that records nothing: the `off` arm runs with metrics off as well."""
+
+    def labels(self, *values: str) -> _NoMetric:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, value: float) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+
+def _metrics_on(on: bool, saved: dict[str, object]) -> None:
+    """Swap the process's metric objects for `_NoMetric`s (off) or put them back (on). The
+    instrumented code reaches every metric through `metrics()`, so this turns all of them off
+    without touching it."""
+    from quartz_cli.metrics import metrics
+
+    m = metrics()
+    if not saved:
+        saved.update(vars(m))
+    for name, value in saved.items():
+        if name != "registry":
+            setattr(m, name, value if on else _NoMetric())
+
+
+async def events_on_vs_off(home: Path, n: int, concurrency: int, rounds: int
+                           ) -> tuple[list[float], list[float], dict[bool, float], list[float],
+                                      float, int]:
+    """Latencies of `n` orders through the trading agent with the event log and metrics on
+    and of `n` with both off, in `rounds` rounds whose arms alternate which goes first (on,
+    off; off, on; ...), so neither always follows the warm-up or the other's bookkeeping;
+    the process's CPU seconds in each arm (every thread: the ledger's workers and the
+    simulator's loop included; far less sensitive than latency to other load on the
+    machine); each round's p99 on / p99 off (two arms next to each other in time: a drift in
+    the machine's load cancels out); the notifier's seconds to fan out the events of the
+    `on` orders (fills included) to three channels and the store's archive; how many
+    notifications went out."""
     os.environ.update({"QUARTZ_HOME": str(home), "QUARTZ_MARKET_TIME": MARKET_TIME,
                        "QUARTZ_RATE_LIMIT_PER_S": "100000", "QUARTZ_SIM_RATE_LIMIT_PER_S": "0",
                        "QUARTZ_SIM_STARTING_CASH": "100000000000"})
@@ -192,20 +234,31 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int
     from quartz_cli.app.events import event_log
     from quartz_cli.app.runtime import open_runtime, trading_agent
     from quartz_cli.config import load_config
+    from quartz_cli.domain.universe import bundled_universe
+    from quartz_cli.notify.channels import StoreArchive
 
     config = load_config()
     on: list[float] = []
     off: list[float] = []
-    fan_out_s = 0.0
+    cpu_s = {True: 0.0, False: 0.0}
+    by_round: dict[bool, list[float]] = {True: [], False: []}
     gate = asyncio.Semaphore(concurrency)
     log = event_log(config)
     channels = [_MemoryChannel(name) for name in ("a", "b", "c")]
     notifier = Notifier(log, [Route(c, frozenset({"order.*"}), "en") for c in channels],
                         backlog_limit=1_000_000)
+    saved: dict[str, object] = {}
     async with open_runtime(config) as rt:
         agent = trading_agent(rt)
+        notifier.routes.append(Route(StoreArchive(rt.store, log.account), frozenset(),
+                                     archive=True))
         await notifier.deliver()  # first start: cursors at the end of the log
-        await agent.submit(requests(1, "warm-events")[0])
+        # One untimed order per ticker first (the simulator builds a ticker's price path on
+        # its first order): without it the first timed arm pays for every ticker.
+        warm = requests(len(bundled_universe().codes()), "warm-events")
+        await asyncio.gather(*(agent.submit(r) for r in warm))
+        await agent.refresh()
+        await notifier.deliver()
 
         async def one(req, into: list[float]) -> None:
             async with gate:
@@ -215,19 +268,68 @@ async def events_on_vs_off(home: Path, n: int, concurrency: int
                 if not out.booked:
                     raise SystemExit(f"{req.request_id}: {out.state.value} {out.message}")
 
-        rounds = 4
+        async def arm(events: bool, tag: str) -> None:
+            agent.ledger.record_events = events
+            _metrics_on(events, saved)
+            cpu0 = time.process_time()
+            into = on if events else off
+            start = len(into)
+            await asyncio.gather(*(one(q, into) for q in requests(n // rounds, tag)))
+            cpu_s[events] += time.process_time() - cpu0
+            by_round[events].append(pct(into[start:], 0.99))
+            await agent.refresh()  # untimed, after either arm: the fills
+
         for r in range(rounds):
-            size = n // rounds
-            agent.ledger.record_events = True
-            await asyncio.gather(*(one(q, on) for q in requests(size, f"on{r}")))
-            await agent.refresh()  # the fills, so the fan-out has messages to send
-            agent.ledger.record_events = False
-            t0 = time.perf_counter()
-            await notifier.deliver()
-            fan_out_s += time.perf_counter() - t0
-            await asyncio.gather(*(one(q, off) for q in requests(size, f"off{r}")))
+            for events in ((True, False) if r % 2 == 0 else (False, True)):
+                await arm(events, f"{'on' if events else 'off'}{r}")
+        # After the rounds, so that its writes never fall between two arms: the fan-out of
+        # every `on` order's events, fills included.
+        agent.ledger.record_events = True
+        _metrics_on(True, saved)
+        t0 = time.perf_counter()
+        await notifier.deliver()
+        fan_out_s = time.perf_counter() - t0
     log.close()
-    return on, off, fan_out_s, sum(len(c.messages) for c in channels)
+    paired = [a / b for a, b in zip(by_round[True], by_round[False], strict=True)]
+    return on, off, cpu_s, paired, fan_out_s, sum(len(c.messages) for c in channels)
+
+
+def append_cost(root: Path, n: int, rounds: int) -> tuple[float, float, float]:
+    """The event log's own cost, without the broker: this thread's CPU seconds per order for
+    the ledger's moves of an order (claimed, sent, accepted) with events and metrics on and
+    with both off (arms alternating as in `events_on_vs_off`), and per event for relaying
+    the outbox into the log (off the order path: done by the log's readers)."""
+    from quartz_cli.domain.orders import OrderState as S
+    from quartz_cli.store.event_log import SqliteEventLog
+    from quartz_cli.store.order_ledger import SqliteOrderLedger
+
+    ledger = SqliteOrderLedger(root / "append-cost.db")
+    log = SqliteEventLog(root / "append-cost.db", "bench")
+    cpu_s = {True: 0.0, False: 0.0}
+    relay_s, relayed, saved = 0.0, 0, {}
+    moves = ((S.RECEIVED, S.SENT, {"attempts": 1}), (S.SENT, S.ACCEPTED, {}))
+    for r in range(rounds):
+        for events in ((True, False) if r % 2 == 0 else (False, True)):
+            ledger.record_events = events
+            _metrics_on(events, saved)
+            t0 = time.thread_time()
+            for i, req in enumerate(requests(n // rounds, f"cost-{events}-{r}")):
+                now = datetime.now(UTC)
+                ledger.claim(req, "local", now)
+                for expected, to, fields in moves:
+                    ledger.move(req.request_id, expected, to, now, **fields,
+                                **({"order_no": f"{r}{int(events)}{i:08d}"} if to is S.ACCEPTED
+                                   else {}))
+            cpu_s[events] += time.thread_time() - t0
+            if events:
+                t0 = time.thread_time()
+                relayed += log.relay()
+                relay_s += time.thread_time() - t0
+    _metrics_on(True, saved)
+    ledger.close()
+    log.close()
+    count = n // rounds * rounds
+    return cpu_s[True] / count, cpu_s[False] / count, relay_s / max(1, relayed)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -244,6 +346,8 @@ def main() -> None:
                     help="also measure the event log and notification fan-out per order")
     ap.add_argument("--only-events", action="store_true",
                     help="with --events: skip the other measurements")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="with --events: rounds of on/off arms (even: each arm first as often)")
     args = ap.parse_args()
     if args.only_events:
         with tempfile.TemporaryDirectory(prefix="quartz-bench-") as tmp:
@@ -319,16 +423,31 @@ def report_events(root: Path, args: argparse.Namespace) -> None:
     """Measure and print the event log's cost per order (`--events`)."""
     from quartz_cli.calendars import krx_calendar
 
+    ledger_on, ledger_off, relay = append_cost(root, args.orders, args.rounds)
+    print(f"  event append on the order path (the ledger's 3 moves of an order, no broker, "
+          f"{args.orders} orders each): CPU per order events+metrics on "
+          f"{ledger_on * 1e6:.0f} us, off {ledger_off * 1e6:.0f} us "
+          f"({(ledger_on - ledger_off) * 1e6:+.0f} us); relaying the outbox into the log "
+          f"(off the order path) {relay * 1e6:.0f} us per event")
+
     krx_calendar(root / "events" / "cache")
-    on, off, fan_out_s, sent = asyncio.run(events_on_vs_off(root / "events", args.orders,
-                                                             args.concurrency))
+    on, off, cpu_s, paired, fan_out_s, sent = asyncio.run(events_on_vs_off(
+        root / "events", args.orders, args.concurrency, args.rounds))
     p99_on, p99_off = pct(on, 0.99) * 1000, pct(off, 0.99) * 1000
+    p50_on, p50_off = statistics.median(on) * 1000, statistics.median(off) * 1000
     print(f"  event log, in-process through the trading agent, {len(on)} orders each, "
-          f"concurrency {args.concurrency}: events on p50 {statistics.median(on) * 1000:.1f} ms, "
-          f"p99 {p99_on:.1f} ms; off p50 {statistics.median(off) * 1000:.1f} ms, p99 "
-          f"{p99_off:.1f} ms; p99 growth {(p99_on / p99_off - 1) * 100:+.1f} % (goal <= 5 %)")
+          f"concurrency {args.concurrency}, {args.rounds} rounds: events+metrics on p50 "
+          f"{p50_on:.1f} ms, p99 {p99_on:.1f} ms; off p50 {p50_off:.1f} ms, p99 {p99_off:.1f} ms; "
+          f"p50 growth {(p50_on / p50_off - 1) * 100:+.1f} %, p99 growth "
+          f"{(p99_on / p99_off - 1) * 100:+.1f} % (goal <= 5 %)")
+    print(f"  paired by round (the arms of one round run back to back): median of p99 on / "
+          f"p99 off {(statistics.median(paired) - 1) * 100:+.1f} % over {len(paired)} rounds")
+    cpu_on, cpu_off = cpu_s[True] / len(on) * 1000, cpu_s[False] / len(off) * 1000
+    print(f"  process CPU per order: events+metrics on {cpu_on:.2f} ms, off {cpu_off:.2f} ms "
+          f"({(cpu_on / cpu_off - 1) * 100:+.1f} %)")
     print(f"  notification fan-out: {fan_out_s / len(on) * 1000:.2f} ms of notifier time per "
-          f"order ({sent} messages to 3 in-memory channels)")
+          f"order ({sent} messages to 3 in-memory channels, every event to the store's "
+          "archive)")
 
 
 if __name__ == "__main__":

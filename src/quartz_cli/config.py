@@ -362,6 +362,10 @@ class DashboardSettings(_Section):
                              "Comma-separated origins allowed cross-origin (default none)")
     bundle_dir: str | None = _key("QUARTZ_DASHBOARD_BUNDLE", None,
                                   "Built front-end folder (default: the package's web/dist)")
+    stream_seconds: float = _key("QUARTZ_DASHBOARD_STREAM_SECONDS", 300.0,
+                                 "Seconds one live-event stream lasts before the page "
+                                 "reconnects (and resumes from its last event)", gt=0,
+                                 le=3600)
 
 
 class Settings(BaseModel):

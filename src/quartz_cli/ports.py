@@ -35,7 +35,7 @@ from quartz_cli.domain.orders import (
     OrderType,
     Side,
 )
-from quartz_cli.domain.pretrade import TradingState
+from quartz_cli.domain.pretrade import DayTurnover, TradingState
 from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import QuartzError, SafetyRefusal
 
@@ -196,6 +196,10 @@ class OrderExecutor(Protocol):
 
     async def cancelable_orders(self) -> list[OpenOrder]:
         """Orders of today with an unfilled remainder."""
+
+    async def day_turnover(self) -> DayTurnover | None:
+        """The account's turnover budget for today as its owner counts it (None when
+        there is no owner to ask), so a run plans buys the owner will let through."""
 
 
 class Broker(Protocol):

@@ -4,7 +4,8 @@ For each session, at the decision time, the same code as a live `decide --dry-ru
 (`agents.portfolio.run_decide`, then `run_rebalance` for stop-loss/take-profit) over ports
 that show only what was known then: bars of sessions that closed before the decision time
 (`AsOfMarket`), the simulated book (`Book`), and inputs built from those bars (the
-technical agent over them; the universe as candidates; a neutral macro view). Each order
+technical agent over them; macro and candidates replayed or recomputed, see
+`agents.backtest_inputs`; the universe as listed that day). Each order
 then passes the account owner's pre-trade stage (`domain.pretrade.check_order`) against
 the book, and fills at the first session that opens after the decision
 (`domain.fills.fill_day_order`). Nothing is sent anywhere, and nothing is stored here.
@@ -17,12 +18,12 @@ filled at that day's open) or after the close (bars to that day, filled at the n
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
 
+from quartz_cli.agents.backtest_inputs import DayInputSource
 from quartz_cli.agents.decision_engine import Fallback
 from quartz_cli.agents.inputs import analysis_view
 from quartz_cli.agents.portfolio import (
@@ -36,13 +37,25 @@ from quartz_cli.agents.portfolio import (
     run_rebalance,
 )
 from quartz_cli.agents.technical import analyze_tickers
+from quartz_cli.domain.backtest_run import (
+    PREFIX,
+    BacktestRun,
+    Benchmark,
+    BookState,
+    DataFingerprints,
+    DayEntry,
+    DayInputs,
+    Figures,
+    FillEntry,
+    InputsUsed,
+    RunSettings,
+)
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.costs import SETTLEMENT_SESSIONS
 from quartz_cli.domain.decision import (
     Constraints,
     DecisionInput,
-    MacroSummaryView,
     PortfolioView,
     Position,
     Quote,
@@ -51,6 +64,7 @@ from quartz_cli.domain.engine import EngineAnswer
 from quartz_cli.domain.exits import ExitRules
 from quartz_cli.domain.fills import PARTICIPATION, Fill, fill_day_order
 from quartz_cli.domain.krx import KST, REGULAR_CLOSE, REGULAR_OPEN, price_limits
+from quartz_cli.domain.market_index import IndexBar, index_fingerprint
 from quartz_cli.domain.order_window import check_order_window
 from quartz_cli.domain.orders import OrderRequest, OrderType, Side
 from quartz_cli.domain.plan import DecisionPlan, PlanOrder
@@ -62,6 +76,7 @@ from quartz_cli.domain.pretrade import (
     MarketFacts,
     check_order,
 )
+from quartz_cli.domain.universe import Listing
 from quartz_cli.domain.usage import Usage
 from quartz_cli.errors import BrokerError, InputError
 from quartz_cli.ports import (
@@ -201,33 +216,37 @@ class Book:
 
 
 class BacktestInputs:
-    """The `InputSource` of one backtest day: the universe as candidates (no news score),
-    a neutral macro view, and the technical agent's analysis of the visible bars. With
-    `documents`, macro and candidates come from it instead (the parity test gives both runs
-    the same documents; the CLI does not replay dated documents yet)."""
+    """The `InputSource` of one backtest day: macro and candidates replayed from the store's
+    dated history or recomputed from that day's data (`dated`), and the technical agent's
+    analysis of the visible bars. With `documents`, macro and candidates come from it
+    instead (the parity test gives both runs the same documents)."""
 
     def __init__(self, market: AsOfMarket, universe: Sequence[str], calendar: KrxCalendar,
-                 names: Callable[[str], str], documents: InputSource | None = None) -> None:
+                 names: Callable[[str], str], dated: DayInputSource,
+                 documents: InputSource | None = None) -> None:
         self.market = market
         self.universe = list(universe)
         self.calendar = calendar
         self.names = names
+        self.dated = dated
         self.documents = documents
         self.produced: list[str] = []
 
     async def macro(self, now: datetime) -> MacroRead:
         if self.documents is not None:
             return await self.documents.macro(now)
-        return MacroRead(MacroSummaryView(), None, None,
-                         "macro: not replayed in a backtest (bias uncertain)")
+        return self.dated.macro(now)
 
     async def candidates(self, now: datetime) -> CandidatesRead:
         if self.documents is not None:
             return await self.documents.candidates(now)
-        # Only what traded in the cutoff session: no survivorship, no future listings.
-        return CandidatesRead([CandidateInfo(t, self.names(t), None, None)
-                               for t in self.universe if self.market.quote(t) is not None], None,
-                              "candidates: the backtest's universe (no news scores)")
+        return self.dated.candidates(now, self.listed)
+
+    def listed(self) -> list[CandidateInfo]:
+        """The universe's tickers listed on the day and trading in the cutoff session: no
+        survivorship, no future listings."""
+        return [CandidateInfo(t, self.names(t), None, None)
+                for t in self.universe if self.market.quote(t) is not None]
 
     async def technical(self, tickers: Sequence[str], now: datetime) -> TechnicalRead:
         results = await analyze_tickers(self.market, None, tickers, [Period.DAY], now,
@@ -252,6 +271,31 @@ class _NoLedger:
         return None
 
 
+@dataclass(frozen=True)
+class IndexBenchmark:
+    """An index to compare against (KOSPI from KIS's index chart): its name and bars."""
+
+    name: str
+    bars: tuple[IndexBar, ...]
+
+    def close_on(self, day: date) -> Decimal | None:
+        """The close of the last session through `day` (None before the first)."""
+        i = bisect.bisect_right([b.day for b in self.bars], day)
+        return self.bars[i - 1].close if i else None
+
+    def open_on(self, day: date) -> Decimal | None:
+        """The open of `day`'s session, else the last close before it."""
+        for b in self.bars:
+            if b.day == day:
+                return b.open
+        return self.close_on(day)
+
+
+#: What a run compares against: the KOSPI index (KIS's index chart), or an equal-weight
+#: buy-and-hold of the universe (the fallback when the index cannot be had).
+BENCHMARKS = ("kospi", "equal-weight")
+EQUAL_WEIGHT = "equal-weight buy-and-hold of the universe (before costs)"
+
 #: `rules`: the rule engine decides every day. `llm-replay`: recorded LLM answers, found by
 #: the hash of the day's prompt; a day without one is decided by the rules, and says so.
 ENGINES = ("rules", "llm-replay")
@@ -270,8 +314,12 @@ class Settings:
     participation: Decimal = PARTICIPATION
     constraints: Constraints = field(default_factory=Constraints)
     exit_rules: ExitRules = field(default_factory=ExitRules)
+    benchmark: str = "kospi"
 
     def __post_init__(self) -> None:
+        if self.benchmark not in BENCHMARKS:
+            raise InputError(f"benchmark {self.benchmark!r}: choose "
+                             f"{' or '.join(BENCHMARKS)}")
         if REGULAR_OPEN <= self.decision_time < REGULAR_CLOSE:
             raise InputError(f"decision time {self.decision_time:%H:%M}: a backtest has daily "
                              "bars only, so it decides before 09:00 (filled at that open) or "
@@ -282,24 +330,23 @@ class Settings:
             raise InputError("--from is after --to")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Settings:
-        """Settings as `to_dict` wrote them (a stored run's, for `--resume`)."""
-        return cls(start=date.fromisoformat(d["from"]), end=date.fromisoformat(d["to"]),
-                   universe=tuple(d["universe"]),
-                   decision_time=time.fromisoformat(d["decision_time"]), cash=d["cash_krw"],
-                   engine=d["engine"], participation=Decimal(d["participation"]),
-                   constraints=Constraints.model_validate(d["constraints"]),
-                   exit_rules=ExitRules(Decimal(d["stop_loss_pct"]),
-                                        Decimal(d["take_profit_pct"])))
+    def of(cls, s: RunSettings) -> Settings:
+        """Settings as a stored run recorded them (for `--resume`)."""
+        return cls(start=s.start, end=s.end, universe=tuple(s.universe),
+                   decision_time=time.fromisoformat(s.decision_time), cash=s.cash_krw,
+                   engine=s.engine, participation=s.participation,
+                   constraints=s.constraints, benchmark=s.benchmark,
+                   exit_rules=ExitRules(s.stop_loss_pct, s.take_profit_pct))
 
-    def to_dict(self) -> dict[str, object]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(),
-                "universe": list(self.universe), "decision_time":
-                self.decision_time.strftime("%H:%M"), "cash_krw": self.cash,
-                "engine": self.engine, "participation": str(self.participation),
-                "constraints": self.constraints.model_dump(mode="json"),
-                "stop_loss_pct": str(self.exit_rules.stop_loss_pct),
-                "take_profit_pct": str(self.exit_rules.take_profit_pct)}
+    def model(self) -> RunSettings:
+        """The settings as a stored run records them."""
+        return RunSettings(start=self.start, end=self.end, universe=list(self.universe),
+                           decision_time=self.decision_time.strftime("%H:%M"),
+                           cash_krw=self.cash, engine=self.engine,
+                           participation=self.participation, constraints=self.constraints,
+                           stop_loss_pct=self.exit_rules.stop_loss_pct,
+                           take_profit_pct=self.exit_rules.take_profit_pct,
+                           benchmark=self.benchmark)
 
 
 @dataclass(frozen=True)
@@ -322,15 +369,19 @@ class DayRecord:
     fills: list[Fill]
     refused: list[str]
     decision: DecisionInput | None = None
+    inputs: DayInputs = field(default_factory=DayInputs)
+    universe_size: int | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return {"day": self.day.isoformat(), "engine": self.engine, "value_krw": self.value,
-                "cash_krw": self.cash, "invested_krw": self.invested,
-                "benchmark_krw": self.benchmark,
-                "fills": [{"ticker": f.ticker, "side": f.side.value, "ordered": f.ordered,
-                           "qty": f.qty, "price": f.price, "commission": f.commission,
-                           "tax": f.tax, "note": f.reason} for f in self.fills],
-                "refused": self.refused}
+    def entry(self) -> DayEntry:
+        """The session as a stored run records it."""
+        return DayEntry(day=self.day, engine=self.engine, value_krw=self.value,
+                        cash_krw=self.cash, invested_krw=self.invested,
+                        benchmark_krw=self.benchmark,
+                        fills=[FillEntry(ticker=f.ticker, side=f.side.value, ordered=f.ordered,
+                                         qty=f.qty, price=f.price, commission=f.commission,
+                                         tax=f.tax, note=f.reason) for f in self.fills],
+                        refused=self.refused, inputs=self.inputs,
+                        universe_size=self.universe_size)
 
 
 @dataclass(frozen=True)
@@ -341,6 +392,7 @@ class Decided:
     decided: list[PlanOrder]
     engine: str
     decision: DecisionInput | None
+    inputs: DayInputs = field(default_factory=DayInputs)
 
     @property
     def orders(self) -> list[PlanOrder]:
@@ -348,9 +400,9 @@ class Decided:
         return [*self.exits, *self.decided]
 
 
-def _fill_of(d: dict[str, Any], day: date) -> Fill:
-    return Fill(Side(d["side"]), d["ticker"], day, d["ordered"], d["qty"], d["price"],
-                d["commission"], d["tax"], d["note"])
+def _fill_of(f: FillEntry, day: date) -> Fill:
+    return Fill(Side(f.side), f.ticker, day, f.ordered, f.qty, f.price, f.commission, f.tax,
+                f.note)
 
 
 class _Recording:
@@ -372,8 +424,20 @@ class Backtest:
 
     def __init__(self, settings: Settings, panel: BarPanel, calendar: KrxCalendar,
                  store: Store, rules: RuleDeciderFactory, names: Callable[[str], str],
-                 documents: InputSource | None = None, llm: DecisionLLM | None = None) -> None:
+                 documents: InputSource | None = None, llm: DecisionLLM | None = None,
+                 dated: DayInputSource | None = None,
+                 listings: Mapping[str, Listing] | None = None,
+                 index: IndexBenchmark | None = None, index_note: str = "") -> None:
         self.settings = settings
+        # The index compared against (None: the equal-weight buy-and-hold), and why it is
+        # not the one asked for when so.
+        self.index = index if settings.benchmark == "kospi" else None
+        self.index_note = index_note
+        # Listing and delisting dates where known (a ticker without them is listed while it
+        # has bars).
+        self.listings = dict(listings or {})
+        # Without a dated history or macro series: every day recomputed, macro uncertain.
+        self.dated = dated if dated is not None else DayInputSource(None, None)
         self.llm = llm
         self.documents = documents
         self.panel = panel
@@ -389,30 +453,43 @@ class Backtest:
             raise InputError(f"no KRX session between {settings.start} and {settings.end}")
         self._bench: dict[str, Decimal] = {}
 
-    def state_dict(self) -> dict[str, object]:
+    def state(self) -> BookState:
         """What `--resume` needs beyond the days: the book and the orders awaiting a fill."""
-        return {"cash_krw": self.book.cash,
-                "holdings": {t: [h.qty, h.avg_price] for t, h in self.book.holdings.items()},
-                "prices": dict(self.book.prices),
-                "pending": [p.order.model_dump(mode="json") for p in self.pending]}
+        return BookState(cash_krw=self.book.cash,
+                         holdings={t: (h.qty, h.avg_price)
+                                   for t, h in self.book.holdings.items()},
+                         prices=dict(self.book.prices),
+                         pending=[p.order for p in self.pending])
 
-    def restore(self, doc: dict[str, Any]) -> None:
-        """Continue a stored run (`report_document`'s) after its last completed session;
-        InputError when its bars have changed since."""
-        if doc["data"]["fingerprints"] != self.panel.fingerprint():
-            raise InputError(f"backtest {doc['id']}: the bars differ from the stored run's "
+    def restore(self, run: BacktestRun) -> None:
+        """Continue a stored run after its last completed session; InputError when its bars
+        have changed since."""
+        if run.data.fingerprints != self.panel.fingerprint():
+            raise InputError(f"backtest {run.id}: the bars differ from the stored run's "
                              "(the bar store changed); start a new run")
-        state = doc["state"]
-        self.book = Book(state["cash_krw"],
-                         {t: Holding(q, a) for t, (q, a) in state["holdings"].items()},
-                         dict(state["prices"]))
-        self.pending = [Pending(PlanOrder.model_validate(o)) for o in state["pending"]]
-        self.days = []
-        for d in doc["days"]:
-            day = date.fromisoformat(d["day"])
-            self.days.append(DayRecord(day, d["engine"], d["value_krw"], d["cash_krw"],
-                                       d["invested_krw"], d["benchmark_krw"],
-                                       [_fill_of(f, day) for f in d["fills"]], d["refused"]))
+        state = run.state
+        self.book = Book(state.cash_krw,
+                         {t: Holding(q, a) for t, (q, a) in state.holdings.items()},
+                         dict(state.prices))
+        self.pending = [Pending(o) for o in state.pending]
+        self.days = [DayRecord(d.day, d.engine, d.value_krw, d.cash_krw, d.invested_krw,
+                               d.benchmark_krw, [_fill_of(f, d.day) for f in d.fills],
+                               d.refused, inputs=d.inputs, universe_size=d.universe_size)
+                     for d in run.days]
+
+    def listed_on(self, code: str, day: date) -> bool:
+        """Whether `code` was listed on `day`, as far as its dates are known."""
+        listing = self.listings.get(code)
+        return listing is None or listing.listed_on(day)
+
+    def universe_on(self, day: date) -> list[str]:
+        """The universe as listed on `day`."""
+        return [c for c in self.settings.universe if self.listed_on(c, day)]
+
+    def delisted(self) -> dict[str, date]:
+        """The universe's tickers known to be delisted, with the first day they were not."""
+        return {c: x.delisted for c, x in sorted(self.listings.items())
+                if x.delisted is not None and c in self.settings.universe}
 
     @property
     def before_open(self) -> bool:
@@ -431,10 +508,11 @@ class Backtest:
         now = datetime.combine(day, self.settings.decision_time, KST)
         market = AsOfMarket(self.panel, last)
         seen: list[DecisionInput] = []
+        self.dated.start_day()
         deps = PortfolioDeps(
             env="backtest", store=self.store,
-            inputs=BacktestInputs(market, self.settings.universe, self.calendar, self.names,
-                                  self.documents),
+            inputs=BacktestInputs(market, self.universe_on(day), self.calendar, self.names,
+                                  self.dated, self.documents),
             market=market, account=book, calendar=self.calendar, now=lambda: now,
             constraints=self.settings.constraints, exit_rules=self.settings.exit_rules,
             names=self.names, rules=lambda why: _Recording(self.rules(why), seen),
@@ -444,7 +522,8 @@ class Backtest:
         engine = plan.engine.name if plan.engine else "none"
         if plan.engine and plan.engine.fallback not in (None, Fallback.CONFIGURED.value):
             engine += f" ({plan.engine.fallback}: {plan.engine.detail})"
-        return Decided(list(exits.orders), list(plan.orders), engine, seen[0] if seen else None)
+        return Decided(list(exits.orders), list(plan.orders), engine, seen[0] if seen else None,
+                       self.dated.used)
 
     def pretrade(self, orders: list[PlanOrder], fill_day: date, book: Book
                  ) -> tuple[list[Pending], list[str]]:
@@ -469,7 +548,9 @@ class Backtest:
             state = AccountState(cash_krw=book.cash, positions=positions,
                                  in_flight=tuple(flying), start_of_day_value=value,
                                  filled_today_krw=0)
-            facts = MarketFacts(quote=quote, listed=o.ticker in self.panel.bars, window=window)
+            facts = MarketFacts(quote=quote, window=window,
+                                listed=o.ticker in self.panel.bars
+                                and self.listed_on(o.ticker, fill_day))
             why = check_order(request, state, facts, Limits(self.settings.constraints))
             if why:
                 refused.append(f"{o.side.value} {o.ticker}: {why[0].code} {why[0].detail}")
@@ -512,9 +593,23 @@ class Backtest:
             if bars:
                 book.prices[code] = bars[-1].close
 
+    def benchmark_name(self) -> str:
+        """What the run compares against, with the reason when it fell back."""
+        if self.index is not None:
+            return self.index.name
+        note = f" ({self.index_note})" if self.index_note else ""
+        return EQUAL_WEIGHT + note
+
     def _benchmark(self, day: date) -> int:
-        """Equal-weight buy-and-hold of the universe from the first session's open, before
-        costs: the start cash × the mean of each ticker's close over that open."""
+        """The start cash in the index from the first session's open, else the equal-weight
+        buy-and-hold of the universe from that open (the start cash × the mean of each
+        ticker's close over it); both before costs."""
+        if self.index is not None:
+            base = self.index.open_on(self.sessions[0])
+            close = self.index.close_on(day)
+            if base and close is not None:
+                return int(self.settings.cash * close / base)
+            return self.settings.cash
         if not self._bench:
             first = self.sessions[0]
             for code in self.settings.universe:
@@ -537,29 +632,29 @@ class Backtest:
                     dict(self.book.prices))
         pending = list(self.pending)
         refused: list[str] = []
-        engine, decision = "none", None
+        engine, decision, inputs = "none", None, DayInputs()
         if self.before_open:
             d = await self.decide(day, book)
-            engine, decision = d.engine, d.decision
+            engine, decision, inputs = d.engine, d.decision, d.inputs
             pending, refused = self.pretrade(d.orders, day, book)
         fills = self._fill(day, pending, book)
         self._mark(day, book)
         pending = []
         if not self.before_open:
             d = await self.decide(day, book)
-            engine, decision = d.engine, d.decision
+            engine, decision, inputs = d.engine, d.decision, d.inputs
             nxt = self.calendar.next(day)
             if nxt is not None and d.orders:
                 pending, refused = self.pretrade(d.orders, nxt, book)
         record = DayRecord(day, engine, book.value(), book.cash, book.invested(),
-                           self._benchmark(day), fills, refused, decision)
+                           self._benchmark(day), fills, refused, decision, inputs,
+                           len(self.universe_on(day)))
         # Commit: nothing above changed the run's state.
         self.book, self.pending = book, pending
         self.days.append(record)
         return record
 
 
-PREFIX = "backtests"
 
 
 def run_id(settings: Settings, started: datetime) -> str:
@@ -568,8 +663,8 @@ def run_id(settings: Settings, started: datetime) -> str:
             f"{settings.end:%Y%m%d}")
 
 
-def report_document(bt: Backtest, *, run: str, produced_at: datetime,
-                    interrupted: bool) -> dict[str, object]:
+def report_document(bt: Backtest, *, run: str, produced_at: datetime, interrupted: bool,
+                    env: str = "local", source: str = "") -> BacktestRun:
     """The stored and printed document of a run (shape: docs/backtest.md)."""
     from quartz_cli.domain.performance import performance
 
@@ -586,40 +681,71 @@ def report_document(bt: Backtest, *, run: str, produced_at: datetime,
     status = "complete" if len(days) == len(bt.sessions) else (
         f"interrupted after {last or 'no session'} ({len(days)} of {len(bt.sessions)} "
         "sessions)" if interrupted else "partial")
-    return {
-        "kind": "backtest", "id": run, "produced_at": produced_at.isoformat(),
-        "status": status, "sessions_done": len(days), "sessions_total": len(bt.sessions),
-        "settings": bt.settings.to_dict(), "data": {"fingerprints": bt.panel.fingerprint()},
-        "inputs": {"replayed": [], "recomputed": ["technical (from bars)", "candidates "
-                   "(the universe)", "macro (neutral)"]},
-        "engines": engines,
-        "performance": performance(equity, fills, invested).to_dict() if days else None,
-        "benchmark": {"name": "equal-weight buy-and-hold of the universe (before costs)",
-                      "performance": performance(bench, []).to_dict() if days else None},
-        "days": [d.to_dict() for d in days],
-        "state": bt.state_dict(),
-    }
+
+    def figures(curve: list[int], traded: list[Fill], held: list[int] | None = None
+                ) -> Figures | None:
+        return Figures(**performance(curve, traded, held).to_dict()) if days else None
+
+    return BacktestRun(
+        id=run, produced_at=produced_at, env=env, status=status, sessions_done=len(days),
+        sessions_total=len(bt.sessions), source=source, settings=bt.settings.model(),
+        data=DataFingerprints(fingerprints=bt.panel.fingerprint(), delisted=bt.delisted(),
+                              benchmark=index_fingerprint(bt.index.bars) if bt.index else None),
+        inputs=inputs_used(days),
+        engines=engines, performance=figures(equity, fills, invested),
+        benchmark=Benchmark(name=bt.benchmark_name(), performance=figures(bench, [])),
+        days=[d.entry() for d in days], state=bt.state())
 
 
-def store_run(store: Store, doc: dict[str, object], chart_png: bytes | None) -> str:
+def inputs_used(days: Sequence[DayRecord]) -> InputsUsed:
+    """Over the run, how many sessions replayed or recomputed each input."""
+    n = len(days)
+    macro = sum(1 for d in days if d.inputs.macro == "replayed")
+    unknown = sum(1 for d in days if d.inputs.macro == "uncertain")
+    cands = sum(1 for d in days if d.inputs.candidates == "replayed")
+    replayed = [f"{what} ({k} of {n} sessions, the store's dated documents)"
+                for what, k in (("macro", macro), ("candidates", cands)) if k]
+    recomputed = [f"technical ({n} of {n} sessions, from the bars)"]
+    if n - macro - unknown:
+        recomputed.append(f"macro ({n - macro - unknown} of {n} sessions, rules over the "
+                          "series known that day)")
+    if unknown:
+        recomputed.append(f"macro ({unknown} of {n} sessions uncertain: no document and no "
+                          "series known that day)")
+    if n - cands:
+        recomputed.append(f"candidates ({n - cands} of {n} sessions, the universe listed "
+                          "that day, no news scores)")
+    return InputsUsed(replayed=replayed, recomputed=recomputed)
+
+
+def store_run(store: Store, run: BacktestRun, chart_png: bytes | None) -> str:
     """Write a run under `backtests/<id>/` (blocking); returns the document's key."""
-    import json
-
-    key = f"{PREFIX}/{doc['id']}/run.json"
-    store.put(key, json.dumps(doc, ensure_ascii=False, indent=1).encode())
+    key = f"{PREFIX}/{run.id}/run.json"
+    run.stored = key
+    store.put(key, run.model_dump_json(indent=1).encode())
     if chart_png is not None:
-        store.put(f"{PREFIX}/{doc['id']}/chart.png", chart_png)
+        store.put(f"{PREFIX}/{run.id}/chart.png", chart_png)
     return key
 
 
-def read_run(store: Store, run: str) -> dict[str, Any]:
-    """A stored run's document; InputError naming the stored ids when there is none."""
-    import json
+def run_ids(store: Store) -> list[str]:
+    """The stored runs' ids, oldest first (an id starts with when it ran)."""
+    return sorted({k.split("/")[1] for k in store.list(f"{PREFIX}/")
+                   if k.endswith("/run.json")})
 
-    raw = store.get(f"{PREFIX}/{run}/run.json")
-    if raw is None:
-        ids = sorted({k.split("/")[1] for k in store.list(f"{PREFIX}/")})
+
+def read_run(store: Store, run: str) -> BacktestRun:
+    """A stored run; InputError naming the stored ids when there is none."""
+    from quartz_cli.agents.documents import read_key
+
+    doc = read_key(store, f"{PREFIX}/{run}/run.json", BacktestRun)
+    if doc is None:
+        ids = run_ids(store)
         raise InputError(f"no stored backtest {run!r}",
                          hint=f"stored: {', '.join(ids[-5:])}" if ids else "none stored yet")
-    doc: dict[str, Any] = json.loads(raw)
     return doc
+
+
+def read_chart(store: Store, run: str) -> bytes | None:
+    """A stored run's PNG chart, None when it has none."""
+    return store.get(f"{PREFIX}/{run}/chart.png")

@@ -121,9 +121,12 @@ class Notifier:
                             await asyncio.to_thread(self.events.set_cursor, name, passed)
                         return sent
                     sent += 1
-                    # Written after each delivery: a restart never sends it again.
-                    await asyncio.to_thread(self.events.set_cursor, name, event.seq)
-                    cursor = event.seq
+                    if not route.archive:
+                        # Written after each delivery: a restart never sends it again. The
+                        # archive's writes are idempotent (put if absent): its cursor moves
+                        # once per batch, or up to the last write that worked.
+                        await asyncio.to_thread(self.events.set_cursor, name, event.seq)
+                        cursor = event.seq
                 passed = event.seq
             if passed > cursor:
                 await asyncio.to_thread(self.events.set_cursor, name, passed)

@@ -40,6 +40,7 @@ from quartz_cli.domain.order_window import check_order_window
 from quartz_cli.domain.orders import OpenOrder, OrderOutcome, OrderRequest, OrderState, OrderType
 from quartz_cli.domain.pretrade import (
     AccountState,
+    DayTurnover,
     HeldPosition,
     InFlight,
     Limits,
@@ -49,6 +50,7 @@ from quartz_cli.domain.pretrade import (
     TradingState,
     check_order,
     daily_loss_breached,
+    day_turnover,
     worst_price,
 )
 from quartz_cli.errors import BrokerError, BrokerUnavailable
@@ -281,9 +283,17 @@ class AccountOwner:
 
     # --- the check --------------------------------------------------------------------------
 
-    async def _read(self, ticker: str) -> _View:
+    async def day_turnover(self) -> DayTurnover:
+        """The account's turnover budget for today as the check would count it now, so a
+        run can plan its buys within what the owner will let through."""
+        view = await self._read(None)
+        account = await asyncio.to_thread(self.account_state, view)
+        return day_turnover(account, self.limits.constraints)
+
+    async def _read(self, ticker: str | None) -> _View:
         """The account as the broker and the ledger show it (outside the check's lock): the
-        current snapshot, and quotes for `ticker` and the market orders in flight."""
+        current snapshot, and quotes for `ticker` (if any) and the market orders in
+        flight."""
         if self.refresh_calendar is not None:
             # Here, not in the check: the day's first holiday inquiry may wait on the broker.
             self.calendar = await self.refresh_calendar()
@@ -292,7 +302,7 @@ class AccountOwner:
         # A market order in flight is reserved at its ticker's upper limit, which is fixed
         # for the day: one quote per ticker and day is enough for those.
         limits = self._day_limits.setdefault(today, {})
-        wanted = list(dict.fromkeys([ticker] + [
+        wanted = list(dict.fromkeys(([ticker] if ticker else []) + [
             e.request.ticker for e in in_flight(entries).values()
             if e.request.order_type is OrderType.MARKET and e.request.ticker not in limits]))
         fresh = time.monotonic() - QUOTE_MAX_AGE_S

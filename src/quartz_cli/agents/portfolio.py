@@ -468,6 +468,26 @@ async def _finish(deps: PortfolioDeps, *, kind: str, run_id: str, dry_run: bool,
     return plan
 
 
+async def _day_turnover_left(deps: PortfolioDeps, dry_run: bool,
+                             notes: list[str]) -> int | None:
+    """The account's turnover left today as its owner counts it, for a real run (a dry run
+    has no owner to ask and plans within its own cap). A note says what was used."""
+    if dry_run or deps.executor is None:
+        return None
+    try:
+        day = await deps.executor.day_turnover()
+    except QuartzError as exc:
+        notes.append(f"the account's turnover for today could not be read ({exc.message}): "
+                     "buys planned within this run's cap; the owner still checks each")
+        return None
+    if day is None:
+        return None
+    notes.append(f"the account's turnover today: {day.filled:,} won filled + "
+                 f"{day.in_flight:,} in flight of {day.allowed:,} allowed; "
+                 f"{day.left:,} left for buys")
+    return day.left
+
+
 async def run_decide(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
     """One decision run. Without `dry_run`, outside the order window nothing is gathered or
     sent (a `market_closed` plan is returned and not stored)."""
@@ -487,9 +507,11 @@ async def run_decide(deps: PortfolioDeps, *, dry_run: bool) -> DecisionPlan:
     deps.progress("risk gate")
     allowances = {e.ticker: e.allowed for e in request.universe}
     gate_window = check_window(deps) if not dry_run else None
+    notes: list[str] = []
+    day_left = await _day_turnover_left(deps, dry_run, notes)
     gate = run_gate(outcome.answer.proposals, request.portfolio, g.quotes, deps.constraints,
-                    allowances.keys(), window=gate_window, allowances=allowances)
-    notes = []
+                    allowances.keys(), window=gate_window, allowances=allowances,
+                    day_turnover_left=day_left)
     if g.macro is None or g.macro.view.stale:
         notes.append("macro summary missing or stale: bias treated as uncertain")
         if not dry_run:
@@ -558,6 +580,7 @@ async def run_rebalance(deps: PortfolioDeps, *, dry_run: bool,
         for p in g.portfolio.positions]
     deps.progress("risk gate")
     held = {p.ticker for p in g.portfolio.positions}
+    # Exits only sell, and the owner never refuses a sell for turnover: no day budget here.
     gate = run_gate(proposals, g.portfolio, g.quotes, deps.constraints, held,
                     window=check_window(deps) if not dry_run else None)
     interval = await _next_check(deps, g, now)

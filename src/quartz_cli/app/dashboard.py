@@ -8,7 +8,7 @@ recorded). The account number never appears; `account` is its keyed hash."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict
@@ -66,6 +66,50 @@ def agent_runs(config: Config, store: Any) -> list[dict[str, Any]]:
                            "stale": loaded.is_stale(max_age), "from_copy": loaded.from_copy,
                            "error": None})
     return runs
+
+
+def job_runs(config: Config, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Each scheduled job's last run, from its job.started / job.finished events (the summary
+    `quartz events jobs` prints: `app.events.job_summary`), against its schedule
+    (`domain.schedules`): when it last fired (KST), and the state `ok`, `failed`, `running`,
+    `missed` or `never run`. `now` defaults to the wall clock, which the events are
+    stamped with."""
+    from quartz_cli.app.live_events import open_live_events
+    from quartz_cli.domain.schedules import JOB_SCHEDULES, job_state
+
+    # In a cluster the log is the owner's (TRADING_AGENT_WS_URL), else this host's.
+    log = open_live_events(config)
+    try:
+        last = {str(r["job"]): r for r in log.jobs()}
+    except QuartzError as exc:
+        # The owner does not answer: each scheduled job's state is unknown, and says why.
+        return [{"job": name, "schedule": schedule, "last_scheduled_at": None,
+                 "state": "unknown", "error": exc.message, "started_at": None,
+                 "exit_code": None, "seconds": None, "last_success_at": None}
+                for name, schedule in sorted(JOB_SCHEDULES.items())]
+    finally:
+        log.close()
+    at = now or datetime.now(UTC)
+    out = []
+    for name in sorted(set(JOB_SCHEDULES) | set(last)):
+        row = last.get(name, {})
+        started = row.get("started_at")
+        code = row.get("exit_code")
+        exit_code = code if isinstance(code, int) else None
+        schedule = JOB_SCHEDULES.get(name)
+        if schedule is None:
+            # A job run by hand under a name no schedule has: its last run, unscheduled.
+            state = "running" if exit_code is None else "ok" if exit_code == 0 else "failed"
+            fired = None
+        else:
+            state, fired = job_state(schedule, at, datetime.fromisoformat(str(started))
+                                     if started else None, exit_code)
+        out.append({"job": name, "schedule": schedule,
+                    "last_scheduled_at": fired.isoformat() if fired else None,
+                    "started_at": started, "exit_code": exit_code,
+                    "seconds": row.get("seconds"),
+                    "last_success_at": row.get("last_success_at"), "state": state})
+    return out
 
 
 def bars_freshness(config: Config, store: Any) -> dict[str, Any]:
@@ -191,7 +235,7 @@ async def overview(config: Config) -> dict[str, Any]:
         "trading_state": trading,
         "open_orders": [o.model_dump(mode="json") for o in open_orders],
         "unknown_orders": ledger["unknown"], "pending_orders": ledger["pending"],
-        "agents": runs, "bars": bars,
+        "agents": runs, "jobs": await asyncio.to_thread(job_runs, config), "bars": bars,
         "token": {"valid": token["valid"], "expires_at": token["expires_at"],
                   "remaining_s": token["remaining_s"]},
     }
@@ -223,6 +267,14 @@ def warnings(data: dict[str, Any]) -> list[str]:
             out.append(f"{run['agent']}: no document yet")
         elif run["stale"]:
             out.append(f"{run['agent']}: last document is stale")
+    for job in data["jobs"]:
+        if job["state"] == "missed":
+            fired = datetime.fromisoformat(job["last_scheduled_at"])
+            out.append(f"job {job['job']}: missed its {fired:%m-%d %H:%M} KST run")
+        elif job["state"] == "failed":
+            out.append(f"job {job['job']}: last run failed (exit {job['exit_code']})")
+    if unknown := [j for j in data["jobs"] if j["state"] == "unknown"]:
+        out.append(f"jobs: last runs unknown ({unknown[0].get('error')})")
     bars = data["bars"]
     if bars["tickers"] and bars["fresh"] < bars["tickers"]:
         out.append(f"bars: {bars['tickers'] - bars['fresh']} of {bars['tickers']} ticker(s) "
@@ -291,13 +343,16 @@ async def set_trading_state(config: Config, state: str, reason: str) -> dict[str
 
 
 def recent_orders(config: Config, limit: int) -> dict[str, Any]:
-    """The ledger's latest requests with their lifecycle, newest first. The dashboard polls
-    it (a time cursor is unsafe across hosts' clocks) until the event log (issue 16) feeds
-    a stream with event ids to resume from."""
+    """The ledger's latest requests with their lifecycle, newest first, and `last_seq`: the
+    event log's newest sequence number, read before the ledger, so a page that follows the
+    live stream from it misses nothing (an event it already saw applies again harmlessly)."""
+    from quartz_cli.app.live_events import last_event_seq
+
+    last_seq = last_event_seq(config)
     outcomes = asyncio.run(_owner_orders(config, limit))
     if outcomes is None:
         outcomes = _host_ledger_orders(config, limit)
-    return {"orders": [o.model_dump(mode="json") for o in outcomes]}
+    return {"orders": [o.model_dump(mode="json") for o in outcomes], "last_seq": last_seq}
 
 
 #: Calendar days of history each chart period asks for.
@@ -349,3 +404,49 @@ async def technical_chart(config: Config, ticker: str, period: str) -> dict[str,
             "indicators": {name: clean(values) for name, values in lines.items()
                            if name not in ("swing_high", "swing_low")},
             "fibonacci": fib}
+
+
+#: The stored backtests' folder in the store (`agents/backtest.py` writes `<id>/run.json`).
+BACKTESTS = "backtests"
+#: A stored run's id: letters, digits, dot, dash, underscore (never a path).
+_RUN_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+
+
+def stored_backtests(store: Any, run: str | None = None) -> dict[str, Any] | None:
+    """The stored backtest runs for the Backtests page: without `run`, their ids, newest
+    first; with it, that run's status, settings, metrics (`performance`), its benchmark's
+    and the daily equity and drawdown of both, or None if no such run is stored. Reads the
+    stored JSON's documented keys (docs/backtest.md), whatever type the backtest agent
+    reads it into."""
+    import json
+    import re
+
+    from quartz_cli.domain.performance import drawdown
+    from quartz_cli.errors import InputError
+
+    if run is None:
+        ids = {k.split("/")[1] for k in store.list(f"{BACKTESTS}/") if k.endswith("/run.json")}
+        return {"runs": sorted(ids, reverse=True)}
+    if not re.fullmatch(_RUN_ID, run):
+        raise InputError(f"{run!r} is not a backtest id")
+    raw = store.get(f"{BACKTESTS}/{run}/run.json")
+    if raw is None:
+        return None
+    doc = json.loads(raw)
+    days = doc.get("days") or []
+    equity = [int(d["value_krw"]) for d in days]
+    bench = [int(d["benchmark_krw"]) for d in days]
+    settings = doc.get("settings") or {}
+    return {
+        "id": doc["id"], "produced_at": doc.get("produced_at"), "status": doc.get("status"),
+        "source": doc.get("source"),
+        "settings": {k: settings.get(k) for k in ("from", "to", "universe", "cash_krw",
+                                                  "engine", "decision_time")},
+        "metrics": doc.get("performance"),
+        "benchmark": {"name": (doc.get("benchmark") or {}).get("name"),
+                      "metrics": (doc.get("benchmark") or {}).get("performance")},
+        "curve": [{"day": d["day"], "value_krw": v, "benchmark_krw": b, "drawdown": round(dd, 6),
+                   "benchmark_drawdown": round(bd, 6)}
+                  for d, v, b, dd, bd in zip(days, equity, bench, drawdown(equity),
+                                             drawdown(bench), strict=True)],
+    }

@@ -1,4 +1,10 @@
-"""Composition root, events: the account's event log and the job records written to it."""
+"""Composition root, events: the account's event log and the job records written to it.
+
+Where an event goes: the account's owner keeps the log (next to its order ledger). A process
+that is not the owner, with TRADING_AGENT_WS_URL set (a CronJob's pod, whose home is
+scratch), sends what it reports to the owner (`POST /api/events`); the owner's own process
+(`quartz trade serve` calls `serve_as_owner`) and a host without a trading server write the
+log file directly."""
 
 from __future__ import annotations
 
@@ -14,6 +20,22 @@ if TYPE_CHECKING:
     from quartz_cli.store.event_log import SqliteEventLog
 
 log = logging.getLogger(__name__)
+
+#: Seconds a job waits for the owner to take one event.
+POST_TIMEOUT_S = 5.0
+_owner_process = False
+
+
+def is_owner_process() -> bool:
+    """Whether this process keeps the account's event log (see `serve_as_owner`)."""
+    return _owner_process
+
+
+def serve_as_owner() -> None:
+    """Mark this process as the account's owner: its events go to the log file it keeps,
+    never over HTTP (to itself)."""
+    global _owner_process
+    _owner_process = True
 
 
 def event_log(config: Config) -> SqliteEventLog:
@@ -32,7 +54,10 @@ def record(config: Config, kind: EventType | str, *, run_id: str | None = None,
     that cannot be written is itself logged). The sequence number, or None."""
     from quartz_cli.errors import ConfigError, QuartzError
 
+    url = config.settings.servers.trading_agent_ws_url
     try:
+        if url and not is_owner_process():
+            return _post(config, url, kind, run_id=run_id, request_id=request_id, data=data)
         events = event_log(config)
         try:
             return events.append(kind, run_id=run_id, request_id=request_id, data=data)
@@ -46,6 +71,32 @@ def record(config: Config, kind: EventType | str, *, run_id: str | None = None,
     except Exception as exc:  # noqa: BLE001 - sqlite errors and the like: the job goes on
         log.warning("could not record event %s: %s: %s", kind, type(exc).__name__, exc)
     return None
+
+
+def _post(config: Config, ws_url: str, kind: EventType | str, *, run_id: str | None,
+          request_id: str | None, data: dict[str, object] | None) -> int:
+    """Send one event to the owner's log at `ws_url`'s server; its sequence number there."""
+    import httpx
+
+    from quartz_cli.app.internal_token import internal_token
+    from quartz_cli.errors import BrokerUnavailable
+    from quartz_cli.logs import current_run_id
+    from quartz_cli.remote.trading_client import http_base
+
+    body = {"type": str(getattr(kind, "value", kind)),
+            "run_id": run_id if run_id is not None else current_run_id(),
+            "request_id": request_id, "data": data or {}}
+    base = http_base(ws_url)
+    try:
+        resp = httpx.post(f"{base}/api/events", json=body, timeout=POST_TIMEOUT_S,
+                          headers={"authorization": f"Bearer {internal_token(config)}"})
+    except httpx.HTTPError as exc:
+        raise BrokerUnavailable(f"the trading agent at {base} did not take the event: "
+                                f"{type(exc).__name__}") from None
+    if resp.status_code != 200:
+        raise BrokerUnavailable(f"the trading agent at {base} answered {resp.status_code} "
+                                "to an event")
+    return int(resp.json()["seq"])
 
 
 def job_summary(events: SqliteEventLog, lookback: int = 1000) -> list[dict[str, object]]:

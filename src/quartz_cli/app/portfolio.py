@@ -21,6 +21,7 @@ from quartz_cli.app.runtime import Runtime, open_order_executor, open_runtime
 from quartz_cli.calendars import krx_calendar
 from quartz_cli.config import Config, EngineChoice, Env
 from quartz_cli.domain.orders import OpenOrder, OrderOutcome, OrderRequest
+from quartz_cli.domain.pretrade import DayTurnover
 from quartz_cli.domain.universe import bundled_universe
 from quartz_cli.errors import ConfigError, SafetyRefusal, StoreError
 from quartz_cli.llm.decision_rules import RulesDecisionEngine
@@ -120,6 +121,9 @@ class NoOwner:
 
     async def cancelable_orders(self) -> list[OpenOrder]:
         return []
+
+    async def day_turnover(self) -> DayTurnover | None:
+        return None
 
 
 async def _order_executor(stack: contextlib.AsyncExitStack, rt: Runtime) -> OrderExecutor:

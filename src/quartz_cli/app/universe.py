@@ -4,8 +4,10 @@ setting (`QUARTZ_UNIVERSE`) names."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from quartz_cli.config import Config, Env
-from quartz_cli.domain.universe import Universe, chosen_codes
+from quartz_cli.domain.universe import Universe, chosen_codes, load_universe_csv
 from quartz_cli.errors import ConfigError, InputError
 from quartz_cli.kis.master import MasterRecord
 
@@ -36,3 +38,30 @@ def universe_codes(config: Config, universe: Universe) -> list[str] | None:
         return chosen_codes(config.settings.universe.choice, universe)
     except InputError as exc:
         raise ConfigError(f"QUARTZ_UNIVERSE: {exc.message}") from None
+
+
+#: `$QUARTZ_HOME/delisted.csv`: listings a refresh found gone, with the refresh's date as
+#: their delisting (a backtest keeps them in their past: no survivorship).
+DELISTED_FILE = "delisted.csv"
+
+
+def delisted_universe(home: Path) -> Universe:
+    """The listings known to be delisted (empty when none was ever seen to go)."""
+    path = home / DELISTED_FILE
+    return load_universe_csv(path) if path.exists() else Universe([])
+
+
+def keep_delistings(config: Config, current: Universe) -> int:
+    """Before `current` replaces `$QUARTZ_HOME/universe.csv`: add the listings it no longer
+    has to `delisted.csv`, delisted on today's market date. Returns how many are known."""
+    from quartz_cli.agents.selection import UNIVERSE_FILE
+    from quartz_cli.domain.krx import kst_date
+    from quartz_cli.kis.master import delistings, write_universe_csv
+
+    path = config.home / UNIVERSE_FILE
+    previous = load_universe_csv(path) if path.exists() else Universe([])
+    gone = delistings(previous, current, delisted_universe(config.home),
+                      kst_date(config.market_now()))
+    if len(gone) or (config.home / DELISTED_FILE).exists():
+        write_universe_csv(gone, config.home / DELISTED_FILE)
+    return len(gone)

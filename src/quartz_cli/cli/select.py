@@ -229,6 +229,9 @@ def universe(
         records += read_master(kosdaq, "KOSDAQ")
     uni = universe_from_master(records, bundled_universe())
     path = config().home / UNIVERSE_FILE
+    from quartz_cli.app.universe import keep_delistings
+
+    keep_delistings(config(), uni)
     write_universe_csv(uni, path)
     tiers = {t: sum(1 for x in uni.listings if x.tier.value == t)
              for t in ("LARGE", "MID", "SMALL")}

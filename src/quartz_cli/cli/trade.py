@@ -364,6 +364,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     import uvicorn
 
     from quartz_cli.agents.trading import RetryPolicy
+    from quartz_cli.app.events import serve_as_owner
     from quartz_cli.app.internal_token import internal_token
     from quartz_cli.app.metrics import refresh_gauges
     from quartz_cli.app.notices import fill_notices
@@ -373,6 +374,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
     from quartz_cli.app.runtime import open_runtime, trading_agent
     from quartz_cli.ports import LeaseKind, LeaseLost
     from quartz_cli.servers.guards import uvicorn_options
+    from quartz_cli.servers.owner_events import event_routes
     from quartz_cli.servers.owner_reads import owner_reads
     from quartz_cli.servers.trading import create_app
 
@@ -382,6 +384,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
         raise InputError("--reconcile-delays takes comma-separated seconds, e.g. 0,1,2") from None
     cfg = config()
     token = internal_token(cfg, create=True)
+    # This process keeps the account's event log: its own events are never sent to itself.
+    serve_as_owner()
     rt = open_runtime(cfg)
     # The account's lease for the server's lifetime: a second server refuses here.
     owner = take_ownership(cfg, rt.store, LeaseKind.SERVER, advertised_url(cfg, host, port))
@@ -414,6 +418,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 i
                                                              ledger=agent.ledger,
                                                              tokens=rt.tokens),
                       notifier=serving_notifier(cfg, rt.store))
+    # The dashboard's live stream reads the account's event log here (servers/owner_events).
+    app_.router.routes.extend(event_routes(cfg, token))
     url = f"ws://{host}:{port}/ws/orders"
     heard = "on" if notices is not None else "off (see quartz doctor)"
     if want_json(json_out):

@@ -41,6 +41,13 @@ class EventType(str, Enum):
     DATA_STALE = "data.stale"
 
 
+# What a process other than the account's owner reports to the owner's log (a job pod in a
+# cluster): never an order event, whose only source is the owner's ledger.
+REPORTED = frozenset({EventType.DECISION, EventType.STOP_LOSS, EventType.TAKE_PROFIT,
+                      EventType.JOB_STARTED, EventType.JOB_FINISHED, EventType.TOKEN_ISSUED,
+                      EventType.TOKEN_FAILED, EventType.DATA_STALE})
+
+
 @dataclass(frozen=True)
 class Event:
     """One entry of an account's event log."""

@@ -168,6 +168,29 @@ def _pct(x: Decimal) -> str:
     return f"{x * 100:.1f} %"
 
 
+@dataclass(frozen=True)
+class DayTurnover:
+    """The account's turnover for the KST trading day, as the owner counts it: what it
+    allows (`max_turnover_ratio` × the start-of-day value), what fills used, and what the
+    orders in flight may still use at their worst case."""
+
+    allowed: int
+    filled: int
+    in_flight: int
+
+    @property
+    def left(self) -> int:
+        """Won of buys the owner would still let through today (never negative)."""
+        return max(0, self.allowed - self.filled - self.in_flight)
+
+
+def day_turnover(account: AccountState, c: Constraints) -> DayTurnover:
+    """The day's turnover budget of `account` under `c` (the turnover rule's numbers)."""
+    return DayTurnover(allowed=_ceil(c.max_turnover_ratio * account.start_of_day_value),
+                       filled=account.filled_today_krw,
+                       in_flight=sum(o.notional for o in account.in_flight))
+
+
 def check_order(order: OrderRequest, account: AccountState, market: MarketFacts,
                 limits: Limits) -> list[Refusal]:
     """Every rule `order` (a buy or a sell) breaks, most basic first; empty means it may
@@ -235,14 +258,13 @@ def check_order(order: OrderRequest, account: AccountState, market: MarketFacts,
             weight = Decimal(after) / total if total > 0 else Decimal(1)
             refuse(PretradeRule.WEIGHT_CAP, f"weight cap: {ticker} would be {_pct(weight)} of "
                    f"{total:,} KRW after in-flight orders ({after:,} KRW; cap {_pct(cap)})")
-    flying = sum(o.notional for o in account.in_flight)
-    traded = account.filled_today_krw + flying + notional
-    allowed = _ceil(c.max_turnover_ratio * account.start_of_day_value)
-    if side is Side.BUY and traded > allowed:
-        refuse(PretradeRule.TURNOVER, f"turnover: today's {account.filled_today_krw:,} KRW "
-               f"filled + {flying:,} in flight + {notional:,} for this order = {traded:,} KRW, "
-               f"more than {_pct(c.max_turnover_ratio)} of the start-of-day value "
-               f"{account.start_of_day_value:,} KRW ({allowed:,})")
+    day = day_turnover(account, c)
+    traded = day.filled + day.in_flight + notional
+    if side is Side.BUY and traded > day.allowed:
+        refuse(PretradeRule.TURNOVER, f"turnover: today's {day.filled:,} KRW "
+               f"filled + {day.in_flight:,} in flight + {notional:,} for this order = "
+               f"{traded:,} KRW, more than {_pct(c.max_turnover_ratio)} of the start-of-day "
+               f"value {account.start_of_day_value:,} KRW ({day.allowed:,})")
     return out
 
 

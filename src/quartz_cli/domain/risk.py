@@ -16,7 +16,10 @@ Rules, in the order they apply:
    limits (buys at the current price rounded up, sells rounded down).
 5. Buys spend only the orderable cash held now (sale proceeds are not counted: a limit sell
    may not fill), fees included; the sum of all order values stays within
-   `max_turnover_ratio` × total value.
+   `max_turnover_ratio` × total value. When the account's owner says how much of the
+   day's turnover is left (`day_turnover_left`: earlier runs' fills and orders in flight
+   already count), buys also fit in that, after this run's sells: the owner would refuse a
+   buy beyond it, never a sell.
 6. An order below `min_order_krw` is dropped, except a sell of the whole position (so a small
    remnant can always be closed).
 7. When the pre-trade order-window check refuses, every order is held back with its reason.
@@ -65,6 +68,7 @@ class Rule(str, Enum):
     WHOLE_SHARES = "whole_shares"
     CASH = "cash"
     MAX_TURNOVER_RATIO = "max_turnover_ratio"
+    DAY_TURNOVER = "day_turnover"
     MIN_ORDER_KRW = "min_order_krw"
     ORDER_WINDOW = "order_window"
 
@@ -169,12 +173,14 @@ def _rank_key(p: Proposal, cap: Decimal) -> tuple[float, float, str]:
 class _Run:
     """The mutable bookkeeping of one gate pass."""
 
-    def __init__(self, portfolio: PortfolioView, c: Constraints) -> None:
+    def __init__(self, portfolio: PortfolioView, c: Constraints,
+                 day_turnover_left: int | None) -> None:
         self.portfolio = portfolio
         self.c = c
         self.total = Decimal(portfolio.total_value)
         self.cash_left = portfolio.cash_krw
         self.turnover_left = _floor_int(self.total * c.max_turnover_ratio)
+        self.day_left = day_turnover_left
         self.orders: list[Order] = []
         self.notes: list[GateNote] = []
         self.buy_orders = 0
@@ -235,6 +241,9 @@ class _Run:
                       f"{qty} × {price:,} = {notional:,} won is below {self.c.min_order_krw:,}")
             return
         self.turnover_left -= notional
+        if self.day_left is not None:
+            # The owner counts a marketable sell at the market price, above its limit.
+            self.day_left -= qty * max(price, q.price)
         self.orders.append(Order(ticker, Side.SELL, qty, price, sell_fees(notional, self.c),
                                  p.rationale))
 
@@ -277,6 +286,13 @@ class _Run:
                                 f"turnover left {self.turnover_left:,} won"):
                 return
             qty = by_turnover
+        if self.day_left is not None and qty > (by_day := max(0, self.day_left) // price):
+            if not self._reduce(p, ticker, qty, by_day, Rule.DAY_TURNOVER,
+                                f"the account's turnover left today is "
+                                f"{max(0, self.day_left):,} won (earlier fills, orders in "
+                                "flight and this run's sells counted)"):
+                return
+            qty = by_day
         notional = qty * price
         if notional < c.min_order_krw:
             self.drop(p, ticker, Rule.MIN_ORDER_KRW,
@@ -285,6 +301,8 @@ class _Run:
         fees = buy_fees(notional, c)
         self.cash_left -= notional + fees
         self.turnover_left -= notional
+        if self.day_left is not None:
+            self.day_left -= notional
         self.buy_orders += 1
         self.orders.append(Order(ticker, Side.BUY, qty, price, fees, p.rationale))
 
@@ -297,13 +315,15 @@ def run_gate(
     universe: Collection[str],
     window: WindowCheck | None = None,
     allowances: Mapping[str, Allowance] | None = None,
+    day_turnover_left: int | None = None,
 ) -> GateResult:
     """Turn proposals into orders that satisfy every rule of this module; see its docstring.
 
     `universe` is the set of codes that were analysed; `window`, when given, is the
     pre-trade order-window check (a refusal holds every order back); `allowances`, when
-    given, are the per-ticker actions the engine was allowed to choose."""
-    run = _Run(portfolio, constraints)
+    given, are the per-ticker actions the engine was allowed to choose;
+    `day_turnover_left`, when given, is the account's turnover left today (rule 5)."""
+    run = _Run(portfolio, constraints, day_turnover_left)
     seen: set[str] = set()
     sells: list[tuple[Proposal, str, Quote]] = []
     buys: list[tuple[Proposal, str, Quote]] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from functools import lru_cache
 from importlib import resources
@@ -43,6 +44,15 @@ class Listing:
     aliases: tuple[str, ...]
     # Indexes the listing belongs to, as KIS's master files flag them (see INDEXES).
     indexes: tuple[str, ...] = ()
+    # The first session it traded (the master's listing date) and the first day it no
+    # longer was listed (known for listings a refresh found gone); None: not known.
+    listed: date | None = None
+    delisted: date | None = None
+
+    def listed_on(self, day: date) -> bool:
+        """Listed on `day` as far as its dates say (unknown dates do not exclude it)."""
+        return ((self.listed is None or self.listed <= day)
+                and (self.delisted is None or day < self.delisted))
 
 
 class Universe:
@@ -77,6 +87,11 @@ class Universe:
         return listing
 
 
+def _day(text: str | None) -> date | None:
+    text = (text or "").strip()
+    return date.fromisoformat(text) if text else None
+
+
 def load_universe_csv(path: Path | str) -> Universe:
     with open(path, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -93,6 +108,7 @@ def load_universe_csv(path: Path | str) -> Universe:
                 aliases=tuple(a.strip() for a in row.get("aliases", "").split("|") if a.strip()),
                 indexes=tuple(i.strip() for i in (row.get("indexes") or "").split("|")
                               if i.strip()),
+                listed=_day(row.get("listed")), delisted=_day(row.get("delisted")),
             ))
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}:{i}: bad universe row ({exc})") from None

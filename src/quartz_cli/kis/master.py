@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
 from quartz_cli.domain.universe import INDEXES, Listing, Tier, Universe
@@ -23,10 +24,11 @@ TAIL_CHARS = {"KOSPI": 227, "KOSDAQ": 221}
 _FIELDS = {
     "KOSPI": {"group": (0, 2), "cap_size": (2, 1), "KOSPI200": (18, 1), "KOSPI100": (19, 1),
               "KOSPI50": (20, 1), "base_price": (41, 9), "halted": (60, 1),
-              "administrative": (62, 1), "preferred": (158, 1), "market_cap_eok": (212, 9)},
+              "administrative": (62, 1), "listed": (105, 8), "preferred": (158, 1),
+              "market_cap_eok": (212, 9)},
     "KOSDAQ": {"group": (0, 2), "cap_size": (2, 1), "KOSDAQ150": (35, 1), "base_price": (36, 9),
-               "halted": (55, 1), "administrative": (57, 1), "preferred": (153, 1),
-               "market_cap_eok": (206, 9)},
+               "halted": (55, 1), "administrative": (57, 1), "listed": (100, 8),
+               "preferred": (153, 1), "market_cap_eok": (206, 9)},
 }
 
 
@@ -55,11 +57,20 @@ class MasterRecord:
     preferred: bool
     market_cap_eok: int
     indexes: tuple[str, ...] = ()
+    listed: date | None = None
 
     @property
     def is_common_stock(self) -> bool:
         """A common share (group ST, not a preferred share)."""
         return self.group == "ST" and not self.preferred
+
+
+def _date(text: str) -> date | None:
+    # 상장일자, YYYYMMDD; blank or malformed: unknown (the date only narrows a backtest).
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
 
 
 def _int(text: str) -> int:
@@ -95,6 +106,7 @@ def parse_line(line: str, market: str) -> MasterRecord:
             preferred=field("preferred").strip() not in ("", "0"),
             market_cap_eok=_int(field("market_cap_eok")),
             indexes=tuple(i for i in INDEXES if i in f and _member(i, field(i))),
+            listed=_date(field("listed")),
         )
     except ValueError as exc:
         raise InputError(f"{market} master line for {code}: bad number ({exc})") from None
@@ -152,21 +164,36 @@ def universe_from_master(records: list[MasterRecord], previous: Universe) -> Uni
             sector=old.sector if old else "",
             base_price=r.base_price or (old.base_price if old else 0),
             aliases=old.aliases if old else (),
-            indexes=r.indexes,
+            indexes=r.indexes, listed=r.listed,
         ))
     if not out:
         raise InputError("the master files hold no tradable common stock")
     return Universe(out)
 
 
+def delistings(previous: Universe, current: Universe, known: Universe, day: date
+               ) -> Universe:
+    """The listings known to be gone: those of `known` (the earlier delistings), and those
+    of `previous` (the universe before a refresh) that `current` no longer lists, delisted
+    on `day` (the refresh's date: KIS's master files say nothing of a delisting)."""
+    out = {x.code: x for x in known.listings if x.code not in current}
+    for x in previous.listings:
+        if x.code not in current and x.code not in out:
+            out[x.code] = replace(x, delisted=day)
+    return Universe(sorted(out.values(), key=lambda x: x.code))
+
+
 def write_universe_csv(universe: Universe, path: Path) -> None:
     """Write a universe in the bundled CSV's format (atomically)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["code", "name", "market", "tier", "sector", "base_price", "aliases", "indexes"])
+    w.writerow(["code", "name", "market", "tier", "sector", "base_price", "aliases", "indexes",
+                "listed", "delisted"])
     for x in universe.listings:
         w.writerow([x.code, x.name, x.market, x.tier.value, x.sector, x.base_price,
-                    "|".join(x.aliases), "|".join(x.indexes)])
+                    "|".join(x.aliases), "|".join(x.indexes),
+                    x.listed.isoformat() if x.listed else "",
+                    x.delisted.isoformat() if x.delisted else ""])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(buf.getvalue(), encoding="utf-8")

@@ -24,6 +24,7 @@ import httpx
 
 from quartz_cli.domain.account import Balance
 from quartz_cli.domain.orders import OpenOrder, OrderOutcome, OrderRequest
+from quartz_cli.domain.pretrade import DayTurnover
 from quartz_cli.errors import (
     BrokerError,
     BrokerUnavailable,
@@ -321,6 +322,12 @@ class TradingClient:
     async def cancelable_orders(self) -> list[OpenOrder]:
         body = await self._get("/api/cancelable-orders")
         return [OpenOrder.model_validate(o) for o in body["orders"]]
+
+    async def day_turnover(self) -> DayTurnover | None:
+        """The account's turnover budget for today as the trading agent's owner counts it."""
+        body = await self._get("/api/day-turnover")
+        return DayTurnover(**{k: int(body["turnover"][k])
+                              for k in ("allowed", "filled", "in_flight")})
 
     async def outcome(self, request_id: str) -> OrderOutcome | None:
         """The stored outcome of `request_id` (None if the agent never saw it)."""

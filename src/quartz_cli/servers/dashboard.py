@@ -2,7 +2,8 @@
 mounted by the read API (`servers/read_api.py`), plus the built front end.
 
 Login exchanges the operator token (QUARTZ_DASHBOARD_OPERATOR_TOKEN, else the internal
-token) or the viewer token for a session: an HttpOnly, SameSite=Strict cookie with an expiry.
+token) or the viewer token for a session: an HttpOnly, SameSite=Strict cookie with an expiry,
+signed so every replica accepts it and revoked on logout (`dashboard_sessions.py`).
 Every write (logout, halt, resume) also needs the session's CSRF token in `X-CSRF-Token`;
 the viewer role has no write action but logout. No CORS unless
 QUARTZ_DASHBOARD_CORS_ORIGINS names origins.
@@ -17,18 +18,17 @@ QUARTZ_DASHBOARD_CORS_ORIGINS names origins.
 | GET  /api/ui/history           | `quartz trade history --json` (from/to query) |
 | GET  /api/ui/decisions, /macro, /macro/full, /candidates, /technical/{ticker} | documents |
 | GET  /api/ui/chart/{ticker}?period=D|W|M | bars with MA, Bollinger, RSI, MACD, Fibonacci |
-| GET  /api/ui/health            | agents' freshness, bars, token, trading state |
+| GET  /api/ui/health            | agents' freshness, jobs' last runs, bars, token |
+| GET  /api/ui/backtests[/{id}]  | stored backtest ids; one run's metrics and curves |
+| GET  /api/ui/stream            | server-sent events from the event log (`dashboard_stream.py`) |
 | POST /api/ui/trading-state {"state","reason"} | operator + CSRF: set at the account owner |
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
-import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from quartz_cli.domain.krx import normalize_ticker
 from quartz_cli.errors import InputError, QuartzError
 from quartz_cli.ports import Store
 from quartz_cli.redaction import redact
+from quartz_cli.servers.dashboard_sessions import OPERATOR, Session, Sessions
+from quartz_cli.servers.dashboard_stream import DocumentHeads
 from quartz_cli.servers.guards import BodyTooLarge, read_json
 
 COOKIE = "quartz_session"
@@ -48,81 +50,10 @@ CSRF_HEADER = "x-csrf-token"
 API = "/api/ui"
 APP = "/app"
 MAX_BODY = 4096
-OPERATOR, VIEWER = "operator", "viewer"
 #: The overview calls the broker; answers within this many seconds are shared by pollers.
 OVERVIEW_TTL_S = 2.0
 #: The default location of the built front end (not committed: `make web` builds it).
 DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "web" / "dist"
-
-
-@dataclass(frozen=True)
-class Session:
-    role: str
-    csrf: str
-    expires: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "csrf": self.csrf,
-                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.expires))}
-
-
-class Sessions:
-    """Logins held in memory (one process serves the dashboard): a restart logs users out."""
-
-    def __init__(self, config: Config, lifetime_s: float) -> None:
-        self._tokens: list[tuple[bytes, str]] = []
-        for secret, role in _login_tokens(config):
-            self._tokens.append((secret.encode(), role))
-        self.lifetime_s = lifetime_s
-        self._live: dict[str, Session] = {}
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._tokens)
-
-    def login(self, token: str) -> tuple[str, Session] | None:
-        given = token.encode()
-        role = None
-        for expected, name in self._tokens:
-            # Every token is compared (constant time), so timing tells nothing of which matched.
-            if hmac.compare_digest(given, expected) and role is None:
-                role = name
-        if role is None:
-            return None
-        sid = secrets.token_urlsafe(32)
-        session = Session(role, secrets.token_urlsafe(24), time.time() + self.lifetime_s)
-        self._live[sid] = session
-        return sid, session
-
-    def get(self, sid: str | None) -> Session | None:
-        if not sid:
-            return None
-        session = self._live.get(sid)
-        if session is not None and session.expires <= time.time():
-            del self._live[sid]
-            return None
-        return session
-
-    def end(self, sid: str) -> None:
-        self._live.pop(sid, None)
-
-
-def _login_tokens(config: Config) -> list[tuple[str, str]]:
-    from quartz_cli.app.internal_token import check_internal_token, internal_token
-
-    board = config.settings.dashboard
-    out = []
-    if board.operator_token is not None:
-        out.append((check_internal_token(board.operator_token.get_secret_value(),
-                                         server="dashboard"), OPERATOR))
-    else:
-        # Without any token there is no operator login: the API answers 503 with the fix.
-        with contextlib.suppress(QuartzError):
-            out.append((internal_token(config), OPERATOR))
-    if board.viewer_token is not None:
-        out.append((check_internal_token(board.viewer_token.get_secret_value(),
-                                         server="dashboard"), VIEWER))
-    return out
 
 
 def _error(status: int, error: str, message: str) -> JSONResponse:
@@ -154,20 +85,22 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
 
     from quartz_cli.app import dashboard as board
 
-    sessions = Sessions(config, config.settings.dashboard.session_hours * 3600)
+    sessions = Sessions(config, store, config.settings.dashboard.session_hours * 3600)
     cached: dict[str, tuple[float, dict[str, Any]]] = {}
     cache_lock = asyncio.Lock()
     secure_cookie = config.env.value != "local"
+    heads = DocumentHeads(config, store)
 
-    def current(request: Request) -> Session | None:
-        return sessions.get(request.cookies.get(COOKIE))
+    async def current(request: Request) -> Session | None:
+        await sessions.refresh_revoked()
+        return sessions.verify(request.cookies.get(COOKIE))
 
-    def need(request: Request, role: str | None = None, write: bool = False
-             ) -> Session | JSONResponse:
+    async def need(request: Request, role: str | None = None, write: bool = False
+                   ) -> Session | JSONResponse:
         if not sessions.enabled:
             return _error(503, "ConfigError", "no dashboard login is configured: set "
                           "QUARTZ_DASHBOARD_OPERATOR_TOKEN or QUARTZ_INTERNAL_TOKEN")
-        session = current(request)
+        session = await current(request)
         if session is None:
             return _error(401, "Unauthorized", "log in first")
         if write and not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(),
@@ -179,7 +112,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
 
     async def login(request: Request) -> Response:
         if not sessions.enabled:
-            return need(request)  # type: ignore[return-value]
+            return await need(request)  # type: ignore[return-value]
         try:
             body = await read_json(request, MAX_BODY)
         except (BodyTooLarge, InputError):
@@ -188,30 +121,33 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         made = sessions.login(token) if isinstance(token, str) else None
         if made is None:
             return _error(401, "Unauthorized", "that token does not log in")
-        sid, session = made
+        cookie, session = made
         response = JSONResponse(session.to_dict())
-        response.set_cookie(COOKIE, sid, max_age=int(sessions.lifetime_s), httponly=True,
+        response.set_cookie(COOKIE, cookie, max_age=int(sessions.lifetime_s), httponly=True,
                             samesite="strict", secure=secure_cookie, path="/")
         return response
 
-    def session_info(request: Request) -> Response:
+    async def session_info(request: Request) -> Response:
         # Answered 200 either way: a page asking whether it is logged in is not an error.
-        session = current(request) if sessions.enabled else None
+        session = await current(request) if sessions.enabled else None
         if session is None and not sessions.enabled:
-            return need(request)  # type: ignore[return-value]
+            return await need(request)  # type: ignore[return-value]
         return JSONResponse(session.to_dict() if session else {"role": None})
 
-    def logout(request: Request) -> Response:
-        got = need(request, write=True)
+    async def logout(request: Request) -> Response:
+        got = await need(request, write=True)
         if isinstance(got, Response):
             return got
-        sessions.end(request.cookies.get(COOKIE, ""))
+        try:
+            await sessions.revoke(got)
+        except QuartzError as exc:
+            return _quartz_error(exc)
         response = JSONResponse({"logged_out": True})
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
     async def overview(request: Request) -> Response:
-        got = need(request)
+        got = await need(request)
         if isinstance(got, Response):
             return got
         async with cache_lock:
@@ -225,7 +161,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         return JSONResponse(hit[1])
 
     async def orders(request: Request) -> Response:
-        got = need(request)
+        got = await need(request)
         if isinstance(got, Response):
             return got
         try:
@@ -242,7 +178,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
 
         from quartz_cli.domain.krx import kst_date
 
-        got = need(request)
+        got = await need(request)
         if isinstance(got, Response):
             return got
         try:
@@ -263,7 +199,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         from quartz_cli.servers.read_api import document_response
 
         async def read(request: Request) -> Response:
-            got = need(request)
+            got = await need(request)
             if isinstance(got, Response):
                 return got
             return await asyncio.to_thread(document_response, store, prefix, latest_name)
@@ -272,7 +208,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
     async def technical(request: Request) -> Response:
         from quartz_cli.servers.read_api import TECHNICAL_PREFIX, document_response
 
-        got = need(request)
+        got = await need(request)
         if isinstance(got, Response):
             return got
         try:
@@ -282,7 +218,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         return await asyncio.to_thread(document_response, store, f"{TECHNICAL_PREFIX}/{code}")
 
     async def chart(request: Request) -> Response:
-        got = need(request)
+        got = await need(request)
         if isinstance(got, Response):
             return got
         try:
@@ -292,21 +228,60 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
             return _quartz_error(exc)
 
     async def health(request: Request) -> Response:
-        got = need(request)
+        got = await need(request)
         if isinstance(got, Response):
             return got
         try:
             runs = await asyncio.to_thread(board.agent_runs, config, store)
             bars = await asyncio.to_thread(board.bars_freshness, config, store)
+            jobs = await asyncio.to_thread(board.job_runs, config)
             token = await board.token_state(config)
         except QuartzError as exc:
             return _quartz_error(exc)
-        return JSONResponse({"env": config.env.value, "agents": runs, "bars": bars,
+        return JSONResponse({"env": config.env.value, "agents": runs, "jobs": jobs,
+                             "bars": bars,
                              "token": token,
-                             "live_updates": "polling /api/ui/orders (event log pending)"})
+                             "live_updates": "server-sent events at /api/ui/stream"})
+
+    async def backtests(request: Request) -> Response:
+        got = await need(request)
+        if isinstance(got, Response):
+            return got
+        run = request.path_params.get("run")
+        try:
+            data = await asyncio.to_thread(board.stored_backtests, store, run)
+        except QuartzError as exc:
+            return _quartz_error(exc)
+        if data is None:
+            return _error(404, "NotFound", f"no stored backtest {run!r}: `quartz backtest` "
+                          "stores one")
+        return JSONResponse(data)
+
+    async def stream(request: Request) -> Response:
+        from quartz_cli.app.live_events import open_live_events
+        from quartz_cli.servers.dashboard_stream import start_position, stream_response
+
+        got = await need(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            start = start_position(request)
+        except ValueError:
+            return _error(400, "InputError", "Last-Event-ID and after are whole numbers >= 0")
+        try:
+            feed = await asyncio.to_thread(open_live_events, config)
+        except QuartzError as exc:
+            return _quartz_error(exc)
+        cookie = request.cookies.get(COOKIE)
+
+        async def still_logged_in() -> bool:
+            await sessions.refresh_revoked()
+            return sessions.verify(cookie) is not None
+
+        return stream_response(config, feed, heads, start, still_logged_in)
 
     async def trading_state(request: Request) -> Response:
-        got = need(request, role=OPERATOR, write=True)
+        got = await need(request, role=OPERATOR, write=True)
         if isinstance(got, Response):
             return got
         try:
@@ -344,6 +319,9 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         Route(API + "/technical/{ticker}", technical, methods=["GET"]),
         Route(API + "/chart/{ticker}", chart, methods=["GET"]),
         Route(f"{API}/health", health, methods=["GET"]),
+        Route(f"{API}/stream", stream, methods=["GET"]),
+        Route(f"{API}/backtests", backtests, methods=["GET"]),
+        Route(API + "/backtests/{run}", backtests, methods=["GET"]),
         Route(f"{API}/trading-state", trading_state, methods=["POST"]),
     ]
     if (bundle / "index.html").is_file():

@@ -12,8 +12,9 @@ the connection stays up; the bounds are in `quartz_cli.servers.guards`.
 
 HTTP: `POST /api/order` (the same message), `POST /api/cancel-order`
 ({request_id, order_no, qty?}), `GET /api/cancelable-orders`, `GET /api/orders/{request_id}`,
-`GET /api/orders[?refresh=1]`, `GET /api/balance`, `GET|POST /api/trading-state`
-(servers/trading_admin.py); the owner's read API `/api/reads/...` (servers/owner_reads.py);
+`GET /api/orders[?refresh=1]`, `GET /api/balance`, `GET /api/day-turnover` (the owner's
+turnover budget for today), `GET|POST /api/trading-state` (servers/trading_admin.py); the
+owner's read API `/api/reads/...` (servers/owner_reads.py);
 `/health/live`, `/health/ready` (the owner's own state: a valid cached token and an answering
 broker; the probe never calls the broker).
 Every order endpoint needs `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>` (at least 32
@@ -217,6 +218,16 @@ def create_app(agent: AccountOwner, token: str, *,
             return JSONResponse(_error_body(exc, None), status_code=_status_for(exc))
         return JSONResponse({"balance": balance.model_dump(mode="json")})
 
+    async def get_day_turnover(request: Request) -> Response:
+        if not authorized(request.headers):
+            return unauthorized()
+        try:
+            day = await agent.day_turnover()
+        except QuartzError as exc:
+            return JSONResponse(_error_body(exc, None), status_code=_status_for(exc))
+        return JSONResponse({"turnover": {"allowed": day.allowed, "filled": day.filled,
+                                          "in_flight": day.in_flight, "left": day.left}})
+
     async def live(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -340,6 +351,7 @@ def create_app(agent: AccountOwner, token: str, *,
         Route("/api/orders", list_orders, methods=["GET"]),
         Route("/api/orders/{request_id}", get_order, methods=["GET"]),
         Route("/api/balance", get_balance, methods=["GET"]),
+        Route("/api/day-turnover", get_day_turnover, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         metrics_route("trading", metrics_refresh or (lambda: unknown_orders_gauge(agent.ledger))),

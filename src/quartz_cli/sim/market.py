@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -149,6 +149,8 @@ class SampleMarket:
         # One path per ticker, the longest built so far: history is stable as days are added,
         # so an earlier end is a slice of it. Any universe size, no regeneration per call.
         self._paths: dict[str, DailyBars] = {}
+        # Through which day each path was built (a delisted listing's path ends before it).
+        self._built: dict[str, date] = {}
         self._sessions: tuple[date, tuple[date, ...]] | None = None
 
     def listing(self, code: str) -> Listing | None:
@@ -191,11 +193,24 @@ class SampleMarket:
             prev = close
         return DailyBars(code, days, o, h, lo, c, v)
 
+    def _listed_part(self, path: DailyBars) -> DailyBars:
+        """The sessions of `path` in which its listing was listed (all of them when its
+        listing has no dates)."""
+        listing = self.universe.get(path.code)
+        if listing is None or (listing.listed is None and listing.delisted is None):
+            return path
+        first = bisect_left(path.dates, listing.listed) if listing.listed else 0
+        end = bisect_left(path.dates, listing.delisted) if listing.delisted else len(path)
+        return DailyBars(path.code, path.dates[first:end], path.open[first:end],
+                         path.high[first:end], path.low[first:end], path.close[first:end],
+                         path.volume[first:end])
+
     def daily(self, code: str, last: date) -> DailyBars:
         """Completed daily bars from HISTORY_START through the session `last` (inclusive)."""
         path = self._paths.get(code)
-        if path is None or not path.dates or path.dates[-1] < last:
-            path = self._paths[code] = self._build_path(code, last)
+        if path is None or self._built.get(code, date.min) < last:
+            path = self._paths[code] = self._listed_part(self._build_path(code, last))
+            self._built[code] = last
         n = bisect_right(path.dates, last)
         if n == len(path):
             return path

@@ -181,6 +181,27 @@ def master_universe(listings: int, seed: int) -> Universe:
     return Universe(out)
 
 
+@lru_cache(maxsize=4)
+def delisted_listings(seed: int, count: int = 6) -> tuple[Listing, ...]:
+    """Synthetic listings that were delisted: in none of the master files (KIS's list what
+    is listed now), each with its listing date and the first day it was no longer listed,
+    so a backtest over the synthetic market meets tickers that did not survive. Codes
+    9xxxx0, apart from the master's synthetic ones (01000x–49999x)."""
+    from datetime import date, timedelta
+
+    rng = random.Random(f"{seed}|delisted")
+    taken = {x.name for x in bundled_universe().listings}
+    out = []
+    for i in range(count):
+        listed = date(2018, 3, 2) + timedelta(days=rng.randint(0, 900))
+        gone = date(2023, 1, 2) + timedelta(days=rng.randint(0, 1200))
+        out.append(Listing(code=f"9{1000 + i * 37:04d}0", name=_name(rng, taken, []),
+                           market="KOSDAQ" if i % 3 else "KOSPI", tier=Tier.SMALL, sector="",
+                           base_price=round_to_tick(rng.randint(1_500, 30_000)), aliases=(),
+                           listed=listed, delisted=gone))
+    return tuple(out)
+
+
 def _line(e: MasterEntry, seed: int) -> str:
     """One master line: code (9), ISIN (12), name, then the market's fixed tail."""
     tail = [" "] * TAIL[e.market]

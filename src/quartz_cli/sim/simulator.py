@@ -33,6 +33,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "quartz_cli.sim.order_routes",
     "quartz_cli.sim.account_routes",
     "quartz_cli.sim.quote_routes",
+    "quartz_cli.sim.index_routes",
     "quartz_cli.sim.info_routes",
     "quartz_cli.sim.multi_quote_routes",
     "quartz_cli.sim.master_routes",

@@ -8,8 +8,10 @@ epoch that fenced it (`meta.epoch`) and refuses, inside each write transaction, 
 epoch is older or that holds no lease at all, so a process whose lease was taken over cannot
 write another request's state even if it still runs.
 
-Every transition also appends its order event to the account's event log (same file, same
-transaction: `store.event_log`), so the log can never disagree with the ledger."""
+Every transition that stands for an order event records it in the same transaction: its
+`transitions` row carries the event's type and the order's figures at that move (the outbox
+of `store.event_log`, which turns those rows into the account's events off the order path),
+so the log can never disagree with the ledger, nor lose an event to a crash."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from pathlib import Path
 
 from quartz_cli.domain.events import EventType, FeeRates, order_event_type
 from quartz_cli.domain.orders import OrderRequest, OrderState
+from quartz_cli.logs import current_run_id
 from quartz_cli.metrics import order_event as order_metric
 from quartz_cli.ports import LeaseLost, LedgerEntry, LedgerError
-from quartz_cli.store.event_log import EVENTS_SCHEMA, append_event
+from quartz_cli.store.event_log import EVENTS_SCHEMA, relay_order_events
 from quartz_cli.store.sqlite import DbLabel, immediate_transaction, open_durable, storage_errors
 
 S = OrderState
@@ -79,6 +82,16 @@ CREATE TABLE IF NOT EXISTS transitions (
 );
 CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id);
 """
+# The event outbox (`store.event_log`): the order event a move stands for (NULL: none) and the
+# order's figures at that move. Added when the ledger opens, to a new file and to one made
+# before they existed alike (`_add_outbox`).
+OUTBOX_COLUMNS = {"event": "TEXT", "run_id": "TEXT", "filled_before": "INTEGER",
+                  "filled_qty": "INTEGER", "avg_fill_price": "INTEGER", "order_no": "TEXT",
+                  "code": "TEXT", "message": "TEXT", "est_fee_krw": "INTEGER",
+                  "est_tax_krw": "INTEGER"}
+_RECORD = ("INSERT INTO transitions(request_id, at, from_state, to_state, note, event, run_id, "
+           "filled_before, filled_qty, avg_fill_price, order_no, code, message, est_fee_krw, "
+           "est_tax_krw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 # A corrupt ledger is never recreated: it is the record of which orders reached the broker.
@@ -92,41 +105,43 @@ LEDGER = DbLabel(
     "every request that was sent)")
 
 
-def _order_event(db: sqlite3.Connection, before: OrderState | None, filled_before: int,
-                 row: sqlite3.Row, at: datetime, note: str,
-                 fee_rates: FeeRates | None) -> None:
-    """Append the event `row`'s latest move stands for (if any) to the event log."""
-    after = OrderState(row["state"])
-    kind = order_event_type(before, after, filled_before, int(row["filled_qty"]))
-    if kind is None:
-        return
+def _add_outbox(db: sqlite3.Connection) -> None:
+    have = {r["name"] for r in db.execute("PRAGMA table_info(transitions)")}
+    for name, kind in OUTBOX_COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE transitions ADD COLUMN {name} {kind}")
+
+
+def _record(db: sqlite3.Connection, before: OrderState | None, filled_before: int,
+            row: sqlite3.Row, stamp: str, note: str, kind: EventType | None,
+            fees: tuple[int, int] | None) -> None:
+    """Write `row`'s latest move to its history, with the event it stands for (if any)."""
+    db.execute(_RECORD, (
+        row["request_id"], stamp, before.value if before else None, row["state"], note,
+        kind.value if kind else None, current_run_id() if kind else None, filled_before,
+        row["filled_qty"], row["avg_fill_price"], row["order_no"], row["code"],
+        row["message"], *(fees or (None, None))))
+
+
+def _fees(fee_rates: FeeRates | None, kind: EventType | None, filled_before: int,
+          row: sqlite3.Row) -> tuple[int, int] | None:
+    """A fill event's fee and tax, estimated from the configured rates on this fill's
+    notional (the average price of the order so far): the broker's own figures come with
+    its settlement."""
+    if (fee_rates is None or not row["avg_fill_price"]
+            or kind not in (EventType.ORDER_FILLED, EventType.ORDER_PARTIALLY_FILLED)):
+        return None
     request = OrderRequest.model_validate_json(row["request"])
-    data: dict[str, object] = {
-        "side": request.side.value if request.side else "cancel", "ticker": request.ticker,
-        "qty": request.qty, "order_type": request.order_type.value, "price": request.price,
-        "state": after.value}
-    if before is not None:
-        data["from"] = before.value
-    for name in ("order_no", "code", "message", "avg_fill_price"):
-        if row[name]:
-            data[name] = row[name]
-    if int(row["filled_qty"]):
-        fill_qty = int(row["filled_qty"]) - filled_before
-        data["filled_qty"] = int(row["filled_qty"])
-        data["fill_qty"] = fill_qty
-        if fee_rates is not None and row["avg_fill_price"] and kind in (
-                EventType.ORDER_FILLED, EventType.ORDER_PARTIALLY_FILLED):
-            # Estimated from the configured rates on this fill's notional (the average price
-            # of the order so far): the broker's own figures come with its settlement.
-            fee, tax = fee_rates.estimate(str(data["side"]),
-                                          fill_qty * int(row["avg_fill_price"]))
-            data["est_fee_krw"], data["est_tax_krw"] = fee, tax
-    if note:
-        data["note"] = note
-    append_event(db, kind, at, request_id=row["request_id"], data=data)
-    outcome = kind.value.removeprefix("order.")
-    order_metric(outcome, rule=row["code"] or "unknown" if kind is EventType.ORDER_REFUSED
-                 else None)
+    side = request.side.value if request.side else "cancel"
+    fill_qty = int(row["filled_qty"]) - filled_before
+    return fee_rates.estimate(side, fill_qty * int(row["avg_fill_price"]))
+
+
+def _count(kind: EventType | None, row: sqlite3.Row) -> None:
+    """Count a committed order event in the metrics."""
+    if kind is not None:
+        order_metric(kind.value.removeprefix("order."),
+                     rule=row["code"] or "unknown" if kind is EventType.ORDER_REFUSED else None)
 
 
 def _entry(row: sqlite3.Row) -> LedgerEntry:
@@ -153,6 +168,7 @@ class SqliteOrderLedger:
         # Off only in the orders benchmark, to measure what the event log costs per order.
         self.record_events = True
         with self._write() as db:
+            _add_outbox(db)
             db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('instance', ?)",
                        (uuid.uuid4().hex,))
         self.instance_id = str(self._rows(
@@ -215,11 +231,10 @@ class SqliteOrderLedger:
             created = cur.rowcount == 1
             row = db.execute("SELECT * FROM orders WHERE request_id = ?",
                              (request.request_id,)).fetchone()
+            kind = EventType.ORDER_REQUESTED if created and self.record_events else None
             if created:
-                db.execute("INSERT INTO transitions(request_id, at, from_state, to_state) "
-                           "VALUES (?,?,NULL,?)", (request.request_id, stamp, S.RECEIVED.value))
-                if self.record_events:
-                    _order_event(db, None, 0, row, now, "", self.fee_rates)
+                _record(db, None, 0, row, stamp, "", kind, None)
+        _count(kind, row)
         return _entry(row), created
 
     def get(self, request_id: str) -> LedgerEntry | None:
@@ -253,18 +268,21 @@ class SqliteOrderLedger:
                                  "WHERE request_id = ? AND state = ?", values)
                 if cur.rowcount != 1:
                     raise LedgerError(f"{request_id} is no longer {expected.value}")
-                if to is not expected:
-                    db.execute("INSERT INTO transitions(request_id, at, from_state, to_state, "
-                               "note) VALUES (?,?,?,?,?)",
-                               (request_id, stamp, expected.value, to.value, note))
                 row = db.execute("SELECT * FROM orders WHERE request_id = ?",
                                  (request_id,)).fetchone()
-                if self.record_events:
-                    _order_event(db, expected, int(before["filled_qty"]), row, now, note,
-                                 self.fee_rates)
+                filled_before = int(before["filled_qty"])
+                kind = order_event_type(expected, to, filled_before, int(row["filled_qty"]))
+                if not self.record_events:
+                    kind = None
+                # A move within a state is history only when it stands for an event (a
+                # partial fill); `history` leaves those rows out.
+                if to is not expected or kind is not None:
+                    _record(db, expected, filled_before, row, stamp, note, kind,
+                            _fees(self.fee_rates, kind, filled_before, row))
         except sqlite3.IntegrityError:
             raise LedgerError(f"order number {fields.get('order_no')} already belongs to "
                               "another request") from None
+        _count(kind, row)
         return _entry(row)
 
     def note(self, request_id: str, now: datetime, note: str) -> None:
@@ -279,6 +297,8 @@ class SqliteOrderLedger:
     def forget(self, request_id: str, expected: OrderState) -> None:
         """Drop a row that was never sent (another replica owns the request)."""
         with self._tx() as db:
+            # Its events need the row's request: into the log before it goes.
+            relay_order_events(db)
             db.execute("DELETE FROM orders WHERE request_id = ? AND state = ?",
                        (request_id, expected.value))
 
@@ -308,5 +328,6 @@ class SqliteOrderLedger:
     def history(self, request_id: str) -> list[tuple[str | None, str, str]]:
         """(from, to, note) of every move (and note) of one request, oldest first."""
         rows = self._rows("SELECT from_state, to_state, note FROM transitions "
-                          "WHERE request_id = ? ORDER BY seq", (request_id,))
+                          "WHERE request_id = ? AND (event IS NULL OR from_state IS NOT "
+                          "to_state) ORDER BY seq", (request_id,))
         return [(r["from_state"], r["to_state"], r["note"]) for r in rows]

@@ -43,9 +43,26 @@ export function age(seconds: number | null | undefined): string {
   return `${seconds}s`;
 }
 
-export function table(caption: string, headers: string[], rows: Child[][], numeric: number[] = []): HTMLElement {
-  const head = h("tr", {}, ...headers.map((c, i) => h("th", { scope: "col", class: numeric.includes(i) ? "num" : "" }, c)));
-  const body = rows.map((r) => h("tr", {}, ...r.map((c, i) => h("td", { class: numeric.includes(i) ? "num" : "" }, c))));
+/** A table in its own scroll box. Columns in `wide` are left out on a phone (the CSS hides
+ * `.wide` below 600 px), so the key columns fit without scrolling. */
+const KST_PARTS = new Intl.DateTimeFormat("en-CA", {
+  timeZone: "Asia/Seoul", year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+});
+
+/** A stored UTC (or any offset) ISO time as Korean market time: `2026-11-24 19:00:03 KST`. */
+export function kst(iso: string | null | undefined): string {
+  if (!iso) return "-";
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return iso;
+  const p = Object.fromEntries(KST_PARTS.formatToParts(at).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} KST`;
+}
+
+export function table(caption: string, headers: string[], rows: Child[][], numeric: number[] = [], wide: number[] = []): HTMLElement {
+  const cls = (i: number) => [numeric.includes(i) ? "num" : "", wide.includes(i) ? "wide" : ""].filter(Boolean).join(" ");
+  const head = h("tr", {}, ...headers.map((c, i) => h("th", { scope: "col", class: cls(i) }, c)));
+  const body = rows.map((r) => h("tr", {}, ...r.map((c, i) => h("td", { class: cls(i) }, c))));
   // A scroll box is focusable so keyboard users can scroll it (axe: scrollable-region-focusable).
   return h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": caption }, h("table", {}, h("caption", {}, caption), h("thead", {}, head), h("tbody", {}, ...body)));
 }

@@ -4,20 +4,44 @@ import "./style.css";
 
 import { Unauthorized, current, login, logout, resume } from "./api";
 import { h } from "./dom";
+import { follow } from "./live";
 import { candidates, decisions, health, macro, orders, overview, type Cleanup } from "./pages";
+import { backtests } from "./backtests";
 import { technical } from "./technical";
 
 type Page = (root: HTMLElement, params: URLSearchParams) => Promise<Cleanup | void>;
+/** What makes a page redraw itself: event types (prefixes) of the log, documents (prefixes). */
+interface Refresh { events?: string[]; documents?: string[] }
 
-const PAGES: [string, string, Page][] = [
-  ["overview", "Overview", overview],
+const PAGES: [string, string, Page, Refresh?][] = [
+  ["overview", "Overview", overview, { events: ["order.filled", "order.partially_filled", "trading."] }],
   ["orders", "Orders", orders],
-  ["decisions", "Decisions", decisions],
-  ["macro", "Macro", macro],
-  ["candidates", "Candidates", candidates],
+  ["decisions", "Decisions", decisions, { events: ["decision."], documents: ["decisions"] }],
+  ["macro", "Macro", macro, { documents: ["macro-analysis"] }],
+  ["candidates", "Candidates", candidates, { documents: ["candidates"] }],
   ["technical", "Technical", technical],
-  ["health", "Health", health],
+  ["backtests", "Backtests", backtests],
+  ["health", "Health", health, { events: ["job.", "token."], documents: ["macro-analysis", "candidates", "decisions"] }],
 ];
+/** A burst of events redraws a page once, this long after the first. */
+const REDRAW_MS = 1000;
+
+/** Redraw the current page when the live stream says something it shows has changed. */
+function refreshOn(spec: Refresh): Cleanup {
+  let pending: number | undefined;
+  const redraw = () => {
+    if (pending === undefined) pending = window.setTimeout(() => { void route(); }, REDRAW_MS);
+  };
+  const stop = follow(null, {
+    event: (e) => { if (spec.events?.some((p) => e.type.startsWith(p))) redraw(); },
+    document: (d) => { if (spec.documents?.includes(d.prefix)) redraw(); },
+    ended: () => loginForm(),
+  });
+  return () => {
+    window.clearTimeout(pending);
+    stop();
+  };
+}
 
 const nav = document.getElementById("nav") as HTMLElement;
 const who = document.getElementById("who") as HTMLElement;
@@ -72,7 +96,12 @@ async function route(): Promise<void> {
   page.removeAttribute("data-ready");
   page.setAttribute("data-page", entry[0]);
   try {
-    cleanup = await entry[2](page, new URLSearchParams(query ?? ""));
+    const own = await entry[2](page, new URLSearchParams(query ?? ""));
+    const live = entry[3] ? refreshOn(entry[3]) : undefined;
+    cleanup = () => {
+      if (own) own();
+      if (live) live();
+    };
     page.setAttribute("data-ready", "yes");
   } catch (err) {
     if (err instanceof Unauthorized) return loginForm();

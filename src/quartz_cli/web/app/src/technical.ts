@@ -23,28 +23,39 @@ function line(data: Chart, values: (number | null)[]) {
   return data.bars.flatMap((b, i) => (values[i] === null ? [] : [{ time: b.time as Time, value: values[i] as number }]));
 }
 
+/** Which pane each part of the chart is drawn in, top to bottom. */
+const PANE = { price: 0, volume: 1, rsi: 2, macd: 3 } as const;
+
 function draw(box: HTMLElement, d: Chart): IChartApi {
   const chart = createChart(box, { autoSize: true, layout: { attributionLogo: false } });
   const candles = chart.addSeries(CandlestickSeries, { upColor: "#d32f2f", downColor: "#1565c0", borderVisible: false, wickUpColor: "#d32f2f", wickDownColor: "#1565c0" });
   candles.setData(d.bars.map((b) => ({ ...b, time: b.time as Time })));
-  const volume = chart.addSeries(HistogramSeries, { priceScaleId: "volume", priceFormat: { type: "volume" }, color: "#90a4ae" });
-  volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
-  volume.setData(d.bars.map((b) => ({ time: b.time as Time, value: b.volume })));
   const colours: Record<string, string> = { sma5: "#ef6c00", sma10: "#6a1b9a", sma20: "#2e7d32", bb_upper: "#9e9e9e", bb_middle: "#bdbdbd", bb_lower: "#9e9e9e" };
+  // On a phone the lines' names would cover the price axis: the note under the chart names them.
+  const narrow = box.clientWidth < 600;
   for (const [name, colour] of Object.entries(colours)) {
-    chart.addSeries(LineSeries, { color: colour, lineWidth: 1, title: name, priceLineVisible: false, lastValueVisible: false })
+    chart.addSeries(LineSeries, { color: colour, lineWidth: 1, title: narrow ? "" : name, priceLineVisible: false, lastValueVisible: false })
       .setData(line(d, d.indicators[name] ?? []));
   }
   for (const [level, price] of Object.entries(d.fibonacci)) {
     candles.createPriceLine({ price, color: "#8d6e63", lineWidth: 1, lineStyle: 2, axisLabelVisible: true, title: `fib ${level}%` });
   }
-  chart.addSeries(LineSeries, { color: "#5e35b1", lineWidth: 1, title: "RSI 14" }, 1).setData(line(d, d.indicators.rsi14 ?? []));
-  chart.addSeries(LineSeries, { color: "#00897b", lineWidth: 1, title: "MACD" }, 2).setData(line(d, d.indicators.macd ?? []));
-  chart.addSeries(LineSeries, { color: "#f4511e", lineWidth: 1, title: "signal" }, 2).setData(line(d, d.indicators.macd_signal ?? []));
-  chart.addSeries(HistogramSeries, { color: "#b0bec5", title: "hist" }, 2).setData(line(d, d.indicators.macd_hist ?? []));
+  // Volume, RSI and MACD each get a pane of their own below the price, so none overlays
+  // the candles; stretch factors (not pixel heights) keep the proportions at any size.
+  chart.addSeries(HistogramSeries, { priceFormat: { type: "volume" }, color: "#90a4ae", title: "volume", priceLineVisible: false }, PANE.volume)
+    .setData(d.bars.map((b) => ({ time: b.time as Time, value: b.volume })));
+  const rsi = chart.addSeries(LineSeries, { color: "#5e35b1", lineWidth: 1, title: "RSI 14", priceLineVisible: false }, PANE.rsi);
+  rsi.setData(line(d, d.indicators.rsi14 ?? []));
+  for (const bound of [70, 30]) {
+    rsi.createPriceLine({ price: bound, color: "#b0bec5", lineWidth: 1, lineStyle: 2, axisLabelVisible: false, title: "" });
+  }
+  chart.addSeries(HistogramSeries, { color: "#b0bec5", title: "hist", priceLineVisible: false }, PANE.macd).setData(line(d, d.indicators.macd_hist ?? []));
+  chart.addSeries(LineSeries, { color: "#00897b", lineWidth: 1, title: "MACD", priceLineVisible: false }, PANE.macd).setData(line(d, d.indicators.macd ?? []));
+  chart.addSeries(LineSeries, { color: "#f4511e", lineWidth: 1, title: "signal", priceLineVisible: false }, PANE.macd).setData(line(d, d.indicators.macd_signal ?? []));
   const panes = chart.panes();
-  panes[1]?.setHeight(90);
-  panes[2]?.setHeight(110);
+  for (const [index, stretch] of [[PANE.price, 5], [PANE.volume, 1.2], [PANE.rsi, 1.6], [PANE.macd, 1.8]]) {
+    panes[index]?.setStretchFactor(stretch);
+  }
   chart.timeScale().fitContent();
   return chart;
 }
@@ -71,7 +82,7 @@ export async function technical(root: HTMLElement, params: URLSearchParams): Pro
     root.append(note("No bars for this ticker."));
     return () => undefined;
   }
-  root.append(note("Panes: price with SMA 5/10/20, Bollinger (20, 2) and Fibonacci levels of the last 60 bars; RSI 14; MACD (12, 26, 9)."));
+  root.append(note("Panes: price with SMA 5/10/20, Bollinger (20, 2) and Fibonacci levels of the last 60 bars; volume; RSI 14 (30 and 70 dashed); MACD (12, 26, 9)."));
   const chart = draw(box, d);
   return () => chart.remove();
 }
