@@ -44,8 +44,11 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Every core runs test files side by side; then the tests marked `serial` (they load the whole
+# machine or the broker's rate limit and check what that does) run alone.
 test: setup lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 bench: setup
 	@for b in scripts/bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -35,6 +35,7 @@ def test_auth_refresh_then_status_in_local_with_no_configuration(quartz_home):
     assert token.count(".") == 2 and token not in json.dumps(status)
 
 
+@pytest.mark.serial
 def test_twenty_concurrent_processes_issue_exactly_one_token(quartz_home):
     procs = [subprocess.Popen([QUARTZ, "auth", "token"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(20)]

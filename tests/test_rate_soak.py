@@ -51,6 +51,7 @@ def _serve_simulator(env: dict[str, str], db: Path, log: Path) -> tuple[subproce
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_soak_at_the_paper_limit(quartz_home: Path, calendar_cache: Path) -> None:
     seed_calendar(quartz_home, calendar_cache)
     db = quartz_home / "sim" / "local.db"

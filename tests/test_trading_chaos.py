@@ -95,6 +95,7 @@ def late_delays(seed: int):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.timeout(600)
 def test_chaos_no_duplicates_no_losses(quartz_home: Path, calendar_cache: Path):
     seed_calendar(quartz_home, calendar_cache)
