@@ -45,7 +45,6 @@ from quartz_cli.domain.backtest_run import (
     DataFingerprints,
     DayEntry,
     DayInputs,
-    Figures,
     FillEntry,
     InputsUsed,
     RunSettings,
@@ -666,7 +665,7 @@ def run_id(settings: Settings, started: datetime) -> str:
 def report_document(bt: Backtest, *, run: str, produced_at: datetime, interrupted: bool,
                     env: str = "local", source: str = "") -> BacktestRun:
     """The stored and printed document of a run (shape: docs/backtest.md)."""
-    from quartz_cli.domain.performance import performance
+    from quartz_cli.domain.performance import Performance, performance
 
     days = bt.days
     equity = [bt.settings.cash, *(d.value for d in days)]
@@ -683,8 +682,8 @@ def report_document(bt: Backtest, *, run: str, produced_at: datetime, interrupte
         "sessions)" if interrupted else "partial")
 
     def figures(curve: list[int], traded: list[Fill], held: list[int] | None = None
-                ) -> Figures | None:
-        return Figures(**performance(curve, traded, held).to_dict()) if days else None
+                ) -> Performance | None:
+        return performance(curve, traded, held) if days else None
 
     return BacktestRun(
         id=run, produced_at=produced_at, env=env, status=status, sessions_done=len(days),

@@ -75,7 +75,7 @@ def render(run: BacktestRun, out: Any) -> None:
     table.add_column("figure")
     table.add_column("strategy", justify="right")
     table.add_column("benchmark", justify="right")
-    p, b = perf.model_dump(), bench.model_dump() if bench else {}
+    p, b = perf.to_dict(), bench.to_dict() if bench else {}
     for label, key, fmt in ROWS:
         table.add_row(label, _cell(fmt, p[key]),
                       _cell(fmt, b.get(key)) if key in BENCHMARK_KEYS else "—")
@@ -102,8 +102,8 @@ def render_compare(a: BacktestRun, b: BacktestRun, out: Any) -> None:
     table.add_column("figure")
     table.add_column("A", justify="right")
     table.add_column("B", justify="right")
-    pa = a.performance.model_dump() if a.performance else {}
-    pb = b.performance.model_dump() if b.performance else {}
+    pa = a.performance.to_dict() if a.performance else {}
+    pb = b.performance.to_dict() if b.performance else {}
     for label, key, fmt in ROWS:
         table.add_row(label, _cell(fmt, pa.get(key)), _cell(fmt, pb.get(key)))
     ba, bb = a.benchmark.performance, b.benchmark.performance
@@ -117,14 +117,13 @@ def render_compare(a: BacktestRun, b: BacktestRun, out: Any) -> None:
 
 def comparison(a: BacktestRun, b: BacktestRun) -> dict[str, Any]:
     """`compare --json`: both runs' settings and figures, and B − A per numeric figure."""
-    pa = a.performance.model_dump() if a.performance else {}
-    pb = b.performance.model_dump() if b.performance else {}
+    pa = a.performance.to_dict() if a.performance else {}
+    pb = b.performance.to_dict() if b.performance else {}
     diff = {k: pb[k] - pa[k] for k in pa
             if isinstance(pa.get(k), int | float) and isinstance(pb.get(k), int | float)}
     return {"runs": [{"id": r.id, "status": r.status,
                       "settings": r.settings.model_dump(mode="json"),
-                      "performance": r.performance.model_dump(mode="json")
-                      if r.performance else None,
+                      "performance": r.performance.to_dict() if r.performance else None,
                       "benchmark": r.benchmark.model_dump(mode="json")} for r in (a, b)],
             "difference": diff}
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from quartz_cli.domain.decision import Constraints
 from quartz_cli.domain.documents import Document
+from quartz_cli.domain.performance import Performance
 from quartz_cli.domain.plan import PlanOrder
 
 PREFIX = "backtests"
@@ -57,33 +58,10 @@ class InputsUsed(_M):
     recomputed: list[str]
 
 
-class Figures(_M):
-    """`domain.performance.Performance`; ratios as fractions, None when undefined."""
-
-    sessions: int
-    start_value: int
-    end_value: int
-    total_return: float
-    annual_return: float | None
-    volatility: float | None
-    sharpe: float | None
-    sortino: float | None
-    max_drawdown: float
-    max_drawdown_sessions: int
-    turnover: float
-    fees_krw: int
-    tax_krw: int
-    trades: int
-    round_trips: int
-    win_rate: float | None
-    avg_win_krw: float | None
-    avg_loss_krw: float | None
-    exposure: float
-
-
 class Benchmark(_M):
     name: str
-    performance: Figures | None
+    # The report's figures, stored with the dataclass's field names.
+    performance: Performance | None
 
 
 class FillEntry(_M):
@@ -146,7 +124,7 @@ class BacktestRun(Document):
     data: DataFingerprints
     inputs: InputsUsed
     engines: dict[str, int]
-    performance: Figures | None
+    performance: Performance | None
     benchmark: Benchmark
     state: BookState
     days: list[DayEntry]

@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from quartz_cli.domain.fills import Fill
 from quartz_cli.domain.orders import Side
@@ -54,7 +55,7 @@ class Performance:
     avg_loss_krw: float | None
     exposure: float
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
