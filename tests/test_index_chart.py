@@ -10,25 +10,17 @@ from decimal import Decimal
 
 import pytest
 
-from quartz_cli.app.runtime import open_runtime
 from quartz_cli.config import load_config
 from quartz_cli.errors import BrokerError
 from quartz_cli.kis.index_chart import daily_index_chart
+from sim_runtime import pin_market, run
 
 MARKET_TIME = "2026-11-20T16:00:00+09:00"
 
 
 @pytest.fixture
 def market(monkeypatch):
-    monkeypatch.setenv("QUARTZ_MARKET_TIME", MARKET_TIME)
-    monkeypatch.setenv("QUARTZ_SIM_RATE_LIMIT_PER_S", "0")
-
-
-def run(coro_fn):
-    async def go():
-        async with open_runtime(load_config()) as rt:
-            return await coro_fn(rt)
-    return asyncio.run(go())
+    pin_market(monkeypatch, MARKET_TIME)
 
 
 def test_the_kospi_chart_pages_through_a_long_range_and_its_history_is_stable(market):

@@ -4,33 +4,24 @@ resampled independently, unknown tickers, halts and missing bars."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from itertools import pairwise
 
 import pytest
 
-from quartz_cli.app.runtime import open_runtime
 from quartz_cli.config import load_config
 from quartz_cli.domain.bars import Period
 from quartz_cli.domain.krx import is_on_tick
 from quartz_cli.errors import InputError
 from quartz_cli.kis.quotations import UnknownTicker, daily_chart, inquire_price
+from sim_runtime import pin_market, run
 
 MARKET_TIME = "2026-11-20T10:30:00+09:00"
 
 
 @pytest.fixture
 def market(monkeypatch):
-    monkeypatch.setenv("QUARTZ_MARKET_TIME", MARKET_TIME)
-    monkeypatch.setenv("QUARTZ_SIM_RATE_LIMIT_PER_S", "0")
-
-
-def run(coro_fn):
-    async def go():
-        async with open_runtime(load_config()) as rt:
-            return await coro_fn(rt)
-    return asyncio.run(go())
+    pin_market(monkeypatch, MARKET_TIME)
 
 
 def test_current_price_is_typed_and_on_tick(market):
