@@ -162,6 +162,8 @@ def test_server_endpoints_refuse_what_breaks_a_cap_and_book_nothing(in_session):
     assert day is not None and day.filled + day.in_flight > 0
     assert day.allowed == math.ceil(TURNOVER * start_of_day_in(owner))
     assert day.left == day.allowed - day.filled - day.in_flight
+    # The owner's start-of-day values, for the dashboard's P&L in a cluster.
+    assert state["start_of_day"] == {DAY.isoformat(): start_of_day_in(owner)}
     big = [by_http["outcome"], replies["ws-big"]]
     assert all(o["state"] == "rejected" and o["code"] == "pretrade:weight_cap" for o in big)
     assert "weight cap: 005930 would be" in big[0]["message"]

@@ -384,6 +384,10 @@ class AccountStateStore(Protocol):
     def set_trading_state(self, state: TradingState, reason: str,
                           now: datetime) -> TradingStatus: ...
 
+    def recorded_start_of_day(self) -> dict[date, int]:
+        """Every start-of-day value recorded so far, by day (a read: records nothing)."""
+        ...
+
     def start_of_day(self, day: date, value: int, now: datetime) -> int:
         """The value recorded for `day`, recording `value` if none was (first writer wins)."""
 

@@ -136,23 +136,34 @@ async def token_state(config: Config) -> dict[str, Any]:
 
 
 async def _trading_state(config: Config) -> dict[str, Any]:
+    state, _ = await _owner_state(config)
+    return state
+
+
+async def _owner_state(config: Config) -> tuple[dict[str, Any], dict[date, int]]:
+    """The trading state and the start-of-day values, from the account's owner: over the
+    trading agent's API when one owns the account (in a cluster its file is on the agent's
+    volume), else this host's owner file."""
     url = config.settings.servers.trading_agent_ws_url
     if url:
         from quartz_cli.app.internal_token import internal_token
         from quartz_cli.app.owner import trading_state_over_http
 
         doc = await trading_state_over_http(url, internal_token(config))
+        starts = {date.fromisoformat(d): int(v)
+                  for d, v in (doc.get("start_of_day") or {}).items()}
         return {"state": doc["state"], "reason": doc.get("reason") or "",
-                "updated_at": doc.get("updated_at")}
+                "updated_at": doc.get("updated_at")}, starts
     from quartz_cli.app.owner import account_states
 
     states = account_states(config)
     try:
         status = states.trading_status()
+        starts = states.recorded_start_of_day()
     finally:
         states.close()
     return {"state": status.state.value, "reason": status.reason,
-            "updated_at": status.updated_at.isoformat() if status.updated_at else None}
+            "updated_at": status.updated_at.isoformat() if status.updated_at else None}, starts
 
 
 async def _owner_orders(config: Config, limit: int) -> list[OrderOutcome] | None:
@@ -196,7 +207,7 @@ async def _ledger_orders(config: Config) -> dict[str, list[dict[str, Any]]]:
 async def overview(config: Config) -> dict[str, Any]:
     """Everything `quartz status` shows, as one JSON-ready dict (see docs/dashboard.md)."""
 
-    from quartz_cli.app.owner import account_hash, account_states
+    from quartz_cli.app.owner import account_hash
     from quartz_cli.app.runtime import open_runtime
     from quartz_cli.domain.krx import kst_date
     from quartz_cli.kis.account import inquire_balance, unfilled_orders
@@ -210,12 +221,7 @@ async def overview(config: Config) -> dict[str, Any]:
         store = rt.store
         runs = await asyncio.to_thread(agent_runs, config, store)
         bars = await asyncio.to_thread(bars_freshness, config, store)
-    states = account_states(config)
-    try:
-        starts = states.recorded_start_of_day()
-    finally:
-        states.close()
-    trading = await _trading_state(config)
+    trading, starts = await _owner_state(config)
     ledger = await _ledger_orders(config)
     total = balance.total_value
     today_start = starts.get(today)

@@ -1,6 +1,8 @@
 """The account owner's trading state over HTTP, mounted by the trading server:
 
-- `GET /api/trading-state` → `{"state": "active"|"reduce_only"|"halted", "reason", "updated_at"}`
+- `GET /api/trading-state` → `{"state": "active"|"reduce_only"|"halted", "reason", "updated_at",
+  "start_of_day": {"YYYY-MM-DD": won, ...}}` (the owner's durable state: the dashboard's
+  and `quartz status`'s P&L today and since the start read the start-of-day values here)
 - `POST /api/trading-state` with `{"state": ..., "reason": "..."}` sets it (kept across
   restarts).
 
@@ -9,6 +11,7 @@ Both need `Authorization: Bearer <QUARTZ_INTERNAL_TOKEN>`. The client side is
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -41,7 +44,9 @@ def admin_routes(owner: AccountOwner, token: str) -> list[Route]:
             return JSONResponse({"error": "Unauthorized",
                                  "message": "missing or wrong bearer token"}, status_code=401)
         if request.method == "GET":
-            return JSONResponse(status_json(owner.trading_status()))
+            starts = await asyncio.to_thread(owner.states.recorded_start_of_day)
+            return JSONResponse(status_json(owner.trading_status()) | {
+                "start_of_day": {d.isoformat(): v for d, v in starts.items()}})
         try:
             raw = await request.json()
         except ValueError:
