@@ -83,6 +83,8 @@ def test_overview_and_orders_match_the_cli(served: str):
         )["days"][0]["realised_pnl_krw"]
         health = client.get("/api/ui/health").json()
         assert [a["agent"] for a in health["agents"]] == ["macro", "selection", "portfolio"]
+        # No trading agent on this host: each command paces itself, and the page says so.
+        assert "each command paces its own calls" in health["rate_budget"]["note"]
         assert health["token"] == status["token"] | {"remaining_s": health["token"][
             "remaining_s"]}
         assert client.get("/api/ui/macro").status_code == 404

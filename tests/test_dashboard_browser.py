@@ -184,6 +184,7 @@ def test_every_page_shows_the_cli_numbers(browser, url, day, tmp_path):
     assert jobs["decide"]["exit_code"] == 0
     assert page.inner_text("[data-job=decide]") == "ok"
     assert page.inner_text("[data-job=macro]") == "never run"
+    assert "paces its own calls" in page.inner_text("[data-field=rate-budget]")
     problems = {}
     for name in PAGES:
         for width in WIDTHS:

@@ -304,3 +304,31 @@ def test_remote_reads_wait_out_a_read_refused_for_rate(monkeypatch) -> None:
 
     assert asyncio.run(go()) == 1234
     assert len(answers) == 5  # 2 for the first read, then 3 refusals: bounded
+
+
+def test_the_owner_reports_its_use_of_the_limit_over_the_last_minute(in_session) -> None:
+    """`GET /api/reads/rate-budget` (the dashboard's Health page in a cluster): the calls
+    this owner made in the last minute, as the simulator counted them, against the limit."""
+    from quartz_cli.servers.owner_reads import owner_reads
+    from quartz_cli.servers.trading import create_app
+
+    env = local(in_session)
+
+    async def go():
+        async with env.rt:
+            await env.rt.market.quotes(["005930", "000660", "035420"])
+            reads = owner_reads(env.rt)
+            app = create_app(env.agent, TOKEN, ready_check=reads.ready, reads=reads)
+            with LoopbackServer(app) as srv:
+                async with httpx.AsyncClient(base_url=srv.url, timeout=5) as http:
+                    anonymous = await http.get("/api/reads/rate-budget")
+                    got = await http.get("/api/reads/rate-budget",
+                                         headers={"authorization": f"Bearer {TOKEN}"})
+            return anonymous, got.json(), env.rt.kis.endpoint.rate_per_s
+
+    anonymous, got, limit = asyncio.run(go())
+    assert anonymous.status_code == 401
+    assert got["calls"] == env.sim.state.counter("requests") >= 2
+    assert got["limit_per_s"] == limit and got["span_s"] == 60
+    assert got["use"] == pytest.approx(got["calls"] / 60 / limit, abs=1e-3)
+    assert got["refused_since_start"] == 0

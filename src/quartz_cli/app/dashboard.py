@@ -124,6 +124,27 @@ def bars_freshness(config: Config, store: Any) -> dict[str, Any]:
             "tickers": len(rows), "fresh": sum(r.fresh for r in rows)}
 
 
+async def rate_budget(config: Config) -> dict[str, Any]:
+    """The account owner's use of the account's REST limit over the last minute and the
+    broker's rate refusals since it started (`GET /api/reads/rate-budget` on the trading
+    agent); without a trading agent, a note: each command then paces its own calls."""
+    url = config.settings.servers.trading_agent_ws_url
+    if not url:
+        return {"note": "no trading agent (TRADING_AGENT_WS_URL): each command paces its own "
+                        "calls within the account's limit"}
+    from quartz_cli.app.internal_token import internal_token
+    from quartz_cli.remote.owner_reads_client import OwnerReadsClient
+
+    try:
+        client = OwnerReadsClient(url, internal_token(config), timeout_s=10.0)
+        try:
+            return await client.get("rate-budget")
+        finally:
+            await client.aclose()
+    except QuartzError as exc:
+        return {"error": exc.message}
+
+
 async def token_state(config: Config) -> dict[str, Any]:
     """The KIS token's validity and expiry (never the token), without issuing one."""
 

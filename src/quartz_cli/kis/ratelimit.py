@@ -16,6 +16,7 @@ import os
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ MIN_SPACING_FRACTION = 0.5
 MAX_IN_FLIGHT_S = 120.0
 # How often a caller looks again while every slot is held by calls still in flight.
 IN_FLIGHT_POLL_S = 0.02
+# The span over which `RateLimiter.use` reports this process's calls.
+USE_SPAN_S = 60.0
 
 T = TypeVar("T")
 
@@ -169,6 +172,8 @@ class RateLimiter:
         self._prefix = f"{os.getpid()}.{secrets.token_hex(3)}"
         self._seq = 0
         self.waited_s = 0.0
+        self.per_second = per_second
+        self._sent: deque[float] = deque()
 
     def _prune(self, slots: list[Slot], now: float) -> None:
         """Drop calls whose window is over; free the slots of callers that died mid-call
@@ -210,9 +215,20 @@ class RateLimiter:
             while True:
                 slot_id, delay = self.book.transact(self._take)
                 if slot_id is not None:
+                    self._sent.append(self._clock())
                     return slot_id
                 self.waited_s += delay
                 await asyncio.sleep(delay)
+
+    def use(self) -> dict[str, float | int]:
+        """How much of the account's limit this process used over the last `USE_SPAN_S`
+        seconds: its calls, their rate and that rate's share of the limit."""
+        now = self._clock()
+        while self._sent and now - self._sent[0] > USE_SPAN_S:
+            self._sent.popleft()
+        rate = len(self._sent) / USE_SPAN_S
+        return {"span_s": USE_SPAN_S, "calls": len(self._sent), "per_second": round(rate, 2),
+                "limit_per_s": self.per_second, "use": round(rate / self.per_second, 3)}
 
     def release(self, slot_id: str) -> None:
         """The call's answer is back (or it failed): its window starts now."""

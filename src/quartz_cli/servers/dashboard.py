@@ -236,11 +236,12 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
             bars = await asyncio.to_thread(board.bars_freshness, config, store)
             jobs = await asyncio.to_thread(board.job_runs, config)
             token = await board.token_state(config)
+            budget = await board.rate_budget(config)
         except QuartzError as exc:
             return _quartz_error(exc)
         return JSONResponse({"env": config.env.value, "agents": runs, "jobs": jobs,
                              "bars": bars,
-                             "token": token,
+                             "token": token, "rate_budget": budget,
                              "live_updates": "server-sent events at /api/ui/stream"})
 
     async def backtests(request: Request) -> Response:

@@ -11,6 +11,8 @@ token.
   "period", "bars": [[day, open, high, low, close, volume, value], ...]}
 - `GET /api/reads/orderable-cash` → {"cash_krw"}
 - `GET /api/reads/portfolio` → a PortfolioView
+- `GET /api/reads/rate-budget` → {"span_s", "calls", "per_second", "limit_per_s", "use",
+  "refused_since_start"}: the owner's use of the account's REST limit over the last minute
 
 Readiness (`ready`) reads the owner's own state, never the broker: a valid token in the
 token manager's cache, and whether the latest broker call got an answer (with the age of the
@@ -95,12 +97,14 @@ class OwnerReads:
     def __init__(self, market: MarketData, account: Account, *, broker: BrokerHealth,
                  token_status: Callable[[], TokenState],
                  warm_up: Callable[[], Awaitable[object]] | None = None,
+                 rate_use: Callable[[], dict[str, Any]] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.market = market
         self.account = account
         self.broker = broker
         self._token_status = token_status
         self._warm_up = warm_up
+        self._rate_use = rate_use
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
@@ -180,7 +184,14 @@ class OwnerReads:
         return [Route(f"{PREFIX}/quotes", guarded(self._quotes), methods=["GET"]),
                 Route(f"{PREFIX}/daily-bars", guarded(self._bars), methods=["GET"]),
                 Route(f"{PREFIX}/orderable-cash", guarded(self._cash), methods=["GET"]),
-                Route(f"{PREFIX}/portfolio", guarded(self._portfolio), methods=["GET"])]
+                Route(f"{PREFIX}/portfolio", guarded(self._portfolio), methods=["GET"]),
+                Route(f"{PREFIX}/rate-budget", guarded(self._rate_budget), methods=["GET"])]
+
+    async def _rate_budget(self, request: Request) -> dict[str, Any]:
+        """The owner's use of the account's REST limit over the last minute, and the
+        broker's rate refusals (EGW00201) since it started."""
+        use = self._rate_use() if self._rate_use is not None else {}
+        return {**use, "refused_since_start": getattr(self.broker, "rate_limited", 0)}
 
     async def _quotes(self, request: Request) -> dict[str, Any]:
         raw = [t for t in request.query_params.get("tickers", "").split(",") if t.strip()]
@@ -217,4 +228,4 @@ def owner_reads(rt: Runtime) -> OwnerReads:
     """The read API and readiness over the owner's own broker session `rt` (built by the
     composition root); the trading server mounts it."""
     return OwnerReads(rt.market, rt.account, broker=rt.kis, token_status=rt.tokens.status,
-                      warm_up=rt.tokens.token)
+                      warm_up=rt.tokens.token, rate_use=rt.kis.limiter.use)

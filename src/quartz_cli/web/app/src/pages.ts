@@ -220,5 +220,14 @@ export async function health(root: HTMLElement): Promise<void> {
     jobs, [4, 5], [1, 2, 5, 6]),
   kv([["Bars", `${d.bars.fresh} of ${d.bars.tickers} tickers hold ${d.bars.last_completed_session}`],
     ["KIS token", d.token.valid ? `valid until ${kst(d.token.expires_at)} (${age(d.token.remaining_s)} left)` : "none cached", "token"],
+    ["Rate budget", rateBudget(d.rate_budget), "rate-budget"],
     ["Live updates", d.live_updates], ["Environment", d.env]]));
+}
+
+/** The owner's calls over the last minute against the account's limit, or why unknown. */
+function rateBudget(b: Json): string {
+  if (b.error) return `unknown: ${b.error}`;
+  if (b.note) return b.note;
+  return `${b.calls} calls in the last ${b.span_s} s: ${b.per_second}/s of ${b.limit_per_s}/s ` +
+    `(${Math.round(b.use * 100)} %); ${b.refused_since_start} refused for rate (EGW00201) since the agent started`;
 }
