@@ -189,7 +189,7 @@ class OwnerReads:
 
     async def _rate_budget(self, request: Request) -> dict[str, Any]:
         """The owner's use of the account's REST limit over the last minute, and the
-        broker's rate refusals (EGW00201) since it started."""
+        broker's refusals for rate since it started."""
         use = self._rate_use() if self._rate_use is not None else {}
         return {**use, "refused_since_start": getattr(self.broker, "rate_limited", 0)}
 
