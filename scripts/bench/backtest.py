@@ -86,7 +86,8 @@ def one_size(size: str, sessions: int) -> tuple[int, float, float, float, int]:
         env = {**os.environ, "QUARTZ_HOME": home, "QUARTZ_MARKET_TIME": base.MARKET_TIME,
                "QUARTZ_KIS_BASE_URL": f"http://127.0.0.1:{port}",
                "QUARTZ_SIM_REAL_TR_IDS": "true"}
-        sim, stamps, server, thread = warm.serve_simulator(home, port, True)
+        sim, stamps, server, thread = base.serve_simulator(home, port, real=True,
+                                                           every_listing=True)
         try:
             subprocess.run([base.QUARTZ, "select", "universe"], env=env, check=True,
                            stdout=subprocess.DEVNULL)

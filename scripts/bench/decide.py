@@ -89,9 +89,11 @@ class ArrivalStamps:
         await self.app(scope, receive, send)
 
 
-def serve_simulator(home: str, port: int):
+def serve_simulator(home: str, port: int, *, real: bool = False, every_listing: bool = False):
     """The simulator on loopback in a thread of this process (so arrivals can be stamped),
-    with the real account's limit and the benchmark's market clock."""
+    with the real account's limit and the benchmark's market clock; on the real account's
+    protocol when `real`, with a market for every listing of its master files when
+    `every_listing`."""
     import threading
 
     import uvicorn
@@ -100,8 +102,15 @@ def serve_simulator(home: str, port: int):
     from quartz_cli.sim import SimConfig, SimState, Simulator
 
     cfg = load_config(environ={"QUARTZ_HOME": home, "QUARTZ_MARKET_TIME": MARKET_TIME})
-    sim = Simulator(SimState(Path(home) / "sim" / "local.db"), SimConfig(rate_limit_per_s=LIMIT),
-                    clock=lambda: cfg.market_now().timestamp(), cache_dir=Path(home) / "cache")
+    extra = {}
+    if every_listing:
+        from quartz_cli.agents.selection import selection_universe
+
+        extra["universe"] = lambda: selection_universe(Path(home))
+    sim = Simulator(SimState(Path(home) / "sim" / "local.db"),
+                    SimConfig(rate_limit_per_s=LIMIT, real_tr_ids=real),
+                    clock=lambda: cfg.market_now().timestamp(), cache_dir=Path(home) / "cache",
+                    **extra)
     stamps = ArrivalStamps(sim.app)
     server = uvicorn.Server(uvicorn.Config(stamps, host="127.0.0.1", port=port,
                                           log_level="warning", lifespan="off"))

@@ -87,35 +87,6 @@ def run_decide(env: dict[str, str], sim, stamps) -> Run:
                usage.ru_maxrss / 1024, delta(f"served:{CHART_TR}"), quotes)
 
 
-def serve_simulator(home: str, port: int, real: bool):
-    """As `decide.serve_simulator`, on the real account's protocol when `real`, with a
-    market for every listing of its master files."""
-    import threading
-
-    import uvicorn
-
-    from quartz_cli.agents.selection import selection_universe
-    from quartz_cli.config import load_config
-    from quartz_cli.sim import SimConfig, SimState, Simulator
-
-    cfg = load_config(environ={"QUARTZ_HOME": home, "QUARTZ_MARKET_TIME": base.MARKET_TIME})
-    sim = Simulator(SimState(Path(home) / "sim" / "local.db"),
-                    SimConfig(rate_limit_per_s=base.LIMIT, real_tr_ids=real),
-                    clock=lambda: cfg.market_now().timestamp(), cache_dir=Path(home) / "cache",
-                    universe=lambda: selection_universe(Path(home)))
-    stamps = base.ArrivalStamps(sim.app)
-    server = uvicorn.Server(uvicorn.Config(stamps, host="127.0.0.1", port=port,
-                                          log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise SystemExit("the simulator did not start")
-        time.sleep(0.05)
-    return sim, stamps, server, thread
-
-
 def pages_needed(home: str) -> int:
     """Chart pages one ticker's history needs at least: the sessions of the bar store's
     depth, 100 rows a page."""
@@ -135,7 +106,8 @@ def one_size(tickers: int, real: bool) -> tuple[Run, Run, int]:
         env = {**os.environ, "QUARTZ_HOME": home, "QUARTZ_MARKET_TIME": base.MARKET_TIME,
                "QUARTZ_KIS_BASE_URL": f"http://127.0.0.1:{port}",
                "QUARTZ_SIM_REAL_TR_IDS": "true" if real else "false"}
-        sim, stamps, server, thread = serve_simulator(home, port, real)
+        sim, stamps, server, thread = base.serve_simulator(home, port, real=real,
+                                                           every_listing=True)
         try:
             subprocess.run([base.QUARTZ, "select", "universe"], env=env, check=True,
                            stdout=subprocess.DEVNULL)

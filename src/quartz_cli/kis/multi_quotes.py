@@ -12,7 +12,7 @@ from typing import Any
 from quartz_cli.domain.krx import normalize_ticker, tick_size
 from quartz_cli.errors import BrokerError
 from quartz_cli.kis.client import KisClient
-from quartz_cli.kis.quotations import CurrentPrice
+from quartz_cli.kis.quotations import CurrentPrice, int_field
 
 MULTI_PRICE_PATH = "/uapi/domestic-stock/v1/quotations/intstock-multprice"
 MULTI_PRICE_TR_ID = "FHKST11300006"
@@ -28,33 +28,25 @@ def supports_multi_quote(kis: KisClient) -> bool:
     return kis.endpoint.real_tr_ids
 
 
-def _int(row: dict[str, Any], key: str) -> int:
-    raw = str(row.get(key, "") or "0").strip()
-    try:
-        return int(Decimal(raw))
-    except InvalidOperation:
-        raise BrokerError(f"KIS answered a non-numeric {key}: {raw[:20]!r}") from None
-
-
 def _signed_change(row: dict[str, Any]) -> int:
     # KIS's sign code: 1 limit-up, 2 up, 3 unchanged, 4 limit-down, 5 down.
-    change = abs(_int(row, "inter2_prdy_vrss"))
+    change = abs(int_field(row, "inter2_prdy_vrss"))
     return -change if str(row.get("prdy_vrss_sign", "")) in ("4", "5") else change
 
 
 def _price(row: dict[str, Any]) -> CurrentPrice:
-    price = _int(row, "inter2_prpr")
+    price = int_field(row, "inter2_prpr")
     try:
         pct = Decimal(str(row.get("prdy_ctrt", "") or "0").strip())
     except InvalidOperation:
         raise BrokerError("KIS answered a non-numeric prdy_ctrt") from None
     return CurrentPrice(
         code=str(row.get("inter_shrn_iscd", "")).strip(), price=price,
-        change=_signed_change(row), change_pct=pct, open=_int(row, "inter2_oprc"),
-        high=_int(row, "inter2_hgpr"), low=_int(row, "inter2_lwpr"),
-        base=_int(row, "inter2_sdpr"), upper_limit=_int(row, "inter2_mxpr"),
-        lower_limit=_int(row, "inter2_llam"), tick=tick_size(price) if price > 0 else 0,
-        volume=_int(row, "acml_vol"), traded_value=_int(row, "acml_tr_pbmn"),
+        change=_signed_change(row), change_pct=pct, open=int_field(row, "inter2_oprc"),
+        high=int_field(row, "inter2_hgpr"), low=int_field(row, "inter2_lwpr"),
+        base=int_field(row, "inter2_sdpr"), upper_limit=int_field(row, "inter2_mxpr"),
+        lower_limit=int_field(row, "inter2_llam"), tick=tick_size(price) if price > 0 else 0,
+        volume=int_field(row, "acml_vol"), traded_value=int_field(row, "acml_tr_pbmn"),
         halted=HALT_WORD in str(row.get("mrkt_trtm_cls_name", "")),
         market_warning="", market=str(row.get("kospi_kosdaq_cls_name", "")).strip(),
         sector="")

@@ -60,7 +60,8 @@ class Chart:
     data_note: str = ""
 
 
-def _int(row: dict[str, Any], key: str) -> int:
+def int_field(row: dict[str, Any], key: str) -> int:
+    """A whole-number field of a KIS answer row ("" reads as 0); BrokerError if not numeric."""
     raw = str(row.get(key, "") or "0").strip()
     try:
         return int(Decimal(raw))
@@ -98,18 +99,19 @@ async def inquire_price(kis: KisClient, code: str) -> CurrentPrice:
     out = resp.output("output")
     if not isinstance(out, dict):
         raise BrokerError(f"KIS inquire-price for {code} has no output")
-    price = _int(out, "stck_prpr")
+    price = int_field(out, "stck_prpr")
     if price == 0:
         # KIS's answer for an unknown code: success with a zero price.
         raise UnknownTicker(f"KIS has no price for {code} (zero price)",
                             hint="the code is unknown or delisted")
     return CurrentPrice(
-        code=code, price=price, change=_int(out, "prdy_vrss"),
-        change_pct=_decimal(out, "prdy_ctrt"), open=_int(out, "stck_oprc"),
-        high=_int(out, "stck_hgpr"), low=_int(out, "stck_lwpr"), base=_int(out, "stck_sdpr"),
-        upper_limit=_int(out, "stck_mxpr"), lower_limit=_int(out, "stck_llam"),
-        tick=_int(out, "aspr_unit"), volume=_int(out, "acml_vol"),
-        traded_value=_int(out, "acml_tr_pbmn"),
+        code=code, price=price, change=int_field(out, "prdy_vrss"),
+        change_pct=_decimal(out, "prdy_ctrt"), open=int_field(out, "stck_oprc"),
+        high=int_field(out, "stck_hgpr"), low=int_field(out, "stck_lwpr"),
+        base=int_field(out, "stck_sdpr"),
+        upper_limit=int_field(out, "stck_mxpr"), lower_limit=int_field(out, "stck_llam"),
+        tick=int_field(out, "aspr_unit"), volume=int_field(out, "acml_vol"),
+        traded_value=int_field(out, "acml_tr_pbmn"),
         halted=codes.is_yes(out.get("temp_stop_yn")),
         market_warning=str(out.get("mrkt_warn_cls_code", "00")),
         market=str(out.get("rprs_mrkt_kor_name", "")), sector=str(out.get("bstp_kor_isnm", "")),
@@ -123,9 +125,9 @@ def _bar(row: dict[str, Any]) -> Bar:
         day = date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
     except ValueError:
         raise BrokerError(f"KIS answered a bar with date {raw[:12]!r}") from None
-    return Bar(day=day, open=_int(row, "stck_oprc"), high=_int(row, "stck_hgpr"),
-               low=_int(row, "stck_lwpr"), close=_int(row, "stck_clpr"),
-               volume=_int(row, "acml_vol"), value=_int(row, "acml_tr_pbmn"))
+    return Bar(day=day, open=int_field(row, "stck_oprc"), high=int_field(row, "stck_hgpr"),
+               low=int_field(row, "stck_lwpr"), close=int_field(row, "stck_clpr"),
+               volume=int_field(row, "acml_vol"), value=int_field(row, "acml_tr_pbmn"))
 
 
 async def daily_chart(kis: KisClient, code: str, start: date, end: date,
