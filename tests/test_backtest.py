@@ -311,13 +311,18 @@ def test_stored_runs_are_typed_listed_and_compared_in_80_columns(market, tmp_pat
     diff = comparison(a, b)["difference"]
     assert diff["start_value"] == 20_000_000 - 50_000_000
     assert diff["total_return"] == b.performance.total_return - a.performance.total_return
-    for draw in (lambda out: render_compare(a, b, out), lambda out: render(a, out),
-                 lambda out: render_list(summaries, out)):
+    for draw in (lambda out: render_compare(a, b, out), lambda out: render(a, out)):
         buf = io.StringIO()
         draw(Console(file=buf, width=80, color_system=None))
         text = buf.getvalue()
         table = [ln for ln in text.splitlines() if ln.startswith(("┃", "│", "┏", "└"))]
         assert table and all(len(ln) <= 80 for ln in table), text
+    buf = io.StringIO()
+    render_list(summaries, Console(file=buf, width=80, color_system=None))
+    lines = buf.getvalue().splitlines()
+    # Every line fits, and each id is whole on its row (what `show ID` takes).
+    assert lines and all(len(ln) <= 80 for ln in lines), lines
+    assert all(any(ln.startswith(r.id) for ln in lines) for r in (a, b)), lines
     buf = io.StringIO()
     render_compare(a, b, Console(file=buf, width=80, color_system=None))
     assert "50,000,000" not in buf.getvalue()  # end values, not the cash, are compared

@@ -130,13 +130,15 @@ def comparison(a: BacktestRun, b: BacktestRun) -> dict[str, Any]:
 
 def render_list(runs: list[RunSummary], out: Any) -> None:
     """The stored runs, newest last."""
+    from rich import box
     from rich.table import Table
 
     if not runs:
         out.print("no backtest stored yet (quartz backtest --from … --to …)")
         return
-    table = Table(width=80)
-    table.add_column("id", overflow="fold")
+    # No vertical rules: a whole id (38 characters, what `show` takes) fits on one line.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("id", no_wrap=True)
     table.add_column("status", overflow="fold")
     table.add_column("n", justify="right")
     table.add_column("return", justify="right")
