@@ -416,27 +416,29 @@ class TokenManager:
                 issued = await self._issuer()
             except TokenIssueThrottled as exc:
                 if attempt == len(THROTTLE_WAITS_S):
-                    self._event(EventType.TOKEN_FAILED, {"error": exc.message})
+                    await self._event(EventType.TOKEN_FAILED, {"error": exc.message})
                     raise
                 wait = THROTTLE_WAITS_S[attempt]
                 log.warning("KIS throttled token issuance; waiting %.0f s", wait)
                 await self._sleep(wait)
                 continue
             except QuartzError as exc:
-                self._event(EventType.TOKEN_FAILED, {"error": exc.message})
+                await self._event(EventType.TOKEN_FAILED, {"error": exc.message})
                 raise
             token = CachedToken.from_issued(issued)
             self.issued += 1
-            self._event(EventType.TOKEN_ISSUED, {"expires_at": token.expires_at.isoformat()})
+            await self._event(EventType.TOKEN_ISSUED, {"expires_at": token.expires_at.isoformat()})
             self._disk_put(token)
             self._store_put(token)
             self._memory, self.layer = token, "issued"
             return token
         raise AssertionError("unreachable")
 
-    def _event(self, kind: EventType, data: dict[str, object]) -> None:
+    async def _event(self, kind: EventType, data: dict[str, object]) -> None:
+        # In a worker thread: a job's sink may send the event to the owner over HTTP.
         if self.events is not None:
-            self.events.append(kind.value, data={"env": self.env, **data})
+            await asyncio.to_thread(self.events.append, kind.value,
+                                    data={"env": self.env, **data})
 
     def status(self) -> TokenStatus:
         """The cached token's state without issuing anything."""
