@@ -6,11 +6,13 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <limits>
 #include <stdexcept>
 #include <thread>
-#include <vector>
+
+#include "workers.hpp"
 
 namespace quartz {
 
@@ -18,6 +20,8 @@ namespace py = pybind11;
 using Array2D = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Rows handed to a worker at a time by for_each_row: enough to amortise the shared counter.
+constexpr py::ssize_t kRowsPerRange = 16;
 
 // Rows of a (tickers x bars) input, validated once so kernels only see raw pointers.
 struct Rows {
@@ -41,27 +45,31 @@ inline unsigned worker_count(int threads, py::ssize_t rows) {
   return static_cast<unsigned>(std::min<py::ssize_t>(n, std::max<py::ssize_t>(rows, 1)));
 }
 
-// Runs fn(row_index) for every row, split in contiguous blocks over the workers.
+// Runs fn(begin, end) over consecutive ranges of `chunk` rows covering [0, rows), handed out
+// one at a time to the calling thread and the workers, so a worker that starts late (a
+// sleeping CPU takes ~0.2 ms to wake in a VM) or runs slower leaves no one idle at the end.
 // The caller must have released the GIL; fn must not touch Python objects.
 template <typename Fn>
+void for_each_range(py::ssize_t rows, int threads, py::ssize_t chunk, Fn&& fn) {
+  const py::ssize_t ranges = (rows + chunk - 1) / chunk;
+  const unsigned workers = worker_count(threads, ranges);
+  std::atomic<py::ssize_t> next{0};
+  auto drain = [&] {
+    for (py::ssize_t k = next++; k < ranges; k = next++)
+      fn(k * chunk, std::min(rows, (k + 1) * chunk));
+  };
+  Workers pool;
+  for (unsigned w = 1; w < workers; ++w) pool.start(drain);
+  drain();
+  pool.join();
+}
+
+// Runs fn(row_index) for every row on the workers (see for_each_range).
+template <typename Fn>
 void for_each_row(py::ssize_t rows, int threads, Fn&& fn) {
-  const unsigned workers = worker_count(threads, rows);
-  if (workers <= 1) {
-    for (py::ssize_t r = 0; r < rows; ++r) fn(r);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(workers);
-  const py::ssize_t block = (rows + workers - 1) / workers;
-  for (unsigned w = 0; w < workers; ++w) {
-    const py::ssize_t begin = w * block;
-    const py::ssize_t end = std::min(rows, begin + block);
-    if (begin >= end) break;
-    pool.emplace_back([begin, end, &fn] {
-      for (py::ssize_t r = begin; r < end; ++r) fn(r);
-    });
-  }
-  for (auto& t : pool) t.join();
+  for_each_range(rows, threads, kRowsPerRange, [&fn](py::ssize_t begin, py::ssize_t end) {
+    for (py::ssize_t r = begin; r < end; ++r) fn(r);
+  });
 }
 
 }  // namespace quartz

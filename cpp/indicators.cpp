@@ -86,6 +86,8 @@ Array2D rolling_batch(const Array2D& values, int period, int threads) {
   return out;
 }
 
+constexpr py::ssize_t kBlocksPerRange = 8;
+
 // Every indicator Quartz reads, in one pass over each row while it is hot in cache:
 // SMA 5/10/20, RSI 14, MACD 12/26/9 (line, signal, histogram), Bollinger 20/2 (upper,
 // middle, lower), and the swing high/low over `swing_lookback` bars for Fibonacci levels.
@@ -118,23 +120,33 @@ Array3D technical_batch(const Array2D& close, const Array2D& high, const Array2D
   std::atomic<bool> saw_nan{false};
   {
     py::gil_scoped_release release;
-    for_each_row(blocks, threads, [&](py::ssize_t b) {
+    // Ranges of kBlocksPerRange blocks: within one, the next block's prices are fetched while
+    // this one computes.
+    for_each_range(blocks, threads, kBlocksPerRange, [&](py::ssize_t first, py::ssize_t last) {
       thread_local std::vector<double> scratch;
       scratch.resize(static_cast<size_t>(kTechnicalScratch * n * kBlockRows));
-      const py::ssize_t r0 = b * kBlockRows;
-      TechnicalBlock io;
-      io.lanes = static_cast<int>(std::min<py::ssize_t>(kBlockRows, c.rows - r0));
-      for (int l = 0; l < kBlockRows; ++l) {
-        const py::ssize_t r = r0 + std::min(l, io.lanes - 1);
-        io.close[l] = c.row(r);
-        io.high[l] = hi.row(r);
-        io.low[l] = lo.row(r);
-        for (int s = 0; s < kTechnicalSeries; ++s) io.out[s][l] = base + s * plane + r * n;
+      for (py::ssize_t b = first; b < last; ++b) {
+        const py::ssize_t r0 = b * kBlockRows;
+        TechnicalBlock io;
+        io.lanes = static_cast<int>(std::min<py::ssize_t>(kBlockRows, c.rows - r0));
+        for (int l = 0; l < kBlockRows; ++l) {
+          const py::ssize_t r = r0 + std::min(l, io.lanes - 1);
+          io.close[l] = c.row(r);
+          io.high[l] = hi.row(r);
+          io.low[l] = lo.row(r);
+        }
+        for (int s = 0; s < kTechnicalSeries; ++s) io.out[s] = base + s * plane + r0 * n;
+        const py::ssize_t r1 = r0 + kBlockRows;
+        const bool has_next = b + 1 < last;
+        io.next[0] = has_next ? c.row(r1) : nullptr;
+        io.next[1] = has_next ? hi.row(r1) : nullptr;
+        io.next[2] = has_next ? lo.row(r1) : nullptr;
+        io.next_len = has_next ? std::min<py::ssize_t>(kBlockRows, c.rows - r1) * n : 0;
+        io.bars = n;
+        io.swing_lookback = swing_lookback;
+        io.scratch = scratch.data();
+        if (!block_fn(io)) saw_nan = true;
       }
-      io.bars = n;
-      io.swing_lookback = swing_lookback;
-      io.scratch = scratch.data();
-      if (!block_fn(io)) saw_nan = true;
     });
   }
   if (saw_nan)

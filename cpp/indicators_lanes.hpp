@@ -243,70 +243,106 @@ inline idx peel_to_32(const double* p) {
   return static_cast<idx>(((32 - reinterpret_cast<std::uintptr_t>(p) % 32) % 32) / 8);
 }
 
-// Bar-major block → the first `lanes` row-major rows, by 4x4 tiles with streaming stores
-// (each output is written once and not read back, so it need not pass through the cache).
-inline void scatter_rows(const double* block, int lanes, idx n, double* const* rows) {
-  for (int l0 = 0; l0 < W; l0 += kVec) {
-    if (l0 + kVec > lanes) {
-      for (int l = l0; l < lanes; ++l)
-        for (idx i = 0; i < n; ++i) rows[l][i] = block[i * W + l];
-      continue;
-    }
-    idx head = peel_to_32(rows[l0]);
-    for (int l = l0 + 1; l < l0 + kVec; ++l)
-      if (peel_to_32(rows[l]) != head) head = 0;  // mixed alignment: unaligned stores
-    head = std::min(head, n);
-    const idx body = head + (n - head) / kVec * kVec;
-    for (int l = l0; l < l0 + kVec; ++l)
-      for (idx i = 0; i < head; ++i) rows[l][i] = block[i * W + l];
-    for (idx i = head; i < body; i += kVec) {
+// Copies n doubles to `dst` with streaming stores (each output is written once and not read
+// back, so it need not pass through the cache): a scalar head up to dst's 32-byte boundary,
+// whole aligned vectors, a scalar tail. `src` may have any alignment.
+inline void stream_copy(const double* src, double* dst, idx n) {
+  const idx head = std::min(peel_to_32(dst), n);
+  const idx body = head + (n - head) / kVec * kVec;
+  for (idx i = 0; i < head; ++i) dst[i] = src[i];
+  for (idx i = head; i < body; i += kVec) simd::store_stream(dst + i, simd::load(src + i));
+  for (idx i = body; i < n; ++i) dst[i] = src[i];
+}
+
+// Bar-major block → its first `lanes` rows, which lie one after another from `dst` (streamed:
+// the caller fences). The 4x4
+// tiles are transposed into row-major `stage` (W * n doubles, hot in cache), which then has
+// the output's layout and is streamed out as one span. Streaming row by row instead would
+// leave a partly written cache line at every row's ends (a 275-bar row is 2,200 bytes), and
+// without streaming every output line is read from memory before it is written.
+inline void scatter_rows(const double* block, int lanes, idx n, double* dst, double* stage) {
+  const idx n4 = n - n % kVec;
+  for (int l0 = 0; l0 < lanes; l0 += kVec) {
+    double* s = stage + l0 * n;
+    for (idx i = 0; i < n4; i += kVec) {
       V r0 = simd::load(block + i * W + l0), r1 = simd::load(block + (i + 1) * W + l0);
       V r2 = simd::load(block + (i + 2) * W + l0), r3 = simd::load(block + (i + 3) * W + l0);
       simd::transpose4(r0, r1, r2, r3);
-      simd::store_stream(rows[l0] + i, r0);
-      simd::store_stream(rows[l0 + 1] + i, r1);
-      simd::store_stream(rows[l0 + 2] + i, r2);
-      simd::store_stream(rows[l0 + 3] + i, r3);
+      simd::store(s + i, r0);
+      simd::store(s + n + i, r1);
+      simd::store(s + 2 * n + i, r2);
+      simd::store(s + 3 * n + i, r3);
     }
     for (int l = l0; l < l0 + kVec; ++l)
-      for (idx i = body; i < n; ++i) rows[l][i] = block[i * W + l];
+      for (idx i = n4; i < n; ++i) stage[l * n + i] = block[i * W + l];
   }
-  simd::stream_fence();
+  stream_copy(stage, dst, lanes * n);
 }
+
+// Asks for the next block's prices (io.next) in `parts` slices, one per call, while this block
+// computes: its first reads would otherwise wait on memory with nothing else in flight.
+struct NextBlockPrefetch {
+  const TechnicalBlock& io;
+  int parts;
+  int done = 0;
+  void step() {
+    constexpr idx kLine = 64 / sizeof(double);
+    const idx from = io.next_len * done / parts, to = io.next_len * (done + 1) / parts;
+    ++done;
+    for (const double* span : io.next)
+      for (idx i = from - from % kLine; i < to; i += kLine) __builtin_prefetch(span + i, 0, 2);
+  }
+};
 
 // Every series of technical_batch for one block, each computed while the block's transposed
 // prices are hot in cache. Returns false if any input price is NaN or infinite.
 inline bool technical_block(const TechnicalBlock& io) {
+  NextBlockPrefetch prefetch{io, kTechnicalSeries};
   const idx n = io.bars;
   double* x = io.scratch;
   double* t0 = x + n * W;
   double* t1 = t0 + n * W;
   double* t2 = t1 + n * W;
   double* hl = t2 + n * W;
-  double* suf = hl + n * W;
+  double* stage = hl + n * W;
+  double* suf = stage + n * W;
   bool finite = gather_rows(io.close, n, x);
   sma_lanes(x, t0, n, 5);
-  scatter_rows(t0, io.lanes, n, io.out[0]);
+  scatter_rows(t0, io.lanes, n, io.out[0], stage);
+  prefetch.step();
   sma_lanes(x, t0, n, 10);
-  scatter_rows(t0, io.lanes, n, io.out[1]);
+  scatter_rows(t0, io.lanes, n, io.out[1], stage);
+  prefetch.step();
   sma_lanes(x, t0, n, 20);
-  scatter_rows(t0, io.lanes, n, io.out[2]);
-  scatter_rows(t0, io.lanes, n, io.out[8]);
+  scatter_rows(t0, io.lanes, n, io.out[2], stage);
+  prefetch.step();
+  scatter_rows(t0, io.lanes, n, io.out[8], stage);
+  prefetch.step();
   bbands_lanes(x, t0, t1, t2, n, 20, 2.0);
-  scatter_rows(t1, io.lanes, n, io.out[7]);
-  scatter_rows(t2, io.lanes, n, io.out[9]);
+  scatter_rows(t1, io.lanes, n, io.out[7], stage);
+  prefetch.step();
+  scatter_rows(t2, io.lanes, n, io.out[9], stage);
+  prefetch.step();
   rsi_lanes(x, t0, n, 14);
-  scatter_rows(t0, io.lanes, n, io.out[3]);
+  scatter_rows(t0, io.lanes, n, io.out[3], stage);
+  prefetch.step();
   macd_lanes(x, t0, t1, t2, n, 12, 26, 9);
-  scatter_rows(t0, io.lanes, n, io.out[4]);
-  scatter_rows(t1, io.lanes, n, io.out[5]);
-  scatter_rows(t2, io.lanes, n, io.out[6]);
+  scatter_rows(t0, io.lanes, n, io.out[4], stage);
+  prefetch.step();
+  scatter_rows(t1, io.lanes, n, io.out[5], stage);
+  prefetch.step();
+  scatter_rows(t2, io.lanes, n, io.out[6], stage);
+  prefetch.step();
   finite = gather_rows(io.high, n, hl) && finite;
   rolling_extreme_lanes<true>(hl, t0, n, io.swing_lookback, suf);
-  scatter_rows(t0, io.lanes, n, io.out[10]);
+  scatter_rows(t0, io.lanes, n, io.out[10], stage);
+  prefetch.step();
   finite = gather_rows(io.low, n, hl) && finite;
   rolling_extreme_lanes<false>(hl, t0, n, io.swing_lookback, suf);
-  scatter_rows(t0, io.lanes, n, io.out[11]);
+  scatter_rows(t0, io.lanes, n, io.out[11], stage);
+  prefetch.step();
+  // Once per block, not per series: a fence waits until every streamed line has left the core.
+  simd::stream_fence();
   return finite;
 }
 

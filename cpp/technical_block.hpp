@@ -15,19 +15,23 @@ constexpr int kTechnicalSeries = 12;
 // Tickers per block: side by side in the SIMD lanes.
 constexpr int kBlockRows = 8;
 
-// One block of up to kBlockRows tickers. Rows past `lanes` repeat the last real row (they are
-// read as padding and never written).
+// One block of up to kBlockRows tickers. Input rows past `lanes` repeat the last real row (they
+// are read as padding); each series' `lanes` output rows lie one after another from out[s].
 struct TechnicalBlock {
   const double* close[kBlockRows];
   const double* high[kBlockRows];
   const double* low[kBlockRows];
-  double* out[kTechnicalSeries][kBlockRows];
+  double* out[kTechnicalSeries];
+  // The next block's close/high/low rows, next_len doubles each (0: no next block), fetched
+  // into cache while this one computes.
+  const double* next[3];
+  std::ptrdiff_t next_len;
   int lanes;
   std::ptrdiff_t bars;
   int swing_lookback;
-  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles (five series + a ring)
+  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles (six series + a ring)
 };
-constexpr int kTechnicalScratch = 7;
+constexpr int kTechnicalScratch = 8;
 
 // Computes every series of one block; false if any input price is NaN or infinite.
 using TechnicalBlockFn = bool (*)(const TechnicalBlock&);

@@ -278,6 +278,22 @@ def test_preallocated_output_is_filled_in_place(universe):
                                out=np.empty((len(SERIES), *close.shape), np.float32))
 
 
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("offset", [0, 1, 3])
+def test_output_at_any_alignment_with_a_part_block_matches_talib(isa, offset):
+    # 13 rows (one part block) of 275 bars: rows start at every 8-byte offset of a cache line,
+    # and `offset` shifts the whole output, so the streamed spans' head and tail are exercised.
+    close, high, low = _universe(tickers=13, bars=275, seed=offset)
+    want = _talib(close, high, low)
+    flat = np.full(offset + len(SERIES) * close.size + 5, -1.0)
+    block = flat[offset:offset + len(SERIES) * close.size].reshape(len(SERIES), *close.shape)
+    got = native.technical_batch(close, high, low, swing_lookback=SWING, threads=2, out=block,
+                                 isa=isa)
+    for name in SERIES:
+        _assert_close(name, got[name], want[name], close)
+    assert (flat[:offset] == -1.0).all() and (flat[offset + block.size:] == -1.0).all()
+
 def test_nan_input_is_refused_not_turned_into_an_rsi_of_zero():
     close, high, low = _universe(tickers=1, bars=100)
     close[0, 50] = np.nan

@@ -52,6 +52,15 @@ def copy_bandwidth(nbytes: int = 512 << 20, repeat: int = 5) -> float:
     return 2 * nbytes / best_of(repeat, lambda: np.copyto(dst, src))
 
 
+_EVICT = np.ones(128 << 17)  # 128 MiB: several times any last-level cache here
+
+
+def evict_caches() -> None:
+    """Reads a buffer larger than the caches, so the next timed run starts with none of the
+    last run's lines cached and no dirty line of it left to write back."""
+    float(_EVICT.sum())
+
+
 def talib_loop(close, high, low, out) -> None:
     """TA-Lib per ticker, keeping every result in `out` (same layout as the native batch):
     both methods must leave the universe's indicators in memory, not just compute them."""

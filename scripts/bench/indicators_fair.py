@@ -7,7 +7,9 @@ hands it to the kernel (in BATCH_ROWS-row calls), and in one call.
 Both sides compute every indicator Quartz reads (SMA 5/10/20, RSI 14, MACD 12/26/9,
 Bollinger 20/2, 60-bar swing high/low) and leave all of them in memory in the same layout.
 Runs are interleaved (native, TA-Lib pool, native, …), each side the same number of times,
-and each side's median is reported. The memory-bandwidth floor is the bytes the batch must
+and each side's median is reported. Before every timed run the caches are emptied of the
+last run's data (untimed), so no side starts with its inputs cached or pays for writing back
+the lines the side before it left dirty. The memory-bandwidth floor is the bytes the batch must
 move (read close/high/low, write the 12 output series) ÷ the copy bandwidth measured here.
 
 Goals (issue 13): native ≤ 0.3 × TA-Lib on all cores, native ≤ 1.5 × the memory floor.
@@ -25,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import shared_memory
 
 import numpy as np
-from indicators import copy_bandwidth, talib_loop, universe
+from indicators import copy_bandwidth, evict_caches, talib_loop, universe
 
 from quartz_cli.agents.technical import BATCH_ROWS
 from quartz_cli.indicators import native
@@ -126,6 +128,7 @@ def main() -> None:
             times: dict[str, list[float]] = {name: [] for name in sides}
             for _ in range(args.repeat):
                 for name, fn in sides.items():
+                    evict_caches()
                     t0 = time.perf_counter()
                     fn()
                     times[name].append(time.perf_counter() - t0)
