@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 
 #include "indicators.hpp"
 #include "simd.hpp"
@@ -21,6 +22,182 @@ constexpr int kVec = 4;              // doubles per V
 constexpr int W = kBlockRows;        // tickers per block
 constexpr int K = W / kVec;          // V per bar
 
+// One lane group of a bar-major block: the kVec tickers from lane `off`. Each kernel below
+// runs one indicator for one group, in two parts: begin(n) writes the warm-up NaNs, seeds the
+// state and returns the first bar step() handles (n if there is none); step(i) computes bar i.
+// run_fused interleaves the steps of several kernels bar by bar.
+struct Group {
+  int off;
+  V at(const double* p, idx bar) const { return simd::load(p + bar * W + off); }
+  void put(double* p, idx bar, V v) const { simd::store(p + bar * W + off, v); }
+  void nan(double* p, idx from, idx to) const {
+    for (idx i = from; i < to; ++i) put(p, i, simd::set1(NaN));
+  }
+};
+
+struct SmaLanes {
+  Group g;
+  const double* x;
+  double* out;
+  int period;
+  V p = simd::set1(period), total = simd::set1(0.0);
+  idx begin(idx n) {
+    g.nan(out, 0, std::min<idx>(period - 1, n));
+    if (n < period) return n;
+    for (idx i = 0; i < period - 1; ++i) total = total + g.at(x, i);
+    return period - 1;
+  }
+  void step(idx i) {
+    total = total + g.at(x, i);
+    g.put(out, i, total / p);
+    total = total - g.at(x, i - period + 1);
+  }
+};
+
+struct RsiLanes {
+  Group g;
+  const double* x;
+  double* out;
+  int period;
+  V p1 = simd::set1(period - 1), inv = simd::set1(1.0 / period);
+  V zero = simd::set1(0.0), hundred = simd::set1(100.0), nan = simd::set1(NaN);
+  V gain = zero, loss = zero;
+  idx begin(idx n) {
+    g.nan(out, 0, std::min<idx>(period, n));
+    if (n <= period) return n;
+    // Adding an exact 0.0 leaves a sum unchanged, so the selects equal TA-Lib's branches.
+    for (idx i = 1; i <= period; ++i) {
+      const V d = g.at(x, i) - g.at(x, i - 1);
+      const V neg = simd::lt(d, zero);
+      gain = gain + simd::select(neg, zero, d);
+      loss = loss - simd::select(neg, d, zero);
+    }
+    gain = gain * inv;
+    loss = loss * inv;
+    emit(period);
+    return period + 1;
+  }
+  void emit(idx i) {
+    const V s = gain + loss;
+    const V v = hundred * (gain / s);
+    g.put(out, i, simd::select(simd::gt(s, zero), v,
+                               simd::select(simd::ordered(s, s), zero, nan)));
+  }
+  void step(idx i) {
+    const V d = g.at(x, i) - g.at(x, i - 1);
+    const V neg = simd::lt(d, zero);
+    loss = (loss * p1 - simd::select(neg, d, zero)) * inv;
+    gain = (gain * p1 + simd::select(neg, zero, d)) * inv;
+    emit(i);
+  }
+};
+
+struct MacdLanes {
+  Group g;
+  const double* x;
+  double *macd, *sig, *hist;
+  int fast, slow, signal;
+  V kf = simd::set1(2.0 / (fast + 1)), ks = simd::set1(2.0 / (slow + 1));
+  V kg = simd::set1(2.0 / (signal + 1));
+  V es = simd::set1(0.0), ef = es, sg = es;
+  idx begin(idx n) {
+    const idx start = slow - 1;
+    const idx first = start + signal - 1;
+    const idx warm = std::min<idx>(first, n);
+    g.nan(macd, 0, warm);
+    g.nan(sig, 0, warm);
+    g.nan(hist, 0, warm);
+    if (n <= first) return n;
+    for (idx i = 0; i <= start; ++i) es = es + g.at(x, i);
+    for (idx i = slow - fast; i <= start; ++i) ef = ef + g.at(x, i);
+    es = es / simd::set1(slow);
+    ef = ef / simd::set1(fast);
+    V seed = ef - es;
+    for (idx i = start + 1; i <= first; ++i) {
+      const V xi = g.at(x, i);
+      ef = simd::fma(xi - ef, kf, ef);
+      es = simd::fma(xi - es, ks, es);
+      seed = seed + (ef - es);
+    }
+    const V m = ef - es;
+    sg = seed / simd::set1(signal);
+    g.put(macd, first, m);
+    g.put(sig, first, sg);
+    g.put(hist, first, m - sg);
+    return first + 1;
+  }
+  void step(idx i) {
+    const V xi = g.at(x, i);
+    ef = simd::fma(xi - ef, kf, ef);
+    es = simd::fma(xi - es, ks, es);
+    const V m = ef - es;
+    sg = simd::fma(m - sg, kg, sg);
+    g.put(macd, i, m);
+    g.put(sig, i, sg);
+    g.put(hist, i, m - sg);
+  }
+};
+
+// Bollinger bands; `middle` holds SMA(period) of x up to bar i when step(i) runs.
+struct BbandsLanes {
+  Group g;
+  const double* x;
+  const double* middle;
+  double *upper, *lower;
+  int period;
+  double kdev;
+  V inv = simd::set1(1.0 / period), zero = simd::set1(0.0), kv = simd::set1(kdev);
+  V ref = zero, s1 = zero, s2 = zero;
+  idx begin(idx n) {
+    const idx warm = std::min<idx>(period - 1, n);
+    g.nan(upper, 0, warm);
+    g.nan(lower, 0, warm);
+    return n < period ? n : period - 1;
+  }
+  void step(idx i) {
+    if ((i - (period - 1)) % kResetBars == 0) {
+      ref = g.at(x, i);
+      s1 = s2 = zero;
+      for (idx j = i - period + 1; j <= i; ++j) {
+        const V d = g.at(x, j) - ref;
+        s1 = s1 + d;
+        s2 = s2 + d * d;
+      }
+    } else {
+      const V dn = g.at(x, i) - ref;
+      const V dd = g.at(x, i - period) - ref;
+      s1 = s1 + (dn - dd);
+      s2 = s2 + (dn * dn - dd * dd);
+    }
+    const V mean = s1 * inv;
+    const V raw = s2 * inv - mean * mean;
+    const V var = simd::select(simd::lt(zero, raw), raw, zero);  // std::max(0.0, raw)
+    const V width = kv * simd::sqrt(var);
+    const V mid = g.at(middle, i);
+    g.put(upper, i, mid + width);
+    g.put(lower, i, mid - width);
+  }
+};
+
+// Runs the kernels over bars [0, n) with their steps interleaved: each alone until all are
+// past their warm-up, then one loop steps every kernel at each bar. One kernel's recurrence
+// alone leaves the core waiting on its latency every bar; side by side, the out-of-order core
+// overlaps them (and the divider, which SMA, RSI and Bollinger all use, stays busy). Each
+// kernel's own operations and their order are unchanged. A kernel that reads another's output
+// (Bollinger: the SMA) must come after it.
+// Kernels are taken by value: as locals whose address never escapes, their state lives in
+// registers (through a reference, every store to an output could alias it).
+template <typename... Kernel>
+void run_fused(idx n, Kernel... kernel) {
+  const idx start[] = {kernel.begin(n)...};
+  const idx common = *std::max_element(std::begin(start), std::end(start));
+  const idx* from = start;
+  ((void)[&] {
+    for (idx i = *from++; i < common; ++i) kernel.step(i);
+  }(), ...);
+  for (idx i = common; i < n; ++i) (kernel.step(i), ...);
+}
+
 inline void nan_lanes(double* out, idx from, idx to) {
   for (idx i = from * W; i < to * W; ++i) out[i] = NaN;
 }
@@ -28,149 +205,6 @@ inline void nan_lanes(double* out, idx from, idx to) {
 #define QUARTZ_LANES for (int k = 0; k < K; ++k)
 #define AT(ptr, bar) ((ptr) + (bar) * W + k * kVec)
 
-inline void sma_lanes(const double* x, double* out, idx n, int period) {
-  nan_lanes(out, 0, std::min<idx>(period - 1, n));
-  if (n < period) return;
-  const V p = simd::set1(period);
-  V total[K];
-  QUARTZ_LANES total[k] = simd::set1(0.0);
-  for (idx i = 0; i < period - 1; ++i) QUARTZ_LANES total[k] = total[k] + simd::load(AT(x, i));
-  for (idx i = period - 1; i < n; ++i)
-    QUARTZ_LANES {
-      total[k] = total[k] + simd::load(AT(x, i));
-      simd::store(AT(out, i), total[k] / p);
-      total[k] = total[k] - simd::load(AT(x, i - period + 1));
-    }
-}
-
-inline void rsi_lanes(const double* x, double* out, idx n, int period) {
-  nan_lanes(out, 0, std::min<idx>(period, n));
-  if (n <= period) return;
-  const V p1 = simd::set1(period - 1);
-  const V inv = simd::set1(1.0 / period);
-  const V zero = simd::set1(0.0), hundred = simd::set1(100.0), nan = simd::set1(NaN);
-  V gain[K], loss[K];
-  QUARTZ_LANES gain[k] = loss[k] = zero;
-  // Adding an exact 0.0 leaves a sum unchanged, so the selects equal TA-Lib's branches.
-  for (idx i = 1; i <= period; ++i)
-    QUARTZ_LANES {
-      const V d = simd::load(AT(x, i)) - simd::load(AT(x, i - 1));
-      const V neg = simd::lt(d, zero);
-      gain[k] = gain[k] + simd::select(neg, zero, d);
-      loss[k] = loss[k] - simd::select(neg, d, zero);
-    }
-  QUARTZ_LANES {
-    gain[k] = gain[k] * inv;
-    loss[k] = loss[k] * inv;
-  }
-  auto emit = [&](idx i) {
-    QUARTZ_LANES {
-      const V s = gain[k] + loss[k];
-      const V v = hundred * (gain[k] / s);
-      simd::store(AT(out, i), simd::select(simd::gt(s, zero), v,
-                                           simd::select(simd::ordered(s, s), zero, nan)));
-    }
-  };
-  emit(period);
-  for (idx i = period + 1; i < n; ++i) {
-    QUARTZ_LANES {
-      const V d = simd::load(AT(x, i)) - simd::load(AT(x, i - 1));
-      const V neg = simd::lt(d, zero);
-      loss[k] = (loss[k] * p1 - simd::select(neg, d, zero)) * inv;
-      gain[k] = (gain[k] * p1 + simd::select(neg, zero, d)) * inv;
-    }
-    emit(i);
-  }
-}
-
-inline void macd_lanes(const double* x, double* macd, double* sig, double* hist, idx n,
-                       int fast, int slow, int signal) {
-  const idx start = slow - 1;
-  const idx first = start + signal - 1;
-  const idx warm = std::min<idx>(first, n);
-  nan_lanes(macd, 0, warm);
-  nan_lanes(sig, 0, warm);
-  nan_lanes(hist, 0, warm);
-  if (n <= first) return;
-  const V kf = simd::set1(2.0 / (fast + 1));
-  const V ks = simd::set1(2.0 / (slow + 1));
-  const V kg = simd::set1(2.0 / (signal + 1));
-  V es[K], ef[K], seed[K], g[K];
-  QUARTZ_LANES es[k] = ef[k] = simd::set1(0.0);
-  for (idx i = 0; i <= start; ++i) QUARTZ_LANES es[k] = es[k] + simd::load(AT(x, i));
-  for (idx i = slow - fast; i <= start; ++i) QUARTZ_LANES ef[k] = ef[k] + simd::load(AT(x, i));
-  QUARTZ_LANES {
-    es[k] = es[k] / simd::set1(slow);
-    ef[k] = ef[k] / simd::set1(fast);
-    seed[k] = ef[k] - es[k];
-  }
-  for (idx i = start + 1; i <= first; ++i)
-    QUARTZ_LANES {
-      const V xi = simd::load(AT(x, i));
-      ef[k] = simd::fma(xi - ef[k], kf, ef[k]);
-      es[k] = simd::fma(xi - es[k], ks, es[k]);
-      seed[k] = seed[k] + (ef[k] - es[k]);
-    }
-  QUARTZ_LANES {
-    const V m = ef[k] - es[k];
-    g[k] = seed[k] / simd::set1(signal);
-    simd::store(AT(macd, first), m);
-    simd::store(AT(sig, first), g[k]);
-    simd::store(AT(hist, first), m - g[k]);
-  }
-  for (idx i = first + 1; i < n; ++i)
-    QUARTZ_LANES {
-      const V xi = simd::load(AT(x, i));
-      ef[k] = simd::fma(xi - ef[k], kf, ef[k]);
-      es[k] = simd::fma(xi - es[k], ks, es[k]);
-      const V m = ef[k] - es[k];
-      g[k] = simd::fma(m - g[k], kg, g[k]);
-      simd::store(AT(macd, i), m);
-      simd::store(AT(sig, i), g[k]);
-      simd::store(AT(hist, i), m - g[k]);
-    }
-}
-
-// Bollinger bands; `middle` must already hold SMA(period) of x.
-inline void bbands_lanes(const double* x, const double* middle, double* upper, double* lower,
-                         idx n, int period, double kdev) {
-  const idx warm = std::min<idx>(period - 1, n);
-  nan_lanes(upper, 0, warm);
-  nan_lanes(lower, 0, warm);
-  if (n < period) return;
-  const V inv = simd::set1(1.0 / period), zero = simd::set1(0.0), kv = simd::set1(kdev);
-  V ref[K] = {}, s1[K] = {}, s2[K] = {};
-  for (idx i = period - 1; i < n; ++i) {
-    if ((i - (period - 1)) % kResetBars == 0) {
-      QUARTZ_LANES {
-        ref[k] = simd::load(AT(x, i));
-        s1[k] = s2[k] = zero;
-      }
-      for (idx j = i - period + 1; j <= i; ++j)
-        QUARTZ_LANES {
-          const V d = simd::load(AT(x, j)) - ref[k];
-          s1[k] = s1[k] + d;
-          s2[k] = s2[k] + d * d;
-        }
-    } else {
-      QUARTZ_LANES {
-        const V dn = simd::load(AT(x, i)) - ref[k];
-        const V dd = simd::load(AT(x, i - period)) - ref[k];
-        s1[k] = s1[k] + (dn - dd);
-        s2[k] = s2[k] + (dn * dn - dd * dd);
-      }
-    }
-    QUARTZ_LANES {
-      const V mean = s1[k] * inv;
-      const V raw = s2[k] * inv - mean * mean;
-      const V var = simd::select(simd::lt(zero, raw), raw, zero);  // std::max(0.0, raw)
-      const V width = kv * simd::sqrt(var);
-      const V mid = simd::load(AT(middle, i));
-      simd::store(AT(upper, i), mid + width);
-      simd::store(AT(lower, i), mid - width);
-    }
-  }
-}
 
 // Inputs of the lane kernels are finite (gather_rows reports NaN and inf), so plain max/min is
 // exact.
@@ -300,46 +334,33 @@ inline bool technical_block(const TechnicalBlock& io) {
   NextBlockPrefetch prefetch{io, kTechnicalSeries};
   const idx n = io.bars;
   double* x = io.scratch;
-  double* t0 = x + n * W;
-  double* t1 = t0 + n * W;
-  double* t2 = t1 + n * W;
-  double* hl = t2 + n * W;
-  double* stage = hl + n * W;
+  double* t[9];
+  for (int s = 0; s < 9; ++s) t[s] = x + (s + 1) * n * W;
+  double* stage = x + 10 * n * W;
   double* suf = stage + n * W;
   bool finite = gather_rows(io.close, n, x);
-  sma_lanes(x, t0, n, 5);
-  scatter_rows(t0, io.lanes, n, io.out[0], stage);
+  for (int k = 0; k < K; ++k) {
+    const Group g{k * kVec};
+    SmaLanes sma5{g, x, t[0], 5}, sma10{g, x, t[1], 10}, sma20{g, x, t[2], 20};
+    BbandsLanes bbands{g, x, t[2], t[3], t[4], 20, 2.0};
+    RsiLanes rsi{g, x, t[5], 14};
+    MacdLanes macd{g, x, t[6], t[7], t[8], 12, 26, 9};
+    run_fused(n, sma5, sma10, sma20, bbands, rsi, macd);
+  }
+  // technical_batch's series order: sma5, sma10, sma20, rsi, macd, signal, histogram,
+  // bb upper, bb middle (= sma20), bb lower.
+  static constexpr int kSlot[10] = {0, 1, 2, 5, 6, 7, 8, 3, 2, 4};
+  for (int s = 0; s < 10; ++s) {
+    scatter_rows(t[kSlot[s]], io.lanes, n, io.out[s], stage);
+    prefetch.step();
+  }
+  finite = gather_rows(io.high, n, x) && finite;
+  rolling_extreme_lanes<true>(x, t[0], n, io.swing_lookback, suf);
+  scatter_rows(t[0], io.lanes, n, io.out[10], stage);
   prefetch.step();
-  sma_lanes(x, t0, n, 10);
-  scatter_rows(t0, io.lanes, n, io.out[1], stage);
-  prefetch.step();
-  sma_lanes(x, t0, n, 20);
-  scatter_rows(t0, io.lanes, n, io.out[2], stage);
-  prefetch.step();
-  scatter_rows(t0, io.lanes, n, io.out[8], stage);
-  prefetch.step();
-  bbands_lanes(x, t0, t1, t2, n, 20, 2.0);
-  scatter_rows(t1, io.lanes, n, io.out[7], stage);
-  prefetch.step();
-  scatter_rows(t2, io.lanes, n, io.out[9], stage);
-  prefetch.step();
-  rsi_lanes(x, t0, n, 14);
-  scatter_rows(t0, io.lanes, n, io.out[3], stage);
-  prefetch.step();
-  macd_lanes(x, t0, t1, t2, n, 12, 26, 9);
-  scatter_rows(t0, io.lanes, n, io.out[4], stage);
-  prefetch.step();
-  scatter_rows(t1, io.lanes, n, io.out[5], stage);
-  prefetch.step();
-  scatter_rows(t2, io.lanes, n, io.out[6], stage);
-  prefetch.step();
-  finite = gather_rows(io.high, n, hl) && finite;
-  rolling_extreme_lanes<true>(hl, t0, n, io.swing_lookback, suf);
-  scatter_rows(t0, io.lanes, n, io.out[10], stage);
-  prefetch.step();
-  finite = gather_rows(io.low, n, hl) && finite;
-  rolling_extreme_lanes<false>(hl, t0, n, io.swing_lookback, suf);
-  scatter_rows(t0, io.lanes, n, io.out[11], stage);
+  finite = gather_rows(io.low, n, x) && finite;
+  rolling_extreme_lanes<false>(x, t[0], n, io.swing_lookback, suf);
+  scatter_rows(t[0], io.lanes, n, io.out[11], stage);
   prefetch.step();
   // Once per block, not per series: a fence waits until every streamed line has left the core.
   simd::stream_fence();

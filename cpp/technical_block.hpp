@@ -29,9 +29,9 @@ struct TechnicalBlock {
   int lanes;
   std::ptrdiff_t bars;
   int swing_lookback;
-  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles (six series + a ring)
+  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles (eleven series + a ring)
 };
-constexpr int kTechnicalScratch = 8;
+constexpr int kTechnicalScratch = 13;
 
 // Computes every series of one block; false if any input price is NaN or infinite.
 using TechnicalBlockFn = bool (*)(const TechnicalBlock&);
