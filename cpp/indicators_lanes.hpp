@@ -60,34 +60,36 @@ struct RsiLanes {
   double* out;
   int period;
   V p1 = simd::set1(period - 1), inv = simd::set1(1.0 / period);
-  V zero = simd::set1(0.0), hundred = simd::set1(100.0), nan = simd::set1(NaN);
+  V zero = simd::set1(0.0), hundred = simd::set1(100.0);
   V gain = zero, loss = zero;
   idx begin(idx n) {
     g.nan(out, 0, std::min<idx>(period, n));
     if (n <= period) return n;
-    // Adding an exact 0.0 leaves a sum unchanged, so the selects equal TA-Lib's branches.
+    // Adding an exact 0.0 leaves a sum unchanged, so the masked terms equal TA-Lib's branches.
     for (idx i = 1; i <= period; ++i) {
       const V d = g.at(x, i) - g.at(x, i - 1);
       const V neg = simd::lt(d, zero);
-      gain = gain + simd::select(neg, zero, d);
-      loss = loss - simd::select(neg, d, zero);
+      gain = gain + simd::drop(neg, d);
+      loss = loss - simd::keep(neg, d);
     }
     gain = gain * inv;
     loss = loss * inv;
     emit(period);
     return period + 1;
   }
+  // rsi_row gives 0.0 where s is not positive and NaN where s is NaN; here s never is: gain
+  // and loss only ever add non-negative terms (or +inf) to 0.0 and scale by positive
+  // constants, and the differences of finite prices are never NaN.
   void emit(idx i) {
     const V s = gain + loss;
     const V v = hundred * (gain / s);
-    g.put(out, i, simd::select(simd::gt(s, zero), v,
-                               simd::select(simd::ordered(s, s), zero, nan)));
+    g.put(out, i, simd::keep(simd::gt(s, zero), v));
   }
   void step(idx i) {
     const V d = g.at(x, i) - g.at(x, i - 1);
     const V neg = simd::lt(d, zero);
-    loss = (loss * p1 - simd::select(neg, d, zero)) * inv;
-    gain = (gain * p1 + simd::select(neg, zero, d)) * inv;
+    loss = (loss * p1 - simd::keep(neg, d)) * inv;
+    gain = (gain * p1 + simd::drop(neg, d)) * inv;
     emit(i);
   }
 };
@@ -171,7 +173,7 @@ struct BbandsLanes {
     }
     const V mean = s1 * inv;
     const V raw = s2 * inv - mean * mean;
-    const V var = simd::select(simd::lt(zero, raw), raw, zero);  // std::max(0.0, raw)
+    const V var = simd::keep(simd::lt(zero, raw), raw);  // std::max(0.0, raw)
     const V width = kv * simd::sqrt(var);
     const V mid = g.at(middle, i);
     g.put(upper, i, mid + width);

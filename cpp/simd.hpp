@@ -36,10 +36,11 @@ inline V sqrt(V a) { return {_mm256_sqrt_pd(a.v)}; }
 // Masks are all-ones lanes, kept as V.
 inline V lt(V a, V b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ)}; }
 inline V gt(V a, V b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_GT_OQ)}; }
-inline V ordered(V a, V b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_ORD_Q)}; }
 inline V unordered(V a, V b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_UNORD_Q)}; }
-// mask ? a : b
-inline V select(V mask, V a, V b) { return {_mm256_blendv_pd(b.v, a.v, mask.v)}; }
+// mask ? a : 0.0 and mask ? 0.0 : a, as logic operations (a blend would compete with the
+// multiplies for two ports; logic runs on all four).
+inline V keep(V mask, V a) { return {_mm256_and_pd(mask.v, a.v)}; }
+inline V drop(V mask, V a) { return {_mm256_andnot_pd(mask.v, a.v)}; }
 inline V max(V a, V b) { return {_mm256_max_pd(a.v, b.v)}; }
 inline V min(V a, V b) { return {_mm256_min_pd(a.v, b.v)}; }
 inline V mask_or(V a, V b) { return {_mm256_or_pd(a.v, b.v)}; }
@@ -105,19 +106,19 @@ inline V gt(V a, V b) {
   for (int i = 0; i < 4; ++i) r.v[i] = mask_of(a.v[i] > b.v[i]);
   return r;
 }
-inline V ordered(V a, V b) {
-  V r;
-  for (int i = 0; i < 4; ++i) r.v[i] = mask_of(a.v[i] == a.v[i] && b.v[i] == b.v[i]);
-  return r;
-}
 inline V unordered(V a, V b) {
   V r;
   for (int i = 0; i < 4; ++i) r.v[i] = mask_of(a.v[i] != a.v[i] || b.v[i] != b.v[i]);
   return r;
 }
-inline V select(V mask, V a, V b) {
+inline V keep(V mask, V a) {
   V r;
-  for (int i = 0; i < 4; ++i) r.v[i] = mask.v[i] != 0.0 ? a.v[i] : b.v[i];
+  for (int i = 0; i < 4; ++i) r.v[i] = mask.v[i] != 0.0 ? a.v[i] : 0.0;
+  return r;
+}
+inline V drop(V mask, V a) {
+  V r;
+  for (int i = 0; i < 4; ++i) r.v[i] = mask.v[i] != 0.0 ? 0.0 : a.v[i];
   return r;
 }
 
