@@ -254,12 +254,12 @@ inline bool gather_rows(const double* const* rows, idx n, double* block) {
   bool finite = true;
   for (int l0 = 0; l0 < W; l0 += kVec)
     for (idx i = 0; i < n4; i += kVec) {
-      V r0 = simd::load(rows[l0] + i), r1 = simd::load(rows[l0 + 1] + i);
-      V r2 = simd::load(rows[l0 + 2] + i), r3 = simd::load(rows[l0 + 3] + i);
+      V r0, r1, r2, r3;
+      simd::load_transposed(rows[l0] + i, rows[l0 + 1] + i, rows[l0 + 2] + i, rows[l0 + 3] + i,
+                            r0, r1, r2, r3);
       // x - x is NaN exactly when x is NaN or infinite.
       bad = simd::mask_or(bad, simd::mask_or(simd::unordered(r0 - r0, r1 - r1),
                                              simd::unordered(r2 - r2, r3 - r3)));
-      simd::transpose4(r0, r1, r2, r3);
       simd::store(block + i * W + l0, r0);
       simd::store(block + (i + 1) * W + l0, r1);
       simd::store(block + (i + 2) * W + l0, r2);
@@ -301,9 +301,9 @@ inline void scatter_rows(const double* block, int lanes, idx n, double* dst, dou
   for (int l0 = 0; l0 < lanes; l0 += kVec) {
     double* s = stage + l0 * n;
     for (idx i = 0; i < n4; i += kVec) {
-      V r0 = simd::load(block + i * W + l0), r1 = simd::load(block + (i + 1) * W + l0);
-      V r2 = simd::load(block + (i + 2) * W + l0), r3 = simd::load(block + (i + 3) * W + l0);
-      simd::transpose4(r0, r1, r2, r3);
+      const double* tile = block + i * W + l0;
+      V r0, r1, r2, r3;
+      simd::load_transposed(tile, tile + W, tile + 2 * W, tile + 3 * W, r0, r1, r2, r3);
       simd::store(s + i, r0);
       simd::store(s + n + i, r1);
       simd::store(s + 2 * n + i, r2);

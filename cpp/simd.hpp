@@ -46,16 +46,24 @@ inline V min(V a, V b) { return {_mm256_min_pd(a.v, b.v)}; }
 inline V mask_or(V a, V b) { return {_mm256_or_pd(a.v, b.v)}; }
 inline bool any(V mask) { return _mm256_movemask_pd(mask.v) != 0; }
 
-// Transposes a 4x4 tile: rows r[0..3] become columns.
-inline void transpose4(V& r0, V& r1, V& r2, V& r3) {
-  const __m256d t0 = _mm256_unpacklo_pd(r0.v, r1.v);
-  const __m256d t1 = _mm256_unpackhi_pd(r0.v, r1.v);
-  const __m256d t2 = _mm256_unpacklo_pd(r2.v, r3.v);
-  const __m256d t3 = _mm256_unpackhi_pd(r2.v, r3.v);
-  r0.v = _mm256_permute2f128_pd(t0, t2, 0x20);
-  r1.v = _mm256_permute2f128_pd(t1, t3, 0x20);
-  r2.v = _mm256_permute2f128_pd(t0, t2, 0x31);
-  r3.v = _mm256_permute2f128_pd(t1, t3, 0x31);
+// The 4x4 tile whose rows are the 4 doubles at a, b, c and d, transposed: r0..r3 are its
+// columns. Half-rows go straight from memory into each register's upper half
+// (vinsertf128), so the only shuffles are four unpacks: a lane-crossing permute per column
+// would all queue on one port.
+inline void load_transposed(const double* a, const double* b, const double* c, const double* d,
+                            V& r0, V& r1, V& r2, V& r3) {
+  const __m256d ac01 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(a)),
+                                            _mm_loadu_pd(c), 1);
+  const __m256d bd01 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(b)),
+                                            _mm_loadu_pd(d), 1);
+  const __m256d ac23 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(a + 2)),
+                                            _mm_loadu_pd(c + 2), 1);
+  const __m256d bd23 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(b + 2)),
+                                            _mm_loadu_pd(d + 2), 1);
+  r0.v = _mm256_unpacklo_pd(ac01, bd01);
+  r1.v = _mm256_unpackhi_pd(ac01, bd01);
+  r2.v = _mm256_unpacklo_pd(ac23, bd23);
+  r3.v = _mm256_unpackhi_pd(ac23, bd23);
 }
 // A store that bypasses the cache when `p` is 32-byte aligned (outputs are written once).
 inline void store_stream(double* p, V a) {
@@ -142,10 +150,12 @@ inline bool any(V mask) {
     if (mask.v[i] != 0.0) return true;
   return false;
 }
-inline void transpose4(V& r0, V& r1, V& r2, V& r3) {
-  V* r[4] = {&r0, &r1, &r2, &r3};
+inline void load_transposed(const double* a, const double* b, const double* c, const double* d,
+                            V& r0, V& r1, V& r2, V& r3) {
+  const double* row[4] = {a, b, c, d};
+  V* col[4] = {&r0, &r1, &r2, &r3};
   for (int i = 0; i < 4; ++i)
-    for (int j = i + 1; j < 4; ++j) std::swap(r[i]->v[j], r[j]->v[i]);
+    for (int j = 0; j < 4; ++j) col[j]->v[i] = row[i][j];
 }
 inline void store_stream(double* p, V a) { store(p, a); }
 inline void stream_fence() {}
