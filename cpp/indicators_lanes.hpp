@@ -182,11 +182,12 @@ struct BbandsLanes {
 };
 
 // Runs the kernels over bars [0, n) with their steps interleaved: each alone until all are
-// past their warm-up, then one loop steps every kernel at each bar. One kernel's recurrence
-// alone leaves the core waiting on its latency every bar; side by side, the out-of-order core
-// overlaps them (and the divider, which SMA, RSI and Bollinger all use, stays busy). Each
-// kernel's own operations and their order are unchanged. A kernel that reads another's output
-// (Bollinger: the SMA) must come after it.
+// past their warm-up, then one loop steps every kernel at each bar. Alone, RSI and MACD wait
+// on their recurrences' latency and SMA and Bollinger on the divider; side by side, the
+// out-of-order core overlaps the one with the other. The loop is then bound by the divider
+// and the two multiply ports, so the kernels spend those sparingly (one lane group per loop:
+// two would not fit the 16 vector registers). Each kernel's own operations and their order
+// are unchanged. A kernel that reads another's output (Bollinger: the SMA) must come after it.
 // Kernels are taken by value: as locals whose address never escapes, their state lives in
 // registers (through a reference, every store to an output could alias it).
 template <typename... Kernel>
