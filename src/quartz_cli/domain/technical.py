@@ -144,9 +144,9 @@ class TechnicalResult(_Model):
 
 
 class TechnicalDocument(Document):
-    """`technical/<CODE>/…`: the stored analysis of one ticker (pointer `latest.json`).
+    """The stored analysis of one ticker: an entry of a `TechnicalSnapshot`.
 
-    Readers treat a missing or stale document as "skip the ticker"."""
+    Readers treat a missing or stale analysis as "skip the ticker"."""
 
     schema_version: int = 1
     code: str
@@ -154,6 +154,14 @@ class TechnicalDocument(Document):
     market_time: datetime
     data_source: str
     periods: dict[str, PeriodAnalysis]
+
+
+class TechnicalSnapshot(Document):
+    """`technical/runs/…`: the newest stored analysis of every ticker analysed so far, keyed
+    by code: a run's own and those carried over from the snapshot before it."""
+
+    schema_version: int = 1
+    entries: dict[str, TechnicalDocument]
 
 
 def derive_signals(series: dict[str, list[float]], close: float, fib_levels: dict[str, float],

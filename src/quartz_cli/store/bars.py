@@ -186,7 +186,9 @@ class BarStore(StoredBars):
         self._locks: dict[str, asyncio.Lock] = {}
         # code → (when fetched, today's bar from a chart answer): one entry per ticker.
         self._partial: dict[str, tuple[datetime, Bar]] = {}
-        self._quotes: dict[str, tuple[datetime, Quote]] = {}
+        # code → (when asked, its quote); None when the broker answered without a price
+        # (halted, no trade), so reading that ticker's bars does not ask again.
+        self._quotes: dict[str, tuple[datetime, Quote | None]] = {}
         self._asking: dict[str, asyncio.Future[Quote | None]] = {}
 
     # --- updating ---------------------------------------------------------------------------
@@ -312,8 +314,8 @@ class BarStore(StoredBars):
         try:
             quotes, failed = await self.broker.quotes(tickers)
             now = self.clock()
-            for code, q in quotes.items():
-                self._quotes[code] = (now, q)
+            for code in tickers:
+                self._quotes[code] = (now, quotes.get(code))
         finally:
             for code, fut in mine.items():
                 self._asking.pop(code, None)
@@ -338,10 +340,10 @@ class BarStore(StoredBars):
                 quote = await asyncio.shield(asking)
             else:
                 quote = (await self.quotes([code]))[0].get(code)
-            seen = (now, quote) if quote is not None else None
-        if seen is None:
-            return None, False
+            seen = (now, quote)
         q = seen[1]
+        if q is None:
+            return None, False
         last = stored.bars[-1] if stored.bars else None
         adjusted = (last is not None and last.day == self._previous(today)
                     and q.base != last.close)
