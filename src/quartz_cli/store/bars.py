@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -67,6 +68,10 @@ class Coverage:
     last: date | None
     bars: int
     fresh: bool
+
+
+def _day(bar: Bar) -> date:
+    return bar.day
 
 
 def same_prices(a: Bar, b: Bar) -> bool:
@@ -379,7 +384,10 @@ class BarStore(StoredBars):
         # A stored bar of today's session exists only if the market clock went back (a
         # test's fixed market time): the partial bar replaces it.
         last_day = partial.day if partial is not None else date.max
-        bars = [b for b in series.bars if start <= b.day <= end and b.day < last_day]
+        # The stored bars are in day order: cut the range by bisection, not bar by bar.
+        stop = min(bisect_right(series.bars, end, key=_day),
+                   bisect_left(series.bars, last_day, key=_day))
+        bars = list(series.bars[bisect_left(series.bars, start, key=_day):stop])
         if partial is not None:
             bars.append(partial)
         return DailyBars(code=code, name=series.name, period=period,
