@@ -258,6 +258,42 @@ def test_a_bar_is_served_when_its_batch_of_quotes_arrives_not_after_the_last(tmp
     assert set(quotes) == set(codes)
 
 
+class DroppingQuotes(HeldQuotes):
+    """The simulator's market data, answering without a price for `held` (KIS leaves a
+    halted or untraded code out of a multi-ticker answer)."""
+
+    async def quotes(self, tickers):
+        self.calls.append(list(tickers))
+        quotes, failed = await self.broker.quotes(tickers)
+        if self.held in quotes:
+            del quotes[self.held]
+            failed[self.held] = f"KIS has no price for {self.held}"
+        return quotes, failed
+
+
+def test_a_ticker_answered_without_a_price_is_not_asked_again_for_its_bar(tmp_path, calendar):
+    codes = ["005930", "000660"]
+
+    async def go():
+        m = Market(tmp_path, T2)
+        store = LocalStore(tmp_path / "store")
+        await m.bar_store(store, calendar).pull(codes)
+        m.now = IN_SESSION
+        broker = DroppingQuotes(KisMarketData(m.kis), held="000660")
+        bs = BarStore(store, broker, clock=lambda: m.now, calendar=calendar)
+        quotes, failed = await bs.quotes(codes)
+        start = IN_SESSION.date() - timedelta(days=400)
+        bars = {c: await bs.daily_bars(c, start, IN_SESSION.date()) for c in codes}
+        return quotes, failed, bars, broker.calls
+
+    quotes, failed, bars, calls = asyncio.run(go())
+    assert set(quotes) == {"005930"} and set(failed) == {"000660"}
+    # One quote call in all: the answer without a price stands for the run (no bar today).
+    assert calls == [codes]
+    assert bars["005930"].bars[-1].day == IN_SESSION.date()
+    assert bars["000660"].bars[-1].day == T2.date()
+
+
 def test_the_bar_store_works_on_s3(tmp_path, calendar, s3_url):
     from quartz_cli.store.s3 import S3Store
 

@@ -36,7 +36,7 @@ UPDATE = os.environ.get("QUARTZ_UPDATE_GOLDEN") == "1"
 _RUN_ID = re.compile(r"^(?P<keep>[a-z]+-\d{8}T\d{4})\d{2}-[0-9a-f]{6}$")
 # `2026-11-24T01:00:06.220010Z`, the market clock: seconds are elapsed time, as above.
 _MARKET_AT = re.compile(r"^(?P<keep>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}):\d{2}\.\d{6}Z$")
-# `technical/000270/2026/11/29/014216.639398Z.json`: store keys are named by the wall clock
+# `technical/runs/2026/11/29/014216.639398Z.json`: store keys are named by the wall clock
 # at which this run's agents produced the document.
 _KEY_TIME = re.compile(r"\d{4}/\d{2}/\d{2}/\d{6}\.\d{6}Z")
 

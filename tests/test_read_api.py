@@ -18,9 +18,11 @@ import pytest
 
 from fakes.server import LoopbackServer, free_port
 from quartz_cli.agents.documents import publish
+from quartz_cli.agents.technical_snapshot import publish_snapshot
 from quartz_cli.app.runtime import open_store
 from quartz_cli.config import load_config
 from quartz_cli.domain.documents import Document
+from quartz_cli.domain.technical import TechnicalDocument
 from quartz_cli.servers.read_api import create_app
 
 
@@ -39,10 +41,9 @@ class Candidates(Document):
     tickers: list[dict[str, object]]
 
 
-class Technical(Document):
-    ticker: str
-    rsi_14: float
-    signal: str
+def _analysis(code: str, name: str, minutes_ago: int) -> TechnicalDocument:
+    return TechnicalDocument(produced_at=_at(minutes_ago), env="local", code=code, name=name,
+                             market_time=_at(minutes_ago), data_source="test", periods={})
 
 
 def _at(minutes_ago: int) -> datetime:
@@ -113,21 +114,27 @@ def test_candidates(api, store) -> None:
 
 
 def test_technical_by_ticker(api, store) -> None:
-    samsung = publish(store, "technical/005930", Technical(
-        produced_at=_at(10), env="local", ticker="005930", rsi_14=28.4, signal="oversold"))
-    publish(store, "technical/000660", Technical(
-        produced_at=_at(10), env="local", ticker="000660", rsi_14=71.0, signal="overbought"))
+    samsung = _analysis("005930", "Samsung Electronics", 10)
+    first = publish_snapshot(store, [samsung, _analysis("000660", "SK hynix", 10)], "local")
 
     # The short code form (A + 6 characters) names the same stock.
     r = api.post("/result/analysis", json={"ticker": "A005930"})
 
     assert r.status_code == 200
-    assert r.json() == _stored(store, samsung)
-    assert api.post("/result/analysis", json={"ticker": "000660"}).json()["signal"] == "overbought"
+    assert r.json() == samsung.model_dump(mode="json")
+    assert r.headers["X-Quartz-Document-Key"] == first
+    assert 590 <= int(r.headers["X-Quartz-Age-Seconds"]) <= 660
+    # A later run that analysed one ticker carries the other one's analysis over.
+    second = publish_snapshot(store, [_analysis("000660", "SK hynix (new)", 1)], "local")
+    r = api.post("/result/analysis", json={"ticker": "005930"})
+    assert r.json()["name"] == "Samsung Electronics"
+    assert r.headers["X-Quartz-Document-Key"] == second != first
+    assert api.post("/result/analysis", json={"ticker": "000660"}).json()["name"] == \
+        "SK hynix (new)"
 
 
 @pytest.mark.parametrize("body, status, fragment", [
-    ({"ticker": "035720"}, 404, "technical/035720/latest.json"),
+    ({"ticker": "035720"}, 404, "no stored analysis of 035720"),
     ({"ticker": "5930!"}, 400, "not a KRX stock code"),
     ({"symbol": "005930"}, 400, "must name a ticker"),
     (["005930"], 400, "must name a ticker"),

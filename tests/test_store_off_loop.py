@@ -1,7 +1,6 @@
 """No blocking store I/O on the event loop in the decide and rebalance paths: every store call
 (the documents read and published, the technical agent's documents, the LLM budget, the
-decision) runs in a worker thread, so broker calls go on while the store answers; and the
-technical documents are read concurrently, not one by one."""
+decision) runs in a worker thread, so broker calls go on while the store answers."""
 
 from __future__ import annotations
 
@@ -23,25 +22,18 @@ HELD = ("005930", "000660", "035420", "051910", "006400")
 
 class BlockingStore(DictStore):
     """The `Store` port in memory, whose every call blocks the calling thread for `delay_s`
-    (as a synchronous S3 client does) and notes the thread that made it and how many calls
-    were in flight at once."""
+    (as a synchronous S3 client does) and notes the thread that made it."""
 
     def __init__(self, delay_s: float = 0.02) -> None:
         super().__init__()
         self.delay_s = delay_s
         self.calls: list[tuple[str, int]] = []
-        self.in_flight = 0
-        self.most_in_flight = 0
         self._lock = threading.Lock()
 
     def _block(self, name: str) -> None:
         with self._lock:
             self.calls.append((name, threading.get_ident()))
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
         time.sleep(self.delay_s)
-        with self._lock:
-            self.in_flight -= 1
 
     def get(self, key: str) -> bytes | None:
         self._block("get")
@@ -83,7 +75,7 @@ def on_loop_thread(store: BlockingStore, loop_thread: int) -> list[str]:
     return [name for name, thread in store.calls if thread == loop_thread]
 
 
-def test_decide_makes_every_store_call_off_the_event_loop_and_reads_technical_concurrently(
+def test_decide_makes_every_store_call_off_the_event_loop(
 ) -> None:
     store = BlockingStore()
     d = deps(positions=tuple(position(t) for t in HELD), candidates=(), store=store,
@@ -98,15 +90,17 @@ def test_decide_makes_every_store_call_off_the_event_loop_and_reads_technical_co
     plan = asyncio.run(run_decide(d, dry_run=False))
 
     assert plan.engine is not None and plan.engine.name == "fake-llm"
-    assert sorted(plan.inputs.sources) == [f"technical/{t}" for t in sorted(HELD)]
+    # One snapshot holds the five tickers' analyses.
+    assert plan.inputs.sources["technical"].startswith("technical/runs/")
     kinds = {name for name, _ in store.calls}
     # The documents read and published, the budget read (list, get) and recorded
     # (put_if_absent), the decision published (put).
     assert kinds == {"get", "put", "list", "put_if_absent"}
     assert any(k.startswith("decisions/") for k in store.objects)
     assert on_loop_thread(store, loop_thread) == []
-    # The five technical documents are read (and read back after publishing) together.
-    assert store.most_in_flight >= 2
+    # The five analyses are one snapshot: two writes (it and its pointer), not ten.
+    assert sorted(k for k in store.objects if k.startswith("technical/")) == sorted(
+        [plan.inputs.sources["technical"], "technical/runs/latest.json"])
 
 
 def test_rebalance_publishes_its_decision_off_the_event_loop() -> None:

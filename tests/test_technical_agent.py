@@ -142,7 +142,7 @@ def test_results_are_published_and_cached():
     assert second[0].periods == first[0].periods
     assert list(cache.data) == ["technical|035720|D|2026-11-20"]
     assert cache.expiry["technical|035720|D|2026-11-20"] == 300
-    assert loaded is not None and loaded.key.startswith("technical/035720/")
+    assert loaded is not None and loaded.key.startswith("technical/runs/")
     doc = loaded.document
     assert doc.code == "035720" and doc.env == "local" and "synthetic" in doc.data_source
     assert doc.periods["D"].values.rsi14 == first[0].periods["D"].values.rsi14

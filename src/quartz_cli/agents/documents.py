@@ -81,11 +81,17 @@ def publish(store: Store, prefix: str, document: Document, *, name: str = "",
     """Write the dated copy, then move the `latest` pointer to it. Returns the dated key.
 
     The pointer is written second so a reader following it always finds a whole document."""
-    body = document.model_dump_json(indent=2).encode()
-    key = dated_key(prefix, document.produced_at, name)
+    return publish_encoded(store, prefix, document.model_dump_json(indent=2).encode(),
+                           document.produced_at, document.schema_version, name=name,
+                           latest_name=latest_name)
+
+
+def publish_encoded(store: Store, prefix: str, body: bytes, produced_at: datetime,
+                    schema_version: int, *, name: str = "", latest_name: str = "latest") -> str:
+    """`publish` for a document already encoded as JSON (`body`) by its producer."""
+    key = dated_key(prefix, produced_at, name)
     store.put(key, body)
-    pointer = LatestPointer(key=key, produced_at=document.produced_at,
-                            schema_version=document.schema_version)
+    pointer = LatestPointer(key=key, produced_at=produced_at, schema_version=schema_version)
     store.put(f"{prefix}/{latest_name}.json", pointer.model_dump_json().encode())
     return key
 

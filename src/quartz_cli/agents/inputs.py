@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from quartz_cli.agents.documents import Loaded, read_latest
+from quartz_cli.agents.documents import read_latest
 from quartz_cli.agents.macro import load_summary
 from quartz_cli.agents.portfolio import (
     CandidateInfo,
@@ -20,7 +20,8 @@ from quartz_cli.agents.portfolio import (
     MacroRead,
     TechnicalRead,
 )
-from quartz_cli.agents.technical import analyze_tickers, read_technical
+from quartz_cli.agents.technical import analyze_tickers
+from quartz_cli.agents.technical_snapshot import read_analyses
 from quartz_cli.domain.bars import Period
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.candidates import PREFIX as CANDIDATES_PREFIX
@@ -133,7 +134,8 @@ class StoreInputs:
                                         on_published=keep)
         self.produced.append("technical")
         errors = {r.code: r.error or "analysis failed" for r in results if not r.ok}
-        stored = dict(zip(errors, await self._read_technical(list(errors)), strict=True))
+        stored = (await asyncio.to_thread(read_analyses, self.store, list(errors))
+                  if errors else {})
         for r in results:
             view, key = published.get(r.code, (None, ""))
             loaded = stored.get(r.code)
@@ -144,10 +146,3 @@ class StoreInputs:
             else:
                 views[r.code], keys[r.code] = view, key
         return TechnicalRead(views, keys, failed)
-
-    async def _read_technical(self, codes: Sequence[str]
-                              ) -> list[Loaded[TechnicalDocument] | None]:
-        """The stored analysis of each code, in order, read concurrently in worker threads
-        (each read is two store calls: the pointer, then the document)."""
-        return list(await asyncio.gather(*(asyncio.to_thread(read_technical, self.store, code)
-                                           for code in codes)))

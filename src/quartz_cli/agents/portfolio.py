@@ -279,7 +279,12 @@ def _brief(deps: PortfolioDeps, g: _Gathered) -> InputsBrief:
         sources["macro"] = m.key
     if g.candidates and g.candidates.key:
         sources["candidates"] = g.candidates.key
-    sources.update({f"technical/{t}": k for t, k in sorted(g.technical.keys.items())})
+    # One snapshot usually holds every ticker's analysis: name it once, not per ticker.
+    snapshots = set(g.technical.keys.values())
+    if len(snapshots) == 1:
+        sources["technical"] = snapshots.pop()
+    else:
+        sources.update({f"technical/{t}": k for t, k in sorted(g.technical.keys.items())})
     notes = [n for n in (m.data_note if m else None,
                          g.candidates.data_note if g.candidates else None) if n]
     if deps.env == "local":

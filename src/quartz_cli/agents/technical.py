@@ -1,7 +1,8 @@
 """The technical agent: bars (from the bar store, which the runtime's market data is: fresh
 bars every run for the cost of the new sessions) → indicators for every ticker in one native
 batch → signals, for many tickers and periods, cached for five minutes and published to the
-store under `technical/<CODE>/` (pointer `technical/<CODE>/latest.json`).
+store as one snapshot per run (`agents/technical_snapshot.py`, pointer
+`technical/runs/latest.json`).
 
 The portfolio agent calls `analyze_tickers`; readers of the store use `read_technical`."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,7 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from quartz_cli.agents.documents import Loaded, prune_dated, publish, read_latest
+from quartz_cli.agents.documents import Loaded, prune_dated
+from quartz_cli.agents.technical_snapshot import publish_snapshot, read_analyses
 from quartz_cli.domain.bars import Bar, Period
 from quartz_cli.domain.calendar import KrxCalendar
 from quartz_cli.domain.documents import utcnow
@@ -33,7 +36,6 @@ from quartz_cli.domain.technical import (
     TechnicalResult,
     derive_signals,
     fib_levels_at,
-    separate_gaps,
 )
 from quartz_cli.errors import BrokerError, QuartzError
 from quartz_cli.indicators import native
@@ -47,7 +49,7 @@ PREFIX = "technical"
 CONCURRENCY = 4
 CHART_BARS = 120
 # Rows (tickers) per native call (see analyse_prepared).
-BATCH_ROWS = 512
+BATCH_ROWS = 1024
 
 
 class ResultCache(Protocol):
@@ -69,10 +71,6 @@ class ChartSeries:
 
 def _cache_key(code: str, period: Period, today: date) -> str:
     return f"technical|{code}|{period.value}|{today.isoformat()}"
-
-
-def document_prefix(code: str) -> str:
-    return f"{PREFIX}/{code}"
 
 
 @dataclass(frozen=True)
@@ -113,17 +111,30 @@ class Prepared:
 
 
 def prepare(item: PeriodBars, *, chart: bool = True) -> Prepared | QuartzError:
-    """`item`'s traded bars (gaps set apart) in columns; a QuartzError when none traded."""
-    traded, issues = separate_gaps(item.bars, item.sessions)
-    if not traded:
+    """`item`'s traded bars in columns: halted sessions (flat, zero-volume bars) set apart and
+    sessions the broker left out listed; a QuartzError when none traded. Column-wise, as a
+    whole-market decide prepares 760,000 bars."""
+    bars = item.bars
+    days, opens, highs, lows, closes, volumes, _ = zip(*bars, strict=True) if bars else ((),) * 7
+    o, h, lo, c, v = (np.array(col, dtype=np.int64)
+                      for col in (opens, highs, lows, closes, volumes))
+    halted = (v == 0) & (o == h) & (h == lo) & (lo == c)
+    traded = np.flatnonzero(~halted)
+    if not len(traded):
         return QuartzError(f"no traded {item.period.value} bars in the range")
+    missing: list[date] = []
+    if item.sessions is not None:
+        covered = item.sessions[bisect_left(item.sessions, days[0]):
+                                bisect_right(item.sessions, days[-1])]
+        missing = sorted(set(covered).difference(days))
+    issues = DataIssues(halted_sessions=[days[i] for i in np.flatnonzero(halted)],
+                        missing_sessions=missing, calendar_checked=item.sessions is not None)
+    last = int(traded[-1])
     return Prepared(
-        period=item.period,
-        close=np.fromiter((b.close for b in traded), np.float64, len(traded)),
-        high=np.fromiter((b.high for b in traded), np.float64, len(traded)),
-        low=np.fromiter((b.low for b in traded), np.float64, len(traded)),
-        last_day=traded[-1].day, last_close=traded[-1].close, issues=issues,
-        days=[b.day for b in traded[-CHART_BARS:]] if chart else None)
+        period=item.period, close=c[traded].astype(np.float64),
+        high=h[traded].astype(np.float64), low=lo[traded].astype(np.float64),
+        last_day=days[last], last_close=int(c[last]), issues=issues,
+        days=[days[i] for i in traded[-CHART_BARS:]] if chart else None)
 
 
 def analyse_many(items: Sequence[PeriodBars], *, charts: bool = True,
@@ -149,10 +160,11 @@ def analyse_prepared(items: Sequence[Prepared | QuartzError],
             continue
         groups.setdefault((SWING_LOOKBACK[item.period], len(item.close)), []).append((i, item))
     for (lookback, n), group in groups.items():
-        # A few hundred rows a call: the kernel's output is every series of every row
-        # (12 float64 series: 74 MB for 2,800 tickers of 275 bars at once), and the
-        # per-call overhead is already negligible at this size. One output buffer serves
-        # the group's calls (nothing keeps a view past its call).
+        # At most BATCH_ROWS rows a call: the kernel's output is every series of every row
+        # (12 float64 series: 74 MB for 2,800 tickers of 275 bars at once, a third of the
+        # decide's memory goal), and three calls for the whole market cost ~0.3 ms more
+        # than one (a worker thread started per call). One output buffer serves the
+        # group's calls (nothing keeps a view past its call).
         buffer = np.empty(len(SERIES) * min(len(group), BATCH_ROWS) * n)
         for first in range(0, len(group), BATCH_ROWS):
             members = group[first:first + BATCH_ROWS]
@@ -290,16 +302,18 @@ class TechnicalAgent:
         """One ticker, every period (see `analyze_many`)."""
         return (await self.analyze_many([code], periods, now, want_chart=want_chart))[0]
 
-    async def publish(self, result: TechnicalResult, now: datetime) -> str | None:
-        """Publish a successful `result` (analysed at market time `now`) under
-        `technical/<CODE>/`, in a worker thread (the store's calls block), and return its
-        key; nothing (None) without a store or for a failed result."""
-        if self.store is None or not result.ok:
+    async def publish(self, results: Sequence[TechnicalResult], now: datetime) -> str | None:
+        """Publish the successful `results` (analysed at market time `now`) as one snapshot,
+        in a worker thread (the store's calls block), and return its key; nothing (None)
+        without a store or a success."""
+        produced_at = utcnow()
+        docs = [TechnicalDocument(produced_at=produced_at, env=self.env, code=r.code,
+                                  name=r.name, market_time=now, data_source=r.data_source,
+                                  periods=r.periods) for r in results if r.ok]
+        if self.store is None or not docs:
             return None
-        doc = TechnicalDocument(produced_at=utcnow(), env=self.env, code=result.code,
-                                name=result.name, market_time=now,
-                                data_source=result.data_source, periods=result.periods)
-        return await asyncio.to_thread(publish, self.store, document_prefix(result.code), doc)
+        return await asyncio.to_thread(publish_snapshot, self.store, docs, self.env,
+                                       produced_at)
 
 
 async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequence[str],
@@ -312,32 +326,32 @@ async def analyze_tickers(market: MarketData, store: Store | None, tickers: Sequ
     """Analyse `tickers` (validated KRX codes) for `periods` as of market time `now`.
 
     Results come back in the order of `tickers`; a ticker that fails (unknown code, broker
-    error, no bars) is a result with ok=False and the others still run. Each success is
-    published to `store` under `technical/<CODE>/`. Raises InputError for a malformed code
+    error, no bars) is a result with ok=False and the others still run. The successes are
+    published to `store` as one snapshot. Raises InputError for a malformed code
     before any call. With `want_chart`, the cache is bypassed and `agent.charts` keeps the
     last bars' series for plotting."""
     codes = [normalize_ticker(t) for t in tickers]
     agent = agent or TechnicalAgent(market, store, env, cache, calendar)
     results = await agent.analyze_many(codes, periods, now, want_chart=want_chart)
 
-    async def publish(result: TechnicalResult) -> None:
-        key = await agent.publish(result, now)
-        if key is not None and on_published is not None:
-            on_published(result, key)
+    key = await agent.publish(results, now)
+    for r in results:
+        if key is not None and r.ok and on_published is not None:
+            on_published(r, key)
         if on_done is not None:
-            on_done(result)
-
-    await asyncio.gather(*(publish(r) for r in results))
+            on_done(r)
     return results
 
 
 def prune_technical(store: Store, keep_days: float, now: datetime) -> int:
-    """The retention rule of technical history: dated copies older than `keep_days` are
-    deleted, each ticker's newest kept (blocking; returns how many were deleted)."""
+    """The retention rule of technical history: dated snapshots older than `keep_days` are
+    deleted, the newest kept (and so are the newest of each ticker's documents of the
+    layout before snapshots); blocking; returns how many were deleted."""
     return prune_dated(store, PREFIX, keep_days, now)
 
 
 def read_technical(store: Store, code: str, *, now: datetime | None = None,
                    ) -> Loaded[TechnicalDocument] | None:
     """The latest stored analysis of `code` with its age (None when there is none)."""
-    return read_latest(store, document_prefix(normalize_ticker(code)), TechnicalDocument, now=now)
+    code = normalize_ticker(code)
+    return read_analyses(store, [code], now=now).get(code)

@@ -3,9 +3,9 @@ weeks and months. Prices in integer won, volume in shares."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
+from typing import NamedTuple
 
 
 class Period(str, Enum):
@@ -16,9 +16,11 @@ class Period(str, Enum):
     MONTH = "M"
 
 
-@dataclass(frozen=True)
-class Bar:
-    """One OHLCV bar. For weeks and months, `day` is the first session the bar covers."""
+class Bar(NamedTuple):
+    """One OHLCV bar. For weeks and months, `day` is the first session the bar covers.
+
+    A named tuple, not a frozen dataclass: a decide over the whole market builds 760,000 of
+    them from the bar files, and a tuple is built in a third of the time."""
 
     day: date
     open: int

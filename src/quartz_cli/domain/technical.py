@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quartz_cli.domain.bars import Bar, Period
+from quartz_cli.domain.bars import Period
 from quartz_cli.domain.documents import Document
 from quartz_cli.indicators.fibonacci import retracement_levels
 
@@ -144,9 +144,9 @@ class TechnicalResult(_Model):
 
 
 class TechnicalDocument(Document):
-    """`technical/<CODE>/…`: the stored analysis of one ticker (pointer `latest.json`).
+    """The stored analysis of one ticker: an entry of a `TechnicalSnapshot`.
 
-    Readers treat a missing or stale document as "skip the ticker"."""
+    Readers treat a missing or stale analysis as "skip the ticker"."""
 
     schema_version: int = 1
     code: str
@@ -154,6 +154,14 @@ class TechnicalDocument(Document):
     market_time: datetime
     data_source: str
     periods: dict[str, PeriodAnalysis]
+
+
+class TechnicalSnapshot(Document):
+    """`technical/runs/…`: the newest stored analysis of every ticker analysed so far, keyed
+    by code: a run's own and those carried over from the snapshot before it."""
+
+    schema_version: int = 1
+    entries: dict[str, TechnicalDocument]
 
 
 def derive_signals(series: dict[str, list[float]], close: float, fib_levels: dict[str, float],
@@ -198,21 +206,6 @@ def derive_signals(series: dict[str, list[float]], close: float, fib_levels: dic
         name, price = min(fib_levels.items(), key=lambda kv: abs(kv[1] - close))
         sig.fib_nearest, sig.fib_nearest_price = name, price
     return sig
-
-
-def separate_gaps(bars: list[Bar], sessions: list[date] | None,
-                  ) -> tuple[list[Bar], DataIssues]:
-    """Drop halted (flat zero-volume) bars and list sessions the broker left out.
-
-    `sessions` are the KRX sessions the daily series should cover (None: not checked)."""
-    traded = [b for b in bars if not b.halted]
-    halted = [b.day for b in bars if b.halted]
-    missing: list[date] = []
-    if sessions is not None and bars:
-        have = {b.day for b in bars}
-        missing = [d for d in sessions if bars[0].day <= d <= bars[-1].day and d not in have]
-    return traded, DataIssues(halted_sessions=halted, missing_sessions=missing,
-                              calendar_checked=sessions is not None)
 
 
 def fib_levels_at(swing_high: float | None, swing_low: float | None) -> dict[str, float]:

@@ -206,7 +206,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
         return read
 
     async def technical(request: Request) -> Response:
-        from quartz_cli.servers.read_api import TECHNICAL_PREFIX, document_response
+        from quartz_cli.servers.read_api import technical_response
 
         got = await need(request)
         if isinstance(got, Response):
@@ -215,7 +215,7 @@ def dashboard_routes(config: Config, store: Store) -> list[BaseRoute]:
             code = normalize_ticker(request.path_params["ticker"])
         except InputError as exc:
             return _quartz_error(exc)
-        return await asyncio.to_thread(document_response, store, f"{TECHNICAL_PREFIX}/{code}")
+        return await asyncio.to_thread(technical_response, store, code)
 
     async def chart(request: Request) -> Response:
         got = await need(request)

@@ -7,7 +7,7 @@ kubelet).
 |---|---|
 | GET  /result/analysis         | the macro summary (`macro-analysis/latest.json` → document) |
 | GET  /result/analysis/full    | the full macro report (`macro-analysis/latest-full.json`) |
-| POST /result/analysis         | {"ticker": "005930"} → `technical/005930/latest.json` |
+| POST /result/analysis         | {"ticker": "005930"} → its entry of `technical/runs/latest.json` |
 | GET  /api/candidates          | the latest candidates (`candidates/latest.json`) |
 | GET  /result/auth-token/status| the KIS token's state (never the token) |
 | GET  /health/live, /health/ready | liveness; readiness = the store or this host's copy |
@@ -34,7 +34,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from quartz_cli.agents.documents import read_latest
+from quartz_cli.agents.documents import Loaded, read_latest
+from quartz_cli.agents.technical_snapshot import POINTER_KEY, read_analyses
 from quartz_cli.app.internal_token import check_internal_token
 from quartz_cli.config import Config
 from quartz_cli.domain.documents import Document
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
 MACRO_PREFIX = "macro-analysis"
 MACRO_FULL_NAME = "latest-full"
 CANDIDATES_PREFIX = "candidates"
-TECHNICAL_PREFIX = "technical"
 # A query body names one ticker; anything larger is refused.
 MAX_QUERY_BYTES = 4096
 
@@ -101,12 +101,28 @@ def _document(store: Store, prefix: str, latest_name: str = "latest") -> JSONRes
         return _quartz_error(exc)
     if loaded is None:
         return _error(404, "NotFound", f"no document at {prefix}/{latest_name}.json yet")
+    return JSONResponse(loaded.document.model_dump(mode="json"), headers=_headers(loaded))
+
+
+def technical_response(store: Store, code: str) -> JSONResponse:
+    """The stored analysis of `code` (its entry in the latest technical snapshot), or a JSON
+    404 when it has none."""
+    try:
+        loaded = read_analyses(store, [code]).get(code)
+    except QuartzError as exc:
+        return _quartz_error(exc)
+    if loaded is None:
+        return _error(404, "NotFound", f"no stored analysis of {code} in {POINTER_KEY} yet")
+    return JSONResponse(loaded.document.model_dump(mode="json"), headers=_headers(loaded))
+
+
+def _headers(loaded: Loaded[Any]) -> dict[str, str]:
     headers = {"X-Quartz-Document-Key": loaded.key,
                "X-Quartz-Age-Seconds": str(max(0, int(loaded.age.total_seconds())))}
     if loaded.from_copy:
         # The shared store did not answer: this is the host's last copy (stale but available).
         headers["X-Quartz-Stale"] = "copy: the shared store is unreachable"
-    return JSONResponse(loaded.document.model_dump(mode="json"), headers=headers)
+    return headers
 
 
 #: One stored document as the HTTP answer (the dashboard's routes share it).
@@ -214,7 +230,7 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
             code = normalize_ticker(ticker)
         except InputError as exc:
             return _quartz_error(exc)
-        return await asyncio.to_thread(_document, documents, f"{TECHNICAL_PREFIX}/{code}")
+        return await asyncio.to_thread(technical_response, documents, code)
 
     async def auth_status(request: Request) -> Response:
         try:

@@ -5,7 +5,6 @@ broker's adjusted history (`FID_ORG_ADJ_PRC=0`) does. Spec (`QUARTZ_SIM_ADJUSTME
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -38,8 +37,8 @@ def adjusted(bars: list[Bar], code: str, spec: str) -> list[Bar]:
         def scale(price: int, r: Decimal = ratio) -> int:
             return max(int((price * r).to_integral_value()), 1)
 
-        out = [replace(b, open=scale(b.open), high=scale(b.high), low=scale(b.low),
-                       close=scale(b.close),
-                       volume=int((b.volume / ratio).to_integral_value()),
-                       value=b.value) if b.day < ex_date else b for b in out]
+        out = [b._replace(open=scale(b.open), high=scale(b.high), low=scale(b.low),
+                          close=scale(b.close),
+                          volume=int((b.volume / ratio).to_integral_value()),
+                          value=b.value) if b.day < ex_date else b for b in out]
     return out

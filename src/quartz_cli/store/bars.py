@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -67,6 +68,10 @@ class Coverage:
     last: date | None
     bars: int
     fresh: bool
+
+
+def _day(bar: Bar) -> date:
+    return bar.day
 
 
 def same_prices(a: Bar, b: Bar) -> bool:
@@ -186,7 +191,9 @@ class BarStore(StoredBars):
         self._locks: dict[str, asyncio.Lock] = {}
         # code → (when fetched, today's bar from a chart answer): one entry per ticker.
         self._partial: dict[str, tuple[datetime, Bar]] = {}
-        self._quotes: dict[str, tuple[datetime, Quote]] = {}
+        # code → (when asked, its quote); None when the broker answered without a price
+        # (halted, no trade), so reading that ticker's bars does not ask again.
+        self._quotes: dict[str, tuple[datetime, Quote | None]] = {}
         self._asking: dict[str, asyncio.Future[Quote | None]] = {}
 
     # --- updating ---------------------------------------------------------------------------
@@ -312,8 +319,8 @@ class BarStore(StoredBars):
         try:
             quotes, failed = await self.broker.quotes(tickers)
             now = self.clock()
-            for code, q in quotes.items():
-                self._quotes[code] = (now, q)
+            for code in tickers:
+                self._quotes[code] = (now, quotes.get(code))
         finally:
             for code, fut in mine.items():
                 self._asking.pop(code, None)
@@ -338,10 +345,10 @@ class BarStore(StoredBars):
                 quote = await asyncio.shield(asking)
             else:
                 quote = (await self.quotes([code]))[0].get(code)
-            seen = (now, quote) if quote is not None else None
-        if seen is None:
-            return None, False
+            seen = (now, quote)
         q = seen[1]
+        if q is None:
+            return None, False
         last = stored.bars[-1] if stored.bars else None
         adjusted = (last is not None and last.day == self._previous(today)
                     and q.base != last.close)
@@ -377,7 +384,10 @@ class BarStore(StoredBars):
         # A stored bar of today's session exists only if the market clock went back (a
         # test's fixed market time): the partial bar replaces it.
         last_day = partial.day if partial is not None else date.max
-        bars = [b for b in series.bars if start <= b.day <= end and b.day < last_day]
+        # The stored bars are in day order: cut the range by bisection, not bar by bar.
+        stop = min(bisect_right(series.bars, end, key=_day),
+                   bisect_left(series.bars, last_day, key=_day))
+        bars = list(series.bars[bisect_left(series.bars, start, key=_day):stop])
         if partial is not None:
             bars.append(partial)
         return DailyBars(code=code, name=series.name, period=period,
