@@ -29,7 +29,7 @@ struct TechnicalBlock {
   int lanes;
   std::ptrdiff_t bars;
   int swing_lookback;
-  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles (eleven series + a ring)
+  double* scratch;  // kTechnicalScratch * bars * kBlockRows doubles: prices, 9 series, stage, ring
 };
 constexpr int kTechnicalScratch = 13;
 
