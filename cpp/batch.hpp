@@ -45,31 +45,38 @@ inline unsigned worker_count(int threads, py::ssize_t rows) {
   return static_cast<unsigned>(std::min<py::ssize_t>(n, std::max<py::ssize_t>(rows, 1)));
 }
 
-// Runs fn(begin, end) over consecutive ranges of `chunk` rows covering [0, rows), handed out
-// one at a time to the calling thread and the workers, so a worker that starts late (a
-// sleeping CPU takes ~0.2 ms to wake in a VM) or runs slower leaves no one idle at the end.
-// The caller must have released the GIL; fn must not touch Python objects.
+// How many threads for_each_range runs `rows` on (the caller included).
+inline unsigned range_workers(py::ssize_t rows, int threads, py::ssize_t chunk) {
+  return worker_count(threads, (rows + chunk - 1) / chunk);
+}
+
+// Runs fn(begin, end, worker) over consecutive ranges of `chunk` rows covering [0, rows),
+// handed out one at a time to the calling thread (worker 0) and the others (1 up to
+// range_workers - 1: an index for per-thread scratch the caller keeps), so a worker that
+// starts late (a sleeping CPU takes ~0.2 ms to wake in a VM) or runs slower leaves no one
+// idle at the end. The caller must have released the GIL; fn must not touch Python objects.
 template <typename Fn>
 void for_each_range(py::ssize_t rows, int threads, py::ssize_t chunk, Fn&& fn) {
   const py::ssize_t ranges = (rows + chunk - 1) / chunk;
-  const unsigned workers = worker_count(threads, ranges);
+  const unsigned workers = range_workers(rows, threads, chunk);
   std::atomic<py::ssize_t> next{0};
-  auto drain = [&] {
+  auto drain = [&](unsigned worker) {
     for (py::ssize_t k = next++; k < ranges; k = next++)
-      fn(k * chunk, std::min(rows, (k + 1) * chunk));
+      fn(k * chunk, std::min(rows, (k + 1) * chunk), worker);
   };
   Workers pool;
-  for (unsigned w = 1; w < workers; ++w) pool.start(drain);
-  drain();
+  for (unsigned w = 1; w < workers; ++w) pool.start([&drain, w] { drain(w); });
+  drain(0);
   pool.join();
 }
 
 // Runs fn(row_index) for every row on the workers (see for_each_range).
 template <typename Fn>
 void for_each_row(py::ssize_t rows, int threads, Fn&& fn) {
-  for_each_range(rows, threads, kRowsPerRange, [&fn](py::ssize_t begin, py::ssize_t end) {
-    for (py::ssize_t r = begin; r < end; ++r) fn(r);
-  });
+  for_each_range(rows, threads, kRowsPerRange,
+                 [&fn](py::ssize_t begin, py::ssize_t end, unsigned) {
+                   for (py::ssize_t r = begin; r < end; ++r) fn(r);
+                 });
 }
 
 }  // namespace quartz

@@ -118,13 +118,20 @@ Array3D technical_batch(const Array2D& close, const Array2D& high, const Array2D
   const py::ssize_t n = c.cols;
   const py::ssize_t blocks = (c.rows + kBlockRows - 1) / kBlockRows;
   std::atomic<bool> saw_nan{false};
+  // Every worker's scratch, kept by the calling thread from call to call: the other workers
+  // are new threads each call, and scratch of their own (a few hundred KB, so mapped afresh
+  // by malloc) would be faulted in again every time.
+  const size_t per_worker = static_cast<size_t>(kTechnicalScratch * n * kBlockRows);
+  thread_local std::vector<double> scratch;
+  scratch.resize(per_worker * range_workers(blocks, threads, kBlocksPerRange));
+  double* const scratch_base = scratch.data();
   {
     py::gil_scoped_release release;
     // Ranges of kBlocksPerRange blocks: within one, the next block's prices are fetched while
     // this one computes.
-    for_each_range(blocks, threads, kBlocksPerRange, [&](py::ssize_t first, py::ssize_t last) {
-      thread_local std::vector<double> scratch;
-      scratch.resize(static_cast<size_t>(kTechnicalScratch * n * kBlockRows));
+    for_each_range(blocks, threads, kBlocksPerRange,
+                   [&](py::ssize_t first, py::ssize_t last, unsigned worker) {
+      double* const mine = scratch_base + per_worker * worker;
       for (py::ssize_t b = first; b < last; ++b) {
         const py::ssize_t r0 = b * kBlockRows;
         TechnicalBlock io;
@@ -144,7 +151,7 @@ Array3D technical_batch(const Array2D& close, const Array2D& high, const Array2D
         io.next_len = has_next ? std::min<py::ssize_t>(kBlockRows, c.rows - r1) * n : 0;
         io.bars = n;
         io.swing_lookback = swing_lookback;
-        io.scratch = scratch.data();
+        io.scratch = mine;
         if (!block_fn(io)) saw_nan = true;
       }
     });
