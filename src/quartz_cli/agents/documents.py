@@ -110,19 +110,26 @@ def read_key(store: Store, key: str, model: type[D]) -> D | None:
                          "backup), or run the agent that publishes it again") from None
 
 
-def read_latest(store: Store, prefix: str, model: type[D], *, latest_name: str = "latest",
-                now: datetime | None = None) -> Loaded[D] | None:
-    """Follow `<prefix>/latest.json` to the current document; None when there is none."""
-    pointer_key = f"{prefix}/{latest_name}.json"
-    raw = store.get(pointer_key)
+def read_pointer(store: Store, prefix: str, latest_name: str = "latest") -> LatestPointer | None:
+    """The pointer `<prefix>/<latest_name>.json`; None when absent, StoreError when corrupt."""
+    raw = store.get(f"{prefix}/{latest_name}.json")
     if raw is None:
         return None
     try:
-        pointer = LatestPointer.model_validate(json.loads(raw))
+        return LatestPointer.model_validate(json.loads(raw))
     except (ValueError, ValidationError):
         raise StoreError(f"{prefix}/{latest_name}.json in {store.description} is corrupt",
                          hint=f"run the agent that publishes {prefix}/ again (it rewrites the "
                          "pointer), or restore the pointer from the store's history") from None
+
+
+def read_latest(store: Store, prefix: str, model: type[D], *, latest_name: str = "latest",
+                now: datetime | None = None) -> Loaded[D] | None:
+    """Follow `<prefix>/latest.json` to the current document; None when there is none."""
+    pointer_key = f"{prefix}/{latest_name}.json"
+    pointer = read_pointer(store, prefix, latest_name)
+    if pointer is None:
+        return None
     doc = read_key(store, pointer.key, model)
     if doc is None:
         raise StoreError(f"{prefix}/{latest_name}.json points to missing {pointer.key}",

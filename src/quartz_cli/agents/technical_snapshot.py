@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from quartz_cli.agents.documents import LatestPointer, Loaded, publish_encoded
+from quartz_cli.agents.documents import Loaded, publish_encoded, read_pointer
 from quartz_cli.domain.documents import utcnow
 from quartz_cli.domain.technical import TechnicalDocument, TechnicalSnapshot
 from quartz_cli.errors import StoreError
@@ -50,16 +50,10 @@ _cache_lock = threading.Lock()
 
 
 def _read_raw(store: Store) -> _Raw | None:
-    raw_pointer = store.get(POINTER_KEY)
-    if raw_pointer is None:
+    pointer = read_pointer(store, SNAPSHOT_PREFIX)
+    if pointer is None:
         return None
-    try:
-        pointer = LatestPointer.model_validate(json.loads(raw_pointer))
-    except (ValueError, ValidationError):
-        raise StoreError(f"{POINTER_KEY} in {store.description} is corrupt",
-                         hint="run `quartz analyze` or `quartz decide` again (it rewrites the "
-                         "pointer), or restore it from the store's history") from None
-    copied = isinstance(store, CopyAwareStore) and (store.from_copy(POINTER_KEY))
+    copied = isinstance(store, CopyAwareStore) and store.from_copy(POINTER_KEY)
     with _cache_lock:
         cached = _cache.get(store.description)
     if cached is not None and cached[0] == pointer.key:
