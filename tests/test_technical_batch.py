@@ -64,3 +64,22 @@ def test_a_second_run_in_session_reads_fresh_bars_from_the_store(in_session):
         d = b.periods["D"]
         assert d.as_of == now.date() and d.last_close == quotes[b.code].price
         assert d.bars == a.periods["D"].bars
+
+
+def test_batches_analysed_while_bars_arrive_equal_one_run_of_all(in_session, monkeypatch):
+    # Two rows a batch: the five tickers' analyses run in three worker-thread batches as
+    # their bars come in (a ticker that fails in the middle), and equal one batch of all.
+    import quartz_cli.agents.technical as technical
+
+    now = datetime.fromisoformat("2026-11-24T10:00:00+09:00")
+    codes = ["005930", "000660", "999999", "035420", "005380", "051910"]
+
+    async def go():
+        async with open_runtime(load_config()) as rt:
+            return await analyze_tickers(rt.market, None, codes, [Period.DAY], now)
+
+    whole = asyncio.run(go())
+    monkeypatch.setattr(technical, "BATCH_ROWS", 2)
+    batched = asyncio.run(go())
+    assert [r.ok for r in batched] == [True, True, False, True, True, True]
+    assert [r.model_dump() for r in batched] == [r.model_dump() for r in whole]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -144,13 +145,32 @@ def analyse_many(items: Sequence[PeriodBars], *, charts: bool = True,
     return analyse_prepared([prepare(item, chart=charts) for item in items])
 
 
+class OutputBlock:
+    """The kernel's output memory, grown on demand and reused from call to call: at most
+    BATCH_ROWS rows of the 12 float64 series (27 MB at 275 bars). Allocated afresh per
+    batch, freed blocks of that size stay with the allocator of whichever thread freed
+    them, so a decide analysing in worker threads would keep one per thread."""
+
+    def __init__(self) -> None:
+        self._flat = np.empty(0)
+
+    def view(self, rows: int, bars: int) -> np.ndarray:
+        """A (12, rows, bars) array over the block (valid until the next call)."""
+        size = len(SERIES) * rows * bars
+        if size > self._flat.size:
+            self._flat = np.empty(size)
+        return self._flat[:size].reshape(len(SERIES), rows, bars)
+
+
 def analyse_prepared(items: Sequence[Prepared | QuartzError],
+                     block: OutputBlock | None = None,
                      ) -> list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]:
     """Indicators and signals of many prepared tickers, in order, with one native call per
     (swing lookback, number of traded bars) and BATCH_ROWS tickers: the kernel takes a
     (tickers × bars) matrix, and rows are independent, so a ticker's values do not depend on
     its batch. A universe read over one date range is a few calls. An error stays in its
-    place; an item prepared without chart days has None for its chart."""
+    place; an item prepared without chart days has None for its chart. The kernel writes
+    into `block` (one used by no other call meanwhile), else into memory of its own."""
     results: list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError] = [
         QuartzError("not analysed")] * len(items)
     groups: dict[tuple[int, int], list[tuple[int, Prepared]]] = {}
@@ -159,22 +179,22 @@ def analyse_prepared(items: Sequence[Prepared | QuartzError],
             results[i] = item
             continue
         groups.setdefault((SWING_LOOKBACK[item.period], len(item.close)), []).append((i, item))
+    block = block or OutputBlock()
     for (lookback, n), group in groups.items():
         # At most BATCH_ROWS rows a call: the kernel's output is every series of every row
         # (12 float64 series: 74 MB for 2,800 tickers of 275 bars at once, a third of the
         # decide's memory goal), and three calls for the whole market cost ~0.3 ms more
-        # than one (a worker thread started per call). One output buffer serves the
-        # group's calls (nothing keeps a view past its call).
-        buffer = np.empty(len(SERIES) * min(len(group), BATCH_ROWS) * n)
+        # than one (a worker thread started per call). Nothing keeps a view of the output
+        # past its call.
         for first in range(0, len(group), BATCH_ROWS):
             members = group[first:first + BATCH_ROWS]
             close = np.stack([p.close for _, p in members])
             high = np.stack([p.high for _, p in members])
             low = np.stack([p.low for _, p in members])
-            out = buffer[:len(SERIES) * len(members) * n].reshape(len(SERIES), len(members), n)
-            block = native.technical_batch(close, high, low, swing_lookback=lookback, out=out)
+            out = native.technical_batch(close, high, low, swing_lookback=lookback,
+                                         out=block.view(len(members), n))
             for row, (i, p) in enumerate(members):
-                series = {name: block[name][row] for name in SERIES}
+                series = {name: out[name][row] for name in SERIES}
                 results[i] = _analysis(p, close[row], series, lookback, n)
     return results
 
@@ -236,16 +256,35 @@ class TechnicalAgent:
     async def analyze_many(self, codes: Sequence[str], periods: Sequence[Period],
                            now: datetime, *, want_chart: bool = False) -> list[TechnicalResult]:
         """Many tickers, every period (not yet published: see `publish`): the bars of all
-        of them first (concurrently), then the indicators of all of them in one native
-        batch (`analyse_many`). A ticker that fails is a failed result, not raised. With
-        `want_chart`, the cache is bypassed and `charts` keeps the last bars' series."""
+        of them (concurrently), and the indicators in native batches of BATCH_ROWS tickers
+        (`analyse_prepared`), each run in a worker thread as soon as its bars are in, so a
+        decide over the whole market analyses while its later quotes are still on the way.
+        A ticker that fails is a failed result, not raised. With `want_chart`, the cache is
+        bypassed and `charts` keeps the last bars' series."""
         today = kst_date(now)
         gate = asyncio.Semaphore(CONCURRENCY)
         names: dict[str, str] = {}
         analyses: dict[tuple[str, Period], PeriodAnalysis] = {}
-        fetched: list[tuple[str, Prepared | QuartzError]] = []
+        pending: list[tuple[str, Prepared | QuartzError]] = []
+        batches: list[tuple[list[tuple[str, Prepared | QuartzError]], asyncio.Future[
+            list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]]]] = []
         misses: set[str] = set()
         errors: dict[str, QuartzError] = {}
+
+        one_at_a_time = threading.Lock()
+        block = OutputBlock()
+
+        def analyse(items: list[Prepared | QuartzError],
+                    ) -> list[tuple[PeriodAnalysis, ChartSeries | None] | QuartzError]:
+            # One batch at a time, all in one output block.
+            with one_at_a_time:
+                return analyse_prepared(items, block)
+
+        def analyse_pending() -> None:
+            batch = pending.copy()
+            pending.clear()
+            batches.append((batch, asyncio.ensure_future(asyncio.to_thread(
+                analyse, [item for _, item in batch]))))
 
         async def bars_of(code: str) -> None:
             async with gate:
@@ -259,27 +298,32 @@ class TechnicalAgent:
                         name, item = await self._fetch(code, period, today)
                         names.setdefault(code, name)
                         # In columns at once: the Bar objects go as soon as they are read.
-                        fetched.append((code, prepare(item, chart=want_chart)))
+                        pending.append((code, prepare(item, chart=want_chart)))
                         misses.add(code)
+                        if len(pending) >= BATCH_ROWS:
+                            analyse_pending()
                 except QuartzError as exc:
                     errors[code] = exc
 
         await asyncio.gather(*(bars_of(c) for c in dict.fromkeys(codes)))
-        fetched = [(code, item) for code, item in fetched if code not in errors]
-        done = analyse_prepared([item for _, item in fetched])
-        for (code, _), out in zip(fetched, done, strict=True):
-            if isinstance(out, QuartzError):
-                errors.setdefault(code, out)
-                continue
-            analysis, series = out
-            period = analysis.period
-            analyses[(code, period)] = analysis
-            if series is not None:
-                self.charts[(code, period.value)] = series
-            if self.cache is not None:
-                self.cache.set(_cache_key(code, period, today),
-                               (names.get(code, ""), analysis.model_dump_json()),
-                               expire=CACHE_TTL_S)
+        if pending:
+            analyse_pending()
+        for batch, analysed in batches:
+            for (code, _), out in zip(batch, await analysed, strict=True):
+                if code in errors:
+                    continue  # another period of it failed: the ticker is a failed result
+                if isinstance(out, QuartzError):
+                    errors[code] = out
+                    continue
+                analysis, series = out
+                period = analysis.period
+                analyses[(code, period)] = analysis
+                if series is not None:
+                    self.charts[(code, period.value)] = series
+                if self.cache is not None:
+                    self.cache.set(_cache_key(code, period, today),
+                                   (names.get(code, ""), analysis.model_dump_json()),
+                                   expire=CACHE_TTL_S)
         return [self._result(code, periods, names, analyses, misses, errors.get(code))
                 for code in codes]
 
