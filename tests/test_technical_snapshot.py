@@ -85,3 +85,26 @@ def test_retention_keeps_the_newest_snapshot(tmp_path):
     assert prune_technical(store, 30, T0) == 2
     assert store.list("technical/") == [keys[-1], POINTER_KEY]
     assert read_technical(store, "005930") is not None
+
+
+class FailingReads(LocalStore):
+    """A local store whose reads fail (the shared store not answering) while `down` is set."""
+
+    down = False
+
+    def get(self, key: str) -> bytes | None:
+        if self.down:
+            raise StoreError(f"cannot read {key}: connection refused")
+        return super().get(key)
+
+
+def test_a_store_that_fails_to_read_drops_nothing(tmp_path):
+    store = FailingReads(tmp_path)
+    publish_snapshot(store, [analysis("005930", T0)], "local", T0)
+    store.down = True
+    later = T0 + timedelta(minutes=5)
+    # Not "start afresh": the run fails loudly, and the current snapshot stays current.
+    with pytest.raises(StoreError, match="connection refused"):
+        publish_snapshot(store, [analysis("000660", later)], "local", later)
+    store.down = False
+    assert set(read_analyses(store, ["005930", "000660"])) == {"005930"}

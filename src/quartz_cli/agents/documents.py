@@ -113,8 +113,13 @@ def read_key(store: Store, key: str, model: type[D]) -> D | None:
 def read_pointer(store: Store, prefix: str, latest_name: str = "latest") -> LatestPointer | None:
     """The pointer `<prefix>/<latest_name>.json`; None when absent, StoreError when corrupt."""
     raw = store.get(f"{prefix}/{latest_name}.json")
-    if raw is None:
-        return None
+    return None if raw is None else parse_pointer(store, prefix, raw, latest_name)
+
+
+def parse_pointer(store: Store, prefix: str, raw: bytes,
+                  latest_name: str = "latest") -> LatestPointer:
+    """`raw`, the bytes of `<prefix>/<latest_name>.json`, as a pointer; StoreError when
+    corrupt."""
     try:
         return LatestPointer.model_validate(json.loads(raw))
     except (ValueError, ValidationError):

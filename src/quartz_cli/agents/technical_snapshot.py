@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from quartz_cli.agents.documents import Loaded, publish_encoded, read_pointer
+from quartz_cli.agents.documents import Loaded, parse_pointer, publish_encoded
 from quartz_cli.domain.documents import utcnow
 from quartz_cli.domain.technical import TechnicalDocument, TechnicalSnapshot
 from quartz_cli.errors import StoreError
@@ -43,6 +43,11 @@ class _Raw:
     from_copy: bool
 
 
+class _Unreadable(StoreError):
+    """The current snapshot (or its pointer's target) is corrupt or missing, as opposed to a
+    store that does not answer."""
+
+
 # The last snapshot decoded, per store: dated snapshots never change, so servers answering
 # one ticker at a time decode each snapshot once.
 _cache: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -50,9 +55,13 @@ _cache_lock = threading.Lock()
 
 
 def _read_raw(store: Store) -> _Raw | None:
-    pointer = read_pointer(store, SNAPSHOT_PREFIX)
-    if pointer is None:
+    raw_pointer = store.get(POINTER_KEY)
+    if raw_pointer is None:
         return None
+    try:
+        pointer = parse_pointer(store, SNAPSHOT_PREFIX, raw_pointer)
+    except StoreError as exc:
+        raise _Unreadable(exc.message, hint=exc.hint) from None
     copied = isinstance(store, CopyAwareStore) and store.from_copy(POINTER_KEY)
     with _cache_lock:
         cached = _cache.get(store.description)
@@ -60,7 +69,7 @@ def _read_raw(store: Store) -> _Raw | None:
         return _Raw(pointer.key, cached[1], copied)
     body = store.get(pointer.key)
     if body is None:
-        raise StoreError(f"{POINTER_KEY} points to missing {pointer.key}",
+        raise _Unreadable(f"{POINTER_KEY} points to missing {pointer.key}",
                          hint="run `quartz analyze` or `quartz decide` again, or restore "
                          f"{pointer.key} from the store's history")
     try:
@@ -70,7 +79,7 @@ def _read_raw(store: Store) -> _Raw | None:
         if not isinstance(entries, dict):
             raise ValueError("entries is not an object")
     except (ValueError, KeyError, ValidationError):
-        raise StoreError(f"{pointer.key} in {store.description} is not a valid "
+        raise _Unreadable(f"{pointer.key} in {store.description} is not a valid "
                          "TechnicalSnapshot",
                          hint="run `quartz analyze` or `quartz decide` again (the next "
                          "snapshot starts afresh), or restore it from the store's "
@@ -84,11 +93,12 @@ def _read_raw(store: Store) -> _Raw | None:
 def publish_snapshot(store: Store, documents: Sequence[TechnicalDocument], env: str,
                      produced_at: datetime | None = None) -> str:
     """Publish one snapshot: `documents` over the entries of the current one. Returns its
-    key. A current snapshot that cannot be read is not carried over (the new one starts
-    afresh; the unreadable one stays in the store's history)."""
+    key. A current snapshot that is corrupt or missing is not carried over (the new one
+    starts afresh; the unreadable one stays in the store's history); a store that fails
+    raises StoreError, so no analysis is dropped for a read that merely failed."""
     try:
         previous = _read_raw(store)
-    except StoreError:
+    except _Unreadable:
         previous = None
     entries = dict(previous.entries) if previous is not None else {}
     entries.update({d.code: d.model_dump(mode="json") for d in documents})

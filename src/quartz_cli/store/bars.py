@@ -191,7 +191,7 @@ class BarStore(StoredBars):
         self._locks: dict[str, asyncio.Lock] = {}
         # code → (when fetched, today's bar from a chart answer): one entry per ticker.
         self._partial: dict[str, tuple[datetime, Bar]] = {}
-        # code → (when asked, its quote); None when the broker answered without a price
+        # code → (when asked, its quote); None when the broker's answer had no price for it
         # (halted, no trade), so reading that ticker's bars does not ask again.
         self._quotes: dict[str, tuple[datetime, Quote | None]] = {}
         self._asking: dict[str, asyncio.Future[Quote | None]] = {}
@@ -319,7 +319,10 @@ class BarStore(StoredBars):
         try:
             quotes, failed = await self.broker.quotes(tickers)
             now = self.clock()
-            for code in tickers:
+            # A code left without a price is remembered as such only when the call was
+            # answered (some price came back): a failed call leaves its codes to be asked
+            # again, not unpriced for QUOTE_REUSE_S.
+            for code in tickers if quotes else ():
                 self._quotes[code] = (now, quotes.get(code))
         finally:
             for code, fut in mine.items():
